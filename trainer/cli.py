@@ -10,7 +10,7 @@ import typer
 
 from trainer.config import TrainConfig, read_settings_file
 from trainer.data import BUNDLED, load_corpus, split
-from trainer.errors import DivergenceError, ModelFileError, TrainerError
+from trainer.errors import DivergenceError, ModelFileError, TrackingFailedError, TrainerError
 from trainer.model import Model
 from trainer.train import train
 
@@ -76,12 +76,21 @@ def _run(flags: dict[str, Any], config_file: Path | None, out: Path, experiment:
         raise ModelFileError(f"{out}: cannot save model ({error.strerror}); choose another --out") from error
     typer.echo(f"saved model -> {out}")
     if experiment is not None:
-        from sweep.tracking import log_training_run  # MLflow only when asked: `train` alone stays fast
-
-        run_id = log_training_run(result, train_config, curves, out, experiment=experiment,
-                                  tracking_uri=tracking_uri, data_source=data_source,
-                                  data_fingerprint=corpus.fingerprint())
+        run_id = _log_to_mlflow(result, train_config, curves, out, experiment=experiment,
+                                tracking_uri=tracking_uri, data_source=data_source,
+                                data_fingerprint=corpus.fingerprint())
         typer.echo(f"logged run {run_id} to MLflow (experiment {experiment!r})")
+
+
+def _log_to_mlflow(*args: Any, **kwargs: Any) -> str:
+    # imported here: MLflow costs ~2 s to import, and every MLflow call lives in sweep/tracking.py
+    from sweep.errors import SweepError
+    from sweep.tracking import log_training_run
+
+    try:
+        return log_training_run(*args, **kwargs)
+    except SweepError as error:
+        raise TrackingFailedError(str(error)) from error
 
 
 @app.command("predict")

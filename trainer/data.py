@@ -155,7 +155,7 @@ def _label(value: object, source: str, line: int) -> int:
 
 def _jsonl_rows(content: str, source: str) -> list[tuple[int, dict[str, object]]]:
     rows = []
-    for number, line in enumerate(content.splitlines(), start=1):
+    for number, line in enumerate(content.split("\n"), start=1):  # not splitlines(): U+2028 may sit in a string
         if not line.strip():
             continue
         try:
@@ -201,7 +201,7 @@ def split(corpus: Corpus, seed: int = 0, fractions: tuple[float, float, float] =
             if len(chosen) < MIN_PER_CLASS_PER_SPLIT:
                 raise DataError(
                     f"{corpus.source}: too few examples to split ({len(members)} "
-                    f"{'positive' if label else 'negative'}); each class needs at least 7"
+                    f"{'positive' if label else 'negative'}); each class needs at least 6"
                 )
             part.extend(chosen.tolist())
     train, val, test = (_subset(corpus, sorted(part)) for part in parts)

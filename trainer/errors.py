@@ -43,3 +43,7 @@ class ModelFileError(TrainerError, ValueError):
 
 class ModelFileNotFoundError(ModelFileError, FileNotFoundError):
     """The model file named does not exist."""
+
+
+class TrackingFailedError(TrainerError):
+    """`train --mlflow` trained and saved the model, but MLflow could not record the run."""

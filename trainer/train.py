@@ -51,14 +51,16 @@ def train(config: TrainConfig, data: Split, on_epoch: EpochCallback | None = Non
     weights = np.zeros(len(vocabulary))
     bias = 0.0
     n = x_train.n_rows
+    logits = x_train.dot(weights) + bias
     for epoch in range(1, config.epochs + 1):
+        residual = (sigmoid(logits) - y_train) / n
+        weights -= config.lr * (x_train.t_dot(residual) + config.l2 * weights)
+        bias -= config.lr * float(residual.sum())
+        # the forward pass after the step gives this epoch's loss and the next epoch's gradient: one X.w
         logits = x_train.dot(weights) + bias
         train_loss = _log_loss(logits, y_train)
         if not train_loss <= DIVERGED_LOSS:  # also true for NaN
             raise DivergenceError(epoch, config.lr)
-        residual = (sigmoid(logits) - y_train) / n
-        weights -= config.lr * (x_train.t_dot(residual) + config.l2 * weights)
-        bias -= config.lr * float(residual.sum())
 
         # -- report: the callback may raise (a pruner) to stop here -------------------------------
         if on_epoch is not None and (epoch % eval_every == 0 or epoch == config.epochs):
@@ -75,7 +77,7 @@ def train(config: TrainConfig, data: Split, on_epoch: EpochCallback | None = Non
         logits = features.dot(weights) + bias
         metrics[f"{name}_loss"] = _log_loss(logits, labels)
         metrics[f"{name}_accuracy"] = _accuracy(logits, labels)
-    if not all(np.isfinite(value) for value in metrics.values()):
+    if not all(np.isfinite(value) for value in metrics.values()) or not metrics["train_loss"] <= DIVERGED_LOSS:
         raise DivergenceError(config.epochs, config.lr)
     model = Model(vocabulary, weights, bias, config.ngrams,
                   metadata={"config": config.to_dict(), "metrics": metrics, **data.sizes})
