@@ -1,0 +1,250 @@
+"""The tracking process: MLflow logging off the trial's critical path, on the machine's other core.
+
+The sweep loop sends plain records (sweep/records.py) through a queue; a child process owning a
+SweepTracker writes them to MLflow while the next trial trains. The loop never imports mlflow, so
+`import mlflow` (~2 s) overlaps with opening the study and loading data.
+
+The child ignores SIGINT/SIGTERM: on Ctrl-C the loop decides how runs end and tells it, and the
+child drains its queue before it exits. If the loop dies (SIGKILL), the child notices, ends the
+parent and any open child run as KILLED, and exits: no run is left RUNNING.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sweep.errors import TrackingError
+from sweep.records import BestTrial, Counts, SweepIdentity, TrialRecord
+
+STARTUP_SECONDS = 180.0  # importing mlflow and migrating a new database, on a slow machine
+REPLY_SECONDS = 60.0  # one MLflow call, retries included
+PARENT_CHECK_SECONDS = 1.0  # how often an idle child checks that the sweep loop is alive
+
+
+@dataclass(frozen=True)
+class TrackingReport:
+    """What the tracking process could not write; the study still has it (`sweep sync` repairs)."""
+
+    failed_trials: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class Recorder:
+    """The sweep loop's handle on the tracking process."""
+
+    def __init__(self, identity: SweepIdentity) -> None:
+        context = multiprocessing.get_context("spawn")  # a clean interpreter: no forked locks or threads
+        self._requests: Any = context.Queue()
+        self._replies: Any = context.Queue()
+        self._process = context.Process(target=_serve, args=(identity, self._requests, self._replies, os.getpid()),
+                                        name="sweep-tracking", daemon=True)
+        self._process.start()
+        self._run_ids: dict[int, str | None] = {}
+
+    # -- set-up, answered synchronously -------------------------------------------------------------
+
+    def connect(self) -> str:
+        """Reach the tracking store and find or create the experiment; returns its id."""
+        return self._call("connect", timeout=STARTUP_SECONDS)
+
+    def open_parent(self, parent_run_id: str | None, *, params: dict[str, Any], tags: dict[str, str],
+                    config_yaml: str) -> str:
+        return self._call("open_parent", parent_run_id, params, tags, config_yaml, timeout=REPLY_SECONDS)
+
+    def reconcile(self, trials: list[TrialRecord]) -> list[int]:
+        """Give every finished trial exactly one ended child run; returns the trial numbers repaired."""
+        return self._call("reconcile", trials, timeout=REPLY_SECONDS + 2 * len(trials))
+
+    # -- per trial, asynchronous --------------------------------------------------------------------
+
+    def start_trial(self, number: int, start_ms: int) -> None:
+        """Ask for the trial's child run now; its id is collected by run_id() when the trial ends."""
+        self._send("start", number, start_ms)
+
+    def run_id(self, number: int, timeout: float = REPLY_SECONDS) -> str | None:
+        """The child run id of a started trial, or None when the tracking store could not create it."""
+        deadline = time.monotonic() + timeout
+        while number not in self._run_ids:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._process.is_alive():
+                return None
+            try:
+                kind, payload = self._replies.get(timeout=min(remaining, PARENT_CHECK_SECONDS))
+            except queue.Empty:
+                continue
+            if kind == "started":
+                self._run_ids[payload[0]] = payload[1]
+        return self._run_ids.pop(number)
+
+    def finish_trial(self, record: TrialRecord) -> None:
+        self._send("finish", record)
+
+    def best(self, best: BestTrial, metric: str) -> None:
+        self._send("best", best, metric)
+
+    def counts(self, counts: Counts) -> None:
+        self._send("counts", counts)
+
+    # -- the end ------------------------------------------------------------------------------------
+
+    def close(self, status: str, counts: Counts) -> TrackingReport:
+        """End the parent run with ``status`` once every queued record is written."""
+        try:
+            report: TrackingReport = self._call("close", status, counts, timeout=None)
+        finally:
+            self._process.join(timeout=10)
+        return report
+
+    def terminate(self) -> None:
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join(timeout=5)
+
+    def _send(self, kind: str, *payload: Any) -> None:
+        self._requests.put((kind, payload))
+
+    def _call(self, kind: str, *payload: Any, timeout: float | None) -> Any:
+        self._send(kind, *payload)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TrackingError(f"the MLflow tracking store did not answer within {timeout:.0f} s")
+            try:
+                reply_kind, reply = self._replies.get(timeout=PARENT_CHECK_SECONDS if remaining is None
+                                                      else min(remaining, PARENT_CHECK_SECONDS))
+            except queue.Empty:
+                if not self._process.is_alive():
+                    raise TrackingError("the tracking process stopped unexpectedly") from None
+                continue
+            if reply_kind == "started":
+                self._run_ids[reply[0]] = reply[1]
+            elif reply_kind == "error":
+                raise TrackingError(reply)
+            elif reply_kind == kind:
+                return reply
+
+
+# -- the child process -------------------------------------------------------------------------------
+
+
+def _serve(identity: SweepIdentity, requests: Any, replies: Any, parent_pid: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    import logging
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # "Creating initial MLflow database tables..." is noise
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        from sweep.tracking import SweepTracker
+
+        tracker = SweepTracker(identity)
+    except Exception as error:  # an import or URI problem: tell the loop, in one line
+        replies.put(("error", f"cannot start MLflow tracking: {error}"))
+        return
+    _Server(tracker, replies).loop(requests, parent_pid)
+
+
+class _Server:
+    def __init__(self, tracker: Any, replies: Any) -> None:
+        self.tracker = tracker
+        self.replies = replies
+        self.open_runs: dict[int, str] = {}  # trial number -> child run started, not yet finished
+        self.report = TrackingReport()
+        self.last_counts: Counts | None = None
+
+    def loop(self, requests: Any, parent_pid: int) -> None:
+        while True:
+            try:
+                batch = [requests.get(timeout=PARENT_CHECK_SECONDS)]
+            except queue.Empty:
+                if os.getppid() != parent_pid:  # the sweep loop died without closing: end our runs
+                    self._abandon()
+                    return
+                continue
+            batch.extend(_drain(requests))
+            for kind, payload in batch:
+                if kind == "close":
+                    self._close(*payload)
+                    return
+                self._handle(kind, payload)
+            if self.last_counts is not None:
+                self._guard(None, self.tracker.record_counts, self.last_counts, step=self.last_counts.finished)
+                self.last_counts = None
+
+    def _handle(self, kind: str, payload: tuple[Any, ...]) -> None:
+        if kind == "connect":
+            self._answer(kind, self.tracker.connect)
+        elif kind == "open_parent":
+            parent_run_id, params, tags, config_yaml = payload
+            self._answer(kind, lambda: self.tracker.open_parent(parent_run_id, params=params, tags=tags,
+                                                                config_yaml=config_yaml)[0])
+        elif kind == "reconcile":
+            self._answer(kind, lambda: self.tracker.reconcile(payload[0]))
+        elif kind == "start":
+            number, start_ms = payload
+            run_id = self._guard(number, self.tracker.start_child, number, start_ms)
+            if run_id is not None:
+                self.open_runs[number] = run_id
+            self.replies.put(("started", (number, run_id)))
+        elif kind == "finish":
+            record: TrialRecord = payload[0]
+            run_id = self.open_runs.pop(record.number, None)
+            self._guard(record.number, self.tracker.finish_child, _with_run_id(record, run_id))
+        elif kind == "best":
+            self._guard(None, self.tracker.record_best, *payload)
+        elif kind == "counts":
+            self.last_counts = payload[0]
+
+    def _close(self, status: str, counts: Counts) -> None:
+        for number, run_id in self.open_runs.items():  # started, never finished: the loop was interrupted
+            self._guard(number, self.tracker.fail_run, run_id, "the sweep stopped before this trial ended", "KILLED")
+        self._guard(None, self.tracker.close_parent, status, counts)
+        self.replies.put(("close", self.report))
+
+    def _abandon(self) -> None:
+        for run_id in self.open_runs.values():
+            self._guard(None, self.tracker.fail_run, run_id, "the sweep process died during this trial", "KILLED")
+        if self.tracker.parent_run_id is not None:
+            self._guard(None, self.tracker.abandon_parent)
+
+    def _answer(self, kind: str, call: Any) -> None:
+        try:
+            self.replies.put((kind, call()))
+        except Exception as error:
+            self.replies.put(("error", str(error).splitlines()[0] if str(error) else type(error).__name__))
+
+    def _guard(self, number: int | None, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run one MLflow write; a failure is remembered (the study keeps the truth), never fatal."""
+        try:
+            return call(*args, **kwargs)
+        except Exception as error:
+            if number is not None and number not in self.report.failed_trials:
+                self.report.failed_trials.append(number)
+            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            if len(self.report.errors) < 20:
+                self.report.errors.append(message)
+            return None
+
+
+def _drain(requests: Any) -> list[tuple[str, tuple[Any, ...]]]:
+    out = []
+    while True:
+        try:
+            out.append(requests.get_nowait())
+        except queue.Empty:
+            return out
+
+
+def _with_run_id(record: TrialRecord, run_id: str | None) -> TrialRecord:
+    if run_id is None or record.run_id == run_id:
+        return record
+    from dataclasses import replace
+
+    return replace(record, run_id=run_id)

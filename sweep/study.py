@@ -1,0 +1,573 @@
+"""Every Optuna call of the project: storage, sampler, pruner, creating and resuming a sweep, the trial loop.
+
+The study is the source of truth (which trials ran, with what settings and result); MLflow is the
+view people browse, written by the tracking process (sweep/recorder.py) off the critical path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import optuna
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+from optuna.trial import TrialState
+
+from sweep.config import SweepConfig, config_from_yaml
+from sweep.errors import AllTrialsFailedError, NotFoundError, StorageError, SweepConfigError, SweepError
+from sweep.objective import TrialPruned, TrialRun, run_trial
+from sweep.ranking import rank_key
+from sweep.recorder import Recorder, TrackingReport
+from sweep.records import BestTrial, Counts, SweepIdentity, TrialRecord
+from sweep.space import grid
+from sweep.urls import redact_url
+from trainer import Split, TrainConfig, load_corpus, split
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI reports progress its own way
+
+JOURNAL_FILE = "sweep.journal"  # the embedded store: Optuna's journal file, safe for processes on one machine
+RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "oracle", "mssql")
+ATTR = "sweep."  # prefix of every study / trial user attribute this project writes
+
+
+# -- storage ----------------------------------------------------------------------------------------
+
+
+def default_storage() -> str:
+    return str(Path.cwd() / JOURNAL_FILE)
+
+
+def storage_label(url: str | None) -> str:
+    """How a storage is shown and stored: the password never appears."""
+    return redact_url(url or default_storage())
+
+
+def open_storage(url: str | None, *, create: bool = True) -> BaseStorage:
+    """An RDB URL (PostgreSQL for teams), or a journal file path (the default: ./sweep.journal)."""
+    target = url or default_storage()
+    scheme = target.split(":", 1)[0].split("+", 1)[0].lower() if "://" in target else ""
+    try:
+        if scheme in RDB_SCHEMES:
+            return RDBStorage(target, skip_compatibility_check=False)
+        if scheme:
+            raise StorageError(f"storage {redact_url(target)}: unknown scheme {scheme!r}; use postgresql://..., "
+                               f"sqlite:///... or a journal file path")
+        path = Path(target.removeprefix("journal:"))
+        if not path.exists() and not create:
+            raise NotFoundError(f"no sweeps yet: {path} does not exist; start one with `sweep run`")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+    except SweepError:
+        raise
+    except Exception as error:  # SQLAlchemy, OS and driver errors: one line, password hidden
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise StorageError(f"cannot open Optuna storage {redact_url(target)}: {redact_url(detail)}") from None
+
+
+# -- sampler and pruner -----------------------------------------------------------------------------
+
+
+def make_sampler(config: SweepConfig) -> optuna.samplers.BaseSampler:
+    seed = config.seed
+    samplers: dict[str, Callable[[], optuna.samplers.BaseSampler]] = {
+        "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
+        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+        "grid": lambda: optuna.samplers.GridSampler(grid(config.space), seed=seed),
+        "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed),
+        "gp": lambda: optuna.samplers.GPSampler(seed=seed),
+        "qmc": lambda: optuna.samplers.QMCSampler(seed=seed),
+    }
+    try:
+        sampler = samplers[config.sampler]()
+    except ImportError as error:  # cmaes and gp have optional dependencies
+        raise SweepConfigError(f"sampler {config.sampler!r} needs {error.name or 'an extra package'}: "
+                               f"pip install {error.name or config.sampler}, or choose another --sampler") from None
+    return sampler
+
+
+def make_pruner(config: SweepConfig) -> optuna.pruners.BasePruner:
+    if config.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=config.pruner_startup_trials,
+                                           n_warmup_steps=config.pruner_warmup_epochs)
+    if config.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=max(1, config.pruner_warmup_epochs))
+    return optuna.pruners.NopPruner()
+
+
+# -- progress -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepStart:
+    name: str
+    experiment: str
+    parent_run_id: str
+    storage: str  # redacted
+    tracking_uri: str  # redacted
+    target: int
+    already_finished: int
+    resumed: bool
+
+
+@dataclass(frozen=True)
+class TrialUpdate:
+    number: int
+    state: str
+    value: float | None
+    error: str | None
+    counts: Counts
+    target: int
+    best: BestTrial | None
+    elapsed: float
+
+
+class SweepListener(Protocol):
+    def sweep_started(self, start: SweepStart) -> None: ...
+
+    def trial_finished(self, update: TrialUpdate) -> None: ...
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    name: str
+    experiment: str
+    parent_run_id: str
+    status: str  # finished | interrupted | timeout
+    counts: Counts
+    best: BestTrial | None
+    elapsed: float
+    trainer_seconds: float  # time inside the trainer, for overhead figures
+    trials_run: int  # trials this invocation ran
+    tracking: TrackingReport = field(default_factory=TrackingReport)
+    storage: str = ""
+    tracking_uri: str = ""
+
+
+class SweepInterrupted(SweepError):
+    """Ctrl-C or SIGTERM: every run ended KILLED; the message says how to resume."""
+
+    exit_code = 130
+
+    def __init__(self, summary: SweepSummary, storage_flag: str) -> None:
+        super().__init__(f"interrupted after {summary.counts.finished} of the sweep's trials; "
+                         f"resume with: sweep run --resume --name {summary.name}{storage_flag}")
+        self.summary = summary
+
+
+# -- the sweep ------------------------------------------------------------------------------------
+
+
+def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, command_line: str = "",
+              environment: dict[str, str] | None = None) -> SweepSummary:
+    """Create (or resume) the sweep's study and parent run, then run trials until the target is met.
+
+    Order matters for "nothing half-written": the config is already valid, the data is loaded and
+    split before any store is touched, and MLflow is reached before the study is created.
+    """
+    started = time.perf_counter()
+    storage = open_storage(config.storage)
+    study_row = _find_study(storage, config.name, resume=resume) if resume else None
+    if study_row is not None:
+        config = _resumed_config(study_row, config)
+    elif config.name is not None and _study_exists(storage, config.name):
+        raise SweepConfigError(f"a sweep named {config.name!r} exists already; add --resume to continue it, "
+                               f"or choose another --name")
+    data = _load_split(config)
+    name = config.name or _new_name(storage)
+    tracking_uri = config.tracking_uri or (study_row.user_attrs.get(f"{ATTR}tracking_uri") if study_row else None)
+    if tracking_uri is not None and "***" in tracking_uri:
+        tracking_uri = None  # a stored URI lost its password: the flag or MLFLOW_TRACKING_URI must give it
+    identity = SweepIdentity(name, config.experiment, tracking_uri)
+
+    recorder = Recorder(identity)
+    try:
+        experiment_id = recorder.connect()
+        study = _open_study(storage, config, name, create=study_row is None)
+        attrs = study.user_attrs
+        if study_row is not None:
+            _fail_stale_trials(study)
+        parent_run_id = recorder.open_parent(
+            attrs.get(f"{ATTR}parent_run_id"),
+            params=_parent_params(config), config_yaml=config.replace(name=name).to_yaml(),
+            tags={"sweep.status": "running", "sweep.target": str(config.trials),
+                  "sweep.storage": storage_label(config.storage), "sweep.command": redact_url(command_line),
+                  **(environment or {}), "data.fingerprint": data_fingerprint(config, data)})
+        _set_study_attrs(study, config, name, parent_run_id, experiment_id, tracking_uri)
+        trials = _all_trials(study)
+        if study_row is not None:
+            recorder.reconcile([_record_of(trial) for trial in trials])
+        counts, best = _tally(trials, config)
+        listener.sweep_started(SweepStart(name, config.experiment, parent_run_id, storage_label(config.storage),
+                                          redact_url(_display_uri(tracking_uri)), config.trials, counts.finished,
+                                          study_row is not None))
+        loop = _Loop(study, config, data, recorder, listener, counts, best, started)
+        try:
+            status = loop.run()
+        except KeyboardInterrupt:
+            status = "interrupted"
+        summary_status = "KILLED" if status == "interrupted" else (
+            "FAILED" if loop.counts.complete == 0 and loop.counts.failed else "FINISHED")
+        study.set_user_attr(f"{ATTR}status", status if status != "timeout" else "interrupted")
+        report = _close(recorder, summary_status, loop.counts)
+    except BaseException:
+        recorder.terminate()
+        raise
+    summary = SweepSummary(name, config.experiment, parent_run_id, status, loop.counts, loop.best,
+                           time.perf_counter() - started, loop.trainer_seconds, loop.trials_run, report,
+                           storage_label(config.storage), redact_url(_display_uri(tracking_uri)))
+    if status == "interrupted":
+        raise SweepInterrupted(summary, _storage_flag(config.storage))
+    if loop.counts.complete == 0 and loop.counts.failed:
+        raise AllTrialsFailedError(f"all {loop.counts.failed} trials failed: {'; '.join(loop.error_summary())}")
+    return summary
+
+
+def _close(recorder: Recorder, status: str, counts: Counts) -> TrackingReport:
+    """Wait for the tracking process to write everything; a second Ctrl-C here still ends runs."""
+    try:
+        return recorder.close(status, counts)
+    except KeyboardInterrupt:
+        return recorder.close(status, counts)
+
+
+class _Loop:
+    """The trial loop of one process: ask, train, tell, hand the record to the tracking process."""
+
+    def __init__(self, study: optuna.Study, config: SweepConfig, data: Split, recorder: Recorder,
+                 listener: SweepListener, counts: Counts, best: BestTrial | None, started: float) -> None:
+        self.study, self.config, self.data, self.recorder, self.listener = study, config, data, recorder, listener
+        self.counts, self.best, self.started = counts, best, started
+        self.trainer_seconds = 0.0
+        self.trials_run = 0
+        self.errors: dict[str, int] = {}
+
+    def run(self) -> str:
+        deadline = None if self.config.timeout is None else self.started + self.config.timeout
+        while self.counts.finished < self.config.trials:
+            if deadline is not None and time.perf_counter() >= deadline:
+                return "timeout"
+            self.one_trial()
+        return "finished"
+
+    def one_trial(self) -> None:
+        trial = self.study.ask()
+        start_ms = _now_ms()
+        self.recorder.start_trial(trial.number, start_ms)
+        run = TrialRun()
+        state, value, error, trace, interrupted = "COMPLETE", None, None, None, False
+        clock = time.perf_counter()
+        try:
+            result = run_trial(trial, self.config, self.data, run)
+            value = result.metrics[self.config.metric]
+        except TrialPruned:
+            state = "PRUNED"
+        except KeyboardInterrupt:
+            state, error, interrupted = "FAIL", "interrupted (Ctrl-C or SIGTERM)", True
+        except Exception as caught:  # a failing trial must not end the sweep: it becomes a FAIL trial
+            state, error, trace = "FAIL", f"{type(caught).__name__}: {caught}", traceback.format_exc()
+        self.trainer_seconds += time.perf_counter() - clock
+        record = TrialRecord(trial.number, state, run.params or dict(trial.params), value,
+                             dict(run.result.metrics) if run.result else {}, run.curves,
+                             run.result.model.to_json() if run.result else None, error, trace,
+                             start_ms, _now_ms(), self.recorder.run_id(trial.number), interrupted)
+        self._tell(trial, record)
+        self.recorder.finish_trial(record)
+        if interrupted:
+            raise KeyboardInterrupt
+        self.trials_run += 1
+        self.counts = self.counts.add(state)
+        if error:
+            self.errors[error] = self.errors.get(error, 0) + 1
+        if value is not None and self._improves(record):
+            self.best = BestTrial(record.number, record.run_id, value, record.params, record.metrics,
+                                  record.model_json)
+            self.recorder.best(self.best, self.config.metric)
+        self.recorder.counts(self.counts)
+        self.listener.trial_finished(TrialUpdate(record.number, state, value, error, self.counts, self.config.trials,
+                                                 self.best, time.perf_counter() - self.started))
+
+    def _tell(self, trial: optuna.Trial, record: TrialRecord) -> None:
+        # trial user attributes can only be written while the trial runs, so before tell()
+        if record.run_id is not None:
+            trial.set_user_attr(f"{ATTR}run_id", record.run_id)
+        if record.metrics:
+            trial.set_user_attr(f"{ATTR}metrics", record.metrics)
+        if record.error:
+            trial.set_user_attr(f"{ATTR}error", record.error)
+        states = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED, "FAIL": TrialState.FAIL}
+        with _uninterruptible():
+            self.study.tell(trial, record.value if record.state == "COMPLETE" else None, state=states[record.state])
+
+    def _improves(self, record: TrialRecord) -> bool:
+        if self.best is None:
+            return True
+        key = rank_key(record.value or 0.0, record.metrics, record.number, metric=self.config.metric,
+                       direction=self.config.direction)
+        return key < rank_key(self.best.value, self.best.metrics, self.best.number, metric=self.config.metric,
+                              direction=self.config.direction)
+
+    def error_summary(self) -> list[str]:
+        ranked = sorted(self.errors.items(), key=lambda item: -item[1])[:3]
+        return [f"{count}x {message}" for message, count in ranked]
+
+
+# -- reading sweeps (report.py formats these) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    name: str
+    status: str
+    counts: Counts
+    target: int
+    best_value: float | None
+    created: str
+    experiment: str
+    parent_run_id: str | None
+    metric: str
+    direction: str
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    number: int
+    state: str
+    value: float | None
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    run_id: str | None
+    error: str | None
+
+
+def list_sweeps(storage_url: str | None) -> list[SweepRow]:
+    """Every sweep in the storage, oldest first."""
+    storage = open_storage(storage_url, create=False)
+    rows = []
+    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+        attrs = summary.user_attrs
+        if f"{ATTR}config" not in attrs:
+            continue  # a study some other tool made
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        trials = _all_trials(study)
+        counts = _count(trials)
+        best = _best_row(trials, attrs)
+        rows.append(SweepRow(summary.study_name, attrs.get(f"{ATTR}status", "unknown"), counts,
+                             int(attrs.get(f"{ATTR}target", 0)), best.value if best else None,
+                             attrs.get(f"{ATTR}created", ""), attrs.get(f"{ATTR}experiment", ""),
+                             attrs.get(f"{ATTR}parent_run_id"), attrs.get(f"{ATTR}metric", "val_accuracy"),
+                             attrs.get(f"{ATTR}direction", "maximize")))
+    return sorted(rows, key=lambda row: row.created)
+
+
+def sweep_trials(storage_url: str | None, name: str | None) -> tuple[SweepRow, list[TrialRow], dict[str, Any]]:
+    """One sweep (the latest when no name is given), its trials, and its stored config as a mapping."""
+    storage = open_storage(storage_url, create=False)
+    summary = _find_study(storage, name, resume=False)
+    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    attrs = study.user_attrs
+    trials = _all_trials(study)
+    rows = [_trial_row(trial) for trial in trials]
+    best = _best_row(trials, attrs)
+    sweep = SweepRow(study.study_name, attrs.get(f"{ATTR}status", "unknown"), _count(trials),
+                     int(attrs.get(f"{ATTR}target", 0)), best.value if best else None, attrs.get(f"{ATTR}created", ""),
+                     attrs.get(f"{ATTR}experiment", ""), attrs.get(f"{ATTR}parent_run_id"),
+                     attrs.get(f"{ATTR}metric", "val_accuracy"), attrs.get(f"{ATTR}direction", "maximize"))
+    return sweep, rows, config_from_yaml(attrs[f"{ATTR}config"]).to_file_dict()
+
+
+# -- helpers --------------------------------------------------------------------------------------------
+
+
+def _find_study(storage: BaseStorage, name: str | None, *, resume: bool) -> optuna.study.StudySummary:
+    summaries = [s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
+                 if f"{ATTR}config" in s.user_attrs]
+    if name is not None:
+        for summary in summaries:
+            if summary.study_name == name:
+                return summary
+        raise NotFoundError(f"no sweep named {name!r} in {_storage_hint(storage)}; `sweep ls` lists them")
+    if resume:
+        summaries = [s for s in summaries if s.user_attrs.get(f"{ATTR}status") != "finished"]
+    if not summaries:
+        what = "unfinished sweep" if resume else "sweep"
+        raise NotFoundError(f"no {what} in {_storage_hint(storage)}; start one with `sweep run`")
+    return max(summaries, key=lambda s: s.user_attrs.get(f"{ATTR}created", ""))
+
+
+def _study_exists(storage: BaseStorage, name: str) -> bool:
+    return any(s.study_name == name for s in optuna.get_all_study_summaries(storage, include_best_trial=False))
+
+
+def _resumed_config(summary: optuna.study.StudySummary, flags: SweepConfig) -> SweepConfig:
+    """The stored config wins on resume (same space, sampler, objective); only the target, timeout and
+    where the stores are can change."""
+    stored = config_from_yaml(summary.user_attrs[f"{ATTR}config"])
+    return stored.replace(name=summary.study_name, trials=flags.trials, timeout=flags.timeout,
+                          storage=flags.storage, tracking_uri=flags.tracking_uri)
+
+
+def _open_study(storage: BaseStorage, config: SweepConfig, name: str, *, create: bool) -> optuna.Study:
+    sampler, pruner = make_sampler(config), make_pruner(config)
+    if create:
+        return optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
+                                   direction=config.direction)
+    return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+
+
+def _set_study_attrs(study: optuna.Study, config: SweepConfig, name: str, parent_run_id: str, experiment_id: str,
+                     tracking_uri: str | None) -> None:
+    attrs = study.user_attrs
+    wanted = {"config": config.replace(name=name).to_yaml(), "parent_run_id": parent_run_id,
+              "experiment": config.experiment, "experiment_id": experiment_id,
+              "tracking_uri": redact_url(_display_uri(tracking_uri)), "metric": config.metric,
+              "direction": config.direction, "target": config.trials, "status": "running"}
+    if f"{ATTR}created" not in attrs:
+        wanted["created"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    for key, value in wanted.items():
+        if attrs.get(f"{ATTR}{key}") != value:
+            study.set_user_attr(f"{ATTR}{key}", value)
+
+
+def _fail_stale_trials(study: optuna.Study) -> None:
+    """Trials left RUNNING by a hard kill become FAIL before new trials start (resume is single-owner)."""
+    storage = study._storage
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        storage.set_trial_user_attr(trial._trial_id, f"{ATTR}error", "the sweep process died during this trial")
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+
+
+def _all_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return study.get_trials(deepcopy=False)
+
+
+def _count(trials: list[optuna.trial.FrozenTrial]) -> Counts:
+    counts = Counts()
+    for trial in trials:
+        if trial.state in _STATE_NAMES:
+            counts = counts.add(_STATE_NAMES[trial.state])
+    return counts
+
+
+_STATE_NAMES = {TrialState.COMPLETE: "COMPLETE", TrialState.PRUNED: "PRUNED", TrialState.FAIL: "FAIL"}
+
+
+def _tally(trials: list[optuna.trial.FrozenTrial], config: SweepConfig) -> tuple[Counts, BestTrial | None]:
+    best = _best_row(trials, {f"{ATTR}metric": config.metric, f"{ATTR}direction": config.direction})
+    best_trial = None if best is None else BestTrial(best.number, best.run_id, best.value or 0.0, best.params,
+                                                     best.metrics, None)
+    return _count(trials), best_trial
+
+
+def _best_row(trials: list[optuna.trial.FrozenTrial], attrs: dict[str, Any]) -> TrialRow | None:
+    metric, direction = attrs.get(f"{ATTR}metric", "val_accuracy"), attrs.get(f"{ATTR}direction", "maximize")
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    if not complete:
+        return None
+    best = min(complete, key=lambda t: rank_key(t.value, t.user_attrs.get(f"{ATTR}metrics", {}), t.number,
+                                                 metric=metric, direction=direction))
+    return _trial_row(best)
+
+
+def _trial_row(trial: optuna.trial.FrozenTrial) -> TrialRow:
+    return TrialRow(trial.number, trial.state.name, trial.value if trial.state == TrialState.COMPLETE else None,
+                    dict(trial.params), dict(trial.user_attrs.get(f"{ATTR}metrics", {})),
+                    trial.user_attrs.get(f"{ATTR}run_id"), trial.user_attrs.get(f"{ATTR}error"))
+
+
+def _record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
+    """A finished trial as the tracking process needs it to rebuild a missing child run."""
+    state = _STATE_NAMES.get(trial.state, "FAIL")
+    return TrialRecord(trial.number, state, dict(trial.params),  # type: ignore[arg-type]
+                       trial.value if state == "COMPLETE" else None,
+                       dict(trial.user_attrs.get(f"{ATTR}metrics", {})), {}, None,
+                       trial.user_attrs.get(f"{ATTR}error"), None,
+                       _ms(trial.datetime_start), _ms(trial.datetime_complete), trial.user_attrs.get(f"{ATTR}run_id"))
+
+
+def _load_split(config: SweepConfig) -> Split:
+    corpus = load_corpus(config.data, text_column=config.text_column, label_column=config.label_column)
+    return split(corpus, TrainConfig.from_mapping(config.fixed).seed)
+
+
+def data_fingerprint(config: SweepConfig, data: Split) -> str:
+    return ":".join(part.fingerprint() for part in (data.train, data.val, data.test))[:50]
+
+
+def _parent_params(config: SweepConfig) -> dict[str, Any]:
+    """What cannot change on resume (the stored config wins), so MLflow's immutable params fit it."""
+    params: dict[str, Any] = {"metric": config.metric, "direction": config.direction, "sampler": config.sampler,
+                              "sampler_seed": config.seed, "pruner": config.pruner, "data": config.data}
+    params.update({f"fixed.{name}": value for name, value in config.fixed.items()})
+    params.update({f"space.{name}": _describe(dimension) for name, dimension in config.space.items()})
+    return params
+
+
+def _describe(dimension: Any) -> str:
+    from sweep.space import to_yaml_dict
+
+    return ", ".join(f"{key}={value}" for key, value in to_yaml_dict(dimension).items())
+
+
+def _new_name(storage: BaseStorage) -> str:
+    base = "sweep-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    taken = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    name, suffix = base, 2
+    while name in taken:
+        name, suffix = f"{base}-{suffix}", suffix + 1
+    return name
+
+
+def _display_uri(tracking_uri: str | None) -> str:
+    import os
+
+    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+
+
+def _storage_flag(storage: str | None) -> str:
+    return "" if storage is None else f" --storage {redact_url(storage)}"
+
+
+def _storage_hint(storage: BaseStorage) -> str:
+    if isinstance(storage, JournalStorage):
+        return "the journal storage"
+    return "the storage"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _ms(moment: dt.datetime | None) -> int:
+    return int(moment.timestamp() * 1000) if moment is not None else 0
+
+
+@contextmanager
+def _uninterruptible() -> Iterator[None]:
+    """Hold Ctrl-C back while a trial is told: a half-written tell would leave it RUNNING."""
+    import signal
+
+    if sys.platform == "win32" or not _is_main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if pending:
+            raise KeyboardInterrupt
+
+
+def _is_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
