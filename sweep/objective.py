@@ -7,6 +7,7 @@ report, should_prune), so optuna.trial.FixedTrial drives it in tests.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -60,6 +61,7 @@ class TrialRun:
     params: dict[str, Any] = field(default_factory=dict)  # every trainer setting, tuned and fixed
     curves: Curves = field(default_factory=dict)
     result: TrainResult | None = None
+    trainer_seconds: float = 0.0  # inside train(), less the pruner's report/should_prune calls
 
     def value(self, metric: str) -> float:
         if self.result is None:
@@ -81,9 +83,18 @@ def run_trial(trial: ReportingTrial, config: SweepConfig, data: Split, run: Tria
             for name, value in metrics.items():
                 run.curves.setdefault(name, []).append((epoch, value))
         if epoch in checkpoints:
+            nonlocal pruner_seconds
+            clock = time.perf_counter()
             trial.report(metrics[metric], epoch)
-            if trial.should_prune():
+            prune = trial.should_prune()
+            pruner_seconds += time.perf_counter() - clock
+            if prune:
                 raise TrialPruned(epoch)
 
-    run.result = train(train_config, data, on_epoch)  # every epoch: val metrics are cheap next to a step
+    pruner_seconds = 0.0
+    started = time.perf_counter()
+    try:
+        run.result = train(train_config, data, on_epoch)  # every epoch: val metrics are cheap next to a step
+    finally:
+        run.trainer_seconds = time.perf_counter() - started - pruner_seconds
     return run.result

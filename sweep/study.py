@@ -263,7 +263,6 @@ class _Loop:
         self.recorder.start_trial(trial.number, start_ms)
         run = TrialRun()
         state, value, error, trace, interrupted = "COMPLETE", None, None, None, False
-        clock = time.perf_counter()
         try:
             result = run_trial(trial, self.config, self.data, run)
             value = result.metrics[self.config.metric]
@@ -273,7 +272,7 @@ class _Loop:
             state, error, interrupted = "FAIL", "interrupted (Ctrl-C or SIGTERM)", True
         except Exception as caught:  # a failing trial must not end the sweep: it becomes a FAIL trial
             state, error, trace = "FAIL", f"{type(caught).__name__}: {caught}", traceback.format_exc()
-        self.trainer_seconds += time.perf_counter() - clock
+        self.trainer_seconds += run.trainer_seconds
         record = TrialRecord(trial.number, state, run.params or dict(trial.params), value,
                              dict(run.result.metrics) if run.result else {}, run.curves,
                              run.result.model.to_json() if run.result else None, error, trace,
