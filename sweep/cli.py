@@ -55,7 +55,8 @@ def run(
         listener = _RichProgress() if sys.stdout.isatty() else _PlainProgress()
         try:
             summary = run_sweep(sweep_config, resume=resume, listener=listener, command_line=_command_line(),
-                                environment=provenance.collect())
+                                environment=provenance.collect(),
+                                flags=frozenset(key for key, value in overrides.items() if value is not None))
         except SweepInterrupted as stop:
             listener.close()
             typer.echo(render_summary(stop.summary))

@@ -95,11 +95,16 @@ class Recorder:
 
     def close(self, status: str, counts: Counts) -> TrackingReport:
         """End the parent run with ``status`` once every queued record is written."""
+        self._send("close", status, counts)
         try:
-            report: TrackingReport = self._call("close", status, counts, timeout=None)
+            while True:
+                try:
+                    report: TrackingReport = self._wait("close", timeout=None)
+                    return report
+                except KeyboardInterrupt:
+                    continue  # already closing: a second Ctrl-C must not cut the final writes short
         finally:
             self._process.join(timeout=10)
-        return report
 
     def terminate(self) -> None:
         if self._process.is_alive():
@@ -111,6 +116,9 @@ class Recorder:
 
     def _call(self, kind: str, *payload: Any, timeout: float | None) -> Any:
         self._send(kind, *payload)
+        return self._wait(kind, timeout=timeout)
+
+    def _wait(self, kind: str, *, timeout: float | None) -> Any:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -144,6 +152,7 @@ def _serve(identity: SweepIdentity, requests: Any, replies: Any, parent_pid: int
     try:
         from sweep.tracking import SweepTracker
 
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # after import: mlflow sets its own level
         tracker = SweepTracker(identity)
     except Exception as error:  # an import or URI problem: tell the loop, in one line
         replies.put(("error", f"cannot start MLflow tracking: {error}"))

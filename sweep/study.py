@@ -157,7 +157,7 @@ class SweepInterrupted(SweepError):
     exit_code = 130
 
     def __init__(self, summary: SweepSummary, storage_flag: str) -> None:
-        super().__init__(f"interrupted after {summary.counts.finished} of the sweep's trials; "
+        super().__init__(f"interrupted with {summary.counts.finished} trials finished; "
                          f"resume with: sweep run --resume --name {summary.name}{storage_flag}")
         self.summary = summary
 
@@ -166,8 +166,11 @@ class SweepInterrupted(SweepError):
 
 
 def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, command_line: str = "",
-              environment: dict[str, str] | None = None) -> SweepSummary:
+              environment: dict[str, str] | None = None, flags: frozenset[str] = frozenset()) -> SweepSummary:
     """Create (or resume) the sweep's study and parent run, then run trials until the target is met.
+
+    On resume the stored config wins; of ``flags`` (the settings the user gave explicitly), only
+    trials, timeout and where the stores are apply to the resumed sweep.
 
     Order matters for "nothing half-written": the config is already valid, the data is loaded and
     split before any store is touched, and MLflow is reached before the study is created.
@@ -176,7 +179,7 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
     storage = open_storage(config.storage)
     study_row = _find_study(storage, config.name, resume=resume) if resume else None
     if study_row is not None:
-        config = _resumed_config(study_row, config)
+        config = _resumed_config(study_row, config, flags)
     elif config.name is not None and _study_exists(storage, config.name):
         raise SweepConfigError(f"a sweep named {config.name!r} exists already; add --resume to continue it, "
                                f"or choose another --name")
@@ -216,7 +219,7 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
         summary_status = "KILLED" if status == "interrupted" else (
             "FAILED" if loop.counts.complete == 0 and loop.counts.failed else "FINISHED")
         study.set_user_attr(f"{ATTR}status", status if status != "timeout" else "interrupted")
-        report = _close(recorder, summary_status, loop.counts)
+        report = recorder.close(summary_status, loop.counts)
     except BaseException:
         recorder.terminate()
         raise
@@ -228,14 +231,6 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
     if loop.counts.complete == 0 and loop.counts.failed:
         raise AllTrialsFailedError(f"all {loop.counts.failed} trials failed: {'; '.join(loop.error_summary())}")
     return summary
-
-
-def _close(recorder: Recorder, status: str, counts: Counts) -> TrackingReport:
-    """Wait for the tracking process to write everything; a second Ctrl-C here still ends runs."""
-    try:
-        return recorder.close(status, counts)
-    except KeyboardInterrupt:
-        return recorder.close(status, counts)
 
 
 class _Loop:
@@ -279,10 +274,10 @@ class _Loop:
                              start_ms, _now_ms(), self.recorder.run_id(trial.number), interrupted)
         self._tell(trial, record)
         self.recorder.finish_trial(record)
+        self.trials_run += 1
+        self.counts = self.counts.add(state)  # an interrupted trial is a FAIL trial of the study: it counts
         if interrupted:
             raise KeyboardInterrupt
-        self.trials_run += 1
-        self.counts = self.counts.add(state)
         if error:
             self.errors[error] = self.errors.get(error, 0) + 1
         if value is not None and self._improves(record):
@@ -301,6 +296,8 @@ class _Loop:
             trial.set_user_attr(f"{ATTR}metrics", record.metrics)
         if record.error:
             trial.set_user_attr(f"{ATTR}error", record.error)
+        if record.interrupted:
+            trial.set_user_attr(f"{ATTR}interrupted", True)
         states = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED, "FAIL": TrialState.FAIL}
         with _uninterruptible():
             self.study.tell(trial, record.value if record.state == "COMPLETE" else None, state=states[record.state])
@@ -405,12 +402,14 @@ def _study_exists(storage: BaseStorage, name: str) -> bool:
     return any(s.study_name == name for s in optuna.get_all_study_summaries(storage, include_best_trial=False))
 
 
-def _resumed_config(summary: optuna.study.StudySummary, flags: SweepConfig) -> SweepConfig:
+def _resumed_config(summary: optuna.study.StudySummary, given: SweepConfig, flags: frozenset[str]) -> SweepConfig:
     """The stored config wins on resume (same space, sampler, objective); only the target, timeout and
-    where the stores are can change."""
+    where the stores are can change, and the target only when --trials is given."""
     stored = config_from_yaml(summary.user_attrs[f"{ATTR}config"])
-    return stored.replace(name=summary.study_name, trials=flags.trials, timeout=flags.timeout,
-                          storage=flags.storage, tracking_uri=flags.tracking_uri)
+    target = given.trials if "trials" in flags else int(summary.user_attrs.get(f"{ATTR}target", stored.trials))
+    return stored.replace(name=summary.study_name, trials=target,
+                          timeout=given.timeout if "timeout" in flags else None,
+                          storage=given.storage, tracking_uri=given.tracking_uri)
 
 
 def _open_study(storage: BaseStorage, config: SweepConfig, name: str, *, create: bool) -> optuna.Study:
@@ -488,7 +487,8 @@ def _record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
                        trial.value if state == "COMPLETE" else None,
                        dict(trial.user_attrs.get(f"{ATTR}metrics", {})), {}, None,
                        trial.user_attrs.get(f"{ATTR}error"), None,
-                       _ms(trial.datetime_start), _ms(trial.datetime_complete), trial.user_attrs.get(f"{ATTR}run_id"))
+                       _ms(trial.datetime_start), _ms(trial.datetime_complete), trial.user_attrs.get(f"{ATTR}run_id"),
+                       bool(trial.user_attrs.get(f"{ATTR}interrupted", False)))
 
 
 def _load_split(config: SweepConfig) -> Split:

@@ -158,8 +158,7 @@ class SweepTracker:
             self._log_text(run_id, record.model_json, "model.json", None)
         if record.traceback:
             self._log_text(run_id, record.traceback, "traceback.txt", None)
-        status = "KILLED" if record.interrupted else STATUS[record.state]
-        self.client.set_terminated(run_id, status=status, end_time=record.end_ms)
+        self.client.set_terminated(run_id, status=_status(record), end_time=record.end_ms)
         self._artifact_uris.pop(run_id, None)
         return run_id
 
@@ -199,11 +198,12 @@ class SweepTracker:
             if found is None:
                 self.finish_child(record)
                 repaired.append(record.number)
-            elif found[1] in ("RUNNING", "SCHEDULED"):
+            elif found[1] != _status(record):
+                # left RUNNING, or ended KILLED by a dying sweep whose trial the study has since failed
                 self.client.set_tag(found[0], "sweep.state", record.state.lower())
                 if record.error:
                     self.client.set_tag(found[0], "error", record.error[:MAX_TAG_CHARS])
-                self.client.set_terminated(found[0], status=STATUS[record.state], end_time=record.end_ms or now_ms())
+                self.client.set_terminated(found[0], status=_status(record), end_time=record.end_ms or now_ms())
                 repaired.append(record.number)
         return repaired
 
@@ -277,6 +277,10 @@ def log_training_run(result: TrainResult, config: TrainConfig, curves: Curves, m
     except MlflowException as error:
         raise TrackingError(f"MLflow at {redact(uri)}: {_first_line(error)}") from error
     return run_id
+
+
+def _status(record: TrialRecord) -> str:
+    return "KILLED" if record.interrupted else STATUS[record.state]
 
 
 def _final_and_curves(final: Mapping[str, float], curves: Curves, last_epoch: int, timestamp: int) -> list[Metric]:
