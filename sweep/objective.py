@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,6 +54,14 @@ class TrialPruned(Exception):
         self.epoch = epoch
 
 
+class TrialInterrupted(Exception):
+    """Ctrl-C or SIGTERM arrived: training stopped at ``epoch``."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__(f"interrupted at epoch {epoch}")
+        self.epoch = epoch
+
+
 @dataclass
 class TrialRun:
     """What one trial produced; ``curves`` fills in as it trains, so a pruned or failed trial keeps them."""
@@ -69,8 +77,10 @@ class TrialRun:
         return self.result.metrics[metric]
 
 
-def run_trial(trial: ReportingTrial, config: SweepConfig, data: Split, run: TrialRun) -> TrainResult:
-    """Train with the trial's settings; raises TrialPruned when its pruner says so."""
+def run_trial(trial: ReportingTrial, config: SweepConfig, data: Split, run: TrialRun, *,
+              should_stop: Callable[[], bool] | None = None) -> TrainResult:
+    """Train with the trial's settings; raises TrialPruned when its pruner says so, and
+    TrialInterrupted at the first epoch where ``should_stop()`` is true."""
     run.params = {**config.fixed, **suggest(trial, config.space)}
     train_config = TrainConfig.from_mapping(run.params)
     run.params = train_config.to_dict()
@@ -79,6 +89,8 @@ def run_trial(trial: ReportingTrial, config: SweepConfig, data: Split, run: Tria
     metric = config.metric
 
     def on_epoch(epoch: int, metrics: Mapping[str, float]) -> None:
+        if should_stop is not None and should_stop():
+            raise TrialInterrupted(epoch)
         if epoch % curve_every == 0 or epoch == train_config.epochs or epoch in checkpoints:
             for name, value in metrics.items():
                 run.curves.setdefault(name, []).append((epoch, value))

@@ -7,11 +7,11 @@ view people browse, written by the tracking process (sweep/recorder.py) off the 
 from __future__ import annotations
 
 import datetime as dt
-import sys
+import signal
+import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 
 from sweep.config import SweepConfig, config_from_yaml
 from sweep.errors import AllTrialsFailedError, NotFoundError, StorageError, SweepConfigError, SweepError
-from sweep.objective import TrialPruned, TrialRun, run_trial
+from sweep.objective import TrialInterrupted, TrialPruned, TrialRun, run_trial
 from sweep.ranking import rank_key
 from sweep.recorder import Recorder, TrackingReport
 from sweep.records import BestTrial, Counts, SweepIdentity, TrialRecord
@@ -191,7 +191,9 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
     identity = SweepIdentity(name, config.experiment, tracking_uri)
 
     recorder = Recorder(identity)
+    stop = StopSignal()
     try:
+        stop.install()  # until the parent run exists, Ctrl-C stops at once: nothing needs ending yet
         experiment_id = recorder.connect()
         study = _open_study(storage, config, name, create=study_row is None)
         attrs = study.user_attrs
@@ -203,6 +205,7 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
             tags={"sweep.status": "running", "sweep.target": str(config.trials),
                   "sweep.storage": storage_label(config.storage), "sweep.command": redact_url(command_line),
                   **(environment or {}), "data.fingerprint": data_fingerprint(config, data)})
+        stop.defer()  # from here a signal only asks the loop to stop at the next epoch or trial boundary
         _set_study_attrs(study, config, name, parent_run_id, experiment_id, tracking_uri)
         trials = _all_trials(study)
         if study_row is not None:
@@ -211,11 +214,8 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
         listener.sweep_started(SweepStart(name, config.experiment, parent_run_id, storage_label(config.storage),
                                           redact_url(_display_uri(tracking_uri)), config.trials, counts.finished,
                                           study_row is not None))
-        loop = _Loop(study, config, data, recorder, listener, counts, best, started)
-        try:
-            status = loop.run()
-        except KeyboardInterrupt:
-            status = "interrupted"
+        loop = _Loop(study, config, data, recorder, listener, counts, best, started, stop)
+        status = loop.run()
         summary_status = "KILLED" if status == "interrupted" else (
             "FAILED" if loop.counts.complete == 0 and loop.counts.failed else "FINISHED")
         study.set_user_attr(f"{ATTR}status", status if status != "timeout" else "interrupted")
@@ -223,6 +223,8 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
     except BaseException:
         recorder.terminate()
         raise
+    finally:
+        stop.restore()
     summary = SweepSummary(name, config.experiment, parent_run_id, status, loop.counts, loop.best,
                            time.perf_counter() - started, loop.trainer_seconds, loop.trials_run, report,
                            storage_label(config.storage), redact_url(_display_uri(tracking_uri)))
@@ -237,9 +239,10 @@ class _Loop:
     """The trial loop of one process: ask, train, tell, hand the record to the tracking process."""
 
     def __init__(self, study: optuna.Study, config: SweepConfig, data: Split, recorder: Recorder,
-                 listener: SweepListener, counts: Counts, best: BestTrial | None, started: float) -> None:
+                 listener: SweepListener, counts: Counts, best: BestTrial | None, started: float,
+                 stop: StopSignal) -> None:
         self.study, self.config, self.data, self.recorder, self.listener = study, config, data, recorder, listener
-        self.counts, self.best, self.started = counts, best, started
+        self.counts, self.best, self.started, self.stop = counts, best, started, stop
         self.trainer_seconds = 0.0
         self.trials_run = 0
         self.errors: dict[str, int] = {}
@@ -247,10 +250,12 @@ class _Loop:
     def run(self) -> str:
         deadline = None if self.config.timeout is None else self.started + self.config.timeout
         while self.counts.finished < self.config.trials:
+            if self.stop.requested:
+                return "interrupted"
             if deadline is not None and time.perf_counter() >= deadline:
                 return "timeout"
             self.one_trial()
-        return "finished"
+        return "interrupted" if self.stop.requested else "finished"
 
     def one_trial(self) -> None:
         trial = self.study.ask()
@@ -259,11 +264,11 @@ class _Loop:
         run = TrialRun()
         state, value, error, trace, interrupted = "COMPLETE", None, None, None, False
         try:
-            result = run_trial(trial, self.config, self.data, run)
+            result = run_trial(trial, self.config, self.data, run, should_stop=lambda: self.stop.requested)
             value = result.metrics[self.config.metric]
         except TrialPruned:
             state = "PRUNED"
-        except KeyboardInterrupt:
+        except TrialInterrupted:
             state, error, interrupted = "FAIL", "interrupted (Ctrl-C or SIGTERM)", True
         except Exception as caught:  # a failing trial must not end the sweep: it becomes a FAIL trial
             state, error, trace = "FAIL", f"{type(caught).__name__}: {caught}", traceback.format_exc()
@@ -277,7 +282,7 @@ class _Loop:
         self.trials_run += 1
         self.counts = self.counts.add(state)  # an interrupted trial is a FAIL trial of the study: it counts
         if interrupted:
-            raise KeyboardInterrupt
+            return
         if error:
             self.errors[error] = self.errors.get(error, 0) + 1
         if value is not None and self._improves(record):
@@ -299,8 +304,7 @@ class _Loop:
         if record.interrupted:
             trial.set_user_attr(f"{ATTR}interrupted", True)
         states = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED, "FAIL": TrialState.FAIL}
-        with _uninterruptible():
-            self.study.tell(trial, record.value if record.state == "COMPLETE" else None, state=states[record.state])
+        self.study.tell(trial, record.value if record.state == "COMPLETE" else None, state=states[record.state])
 
     def _improves(self, record: TrialRecord) -> bool:
         if self.best is None:
@@ -548,25 +552,37 @@ def _ms(moment: dt.datetime | None) -> int:
     return int(moment.timestamp() * 1000) if moment is not None else 0
 
 
-@contextmanager
-def _uninterruptible() -> Iterator[None]:
-    """Hold Ctrl-C back while a trial is told: a half-written tell would leave it RUNNING."""
-    import signal
+class StopSignal:
+    """Ctrl-C and SIGTERM during a sweep.
 
-    if sys.platform == "win32" or not _is_main_thread():
-        yield
-        return
-    pending: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if pending:
+    Until ``defer()``, a signal raises KeyboardInterrupt at once. After it, a signal only sets
+    ``requested``: the trainer stops at its next epoch (TrialInterrupted) and the loop starts no new
+    trial, so a stop never lands between Optuna's ask and tell or inside an MLflow write.
+    """
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._deferring = False
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread; the caller handles stops
+        for name in self.SIGNALS:
+            signum = getattr(signal, name)
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def defer(self) -> None:
+        self._deferring = True
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def _handle(self, _signum: int, _frame: Any) -> None:
+        if not self._deferring:
             raise KeyboardInterrupt
-
-
-def _is_main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
+        self.requested = True

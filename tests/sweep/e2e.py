@@ -1,0 +1,121 @@
+"""Helpers for end-to-end tests: run `sweep`/`train` as real subprocesses on stores under a tmp folder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+from mlflow import MlflowClient
+from mlflow.entities import Run
+
+SWEEP = [sys.executable, "-m", "sweep.cli"]
+TRAIN = [sys.executable, "-m", "trainer.cli"]
+
+FAST_SPACE = """
+space:
+  lr: {type: float, low: 0.1, high: 3.0, log: true}
+  epochs: {type: int, low: 5, high: 40}
+  vocab_size: {type: int, low: 50, high: 2000, log: true}
+"""
+SLOW_SPACE = """
+space:
+  lr: {type: float, low: 0.2, high: 2.0, log: true}
+  epochs: {type: int, low: 1500, high: 2500}
+  vocab_size: {type: int, low: 500, high: 1500}
+"""
+SLOWER_SPACE = """
+space:
+  lr: {type: float, low: 0.2, high: 2.0, log: true}
+  epochs: {type: int, low: 9000, high: 10000}
+  vocab_size: {type: int, low: 500, high: 1500}
+"""
+
+
+def env() -> dict[str, str]:
+    """The test's environment, with stores left to their defaults: the subprocess's working folder."""
+    values = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    values.pop("MLFLOW_TRACKING_URI", None)
+    return values
+
+
+def write_config(folder: Path, body: str, name: str = "sweep.yaml") -> Path:
+    path = folder / name
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def run(args: list[str], folder: Path, *, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=folder, env=env(), capture_output=True, text=True, timeout=timeout)
+
+
+def sweep(folder: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return run([*SWEEP, *args], folder, timeout=timeout)
+
+
+def start_sweep(folder: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([*SWEEP, *args], cwd=folder, env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_trials(process: subprocess.Popen[str], count: int, timeout: float = 120) -> list[str]:
+    """Read the plain progress lines until ``count`` trials have finished."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if sum(1 for seen in lines if seen.startswith("trial ")) >= count:
+            return lines
+    raise AssertionError(f"sweep did not finish {count} trials: {''.join(lines)}")
+
+
+def interrupt(process: subprocess.Popen[str], signum: int) -> tuple[int, str, str]:
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=120)
+    return process.returncode, out, err
+
+
+def mlflow_client(folder: Path) -> MlflowClient:
+    return MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+
+
+def runs(folder: Path, experiment: str = "sentiment") -> tuple[Run, list[Run]]:
+    """(the one parent run, its child runs sorted by trial number)."""
+    client = mlflow_client(folder)
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None, "no MLflow experiment"
+    every = client.search_runs([found.experiment_id], max_results=5000)
+    parents = [r for r in every if r.data.tags.get("sweep.role") == "parent"]
+    assert len(parents) == 1, f"expected one parent run, found {len(parents)}"
+    children = [r for r in every if r is not parents[0]]
+    return parents[0], sorted(children, key=lambda r: int(r.data.tags["sweep.trial"]))
+
+
+def study(folder: Path, name: str) -> optuna.Study:
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(folder / "sweep.journal")))
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def finished(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    return [t for t in trials if t.state.is_finished()]
+
+
+def artifact_bytes(folder: Path, run_id: str, path: str) -> bytes:
+    local = mlflow_client(folder).download_artifacts(run_id, path, str(folder / f"dl-{run_id}"))
+    return Path(local).read_bytes()
+
+
+SIGINT = signal.SIGINT
+SIGTERM = signal.SIGTERM
+SIGKILL = signal.SIGKILL
