@@ -72,6 +72,13 @@ class SweepConfig:
             raise SweepConfigError(f"pruner.name: {self.pruner!r} is unknown; use one of {', '.join(PRUNERS)}")
         _positive_int("pruner.startup_trials", self.pruner_startup_trials, allow_zero=True)
         _positive_int("pruner.warmup_epochs", self.pruner_warmup_epochs, allow_zero=True)
+        if METRICS[self.metric] != self.direction:
+            raise SweepConfigError(f"objective.direction: {self.metric} is only ever {METRICS[self.metric]}d, "
+                                   f"got {self.direction}; set direction: {METRICS[self.metric]} or drop it")
+        for key in ("storage", "tracking_uri"):
+            value = getattr(self, key)
+            if value is not None and not (isinstance(value, str) and value.strip()):
+                raise SweepConfigError(f"{key}: must be a URL or path string, got {value!r}")
         for key in ("data", "text_column", "label_column"):
             if not isinstance(getattr(self, key), str) or not getattr(self, key):
                 raise SweepConfigError(f"data.{key.replace('data', 'source')}: must be a non-empty string")
@@ -119,14 +126,17 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         except (OSError, UnicodeDecodeError) as error:
             raise SweepConfigError(f"{file}: cannot read config file ({error})") from error
     values = _fields_from_file(text, source)
+    try:
+        SweepConfig(**values)  # the file alone: its mistakes are named as the file's
+    except SweepConfigError as error:
+        raise SweepConfigError(f"{source}: {error}") from None
     given = {key: value for key, value in (overrides or {}).items() if value is not None}
     if "metric" in given and "direction" not in given and given["metric"] in METRICS:
         given["direction"] = METRICS[given["metric"]]  # --metric val_loss means minimize it
-    values.update(given)
     try:
-        return SweepConfig(**values)
+        return SweepConfig(**{**values, **given})
     except SweepConfigError as error:
-        raise SweepConfigError(f"{source}: {error}") from None
+        raise SweepConfigError(f"command-line flag: {error}") from None
 
 
 def config_from_yaml(text: str, source: str = "stored config") -> SweepConfig:
@@ -201,6 +211,10 @@ def _check_trainer_settings(space: Mapping[str, Dimension], fixed: Mapping[str, 
     if "seed" in space:
         raise SweepConfigError("space.seed: the split seed cannot be tuned (it changes the validation set); "
                                "set it under fixed:")
+    try:
+        TrainConfig.from_mapping(dict(fixed))
+    except ConfigError as error:
+        raise SweepConfigError(f"fixed: {error}") from None
     for name, dimension in space.items():
         if types[name] == "int" and isinstance(dimension, FloatRange):
             raise SweepConfigError(f"space.{name}: the trainer takes an integer; use type: int")
@@ -209,10 +223,6 @@ def _check_trainer_settings(space: Mapping[str, Dimension], fixed: Mapping[str, 
                 TrainConfig.from_mapping({**fixed, name: value})
             except ConfigError as error:
                 raise SweepConfigError(f"space.{name}: {value!r} is not a valid {name} ({error})") from None
-    try:
-        TrainConfig.from_mapping(dict(fixed))
-    except ConfigError as error:
-        raise SweepConfigError(f"fixed: {error}") from None
 
 
 def _corners(dimension: Dimension) -> tuple[Any, ...]:

@@ -25,6 +25,7 @@ from sweep.records import BestTrial, Counts, SweepIdentity, TrialRecord
 STARTUP_SECONDS = 180.0  # importing mlflow and migrating a new database, on a slow machine
 REPLY_SECONDS = 60.0  # one MLflow call, retries included
 PARENT_CHECK_SECONDS = 1.0  # how often an idle child checks that the sweep loop is alive
+COUNTS_SECONDS = 1.0  # the parent's trial counts are rewritten at most this often (and at the end)
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,7 @@ class _Server:
         self.open_runs: dict[int, str] = {}  # trial number -> child run started, not yet finished
         self.report = TrackingReport()
         self.last_counts: Counts | None = None
+        self.next_counts = 0.0
 
     def loop(self, requests: Any, parent_pid: int) -> None:
         while True:
@@ -183,9 +185,11 @@ class _Server:
                     self._close(*payload)
                     return
                 self._handle(kind, payload)
-            if self.last_counts is not None:
+            if self.last_counts is not None and time.monotonic() >= self.next_counts:
+                # at most once a second: counts on the parent are a view; each write costs a trial's worth
                 self._guard(None, self.tracker.record_counts, self.last_counts, step=self.last_counts.finished)
                 self.last_counts = None
+                self.next_counts = time.monotonic() + COUNTS_SECONDS
 
     def _handle(self, kind: str, payload: tuple[Any, ...]) -> None:
         if kind == "connect":

@@ -97,8 +97,10 @@ def _categorical(where: str, choices: Any) -> Categorical:
     for choice in choices:
         if not (choice is None or isinstance(choice, (bool, int, float, str))):
             raise SweepConfigError(f"{where}.choices: {choice!r} is not a number, string, boolean or null")
-    if len(set(map(repr, choices))) != len(choices):
-        raise SweepConfigError(f"{where}.choices: has duplicates")
+    for i, choice in enumerate(choices):
+        # Optuna finds a choice with ==, so 1 and 1.0 are one choice; True and 1 stay apart by type
+        if any(choice == other and isinstance(choice, bool) == isinstance(other, bool) for other in choices[:i]):
+            raise SweepConfigError(f"{where}.choices: {choice!r} appears twice; remove one")
     return Categorical(tuple(choices))
 
 

@@ -1,0 +1,73 @@
+"""sweep/urls.py: redact_url hides passwords and secret query values, and changes nothing else."""
+
+from __future__ import annotations
+
+import pytest
+
+from sweep.urls import redact_url
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://alice:s3cret@db/optuna", "postgresql://alice:***@db/optuna"),
+    ("postgresql+psycopg2://alice:s3cret@db.example.com:5432/optuna",
+     "postgresql+psycopg2://alice:***@db.example.com:5432/optuna"),
+    ("http://bob:hunter2@mlflow:5000", "http://bob:***@mlflow:5000"),
+    ("mysql://u:@db/x", "mysql://u:***@db/x"),
+    ("postgresql://:s3cret@db/x", "postgresql://:***@db/x"),
+], ids=["postgres", "driver-and-port", "http", "empty-password", "no-user"])
+def test_password_in_userinfo_is_replaced(url, shown):
+    assert redact_url(url) == shown
+
+
+@pytest.mark.parametrize("password", ["p%40ss%2Fw%3Ard", "pa:ss", "p!#$%^&*()=+ss", "pa?ss", "pä§ß"],
+                         ids=["percent-encoded", "colon", "punctuation", "question-mark", "non-ascii"])
+def test_password_with_special_characters_is_hidden_entirely(password):
+    shown = redact_url(f"postgresql://alice:{password}@db:5432/optuna")
+    assert shown == "postgresql://alice:***@db:5432/optuna"
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://alice@db/optuna", "postgresql://db:5432/optuna", "http://mlflow:5000",
+    "https://mlflow.example.com/path?x=1&y=2",
+])
+def test_url_without_password_is_unchanged(url):
+    assert redact_url(url) == url
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://db/optuna?password=s3cret", "postgresql://db/optuna?password=***"),
+    ("postgresql://db/optuna?sslmode=require&password=s3cret&x=1",
+     "postgresql://db/optuna?sslmode=require&password=***&x=1"),
+    ("https://mlflow/api?token=abc123", "https://mlflow/api?token=***"),
+    ("https://mlflow/api?a=1&TOKEN=abc123", "https://mlflow/api?a=1&TOKEN=***"),
+    ("https://mlflow/?secret=x&pwd=y&passwd=z", "https://mlflow/?secret=***&pwd=***&passwd=***"),
+], ids=["password", "password-among-others", "token", "upper-case", "secret-pwd-passwd"])
+def test_secret_query_values_are_replaced(url, shown):
+    assert redact_url(url) == shown
+
+
+def test_password_and_query_secret_together_are_both_hidden():
+    assert redact_url("http://u:p@host:5000/x?token=abc&x=1") == "http://u:***@host:5000/x?token=***&x=1"
+
+
+@pytest.mark.parametrize("url", [
+    "sqlite:///mlflow.db", "sqlite:////tmp/sweeps/optuna.db", "sqlite:////tmp/odd:name@host/x.db",
+    "/home/alice/sweep.journal", "journal:./runs/sweep.journal", "file:///tmp/mlruns",
+])
+def test_sqlite_urls_and_file_paths_are_unchanged(url):
+    assert redact_url(url) == url
+
+
+def test_redact_url_is_idempotent():
+    once = redact_url("postgresql://alice:s3cret@db/optuna?password=x")
+    assert redact_url(once) == once
+
+
+def test_password_with_an_unencoded_slash_is_hidden():
+    assert redact_url("postgresql://alice:pa/ss@db/optuna") == "postgresql://alice:***@db/optuna"
+
+
+@pytest.mark.parametrize("url", ["postgresql://u@db/optuna?sslpassword=s3cret",
+                                 "https://mlflow/api?access_token=s3cret"])
+def test_other_secret_query_parameters_are_hidden(url):
+    assert "s3cret" not in redact_url(url)
