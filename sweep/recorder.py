@@ -16,6 +16,7 @@ import os
 import queue
 import signal
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -171,20 +172,29 @@ class _Server:
         self.next_counts = 0.0
 
     def loop(self, requests: Any, parent_pid: int) -> None:
+        pending: deque[tuple[str, tuple[Any, ...]]] = deque()
         while True:
-            try:
-                batch = [requests.get(timeout=PARENT_CHECK_SECONDS)]
-            except queue.Empty:
-                if os.getppid() != parent_pid:  # the sweep loop died without closing: end our runs
-                    self._abandon()
-                    return
+            if not pending:
+                try:
+                    pending.append(requests.get(timeout=PARENT_CHECK_SECONDS))
+                except queue.Empty:
+                    if os.getppid() != parent_pid:  # the sweep loop died without closing: end our runs
+                        self._abandon()
+                        return
+                    continue
+            pending.extend(_drain(requests))
+            # The loop waits for a child run id before it tells the trial, so a "start" jumps ahead
+            # of earlier trials' logging; one other request is handled before looking again.
+            for message in [m for m in pending if m[0] == "start"]:
+                pending.remove(message)
+                self._handle(*message)
+            if not pending:
                 continue
-            batch.extend(_drain(requests))
-            for kind, payload in batch:
-                if kind == "close":
-                    self._close(*payload)
-                    return
-                self._handle(kind, payload)
+            kind, payload = pending.popleft()
+            if kind == "close":
+                self._close(*payload)
+                return
+            self._handle(kind, payload)
             if self.last_counts is not None and time.monotonic() >= self.next_counts:
                 # at most once a second: counts on the parent are a view; each write costs a trial's worth
                 self._guard(None, self.tracker.record_counts, self.last_counts, step=self.last_counts.finished)
