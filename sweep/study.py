@@ -69,6 +69,9 @@ def open_storage(url: str | None, *, create: bool = True) -> BaseStorage:
         return JournalStorage(_JournalFile(str(path), lock_obj=JournalFileOpenLock(str(path))))
     except SweepError:
         raise
+    except ImportError:
+        raise StorageError(f"storage {redact_url(target)} needs its database driver: for PostgreSQL, "
+                           f"pip install 'sweep[postgres]' (psycopg 3)") from None
     except Exception as error:  # SQLAlchemy, OS and driver errors: one line, password hidden
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise StorageError(f"cannot open Optuna storage {redact_url(target)}: {redact_url(detail)}") from None

@@ -169,9 +169,10 @@ def test_timeout_stops_starting_trials_and_finishes_cleanly(tmp_path: Path):
 
 @pytest.mark.parametrize("signum", [e2e.SIGINT, e2e.SIGTERM])
 def test_interrupted_sweep_resumes_to_exactly_n_trials(tmp_path: Path, signum: int):
-    e2e.write_config(tmp_path, "trials: 6\npruner: {name: none}\n" + e2e.SLOW_SPACE)
+    e2e.write_config(tmp_path, "trials: 4\npruner: {name: none}\n" + e2e.SLOWER_SPACE)
     process = e2e.start_sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "stopped")
-    e2e.wait_for_trials(process, 2)
+    e2e.wait_for_trials(process, 1)
+    time.sleep(0.5)  # inside the second trial, which takes over a second: it is the one interrupted
     code, _, err = e2e.interrupt(process, signum)
     assert code == 130, err
     assert "resume with: sweep run --resume --name stopped" in err
@@ -183,10 +184,10 @@ def test_interrupted_sweep_resumes_to_exactly_n_trials(tmp_path: Path, signum: i
     resumed = e2e.sweep(tmp_path, "run", "--resume")
     assert resumed.returncode == 0, resumed.stderr
     trials = e2e.study(tmp_path, "stopped").trials
-    assert len(e2e.finished(trials)) == 6 and len(trials) == 6
+    assert len(e2e.finished(trials)) == 4 and len(trials) == 4
     parent, children = e2e.runs(tmp_path)
     assert parent.info.status == "FINISHED"
-    assert sorted(int(c.data.tags["sweep.trial"]) for c in children) == list(range(6))
+    assert sorted(int(c.data.tags["sweep.trial"]) for c in children) == list(range(4))
     assert all(c.info.status in ("FINISHED", "KILLED") for c in children)
 
 
