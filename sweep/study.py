@@ -198,6 +198,17 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
     split before any store is touched, and MLflow is reached before the study is created.
     """
     started = time.perf_counter()
+    recorder = Recorder()  # start importing mlflow in the other process now; it touches no store yet
+    try:
+        return _run(config, recorder, started, resume=resume, listener=listener, command_line=command_line,
+                    environment=environment, flags=flags)
+    except BaseException:
+        recorder.terminate()
+        raise
+
+
+def _run(config: SweepConfig, recorder: Recorder, started: float, *, resume: bool, listener: SweepListener,
+         command_line: str, environment: dict[str, str] | None, flags: frozenset[str]) -> SweepSummary:
     if resume:
         storage = open_storage(config.storage, create=False)  # nothing to resume: nothing is created
         study_row = _find_study(storage, config.name, resume=True)
@@ -216,11 +227,10 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
         tracking_uri = None  # a stored URI lost its password: the flag or MLFLOW_TRACKING_URI must give it
     identity = SweepIdentity(name, config.experiment, tracking_uri)
 
-    recorder = Recorder(identity)
     stop = StopSignal()
     try:
         stop.install()  # until the parent run exists, Ctrl-C stops at once: nothing needs ending yet
-        experiment_id = recorder.connect()
+        experiment_id = recorder.connect(identity)
         study = _open_study(storage, config, name, create=study_row is None)
         attrs = study.user_attrs
         if study_row is not None:
@@ -246,9 +256,6 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
             "FAILED" if loop.counts.complete == 0 and loop.counts.failed else "FINISHED")
         study.set_user_attr(f"{ATTR}status", status if status != "timeout" else "interrupted")
         report = recorder.close(summary_status, loop.counts)
-    except BaseException:
-        recorder.terminate()
-        raise
     finally:
         stop.restore()
     summary = SweepSummary(name, config.experiment, parent_run_id, status, loop.counts, loop.best,

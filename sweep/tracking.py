@@ -69,7 +69,9 @@ class SweepTracker:
         self.parent_run_id: str | None = None
         self.experiment_id: str | None = None
         self._artifact_uris: dict[str, str] = {}
-        self._scratch = Path(tempfile.mkdtemp(prefix="sweep-tracking-"))
+        # one scratch folder for the files it logs, removed when the tracker is closed or collected
+        self._scratch_dir = tempfile.TemporaryDirectory(prefix="sweep-tracking-")
+        self._scratch = Path(self._scratch_dir.name)
 
     # -- the parent run --------------------------------------------------------------------------
 
@@ -108,6 +110,7 @@ class SweepTracker:
         self.record_counts(counts, step=counts.finished)
         self.client.set_tag(parent, "sweep.status", status.lower())
         self.client.set_terminated(parent, status=status, end_time=now_ms())
+        self._scratch_dir.cleanup()
 
     def record_counts(self, counts: Counts, *, step: int) -> None:
         """Trial counts on the parent: tags for the table, metrics stepped by finished trials for a chart."""
@@ -183,6 +186,7 @@ class SweepTracker:
         parent = self._parent()
         self.client.set_tag(parent, "sweep.status", "interrupted")
         self.client.set_terminated(parent, status="KILLED", end_time=now_ms())
+        self._scratch_dir.cleanup()
 
     def reconcile(self, trials: list[TrialRecord]) -> list[int]:
         """Make MLflow match the study: every finished trial gets exactly one ended child run.
