@@ -18,7 +18,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Hyperparameter sweeps: an Optuna study, every trial a nested MLflow run.")
 
 StorageOption = Annotated[str | None, typer.Option(
-    "--storage", help="Optuna storage: a journal file path or an RDB URL. [default: ./sweep.journal]")]
+    "--storage", envvar="SWEEP_STORAGE",
+    help="Optuna storage: a journal file path or an RDB URL. [default: ./sweep.journal]")]
 NameOption = Annotated[str | None, typer.Option("--name", help="The sweep (Optuna study) name. [default: latest]")]
 
 
@@ -38,6 +39,7 @@ def run(
     data: Annotated[str | None, typer.Option(help="CSV/TSV/JSONL file, or 'bundled'.")] = None,
     timeout: Annotated[float | None, typer.Option(help="Start no new trial after this many seconds.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a sweep (no --name: latest unfinished).")] = False,
+    jobs: Annotated[int, typer.Option(min=1, help="Worker processes on this machine sharing the sweep.")] = 1,
 ) -> None:
     """Run a sweep: each trial trains the classifier in its own MLflow child run."""
     from sweep.config import load_config
@@ -56,7 +58,8 @@ def run(
         try:
             summary = run_sweep(sweep_config, resume=resume, listener=listener, command_line=_command_line(),
                                 environment=provenance.collect(),
-                                flags=frozenset(key for key, value in overrides.items() if value is not None))
+                                flags=frozenset(key for key, value in overrides.items() if value is not None),
+                                jobs=jobs)
         except SweepInterrupted as stop:
             listener.close()
             typer.echo(render_summary(stop.summary))
@@ -64,6 +67,35 @@ def run(
         finally:
             listener.close()
         typer.echo(render_summary(summary))
+
+
+@app.command()
+def worker(
+    name: Annotated[str, typer.Argument(help="The sweep to join (its Optuna study name).")],
+    storage: StorageOption = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI. [default: MLFLOW_TRACKING_URI, "
+                                                          "else the sweep's own]")] = None,
+    trials: Annotated[int | None, typer.Option(min=1, help="Stop when the study holds this many trials. "
+                                                           "[default: the sweep's target]")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress lines.")] = False,
+    finalize: Annotated[bool, typer.Option(" /--no-finalize", hidden=True)] = True,
+) -> None:
+    """Join an existing sweep from any machine: same study, same parent run."""
+    from sweep.study import SweepInterrupted, run_worker
+    from sweep.views import render_summary
+
+    with _errors_to_exit():
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+        listener = _QuietProgress() if quiet else _PlainProgress()
+        try:
+            summary = run_worker(name, storage_url=storage, tracking_uri=tracking_uri, trials=trials,
+                                 listener=listener, finalize=finalize)
+        except SweepInterrupted as stop:
+            if not quiet:
+                typer.echo(render_summary(stop.summary))
+            raise
+        if not quiet:
+            typer.echo(render_summary(summary))
 
 
 @app.command()
@@ -122,6 +154,16 @@ class _PlainProgress:
         typer.echo(render_trial_line(update))
 
     def close(self) -> None:
+        return None
+
+
+class _QuietProgress(_PlainProgress):
+    """Workers started by `sweep run --jobs`: the parent process reports progress."""
+
+    def sweep_started(self, start: Any) -> None:
+        return None
+
+    def trial_finished(self, update: Any) -> None:
         return None
 
 

@@ -60,6 +60,10 @@ class Recorder:
                     config_yaml: str) -> str:
         return self._call("open_parent", parent_run_id, params, tags, config_yaml, timeout=REPLY_SECONDS)
 
+    def attach_parent(self, parent_run_id: str) -> None:
+        """Log under an existing parent run without owning it: a worker neither reopens nor ends it."""
+        self._call("attach_parent", parent_run_id, timeout=REPLY_SECONDS)
+
     def reconcile(self, trials: list[TrialRecord]) -> list[int]:
         """Give every finished trial exactly one ended child run; returns the trial numbers repaired."""
         return self._call("reconcile", trials, timeout=REPLY_SECONDS + 2 * len(trials))
@@ -94,10 +98,15 @@ class Recorder:
     def counts(self, counts: Counts) -> None:
         self._send("counts", counts)
 
+    def ensure_best(self, best: BestTrial, metric: str) -> None:
+        """Make the parent show ``best`` (found by any worker); its model is copied from its child run."""
+        self._send("ensure_best", best, metric)
+
     # -- the end ------------------------------------------------------------------------------------
 
-    def close(self, status: str, counts: Counts) -> TrackingReport:
-        """End the parent run with ``status`` once every queued record is written."""
+    def close(self, status: str | None, counts: Counts) -> TrackingReport:
+        """End the parent run with ``status`` once every queued record is written; None leaves the
+        parent as it is (a worker that does not own it)."""
         self._send("close", status, counts)
         while True:
             try:
@@ -212,6 +221,8 @@ class _Server:
             parent_run_id, params, tags, config_yaml = payload
             self._answer(kind, lambda: self.tracker.open_parent(parent_run_id, params=params, tags=tags,
                                                                 config_yaml=config_yaml)[0])
+        elif kind == "attach_parent":
+            self._answer(kind, lambda: self.tracker.attach_parent(payload[0]))
         elif kind == "reconcile":
             self._answer(kind, lambda: self.tracker.reconcile(payload[0]))
         elif kind == "start":
@@ -226,21 +237,26 @@ class _Server:
             self._guard(record.number, self.tracker.finish_child, _with_run_id(record, run_id))
         elif kind == "best":
             self._guard(None, self.tracker.record_best, *payload)
+        elif kind == "ensure_best":
+            self._guard(None, self.tracker.ensure_best, *payload)
         elif kind == "counts":
             self.last_counts = payload[0]
 
-    def _close(self, status: str, counts: Counts) -> None:
+    def _close(self, status: str | None, counts: Counts) -> None:
         for number, run_id in self.open_runs.items():  # started, never finished: the loop was interrupted
             self._guard(number, self.tracker.fail_run, run_id, "the sweep stopped before this trial ended", "KILLED")
-        self._guard(None, self.tracker.close_parent, status, counts)
+        if status is not None:
+            self._guard(None, self.tracker.close_parent, status, counts)
         self.replies.put(("close", self.report))
 
     def _abandon(self) -> None:
         if self.tracker is None:
             return
+        # a worker's trial is failed in the study (and retried) by the others: its run ends FAILED to match
+        status = "KILLED" if self.tracker.owns_parent else "FAILED"
         for run_id in self.open_runs.values():
-            self._guard(None, self.tracker.fail_run, run_id, "the sweep process died during this trial", "KILLED")
-        if self.tracker.parent_run_id is not None:
+            self._guard(None, self.tracker.fail_run, run_id, "the sweep process died during this trial", status)
+        if self.tracker.parent_run_id is not None and self.tracker.owns_parent:
             self._guard(None, self.tracker.abandon_parent)
 
     def _answer(self, kind: str, call: Any) -> None:

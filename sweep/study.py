@@ -7,18 +7,26 @@ view people browse, written by the tracking process (sweep/recorder.py) off the 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import hashlib
 import json
+import os
 import signal
+import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import optuna
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
+from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.storages.journal._file import get_lock_file
 from optuna.trial import TrialState
@@ -31,12 +39,17 @@ from sweep.recorder import Recorder, TrackingReport
 from sweep.records import BestTrial, Counts, SweepIdentity, TrialRecord
 from sweep.space import grid
 from sweep.urls import redact_url
+from sweep.workers import spawn_workers
 from trainer import Split, TrainConfig, load_corpus, split
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI reports progress its own way
+# the heartbeat's retry callback and fail_stale_trials are marked experimental; we pin optuna's major version
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 JOURNAL_FILE = "sweep.journal"  # the embedded store: Optuna's journal file, safe for processes on one machine
 RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "oracle", "mssql")
+HEARTBEAT_SECONDS = 10  # RDB storages: a running trial's heartbeat; missing for 3 intervals = its worker died
+WAIT_SECONDS = 0.5  # how often a worker with no trial left to start looks at the others' last trials
 ATTR = "sweep."  # prefix of every study / trial user attribute this project writes
 
 
@@ -52,13 +65,18 @@ def storage_label(url: str | None) -> str:
     return redact_url(url or default_storage())
 
 
-def open_storage(url: str | None, *, create: bool = True) -> BaseStorage:
-    """An RDB URL (PostgreSQL for teams), or a journal file path (the default: ./sweep.journal)."""
+def open_storage(url: str | None, *, create: bool = True, heartbeat: int = HEARTBEAT_SECONDS) -> BaseStorage:
+    """An RDB URL (PostgreSQL for teams), or a journal file path (the default: ./sweep.journal).
+
+    An RDB storage records a heartbeat for every running trial: a trial whose worker stops beating
+    for three intervals is failed by the other workers and retried once (Optuna's heartbeat).
+    """
     target = url or default_storage()
-    scheme = target.split(":", 1)[0].split("+", 1)[0].lower() if "://" in target else ""
+    scheme = _scheme(target)
     try:
         if scheme in RDB_SCHEMES:
-            return RDBStorage(target, skip_compatibility_check=False)
+            return RDBStorage(target, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
+                              heartbeat_stale_trial_callback=STALE_TRIALS)
         if scheme:
             raise StorageError(f"storage {redact_url(target)}: unknown scheme {scheme!r}; use postgresql://..., "
                                f"sqlite:///... or a journal file path")
@@ -75,6 +93,10 @@ def open_storage(url: str | None, *, create: bool = True) -> BaseStorage:
     except Exception as error:  # SQLAlchemy, OS and driver errors: one line, password hidden
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise StorageError(f"cannot open Optuna storage {redact_url(target)}: {redact_url(detail)}") from None
+
+
+def _scheme(target: str) -> str:
+    return target.split(":", 1)[0].split("+", 1)[0].lower() if "://" in target else ""
 
 
 class _JournalFile(JournalFileBackend):
@@ -166,7 +188,7 @@ class SweepSummary:
     counts: Counts
     best: BestTrial | None
     elapsed: float
-    trainer_seconds: float  # time inside the trainer, for overhead figures
+    trainer_seconds: float | None  # time inside the trainer (None when worker processes ran the trials)
     trials_run: int  # trials this invocation ran
     tracking: TrackingReport = field(default_factory=TrackingReport)
     storage: str = ""
@@ -188,7 +210,8 @@ class SweepInterrupted(SweepError):
 
 
 def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, command_line: str = "",
-              environment: dict[str, str] | None = None, flags: frozenset[str] = frozenset()) -> SweepSummary:
+              environment: dict[str, str] | None = None, flags: frozenset[str] = frozenset(),
+              jobs: int = 1) -> SweepSummary:
     """Create (or resume) the sweep's study and parent run, then run trials until the target is met.
 
     On resume the stored config wins; of ``flags`` (the settings the user gave explicitly), only
@@ -201,14 +224,14 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
     recorder = Recorder()  # start importing mlflow in the other process now; it touches no store yet
     try:
         return _run(config, recorder, started, resume=resume, listener=listener, command_line=command_line,
-                    environment=environment, flags=flags)
+                    environment=environment, flags=flags, jobs=jobs)
     except BaseException:
         recorder.terminate()
         raise
 
 
 def _run(config: SweepConfig, recorder: Recorder, started: float, *, resume: bool, listener: SweepListener,
-         command_line: str, environment: dict[str, str] | None, flags: frozenset[str]) -> SweepSummary:
+         command_line: str, environment: dict[str, str] | None, flags: frozenset[str], jobs: int) -> SweepSummary:
     if resume:
         storage = open_storage(config.storage, create=False)  # nothing to resume: nothing is created
         study_row = _find_study(storage, config.name, resume=True)
@@ -234,7 +257,7 @@ def _run(config: SweepConfig, recorder: Recorder, started: float, *, resume: boo
         study = _open_study(storage, config, name, create=study_row is None)
         attrs = study.user_attrs
         if study_row is not None:
-            _fail_stale_trials(study)
+            _fail_orphaned_trials(study)
         parent_run_id = recorder.open_parent(
             attrs.get(f"{ATTR}parent_run_id"),
             params=_parent_params(config), config_yaml=config.replace(name=name).to_yaml(),
@@ -243,61 +266,195 @@ def _run(config: SweepConfig, recorder: Recorder, started: float, *, resume: boo
                   **(environment or {}), "data.fingerprint": data_fingerprint(config, data)})
         stop.defer()  # from here a signal only asks the loop to stop at the next epoch or trial boundary
         _set_study_attrs(study, config, name, parent_run_id, experiment_id, tracking_uri)
-        trials = _all_trials(study)
         if study_row is not None:
-            recorder.reconcile([_record_of(trial) for trial in trials])
-        counts, best = _tally(trials, config)
+            recorder.reconcile([_record_of(trial) for trial in _all_trials(study)])
+        gate = TrialGate(config.storage, storage, name)
         listener.sweep_started(SweepStart(name, config.experiment, parent_run_id, storage_label(config.storage),
-                                          redact_url(_display_uri(tracking_uri)), config.trials, counts.finished,
-                                          study_row is not None))
-        loop = _Loop(study, config, data, recorder, listener, counts, best, started, stop)
-        status = loop.run()
+                                          redact_url(_display_uri(tracking_uri)), config.trials,
+                                          take_census(study, config).finished.finished, study_row is not None))
+        if jobs == 1:
+            loop = _Loop(study, config, data, recorder, listener, started, stop, gate)
+            status = loop.run()
+            trainer_seconds, trials_run, errors = loop.trainer_seconds, loop.trials_run, loop.error_summary()
+        else:
+            status, trials_run = _supervise(study, config, jobs, tracking_uri, listener, stop, started)
+            trainer_seconds, errors = None, _error_summary(study)
+        final = take_census(study, config)
+        if final.best is not None:
+            recorder.ensure_best(final.best, config.metric)  # right whichever worker found it
         summary_status = "KILLED" if status == "interrupted" else (
-            "FAILED" if loop.counts.complete == 0 and loop.counts.failed else "FINISHED")
-        study.set_user_attr(f"{ATTR}status", status if status != "timeout" else "interrupted")
-        report = recorder.close(summary_status, loop.counts)
+            "FAILED" if final.finished.complete == 0 and final.finished.failed else "FINISHED")
+        study.set_user_attr(f"{ATTR}status", "finished" if status == "finished" else "interrupted")
+        report = recorder.close(summary_status, final.finished)
+        gate.close()
     finally:
         stop.restore()
-    summary = SweepSummary(name, config.experiment, parent_run_id, status, loop.counts, loop.best,
-                           time.perf_counter() - started, loop.trainer_seconds, loop.trials_run, report,
+    summary = SweepSummary(name, config.experiment, parent_run_id, status, final.finished, final.best,
+                           time.perf_counter() - started, trainer_seconds, trials_run, report,
                            storage_label(config.storage), redact_url(_display_uri(tracking_uri)))
     if status == "interrupted":
         raise SweepInterrupted(summary, _storage_flag(config.storage))
-    if loop.counts.complete == 0 and loop.counts.failed:
-        raise AllTrialsFailedError(f"all {loop.counts.failed} trials failed: {'; '.join(loop.error_summary())}")
+    if final.finished.complete == 0 and final.finished.failed:
+        raise AllTrialsFailedError(f"all {final.finished.failed} trials failed: {'; '.join(errors)}")
     return summary
 
 
+def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, trials: int | None,
+               listener: SweepListener, finalize: bool = True) -> SweepSummary:
+    """Join an existing sweep: same study, same parent run, child runs under it.
+
+    The worker runs trials until the study holds its target (``trials``, else the sweep's stored
+    target) and the other workers' last trials have ended. With ``finalize`` the worker that sees
+    the end writes the final best and ends the parent run; several doing it is harmless.
+    """
+    started = time.perf_counter()
+    recorder = Recorder()
+    stop = StopSignal()
+    try:
+        stop.install()
+        storage = open_storage(storage_url, create=False)
+        row = _find_study(storage, name, resume=False)
+        attrs = row.user_attrs
+        config = config_from_yaml(attrs[f"{ATTR}config"]).replace(
+            name=name, storage=storage_url, tracking_uri=tracking_uri,
+            trials=trials if trials is not None else int(attrs.get(f"{ATTR}target", 0)))
+        data = _load_split(config)
+        stored_uri = attrs.get(f"{ATTR}tracking_uri")
+        uri = tracking_uri or (stored_uri if stored_uri and "***" not in stored_uri else None)
+        recorder.connect(SweepIdentity(name, config.experiment, uri))
+        parent_run_id = attrs[f"{ATTR}parent_run_id"]
+        recorder.attach_parent(parent_run_id)
+        stop.defer()
+        study = _open_study(storage, config, name, create=False)
+        gate = TrialGate(storage_url, storage, name)
+        listener.sweep_started(SweepStart(name, config.experiment, parent_run_id, storage_label(storage_url),
+                                          redact_url(_display_uri(uri)), config.trials,
+                                          take_census(study, config).finished.finished, True))
+        loop = _Loop(study, config, data, recorder, listener, started, stop, gate)
+        status = loop.run()
+        final = take_census(study, config)
+        owner_status = None
+        if finalize and status == "finished":
+            if final.best is not None:
+                recorder.ensure_best(final.best, config.metric)
+            owner_status = "FINISHED" if final.finished.complete else "FAILED"
+            study.set_user_attr(f"{ATTR}status", "finished")
+        report = recorder.close(owner_status, final.finished)
+        gate.close()
+    except BaseException:
+        recorder.terminate()
+        raise
+    finally:
+        stop.restore()
+    summary = SweepSummary(name, config.experiment, parent_run_id, status, final.finished, final.best,
+                           time.perf_counter() - started, loop.trainer_seconds, loop.trials_run, report,
+                           storage_label(storage_url), redact_url(_display_uri(uri)))
+    if status == "interrupted":
+        raise SweepInterrupted(summary, _storage_flag(storage_url))
+    return summary
+
+
+def _supervise(study: optuna.Study, config: SweepConfig, jobs: int, tracking_uri: str | None,
+               listener: SweepListener, stop: StopSignal, started: float) -> tuple[str, int]:
+    """Run the trials in ``jobs`` worker processes; report their progress from the study."""
+    before = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+    pool = spawn_workers(study.study_name, jobs, storage=config.storage or default_storage(),
+                         tracking_uri=tracking_uri, target=config.trials)
+    reported = set(before)
+    stopping = False
+    while True:
+        alive = pool.alive()
+        if stop.requested and not stopping:
+            pool.stop()  # a SIGTERM to this process only: pass it on (Ctrl-C reached them already)
+            stopping = True
+        census = take_census(study, config)
+        for trial in study.get_trials(deepcopy=False):
+            if trial.state.is_finished() and trial.number not in reported:
+                reported.add(trial.number)
+                if trial.user_attrs.get(f"{ATTR}interrupted"):
+                    continue
+                state = _STATE_NAMES.get(trial.state, "FAIL")
+                listener.trial_finished(TrialUpdate(
+                    trial.number, state, trial.value if state == "COMPLETE" else None,
+                    trial.user_attrs.get(f"{ATTR}error"), census.finished, config.trials, census.best,
+                    time.perf_counter() - started))
+        if alive == 0:
+            break
+        time.sleep(WAIT_SECONDS)
+    pool.wait()
+    census = take_census(study, config)
+    done = census.finished.finished >= config.trials and census.running == 0
+    return ("finished" if done and not stop.requested else "interrupted"), len(reported - before)
+
+
+def _error_summary(study: optuna.Study) -> list[str]:
+    errors: dict[str, int] = {}
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        message = str(trial.user_attrs.get(f"{ATTR}error", "unknown error"))
+        errors[message] = errors.get(message, 0) + 1
+    return [f"{count}x {message}" for message, count in sorted(errors.items(), key=lambda item: -item[1])[:3]]
+
+
 class _Loop:
-    """The trial loop of one process: ask, train, tell, hand the record to the tracking process."""
+    """The trial loop of one process: ask, train, tell, hand the record to the tracking process.
+
+    Several loops (``--jobs``, ``sweep worker`` on other machines) can share one study: the trial
+    budget is counted in the storage under a lock (TrialGate), so exactly the target number of
+    trials is started, and a loop waits for the others' last trials before it reports the end.
+    """
 
     def __init__(self, study: optuna.Study, config: SweepConfig, data: Split, recorder: Recorder,
-                 listener: SweepListener, counts: Counts, best: BestTrial | None, started: float,
-                 stop: StopSignal) -> None:
+                 listener: SweepListener, started: float, stop: StopSignal, gate: TrialGate) -> None:
         self.study, self.config, self.data, self.recorder, self.listener = study, config, data, recorder, listener
-        self.counts, self.best, self.started, self.stop = counts, best, started, stop
+        self.started, self.stop, self.gate = started, stop, gate
+        self.census = take_census(study, config)
         self.trainer_seconds = 0.0
         self.trials_run = 0
         self.errors: dict[str, int] = {}
+        self.worker = worker_id()
+
+    @property
+    def counts(self) -> Counts:
+        return self.census.finished
+
+    @property
+    def best(self) -> BestTrial | None:
+        return self.census.best
 
     def run(self) -> str:
         deadline = None if self.config.timeout is None else self.started + self.config.timeout
-        while self.counts.finished < self.config.trials:
+        while True:
             if self.stop.requested:
                 return "interrupted"
             if deadline is not None and time.perf_counter() >= deadline:
                 return "timeout"
-            self.one_trial()
-        return "interrupted" if self.stop.requested else "finished"
+            for record in fail_dead_trials(self.study):
+                self.recorder.reconcile([record])  # its run ends FAILED, like the trial
+            trial = self._next_trial()
+            if trial is not None:
+                self.one_trial(trial)
+            elif self.census.running == 0:
+                return "finished"
+            else:
+                time.sleep(WAIT_SECONDS)  # other workers run the last trials; theirs may still fail and retry
 
-    def one_trial(self) -> None:
-        trial = self.study.ask()
+    def _next_trial(self) -> optuna.Trial | None:
+        with self.gate:
+            self.census = take_census(self.study, self.config)
+            if not (self.census.waiting or self.census.counted < self.config.trials):
+                return None
+            trial = self.study.ask()  # a WAITING trial (a retry) first, else a new one
+            trial.set_user_attr(f"{ATTR}worker", self.worker)  # who runs it: a dead worker's trial is failed
+            return trial
+
+    def one_trial(self, trial: optuna.Trial) -> None:
         start_ms = _now_ms()
         self.recorder.start_trial(trial.number, start_ms)
         run = TrialRun()
         state, value, error, trace, interrupted = "COMPLETE", None, None, None, False
         try:
-            result = run_trial(trial, self.config, self.data, run, should_stop=lambda: self.stop.requested)
+            with heartbeat(trial):
+                result = run_trial(trial, self.config, self.data, run, should_stop=lambda: self.stop.requested)
             value = result.metrics[self.config.metric]
         except TrialPruned:
             state = "PRUNED"
@@ -310,18 +467,19 @@ class _Loop:
                              dict(run.result.metrics) if run.result else {}, run.curves,
                              run.result.model.to_json() if run.result else None, error, trace,
                              start_ms, _now_ms(), self.recorder.run_id(trial.number), interrupted)
+        best_before = self.census.best
         self._tell(trial, record)
         self.recorder.finish_trial(record)
         self.trials_run += 1
-        self.counts = self.counts.add(state)  # an interrupted trial is a FAIL trial of the study: it counts
+        # the census is refreshed before the next trial; until then this trial counts as finished
+        self.census = self.census.after(record, self.config)
         if interrupted:
             return
         if error:
             self.errors[error] = self.errors.get(error, 0) + 1
-        if value is not None and self._improves(record):
-            self.best = BestTrial(record.number, record.run_id, value, record.params, record.metrics,
-                                  record.model_json)
-            self.recorder.best(self.best, self.config.metric)
+        if self.census.best is not None and self.census.best is not best_before and \
+                self.census.best.number == record.number:
+            self.recorder.best(self.census.best, self.config.metric)
         self.recorder.counts(self.counts)
         self.listener.trial_finished(TrialUpdate(record.number, state, value, error, self.counts, self.config.trials,
                                                  self.best, time.perf_counter() - self.started))
@@ -339,17 +497,157 @@ class _Loop:
         states = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED, "FAIL": TrialState.FAIL}
         self.study.tell(trial, record.value if record.state == "COMPLETE" else None, state=states[record.state])
 
-    def _improves(self, record: TrialRecord) -> bool:
-        if self.best is None:
-            return True
-        key = rank_key(record.value or 0.0, record.metrics, record.number, metric=self.config.metric,
-                       direction=self.config.direction)
-        return key < rank_key(self.best.value, self.best.metrics, self.best.number, metric=self.config.metric,
-                              direction=self.config.direction)
-
     def error_summary(self) -> list[str]:
         ranked = sorted(self.errors.items(), key=lambda item: -item[1])[:3]
         return [f"{count}x {message}" for message, count in ranked]
+
+
+# -- sharing one study between workers --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Census:
+    """The study as every worker must see it to share the trial budget."""
+
+    counted: int  # trials that count toward the target: all but those replaced by a retry
+    running: int
+    waiting: int  # retries queued by the heartbeat, to be run before any new trial
+    finished: Counts
+    best: BestTrial | None
+
+    def after(self, record: TrialRecord, config: SweepConfig) -> Census:
+        """This census once the loop's own trial has ended (without reading the storage again)."""
+        best = self.best
+        if record.value is not None and (best is None or _key(record.value, record.metrics, record.number, config)
+                                         < _key(best.value, best.metrics, best.number, config)):
+            best = BestTrial(record.number, record.run_id, record.value, record.params, record.metrics,
+                             record.model_json)
+        return Census(self.counted, max(0, self.running - 1), self.waiting, self.finished.add(record.state), best)
+
+
+def take_census(study: optuna.Study, config: SweepConfig) -> Census:
+    trials = study.get_trials(deepcopy=False)
+    retried = {number for t in trials for number in t.system_attrs.get("retry_history", [])}
+    counted = [t for t in trials if t.number not in retried]
+    complete = [t for t in counted if t.state == TrialState.COMPLETE and t.value is not None]
+    best = None
+    if complete:
+        top = min(complete, key=lambda t: _key(t.value, t.user_attrs.get(f"{ATTR}metrics", {}), t.number, config))
+        best = BestTrial(top.number, top.user_attrs.get(f"{ATTR}run_id"), float(top.value),
+                         {**config.fixed, **top.params}, dict(top.user_attrs.get(f"{ATTR}metrics", {})), None)
+    return Census(len(counted), sum(t.state == TrialState.RUNNING for t in counted),
+                  sum(t.state == TrialState.WAITING for t in counted), _count(counted), best)
+
+
+def _key(value: float, metrics: dict[str, float], number: int, config: SweepConfig) -> tuple[float, float, int]:
+    return rank_key(value, metrics, number, metric=config.metric, direction=config.direction)
+
+
+class TrialGate:
+    """A lock around "count the trials, then ask for one", so parallel workers start exactly the target.
+
+    A file lock beside a journal or SQLite file (one machine), a PostgreSQL advisory lock for a
+    shared database (many machines); other databases go without, and may start a trial too many.
+    """
+
+    def __init__(self, storage_url: str | None, storage: BaseStorage, study_name: str) -> None:
+        target = storage_url or default_storage()
+        scheme = _scheme(target)
+        self._file: Any = None
+        self._engine: Any = None
+        self._connection: Any = None
+        if scheme in ("postgresql", "postgres") and isinstance(storage, RDBStorage):
+            self._engine = storage.engine
+            self._key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True)
+        elif scheme in ("", "sqlite"):
+            path = target.removeprefix("journal:") if not scheme else target.split("///", 1)[-1]
+            self._file = open(f"{path}.gate", "a+b")  # noqa: SIM115 - held for the gate's life
+
+    def __enter__(self) -> TrialGate:
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+        elif self._engine is not None:
+            from sqlalchemy import text
+
+            self._connection = self._engine.connect()
+            self._connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": self._key})
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+        elif self._connection is not None:
+            from sqlalchemy import text
+
+            self._connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})
+            self._connection.close()
+            self._connection = None
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+class _StaleTrials:
+    """Optuna's heartbeat callback: retry a stale trial once, and remember it so its run can end FAILED."""
+
+    def __init__(self) -> None:
+        self._retry = RetryHeartbeatStaleTrialCallback(max_retry=1)
+        self.failed: list[optuna.trial.FrozenTrial] = []
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self._retry(study, trial)
+        self.failed.append(trial)
+
+
+STALE_TRIALS = _StaleTrials()
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def fail_dead_trials(study: optuna.Study) -> list[TrialRecord]:
+    """Fail (and retry once) the running trials of workers that died; returns them for their runs.
+
+    RDB storages: Optuna's heartbeat. Any storage: a trial whose worker ran on this machine and is
+    no longer alive (the journal file has no heartbeat; this covers --jobs on one machine).
+    """
+    if is_heartbeat_enabled(study._storage):
+        fail_stale_trials(study)
+    host = socket.gethostname()
+    storage = study._storage
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = str(trial.user_attrs.get(f"{ATTR}worker", ""))
+        owner_host, _, pid = worker.rpartition(":")
+        if owner_host != host or not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        try:
+            storage.set_trial_user_attr(trial._trial_id, f"{ATTR}error", "its worker process died")
+            if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
+                STALE_TRIALS(study, storage.get_trial(trial._trial_id))
+        except UpdateFinishedTrialError:
+            continue  # another worker failed it first
+    dead, STALE_TRIALS.failed = STALE_TRIALS.failed, []
+    return [replace(_record_of(trial), state="FAIL", error=trial.user_attrs.get(f"{ATTR}error")
+                    or "its worker stopped sending heartbeats") for trial in dead]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def heartbeat(trial: optuna.Trial) -> Iterator[None]:
+    """Optuna's heartbeat thread for the trial (RDB storages; a no-op on a journal file)."""
+    with get_heartbeat_thread(trial._trial_id, trial.study._storage):
+        yield
 
 
 # -- reading sweeps (report.py formats these) -----------------------------------------------------------
@@ -474,12 +772,25 @@ def _set_study_attrs(study: optuna.Study, config: SweepConfig, name: str, parent
             study.set_user_attr(f"{ATTR}{key}", value)
 
 
-def _fail_stale_trials(study: optuna.Study) -> None:
-    """Trials left RUNNING by a hard kill become FAIL before new trials start (resume is single-owner)."""
+def _fail_orphaned_trials(study: optuna.Study) -> None:
+    """On resume: trials left RUNNING by a hard kill become FAIL before new trials start.
+
+    A trial whose worker is alive on this machine is left alone (a `sweep worker` may still be
+    running it), and so is one of another machine on a heartbeat storage: the heartbeat decides.
+    """
     storage = study._storage
+    host = socket.gethostname()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        storage.set_trial_user_attr(trial._trial_id, f"{ATTR}error", "the sweep process died during this trial")
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        owner_host, _, pid = str(trial.user_attrs.get(f"{ATTR}worker", "")).rpartition(":")
+        if owner_host == host and pid.isdigit() and _alive(int(pid)):
+            continue
+        if owner_host not in ("", host) and is_heartbeat_enabled(storage):
+            continue
+        try:
+            storage.set_trial_user_attr(trial._trial_id, f"{ATTR}error", "the sweep process died during this trial")
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            continue
 
 
 def _all_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -495,13 +806,6 @@ def _count(trials: list[optuna.trial.FrozenTrial]) -> Counts:
 
 
 _STATE_NAMES = {TrialState.COMPLETE: "COMPLETE", TrialState.PRUNED: "PRUNED", TrialState.FAIL: "FAIL"}
-
-
-def _tally(trials: list[optuna.trial.FrozenTrial], config: SweepConfig) -> tuple[Counts, BestTrial | None]:
-    best = _best_row(trials, {f"{ATTR}metric": config.metric, f"{ATTR}direction": config.direction})
-    best_trial = None if best is None else BestTrial(best.number, best.run_id, best.value or 0.0, best.params,
-                                                     best.metrics, None)
-    return _count(trials), best_trial
 
 
 def _best_row(trials: list[optuna.trial.FrozenTrial], attrs: dict[str, Any]) -> TrialRow | None:

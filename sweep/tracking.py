@@ -10,6 +10,7 @@ import os
 import tempfile
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,7 @@ class SweepTracker:
         self.uri = resolved_tracking_uri(identity.tracking_uri)
         self.client = MlflowClient(self.uri)
         self.parent_run_id: str | None = None
+        self.owns_parent = True  # False for a worker joining a sweep: it never reopens or ends the parent
         self.experiment_id: str | None = None
         self._artifact_uris: dict[str, str] = {}
         # one scratch folder for the files it logs, removed when the tracker is closed or collected
@@ -104,6 +106,21 @@ class SweepTracker:
             raise TrackingError(f"MLflow at {redact(self.uri)}: {_first_line(error)}") from error
         self.parent_run_id = parent_run_id
         return parent_run_id, experiment_id
+
+    def attach_parent(self, parent_run_id: str) -> None:
+        self.parent_run_id = parent_run_id
+        self.owns_parent = False
+
+    def ensure_best(self, best: BestTrial, metric: str) -> None:
+        """Rewrite the parent's best unless it already shows this trial (workers race to report theirs)."""
+        parent = self.client.get_run(self._parent())
+        if parent.data.tags.get("best.trial") == str(best.number):
+            return
+        model_json = best.model_json
+        if model_json is None and best.run_id is not None:
+            local = self.client.download_artifacts(best.run_id, "model.json", str(self._scratch))
+            model_json = Path(local).read_text(encoding="utf-8")
+        self.record_best(replace(best, model_json=model_json), metric)
 
     def close_parent(self, status: str, counts: Counts) -> None:
         parent = self._parent()

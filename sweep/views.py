@@ -36,8 +36,8 @@ def render_trial_line(update: TrialUpdate) -> str:
 def render_summary(summary: SweepSummary) -> str:
     counts = summary.counts
     lines = [f"sweep {summary.name} {summary.status}: {counts.finished} trials "
-             f"({counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed) in {summary.elapsed:.1f}s "
-             f"({summary.trainer_seconds:.1f}s training)"]
+             f"({counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed) in {summary.elapsed:.1f}s"
+             + (f" ({summary.trainer_seconds:.1f}s training)" if summary.trainer_seconds is not None else "")]
     if summary.best is not None:
         best = summary.best
         lines.append(f"best trial {best.number}: value {best.value:.4f}")
