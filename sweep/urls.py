@@ -24,3 +24,11 @@ def redact_url(url: str) -> str:
             pass
     redacted = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
     return _QUERY_SECRET.sub(r"\1***", redacted)
+
+
+_URL_IN_TEXT = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s'\"]+")
+
+
+def redact_text(text: str) -> str:
+    """Every URL inside a longer text (a command line, an error message) goes through redact_url."""
+    return _URL_IN_TEXT.sub(lambda match: redact_url(match.group(0)), text)
