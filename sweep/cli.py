@@ -40,16 +40,21 @@ def run(
     timeout: Annotated[float | None, typer.Option(help="Start no new trial after this many seconds.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue a sweep (no --name: latest unfinished).")] = False,
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes on this machine sharing the sweep.")] = 1,
+    heartbeat: Annotated[int | None, typer.Option(help="Seconds between a trial's heartbeats (database storages).")
+                         ] = None,
+    register: Annotated[str | None, typer.Option(help="Register the best model as a new version of this "
+                                                      "MLflow registered model.")] = None,
 ) -> None:
     """Run a sweep: each trial trains the classifier in its own MLflow child run."""
-    from sweep.config import load_config
+    from sweep.config import load_config, registered_model_name
     from sweep.views import render_summary
 
     overrides = {"trials": trials, "name": name, "experiment": experiment, "tracking_uri": tracking_uri,
                  "storage": storage, "sampler": sampler, "pruner": pruner, "seed": seed, "metric": metric,
-                 "data": data, "timeout": timeout}
+                 "data": data, "timeout": timeout, "heartbeat": heartbeat}
     with _errors_to_exit():
         sweep_config = load_config(config, overrides)
+        registered_model_name(register)
         from sweep import provenance
         from sweep.study import SweepInterrupted, run_sweep
 
@@ -59,7 +64,7 @@ def run(
             summary = run_sweep(sweep_config, resume=resume, listener=listener, command_line=_command_line(),
                                 environment=provenance.collect(),
                                 flags=frozenset(key for key, value in overrides.items() if value is not None),
-                                jobs=jobs)
+                                jobs=jobs, register=register)
         except SweepInterrupted as stop:
             listener.close()
             typer.echo(render_summary(stop.summary))
@@ -138,6 +143,49 @@ def show(
     with _errors_to_exit():
         sweep_row, trials = report.show(storage, name)
         typer.echo(render_trials(sweep_row, trials[:top]))
+
+
+@app.command()
+def ui(
+    name: NameOption = None,
+    storage: StorageOption = None,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the UI server.")] = 5000,
+    host: Annotated[str, typer.Option(help="Interface to listen on; 0.0.0.0 exposes the runs to the network.")
+                    ] = "127.0.0.1",
+    tracking_uri: Annotated[str | None, typer.Option(
+        help="MLflow tracking URI. [default: the sweep's own, else MLFLOW_TRACKING_URI, else sqlite:///mlflow.db]")
+    ] = None,
+) -> None:
+    """Start the MLflow UI on the sweep's tracking store and print the sweep's URL; Ctrl-C stops it."""
+    from sweep import ui as mlflow_ui
+
+    with _errors_to_exit():
+        target = mlflow_ui.ui_target(tracking_uri=tracking_uri, storage=storage, name=name)
+        if target.remote:  # a tracking server is a UI already
+            typer.echo(f"MLflow UI: {target.url(target.tracking_uri)}  (the tracking server's own)")
+            return
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+        server = mlflow_ui.start_ui(target, host=host, port=port)
+        typer.echo(f"MLflow UI: {server.url}  (Ctrl-C stops it)")
+        server.wait()
+
+
+@app.command()
+def predict(
+    texts: Annotated[list[str] | None, typer.Argument(metavar="TEXT...", help="Texts to classify.")] = None,
+    file: Annotated[str | None, typer.Option(help="A UTF-8 file with one text per line; - reads stdin.")] = None,
+    name: NameOption = None,
+    storage: StorageOption = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI. [default: the sweep's own]")] = None,
+) -> None:
+    """Label texts with a sweep's best model: label, probability of positive, text (tab-separated)."""
+    from sweep.predict import predict as predict_texts
+    from sweep.predict import read_texts
+    from sweep.views import render_predictions
+
+    with _errors_to_exit():
+        given = [*(texts or []), *(read_texts(file) if file is not None else [])]
+        typer.echo(render_predictions(predict_texts(given, storage=storage, name=name, tracking_uri=tracking_uri)))
 
 
 class _PlainProgress:

@@ -22,7 +22,7 @@ METRICS = {"val_accuracy": "maximize", "val_loss": "minimize"}  # select on vali
 DEFAULT_CONFIG = "sentiment.yaml"  # shipped inside the package; configs/sentiment.yaml is the same file
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")  # safe in file names and store queries
 _TOP_KEYS = {"name", "experiment", "objective", "trials", "timeout", "sampler", "pruner", "data", "fixed",
-             "space", "storage", "tracking_uri"}
+             "space", "storage", "tracking_uri", "heartbeat"}
 _SECTION_KEYS = {"objective": {"metric", "direction"}, "sampler": {"name", "seed"},
                  "pruner": {"name", "startup_trials", "warmup_epochs"},
                  "data": {"source", "text_column", "label_column"}}
@@ -48,6 +48,7 @@ class SweepConfig:
     fixed: dict[str, Any] = field(default_factory=dict)  # trainer settings not tuned
     storage: str | None = None  # None: the embedded journal file in the working folder
     tracking_uri: str | None = None  # None: MLFLOW_TRACKING_URI, else MLflow's default
+    heartbeat: int = 10  # seconds; RDB storages: a trial without a heartbeat for 3 of these is failed, retried
 
     def __post_init__(self) -> None:
         for key in ("name", "experiment"):
@@ -61,6 +62,7 @@ class SweepConfig:
         if self.direction not in ("maximize", "minimize"):
             raise SweepConfigError(f"objective.direction: must be maximize or minimize, got {self.direction!r}")
         _positive_int("trials", self.trials)
+        _positive_int("heartbeat", self.heartbeat)
         if self.timeout is not None and (isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float))
                                          or not self.timeout > 0):
             raise SweepConfigError(f"timeout: must be a positive number of seconds, got {self.timeout!r}")
@@ -97,6 +99,7 @@ class SweepConfig:
             "pruner": {"name": self.pruner, "startup_trials": self.pruner_startup_trials,
                        "warmup_epochs": self.pruner_warmup_epochs},
             "data": {"source": self.data, "text_column": self.text_column, "label_column": self.label_column},
+            "heartbeat": self.heartbeat,
             "fixed": dict(self.fixed),
             "space": {name: to_yaml_dict(dimension) for name, dimension in self.space.items()},
         }
@@ -177,7 +180,7 @@ def _fields_from_file(text: str, source: str) -> dict[str, Any]:
         raise SweepConfigError(f"{source}: {error}") from None
     values: dict[str, Any] = {"space": space, "fixed": dict(fixed)}
     plain = {"name": "name", "experiment": "experiment", "trials": "trials", "timeout": "timeout",
-             "storage": "storage", "tracking_uri": "tracking_uri"}
+             "storage": "storage", "tracking_uri": "tracking_uri", "heartbeat": "heartbeat"}
     values.update({target: document[key] for key, target in plain.items() if document.get(key) is not None})
     nested = {("objective", "metric"): "metric", ("objective", "direction"): "direction",
               ("sampler", "name"): "sampler", ("sampler", "seed"): "seed", ("pruner", "name"): "pruner",
@@ -229,3 +232,11 @@ def _corners(dimension: Dimension) -> tuple[Any, ...]:
     if isinstance(dimension, Categorical):
         return dimension.choices
     return (dimension.low, dimension.high)
+
+
+def registered_model_name(value: str | None) -> str | None:
+    """`--register NAME`, checked before anything is written: the same rule as sweep and experiment names."""
+    if value is not None and not NAME_PATTERN.match(value):
+        raise SweepConfigError(f"--register: {value!r} is not a valid model name; use 1-100 letters, digits, "
+                               f"'.', '_' or '-', starting with a letter or digit")
+    return value

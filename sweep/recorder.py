@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sweep.errors import TrackingError
-from sweep.records import BestTrial, Counts, SweepIdentity, TrialRecord
+from sweep.records import BestTrial, Counts, PublishedModel, SweepIdentity, TrialRecord
+from sweep.urls import redact_text
 
 STARTUP_SECONDS = 180.0  # importing mlflow and migrating a new database, on a slow machine
 REPLY_SECONDS = 60.0  # one MLflow call, retries included
@@ -36,6 +37,9 @@ class TrackingReport:
 
     failed_trials: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    plots: list[str] = field(default_factory=list)  # plot files now under plots/ on the parent
+    plots_skipped: dict[str, str] = field(default_factory=dict)  # plot -> why it was not made
+    model: PublishedModel = field(default_factory=PublishedModel)  # the best model as a pyfunc model
 
 
 class Recorder:
@@ -103,6 +107,15 @@ class Recorder:
         self._send("ensure_best", best, metric)
 
     # -- the end ------------------------------------------------------------------------------------
+
+    def plots(self, images: dict[str, bytes], skipped: dict[str, str]) -> None:
+        """PNG plots (file name -> bytes) for the parent's plots/ folder, replacing older ones."""
+        self._send("plots", images, skipped)
+
+    def publish_model(self, best: BestTrial | None, register: str | None) -> None:
+        """Log the best trial's model as the parent's pyfunc model (and register it); the outcome
+        comes back in close()'s report."""
+        self._send("publish_model", best, register)
 
     def close(self, status: str | None, counts: Counts) -> TrackingReport:
         """End the parent run with ``status`` once every queued record is written; None leaves the
@@ -241,6 +254,8 @@ class _Server:
             self._guard(None, self.tracker.ensure_best, *payload)
         elif kind == "counts":
             self.last_counts = payload[0]
+        elif kind in ("plots", "publish_model"):
+            self._publish(kind, payload)
 
     def _close(self, status: str | None, counts: Counts) -> None:
         for number, run_id in self.open_runs.items():  # started, never finished: the loop was interrupted
@@ -248,6 +263,20 @@ class _Server:
         if status is not None:
             self._guard(None, self.tracker.close_parent, status, counts)
         self.replies.put(("close", self.report))
+
+    def _publish(self, kind: str, payload: tuple[Any, ...]) -> None:
+        """Plots and the pyfunc model: what became of them goes back in the close report. A failure is
+        never fatal: publish_model turns its own into a warning, _guard keeps anything else."""
+        from dataclasses import replace
+
+        if kind == "plots":
+            logged = self._guard(None, self.tracker.record_plots, *payload)
+            if logged is not None:
+                self.report = replace(self.report, plots=logged, plots_skipped=dict(payload[1]))
+        else:
+            model = self._guard(None, self.tracker.publish_model, *payload)
+            if model is not None:
+                self.report = replace(self.report, model=model)
 
     def _abandon(self) -> None:
         if self.tracker is None:
@@ -263,7 +292,7 @@ class _Server:
         try:
             self.replies.put((kind, call()))
         except Exception as error:
-            self.replies.put(("error", str(error).splitlines()[0] if str(error) else type(error).__name__))
+            self.replies.put(("error", redact_text(str(error).splitlines()[0]) if str(error) else type(error).__name__))
 
     def _guard(self, number: int | None, call: Any, *args: Any, **kwargs: Any) -> Any:
         """Run one MLflow write; a failure is remembered (the study keeps the truth), never fatal."""
@@ -272,7 +301,7 @@ class _Server:
         except Exception as error:
             if number is not None and number not in self.report.failed_trials:
                 self.report.failed_trials.append(number)
-            message = str(error).splitlines()[0] if str(error) else type(error).__name__
+            message = redact_text(str(error).splitlines()[0]) if str(error) else type(error).__name__
             if len(self.report.errors) < 20:
                 self.report.errors.append(message)
             return None

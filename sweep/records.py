@@ -62,3 +62,13 @@ class Counts:
     def add(self, state: TrialState) -> Counts:
         return Counts(self.complete + (state == "COMPLETE"), self.pruned + (state == "PRUNED"),
                       self.failed + (state == "FAIL"))
+
+
+@dataclass(frozen=True)
+class PublishedModel:
+    """The best model as the parent run holds it at the end of a sweep: a pyfunc model, maybe registered."""
+
+    uri: str | None = None  # runs:/<parent run id>/model, for mlflow.pyfunc.load_model
+    trial: int | None = None  # the trial whose model it is
+    registered: str | None = None  # "NAME/VERSION" in the MLflow Model Registry
+    warning: str | None = None  # one line: why it could not be logged or registered (the sweep is still fine)

@@ -26,10 +26,23 @@ class Best:
     def model_uri(self) -> str | None:
         return f"runs:/{self.trial.run_id}/model.json" if self.trial.run_id else None
 
+    @property
+    def pyfunc_model_uri(self) -> str | None:
+        """The parent's pyfunc model, when it holds this trial's model (written when a sweep run ends)."""
+        return self.sweep.model_uri if self.sweep.model_trial == self.trial.number else None
+
+    @property
+    def registered_model(self) -> str | None:
+        """models:/NAME/VERSION of the last `--register`, when it holds this trial's model."""
+        if self.sweep.registered_model is None or self.sweep.registered_trial != self.trial.number:
+            return None
+        return f"models:/{self.sweep.registered_model}"
+
     def as_dict(self) -> dict[str, Any]:
         return {"sweep": self.sweep.name, "trial": self.trial.number, "params": self.settings,
                 "metrics": self.trial.metrics, "parent_run_id": self.sweep.parent_run_id,
-                "run_id": self.trial.run_id, "model_uri": self.model_uri}
+                "run_id": self.trial.run_id, "model_uri": self.model_uri,
+                "pyfunc_model_uri": self.pyfunc_model_uri, "registered_model": self.registered_model}
 
 
 def best(storage: str | None, name: str | None) -> Best:
@@ -67,6 +80,10 @@ def render_best(result: Best, fmt: str) -> str:
     lines.append(f"parent run: {result.sweep.parent_run_id}")
     if result.model_uri:
         lines.append(f"model:      {result.model_uri}")
+    if result.pyfunc_model_uri:
+        lines.append(f"pyfunc:     {result.pyfunc_model_uri}  (mlflow.pyfunc.load_model)")
+    if result.registered_model:
+        lines.append(f"registered: {result.registered_model}")
     return "\n".join(lines)
 
 
@@ -79,3 +96,12 @@ def show(storage: str | None, name: str | None) -> tuple[SweepRow, list[TrialRow
     ranked = rank_trials(sweep, trials)
     others = sorted((t for t in trials if t not in ranked), key=lambda t: t.number)
     return sweep, ranked + others
+
+
+def tracking_uri_of(sweep: SweepRow | None, given: str | None) -> str | None:
+    """The MLflow store to read a sweep from: the flag, else the one the sweep wrote to (unless its stored
+    form lost a password), else None (MLFLOW_TRACKING_URI, then MLflow's default)."""
+    if given is not None:
+        return given
+    stored = sweep.tracking_uri if sweep is not None else None
+    return stored if stored and "***" not in stored else None

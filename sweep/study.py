@@ -38,13 +38,15 @@ from sweep.ranking import rank_key
 from sweep.recorder import Recorder, TrackingReport
 from sweep.records import BestTrial, Counts, SweepIdentity, TrialRecord
 from sweep.space import grid
-from sweep.urls import redact_url
+from sweep.urls import redact_text, redact_url
 from sweep.workers import spawn_workers
 from trainer import Split, TrainConfig, load_corpus, split
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI reports progress its own way
 # the heartbeat's retry callback and fail_stale_trials are marked experimental; we pin optuna's major version
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+# ask/tell with a heartbeat is what we do on purpose: this loop runs the heartbeat thread itself (heartbeat())
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 
 JOURNAL_FILE = "sweep.journal"  # the embedded store: Optuna's journal file, safe for processes on one machine
 RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "oracle", "mssql")
@@ -92,7 +94,7 @@ def open_storage(url: str | None, *, create: bool = True, heartbeat: int = HEART
                            f"pip install 'sweep[postgres]' (psycopg 3)") from None
     except Exception as error:  # SQLAlchemy, OS and driver errors: one line, password hidden
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise StorageError(f"cannot open Optuna storage {redact_url(target)}: {redact_url(detail)}") from None
+        raise StorageError(f"cannot open Optuna storage {redact_url(target)}: {redact_text(detail)}") from None
 
 
 def _scheme(target: str) -> str:
@@ -211,11 +213,12 @@ class SweepInterrupted(SweepError):
 
 def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, command_line: str = "",
               environment: dict[str, str] | None = None, flags: frozenset[str] = frozenset(),
-              jobs: int = 1) -> SweepSummary:
+              jobs: int = 1, register: str | None = None) -> SweepSummary:
     """Create (or resume) the sweep's study and parent run, then run trials until the target is met.
 
     On resume the stored config wins; of ``flags`` (the settings the user gave explicitly), only
-    trials, timeout and where the stores are apply to the resumed sweep.
+    trials, timeout and where the stores are apply to the resumed sweep. At the end the parent run
+    gets the plots and the best model as a pyfunc model, registered as ``register`` when given.
 
     Order matters for "nothing half-written": the config is already valid, the data is loaded and
     split before any store is touched, and MLflow is reached before the study is created.
@@ -224,23 +227,24 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
     recorder = Recorder()  # start importing mlflow in the other process now; it touches no store yet
     try:
         return _run(config, recorder, started, resume=resume, listener=listener, command_line=command_line,
-                    environment=environment, flags=flags, jobs=jobs)
+                    environment=environment, flags=flags, jobs=jobs, register=register)
     except BaseException:
         recorder.terminate()
         raise
 
 
 def _run(config: SweepConfig, recorder: Recorder, started: float, *, resume: bool, listener: SweepListener,
-         command_line: str, environment: dict[str, str] | None, flags: frozenset[str], jobs: int) -> SweepSummary:
+         command_line: str, environment: dict[str, str] | None, flags: frozenset[str], jobs: int,
+         register: str | None = None) -> SweepSummary:
     if resume:
-        storage = open_storage(config.storage, create=False)  # nothing to resume: nothing is created
+        storage = open_storage(config.storage, create=False, heartbeat=config.heartbeat)  # nothing to resume
         study_row = _find_study(storage, config.name, resume=True)
         config = _resumed_config(study_row, config, flags)
         data = _load_split(config)
     else:
         study_row = None
         data = _load_split(config)  # bad data fails here, before the storage file exists
-        storage = open_storage(config.storage)
+        storage = open_storage(config.storage, heartbeat=config.heartbeat)
         if config.name is not None and _study_exists(storage, config.name):
             raise SweepConfigError(f"a sweep named {config.name!r} exists already; add --resume to continue it, "
                                    f"or choose another --name")
@@ -262,7 +266,7 @@ def _run(config: SweepConfig, recorder: Recorder, started: float, *, resume: boo
             attrs.get(f"{ATTR}parent_run_id"),
             params=_parent_params(config), config_yaml=config.replace(name=name).to_yaml(),
             tags={"sweep.status": "running", "sweep.target": str(config.trials),
-                  "sweep.storage": storage_label(config.storage), "sweep.command": redact_url(command_line),
+                  "sweep.storage": storage_label(config.storage), "sweep.command": redact_text(command_line),
                   **(environment or {}), "data.fingerprint": data_fingerprint(config, data)})
         stop.defer()  # from here a signal only asks the loop to stop at the next epoch or trial boundary
         _set_study_attrs(study, config, name, parent_run_id, experiment_id, tracking_uri)
@@ -285,7 +289,9 @@ def _run(config: SweepConfig, recorder: Recorder, started: float, *, resume: boo
         summary_status = "KILLED" if status == "interrupted" else (
             "FAILED" if final.finished.complete == 0 and final.finished.failed else "FINISHED")
         study.set_user_attr(f"{ATTR}status", "finished" if status == "finished" else "interrupted")
+        _publish_results(study, recorder, final.best, register)
         report = recorder.close(summary_status, final.finished)
+        _remember_model(study, report)
         gate.close()
     finally:
         stop.restore()
@@ -318,6 +324,8 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
         config = config_from_yaml(attrs[f"{ATTR}config"]).replace(
             name=name, storage=storage_url, tracking_uri=tracking_uri,
             trials=trials if trials is not None else int(attrs.get(f"{ATTR}target", 0)))
+        if config.heartbeat != HEARTBEAT_SECONDS:  # the sweep's own heartbeat, the same for every worker
+            storage = open_storage(storage_url, create=False, heartbeat=config.heartbeat)
         data = _load_split(config)
         stored_uri = attrs.get(f"{ATTR}tracking_uri")
         uri = tracking_uri or (stored_uri if stored_uri and "***" not in stored_uri else None)
@@ -339,7 +347,10 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
                 recorder.ensure_best(final.best, config.metric)
             owner_status = "FINISHED" if final.finished.complete else "FAILED"
             study.set_user_attr(f"{ATTR}status", "finished")
+            _publish_results(study, recorder, final.best, None)  # the sweep ends here: plots and model too
         report = recorder.close(owner_status, final.finished)
+        if owner_status is not None:
+            _remember_model(study, report)
         gate.close()
     except BaseException:
         recorder.terminate()
@@ -407,7 +418,8 @@ class _Loop:
                  listener: SweepListener, started: float, stop: StopSignal, gate: TrialGate) -> None:
         self.study, self.config, self.data, self.recorder, self.listener = study, config, data, recorder, listener
         self.started, self.stop, self.gate = started, stop, gate
-        self.census = take_census(study, config)
+        self._ranked: dict[int, Any] = {}  # completed trials already ranked (take_census's memo)
+        self.census = take_census(study, config, self._ranked)
         self.trainer_seconds = 0.0
         self.trials_run = 0
         self.errors: dict[str, int] = {}
@@ -440,7 +452,7 @@ class _Loop:
 
     def _next_trial(self) -> optuna.Trial | None:
         with self.gate:
-            self.census = take_census(self.study, self.config)
+            self.census = take_census(self.study, self.config, self._ranked)
             if not (self.census.waiting or self.census.counted < self.config.trials):
                 return None
             trial = self.study.ask()  # a WAITING trial (a retry) first, else a new one
@@ -525,14 +537,21 @@ class Census:
         return Census(self.counted, max(0, self.running - 1), self.waiting, self.finished.add(record.state), best)
 
 
-def take_census(study: optuna.Study, config: SweepConfig) -> Census:
+def take_census(study: optuna.Study, config: SweepConfig, memo: dict[int, Any] | None = None) -> Census:
+    """Count the study's trials. ``memo`` (kept by a loop between calls) holds the ranking keys of
+    completed trials already seen, so a loop ranks only the new ones: a trial's cost stays flat as
+    the study grows to thousands of trials."""
+    memo = {} if memo is None else memo
     trials = study.get_trials(deepcopy=False)
-    retried = {number for t in trials for number in t.system_attrs.get("retry_history", [])}
+    retried = {number for t in trials for number in t.system_attrs.get("retry_history", ())}
     counted = [t for t in trials if t.number not in retried]
-    complete = [t for t in counted if t.state == TrialState.COMPLETE and t.value is not None]
+    for trial in counted:
+        if trial.state == TrialState.COMPLETE and trial.value is not None and trial.number not in memo:
+            memo[trial.number] = (_key(trial.value, trial.user_attrs.get(f"{ATTR}metrics", {}), trial.number,
+                                       config), trial)
     best = None
-    if complete:
-        top = min(complete, key=lambda t: _key(t.value, t.user_attrs.get(f"{ATTR}metrics", {}), t.number, config))
+    if memo:
+        top = min(memo.values(), key=lambda item: item[0])[1]
         best = BestTrial(top.number, top.user_attrs.get(f"{ATTR}run_id"), float(top.value),
                          {**config.fixed, **top.params}, dict(top.user_attrs.get(f"{ATTR}metrics", {})), None)
     return Census(len(counted), sum(t.state == TrialState.RUNNING for t in counted),
@@ -665,6 +684,18 @@ class SweepRow:
     parent_run_id: str | None
     metric: str
     direction: str
+    experiment_id: str | None = None
+    tracking_uri: str | None = None  # as the sweep stored it: redacted, maybe relative (sqlite:///mlflow.db)
+    model_uri: str | None = None  # the parent's pyfunc model (runs:/<parent>/model), logged at the end
+    model_trial: int | None = None  # whose model that is: stale unless it is the best trial's
+    registered_model: str | None = None  # "NAME/VERSION" of the last `sweep run --register NAME`
+    registered_trial: int | None = None  # whose model that version holds
+
+
+def _published(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The SweepRow fields written at a sweep's end and for `sweep ui` (older sweeps lack them)."""
+    return {key: attrs.get(f"{ATTR}{key}") for key in ("experiment_id", "tracking_uri", "model_uri", "model_trial",
+                                                       "registered_model", "registered_trial")}
 
 
 @dataclass(frozen=True)
@@ -697,7 +728,7 @@ def list_sweeps(storage_url: str | None) -> list[SweepRow]:
                              int(attrs.get(f"{ATTR}target", 0)), best.value if best else None,
                              attrs.get(f"{ATTR}created", ""), attrs.get(f"{ATTR}experiment", ""),
                              attrs.get(f"{ATTR}parent_run_id"), attrs.get(f"{ATTR}metric", "val_accuracy"),
-                             attrs.get(f"{ATTR}direction", "maximize")))
+                             attrs.get(f"{ATTR}direction", "maximize"), **_published(attrs)))
     return sorted(rows, key=lambda row: row.created)
 
 
@@ -713,7 +744,8 @@ def sweep_trials(storage_url: str | None, name: str | None) -> tuple[SweepRow, l
     sweep = SweepRow(study.study_name, attrs.get(f"{ATTR}status", "unknown"), _count(trials),
                      int(attrs.get(f"{ATTR}target", 0)), best.value if best else None, attrs.get(f"{ATTR}created", ""),
                      attrs.get(f"{ATTR}experiment", ""), attrs.get(f"{ATTR}parent_run_id"),
-                     attrs.get(f"{ATTR}metric", "val_accuracy"), attrs.get(f"{ATTR}direction", "maximize"))
+                     attrs.get(f"{ATTR}metric", "val_accuracy"), attrs.get(f"{ATTR}direction", "maximize"),
+                     **_published(attrs))
     return sweep, rows, config_from_yaml(attrs[f"{ATTR}config"]).to_file_dict()
 
 
@@ -926,3 +958,142 @@ class StopSignal:
         if not self._deferring:
             raise KeyboardInterrupt
         self.requested = True
+
+
+# -- the end of a sweep: plots and the best model on the parent run ---------------------------------------
+
+PLOT_DPI = 80  # ~510x380 px per panel: readable in the MLflow UI, ~20-150 kB per PNG, quick to encode
+# completed trials a plot needs to show anything: a comparison needs two; a history starts with one
+PLOT_MIN_TRIALS = {"optimization_history": 1, "param_importances": 2, "parallel_coordinate": 2, "slice": 2}
+
+
+@dataclass(frozen=True)
+class StudyPlots:
+    images: dict[str, bytes]  # file name (optimization_history.png, ...) -> PNG
+    skipped: dict[str, str]  # plot name -> why it was not made
+    seconds: float  # what making them cost, matplotlib's import included
+
+
+def study_plots(study: optuna.Study) -> StudyPlots:
+    """Optuna's optimization history, parameter importances, parallel coordinates and slice plots, as PNGs.
+
+    A plot the trials cannot support yet is skipped with a reason, never an error: a sweep's result
+    matters more than its pictures. matplotlib (~0.3 s to import) is loaded here only, at the end of a
+    sweep. Importances come from PED-ANOVA: numpy only and milliseconds, where Optuna's default
+    (fANOVA) fits a scikit-learn random forest (about a second with its import).
+    """
+    started = time.perf_counter()
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    skipped: dict[str, str] = {}
+    for plot, needed in PLOT_MIN_TRIALS.items():
+        if len(complete) < needed:
+            skipped[plot] = f"needs {needed} completed trial{'s' if needed > 1 else ''}, the sweep has {len(complete)}"
+    if "param_importances" not in skipped and not _params_vary(complete):
+        skipped["param_importances"] = "every completed trial has the same settings"
+    if len(skipped) == len(PLOT_MIN_TRIALS):
+        return StudyPlots({}, skipped, time.perf_counter() - started)
+
+    try:
+        import matplotlib
+    except ImportError:  # MLflow brings it, but mlflow-skinny does not
+        reason = "matplotlib is not installed: pip install matplotlib"
+        return StudyPlots({}, {plot: skipped.get(plot, reason) for plot in PLOT_MIN_TRIALS},
+                          time.perf_counter() - started)
+
+    import sys
+
+    if "matplotlib.pyplot" not in sys.modules:  # switching a caller's backend later would close its figures
+        matplotlib.use("Agg")  # files only: no display, no GUI toolkit
+    import matplotlib.pyplot as plt
+
+    plots, evaluator = _optuna_matplotlib()
+    metric = str(study.user_attrs.get(f"{ATTR}metric", "Objective Value"))  # axis labels say what was optimized
+    makers: dict[str, Callable[[optuna.Study], Any]] = {
+        "optimization_history": lambda s: plots.plot_optimization_history(s, target_name=metric),
+        "param_importances": lambda s: plots.plot_param_importances(s, evaluator=evaluator, target_name=metric),
+        "parallel_coordinate": lambda s: plots.plot_parallel_coordinate(s, target_name=metric),
+        "slice": lambda s: plots.plot_slice(s, target_name=metric),
+    }
+    images: dict[str, bytes] = {}
+    for plot, make in makers.items():
+        if plot in skipped:
+            continue
+        figure = None
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                axes = make(study)
+            figure = axes.figure if hasattr(axes, "figure") else axes.flat[0].figure  # slice: an array of axes
+            equal = [str(w.message) for w in caught if "importances will be equal" in str(w.message)]
+            if equal:  # too few trials for PED-ANOVA's top quantile: every bar would be the same
+                skipped[plot] = equal[0]
+                continue
+            images[f"{plot}.png"] = _png(figure)
+        except Exception as error:  # a plot is never worth failing a sweep over
+            skipped[plot] = f"{type(error).__name__}: {error}".splitlines()[0]
+        finally:
+            if figure is not None:
+                plt.close(figure)
+    return StudyPlots(images, skipped, time.perf_counter() - started)
+
+
+def _optuna_matplotlib() -> tuple[Any, Any]:
+    """optuna.visualization.matplotlib and a PED-ANOVA evaluator, imported without scikit-learn.
+
+    optuna.importance imports scikit-learn (and with it scipy.stats) when it is installed, as MLflow
+    makes it, for its fANOVA and mean-decrease-impurity evaluators: ~0.85 s of the ~1.5 s the plots
+    would cost, for evaluators never used here. While optuna.importance loads, `import sklearn` fails
+    fast, which Optuna takes as "not installed"; scikit-learn stays importable afterwards. The price:
+    in this process, Optuna's fANOVA evaluator would report scikit-learn missing (nothing here uses it).
+    """
+    import sys
+
+    hidden = "optuna.importance" not in sys.modules and "sklearn" not in sys.modules
+    if hidden:
+        sys.modules["sklearn"] = None  # type: ignore[assignment]  # Python's "this import fails" marker
+    try:
+        from optuna.importance import PedAnovaImportanceEvaluator  # optuna.importance is lazy: load it now
+        from optuna.visualization import matplotlib as plots
+    finally:
+        if hidden:
+            del sys.modules["sklearn"]
+    return plots, PedAnovaImportanceEvaluator()
+
+
+def _params_vary(trials: list[optuna.trial.FrozenTrial]) -> bool:
+    """Whether some tuned setting took two values: importances need something to attribute."""
+    names = {name for trial in trials for name in trial.params}
+    return any(len({repr(trial.params.get(name)) for trial in trials}) > 1 for name in names)
+
+
+def _png(figure: Any) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=PLOT_DPI, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+def _publish_results(study: optuna.Study, recorder: Recorder, best: BestTrial | None, register: str | None) -> None:
+    """Plots and the best model for the parent run: once, at the end of an invocation, never per trial.
+
+    The model goes first: the tracking process logs it (~0.5 s) while this process draws the plots.
+    """
+    recorder.publish_model(best, register)
+    try:
+        made = study_plots(study)
+    except Exception as error:  # pictures are never worth a sweep's result: note it, carry on
+        reason = f"{type(error).__name__}: {error}".splitlines()[0]
+        made = StudyPlots({}, dict.fromkeys(PLOT_MIN_TRIALS, reason), 0.0)
+    recorder.plots(made.images, made.skipped)
+
+
+def _remember_model(study: optuna.Study, report: TrackingReport) -> None:
+    """The pyfunc model's URI, trial and registered version in the study, for `sweep best` (no MLflow there)."""
+    attrs = study.user_attrs
+    model = report.model
+    registered_trial = model.trial if model.registered is not None else None
+    for key, value in (("model_uri", model.uri), ("model_trial", model.trial), ("registered_model", model.registered),
+                       ("registered_trial", registered_trial)):
+        if value is not None and attrs.get(f"{ATTR}{key}") != value:
+            study.set_user_attr(f"{ATTR}{key}", value)

@@ -9,12 +9,18 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# MLflow prints "View run ... at: <tracking URI>" on stdout when a run ends: the URI may carry a password,
+# and the sweep's own output says where the runs are
+os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+# progress bars for downloads of a few kilobytes would only clutter the sweep's output
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import mlflow
 from mlflow import MlflowClient
@@ -25,7 +31,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from sweep.errors import TrackingError
-from sweep.records import BestTrial, Counts, Curves, SweepIdentity, TrialRecord
+from sweep.records import BestTrial, Counts, Curves, PublishedModel, SweepIdentity, TrialRecord
+from sweep.urls import redact_text
 from sweep.urls import redact_url as redact
 
 if TYPE_CHECKING:
@@ -33,6 +40,7 @@ if TYPE_CHECKING:
 
 MAX_TAG_CHARS = 5000  # MLflow caps tag values at 8,000 characters; an error message needs far fewer
 STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}  # Optuna state -> child run status
+INPUT_EXAMPLE = ("a warm, funny and beautifully acted film", "dull, predictable and far too long")  # pyfunc model
 
 
 @event.listens_for(Engine, "connect")
@@ -67,10 +75,14 @@ class SweepTracker:
         self.identity = identity
         self.uri = resolved_tracking_uri(identity.tracking_uri)
         self.client = MlflowClient(self.uri)
+        # artifact repositories (mlflow-artifacts:/ URIs of a proxying server) find the server through
+        # the process-wide URI; this process tracks one store only, so setting it is safe
+        mlflow.set_tracking_uri(self.uri)
         self.parent_run_id: str | None = None
         self.owns_parent = True  # False for a worker joining a sweep: it never reopens or ends the parent
         self.experiment_id: str | None = None
         self._artifact_uris: dict[str, str] = {}
+        self._best_model: tuple[int, str] | None = None  # (trial, model.json) last written as the parent's best
         # one scratch folder for the files it logs, removed when the tracker is closed or collected
         self._scratch_dir = tempfile.TemporaryDirectory(prefix="sweep-tracking-")
         self._scratch = Path(self._scratch_dir.name)
@@ -152,6 +164,126 @@ class SweepTracker:
         self.client.log_batch(parent, metrics=metrics, tags=[RunTag(k, v) for k, v in tags.items()])
         if best.model_json is not None:
             self._log_text(parent, best.model_json, "model.json", "best")
+            self._best_model = (best.number, best.model_json)
+
+    # -- at the end of a sweep: plots and the best model as a pyfunc model -----------------------
+
+    def record_plots(self, images: Mapping[str, bytes], skipped: Mapping[str, str]) -> list[str]:
+        """PNGs under plots/ on the parent, overwriting older ones of the same name, and NOTES.txt.
+
+        One log_artifacts call for the folder: the local and the proxied (mlflow-artifacts) stores
+        both overwrite a file logged again under the same path. Returns the plot files logged.
+        """
+        parent = self._parent()
+        folder = self._scratch / "plots"
+        folder.mkdir(exist_ok=True)
+        for name, png in images.items():
+            (folder / name).write_bytes(png)
+        lines = [f"made: {name}" for name in images]
+        lines += [f"skipped: {name}: {why}" for name, why in skipped.items()]
+        (folder / "NOTES.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self._repository(parent).log_artifacts(str(folder), "plots")
+        self.client.set_tag(parent, "sweep.plots_skipped",
+                            "; ".join(f"{name}: {why}" for name, why in skipped.items())[:MAX_TAG_CHARS] or "none")
+        return list(images)
+
+    def publish_model(self, best: BestTrial | None, register: str | None) -> PublishedModel:
+        """The best trial's model as the parent's pyfunc model `model`, registered as ``register`` if given.
+
+        Logged at the end of an invocation, and only when the best trial changed since it was last
+        logged: trials never pay for it. A failure comes back as a warning, never an exception.
+        """
+        if best is None:
+            return PublishedModel(warning=f"no completed trial, so no model to register as {register!r}"
+                                  if register else None)
+        parent = self._parent()
+        try:
+            tags = self.client.get_run(parent).data.tags
+            model_id = tags.get("best.model_id")
+            if model_id is None or tags.get("best.model_trial") != str(best.number):
+                model_id = self._log_pyfunc(self._model_json(best, tags), best.number)
+                self.client.log_batch(parent, tags=[RunTag("best.model_uri", model_uri(parent)),
+                                                    RunTag("best.model_id", model_id),
+                                                    RunTag("best.model_trial", str(best.number))])
+                if "best.registered_model" in tags:  # that version holds the previous best's model
+                    self.client.delete_tag(parent, "best.registered_model")
+        except Exception as error:  # MLflow, pandas or the model file: the sweep's result stands without it
+            return PublishedModel(warning=f"the best model was not logged as a pyfunc model: {_first_line(error)}")
+        published = PublishedModel(model_uri(parent), best.number)
+        if register is None:
+            return published
+        try:
+            version = self._register(model_id, register)
+        except Exception as error:
+            return replace(published, warning=f"the best model was not registered as {register!r}: "
+                                              f"{_first_line(error)}")
+        self.client.set_tag(parent, "best.registered_model", version)
+        return replace(published, registered=version)
+
+    def _model_json(self, best: BestTrial, parent_tags: Mapping[str, str]) -> str:
+        """The best trial's model.json: known from its "best" message, else from its child run or the parent."""
+        if best.model_json is not None:
+            return best.model_json
+        if self._best_model is not None and self._best_model[0] == best.number:
+            return self._best_model[1]
+        if best.run_id is not None:
+            local = self.client.download_artifacts(best.run_id, "model.json", str(self._scratch))
+        elif parent_tags.get("best.trial") == str(best.number):
+            local = self.client.download_artifacts(self._parent(), "best/model.json", str(self._scratch))
+        else:
+            raise TrackingError(f"trial {best.number} has no child run to take its model.json from")
+        return Path(local).read_text(encoding="utf-8")
+
+    def _log_pyfunc(self, model_json: str, trial: int) -> str:
+        """Log sweep/pyfunc_model.py "as code" with the trainer's sources and model.json; returns the model id.
+
+        Requirements are given, not inferred: inference would load the model in a subprocess (seconds).
+        The input example is checked against the signature by MLflow when it logs the model.
+        """
+        import warnings
+
+        import mlflow.pyfunc
+        import numpy as np
+        import pandas as pd
+
+        from trainer import Model
+
+        folder = self._scratch / "pyfunc"
+        folder.mkdir(exist_ok=True)
+        (folder / "model.json").write_text(model_json, encoding="utf-8")
+        example = pd.DataFrame({"text": list(INPUT_EXAMPLE)})
+        labels, probabilities = Model.from_json(model_json).predict(list(INPUT_EXAMPLE))
+        output = pd.DataFrame({"label": labels.astype("int64"), "probability": probabilities})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "integer columns cannot hold missing values": labels never miss
+            signature = mlflow.models.infer_signature(example, output)
+        # start_run on the existing parent, so the model is linked to it; close_parent sets its real status
+        with _global_tracking_uri(self.uri), mlflow.start_run(run_id=self._parent()):
+            info = mlflow.pyfunc.log_model(
+                name="model", python_model=str(Path(__file__).with_name("pyfunc_model.py")),
+                artifacts={"model_json": str(folder / "model.json")},
+                code_paths=[str(_trainer_sources(folder / "code"))], signature=signature, input_example=example,
+                pip_requirements=[f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}",
+                                  f"pandas=={pd.__version__}"],
+                tags={"sweep.name": self.identity.name, "sweep.trial": str(trial)})
+        return info.model_id
+
+    def _register(self, model_id: str, name: str) -> str:
+        """A new version of registered model ``name``; returns "NAME/VERSION"."""
+        try:
+            self.client.create_registered_model(name, description="Best models of sweep runs (sweep run --register).")
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        version = self.client.create_model_version(name, f"models:/{model_id}", run_id=self._parent(),
+                                                   model_id=model_id,
+                                                   tags={"sweep.name": self.identity.name})
+        return f"{name}/{version.version}"
+
+    def _repository(self, run_id: str) -> Any:
+        artifact_uri = self._artifact_uris.get(run_id) or self.client.get_run(run_id).info.artifact_uri
+        self._artifact_uris[run_id] = artifact_uri
+        return get_artifact_repository(artifact_uri)
 
     # -- child runs ------------------------------------------------------------------------------
 
@@ -239,7 +371,9 @@ class SweepTracker:
                     f"another --experiment")
             return experiment.experiment_id
         try:
-            return self.client.create_experiment(self.identity.experiment)
+            # the kind tag opens the MLflow UI on model training (runs, charts) instead of GenAI traces
+            return self.client.create_experiment(self.identity.experiment,
+                                                 tags={"mlflow.experimentKind": "custom_model_development"})
         except MlflowException:
             # another worker created it between our look-up and our create
             experiment = self.client.get_experiment_by_name(self.identity.experiment)
@@ -277,6 +411,7 @@ def log_training_run(result: TrainResult, config: TrainConfig, curves: Curves, m
     """`train --mlflow`: one run with params, final metrics, per-epoch curves and model.json."""
     uri = resolved_tracking_uri(tracking_uri)
     client = MlflowClient(uri)
+    mlflow.set_tracking_uri(uri)  # for the artifact repository of a proxying server
     try:
         found = client.get_experiment_by_name(experiment)
         experiment_id = found.experiment_id if found is not None else client.create_experiment(experiment)
@@ -298,6 +433,51 @@ def log_training_run(result: TrainResult, config: TrainConfig, curves: Curves, m
     except MlflowException as error:
         raise TrackingError(f"MLflow at {redact(uri)}: {_first_line(error)}") from error
     return run_id
+
+
+def read_artifact_text(artifact_uri: str, tracking_uri: str | None) -> str:
+    """One small text artifact (e.g. runs:/<run id>/model.json) from the tracking store, as a string."""
+    uri = resolved_tracking_uri(tracking_uri)
+    _check_server(uri)
+    try:
+        with tempfile.TemporaryDirectory(prefix="sweep-download-") as scratch:
+            local = mlflow.artifacts.download_artifacts(artifact_uri, dst_path=scratch, tracking_uri=uri)
+            return Path(local).read_text(encoding="utf-8")
+    except (MlflowException, OSError) as error:
+        raise TrackingError(f"cannot read {artifact_uri} from MLflow at {redact(uri)} ({_first_line(error)}); "
+                            f"run in the sweep's folder or pass --tracking-uri") from None
+
+
+@contextmanager
+def _global_tracking_uri(uri: str) -> Iterator[None]:
+    """MLflow's fluent API (start_run, log_model) reads a process-wide tracking URI, which set_tracking_uri
+    also copies into MLFLOW_TRACKING_URI: set it for one call, then put back what was there."""
+    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]  # None unsets it, as MLflow documents
+
+
+def model_uri(parent_run_id: str) -> str:
+    """Where the parent's pyfunc model loads from: the parent's newest logged model named `model`."""
+    return f"runs:/{parent_run_id}/model"
+
+
+def _trainer_sources(folder: Path) -> Path:
+    """A copy of the trainer package's sources (numpy only) to ship with the model: no corpus, no caches,
+    and no `train` CLI (it needs typer, which a model server has no use for)."""
+    import shutil
+
+    import trainer
+
+    target = folder / "trainer"
+    target.mkdir(parents=True, exist_ok=True)
+    for source in Path(trainer.__file__).parent.glob("*.py"):
+        if source.name != "cli.py":
+            shutil.copy2(source, target / source.name)
+    return target
 
 
 def _status(record: TrialRecord) -> str:
@@ -322,11 +502,20 @@ def _check_server(uri: str, timeout: float = 10.0) -> None:
     """
     if not uri.startswith(("http://", "https://")):
         return
+    import base64
     import urllib.error
+    import urllib.parse
     import urllib.request
 
+    parts = urllib.parse.urlsplit(uri)
+    netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    request = urllib.request.Request(urllib.parse.urlunsplit(
+        (parts.scheme, netloc, parts.path.rstrip("/") + "/health", "", "")))
+    if parts.username is not None:  # http://user:password@host: basic auth, as MLflow's client sends it
+        token = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+        request.add_header("Authorization", "Basic " + base64.b64encode(token.encode()).decode())
     try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
+        with urllib.request.urlopen(request, timeout=timeout):
             return
     except urllib.error.HTTPError as error:
         if error.code < 500:
@@ -343,5 +532,6 @@ def _text(value: object) -> str:
 
 
 def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+    # MLflow's messages name the URI they called, password included
+    return redact_text((str(error).strip().splitlines() or [type(error).__name__])[0])
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweep.study import SweepRow, SweepStart, SweepSummary, TrialRow, TrialUpdate
+
+if TYPE_CHECKING:
+    from sweep.predict import Prediction
 
 SHOWN_METRICS = ("val_accuracy", "val_loss", "test_accuracy", "train_accuracy")
 
@@ -48,11 +51,34 @@ def render_summary(summary: SweepSummary) -> str:
         lines.append(f"MLflow is behind: {len(summary.tracking.failed_trials)} trials were not logged "
                      f"({summary.tracking.errors[0] if summary.tracking.errors else 'unknown error'}); "
                      f"the study has them, `sweep sync {summary.name}` will repair MLflow")
+    lines += _published_lines(summary)
     storage = "" if summary.storage.endswith("sweep.journal") else f" --storage {summary.storage}"
-    uri = "" if summary.tracking_uri == "sqlite:///mlflow.db" else f" --backend-store-uri {summary.tracking_uri}"
-    lines.append(f"see the runs:   mlflow ui{uri}")
+    lines.append(f"see the runs:   sweep ui --name {summary.name}{storage}")
     lines.append(f"print the best: sweep best --name {summary.name}{storage}")
     return "\n".join(lines)
+
+
+def _published_lines(summary: SweepSummary) -> list[str]:
+    """What the end of the sweep left on the parent run: plots, the pyfunc model, its registered version."""
+    tracking, lines = summary.tracking, []
+    if tracking.plots:
+        skipped = f"; skipped {', '.join(tracking.plots_skipped)}" if tracking.plots_skipped else ""
+        lines.append(f"plots:          {len(tracking.plots)} under plots/ on the parent run{skipped}")
+    elif tracking.plots_skipped:
+        lines.append(f"plots:          none yet ({next(iter(tracking.plots_skipped.values()))})")
+    model = tracking.model
+    if model.uri is not None:
+        lines.append(f"best model:     {model.uri}  (trial {model.trial}; mlflow.pyfunc.load_model, sweep predict)")
+    if model.registered is not None:
+        lines.append(f"registered:     models:/{model.registered}")
+    if model.warning is not None:
+        lines.append(f"warning: {model.warning}")
+    return lines
+
+
+def render_predictions(predictions: list[Prediction]) -> str:
+    """Like `train predict`: label, probability of the positive class, text; tab-separated."""
+    return "\n".join(f"{'positive' if p.label else 'negative'}\t{p.probability:.3f}\t{p.text}" for p in predictions)
 
 
 def render_sweeps(rows: list[SweepRow]) -> str:

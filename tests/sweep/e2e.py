@@ -116,6 +116,31 @@ def artifact_bytes(folder: Path, run_id: str, path: str) -> bytes:
     return Path(local).read_bytes()
 
 
+def artifact_names(folder: Path, run_id: str, path: str) -> list[str]:
+    """The file names directly under ``path`` in a run's artifacts."""
+    return sorted(Path(info.path).name for info in mlflow_client(folder).list_artifacts(run_id, path))
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's header; fails unless ``data`` starts like a PNG file."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", "not a PNG file"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def python_in(folder: Path, code: str, *, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter in ``folder`` (whose mlflow.db is the default store there)."""
+    return run([sys.executable, "-c", code], folder, timeout=timeout)
+
+
 SIGINT = signal.SIGINT
 SIGTERM = signal.SIGTERM
 SIGKILL = signal.SIGKILL

@@ -78,7 +78,9 @@ def test_sweep_best_agrees_with_parent_and_reproduces_with_train(twenty: Path):
     shown = e2e.sweep(twenty, "best", "--format", "json")
     assert shown.returncode == 0, shown.stderr
     best = json.loads(shown.stdout)
-    assert set(best) == {"sweep", "trial", "params", "metrics", "parent_run_id", "run_id", "model_uri"}
+    assert set(best) == {"sweep", "trial", "params", "metrics", "parent_run_id", "run_id", "model_uri",
+                         "pyfunc_model_uri", "registered_model"}
+    assert best["pyfunc_model_uri"] == f"runs:/{parent.info.run_id}/model" and best["registered_model"] is None
     assert best["parent_run_id"] == parent.info.run_id
     assert str(best["trial"]) == parent.data.tags["best.trial"]
     assert best["model_uri"] == f"runs:/{best['run_id']}/model.json"

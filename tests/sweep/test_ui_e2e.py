@@ -1,0 +1,124 @@
+"""End to end: `sweep ui` after a small sweep, checked through MLflow's REST API and a headless Chromium.
+
+The tests share one UI server and run in file order: the last one stops it with Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.sweep import e2e
+
+pytestmark = pytest.mark.slow
+
+NAME = "ui-sweep"
+TRIALS = 4
+SCREENSHOT = Path(__file__).resolve().parents[1] / "artifacts" / "ui-experiment.png"  # gitignored
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--virtual-time-budget=15000"]
+
+
+@dataclass
+class Ui:
+    folder: Path
+    process: subprocess.Popen[str]
+    url: str  # what `sweep ui` printed: the sweep's runs table
+    port: int
+
+    def api(self, path: str, body: dict[str, object]) -> dict[str, object]:
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/2.0/mlflow/{path}",
+                                         data=json.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
+    folder = tmp_path_factory.mktemp("ui")
+    e2e.write_config(folder, f"trials: {TRIALS}\npruner: {{name: none}}\n" + e2e.FAST_SPACE)
+    swept = e2e.sweep(folder, "run", "--config", "sweep.yaml", "--name", NAME)
+    assert swept.returncode == 0, swept.stderr
+    port = e2e.free_port()
+    process = e2e.start_sweep(folder, "ui", "--port", str(port))
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # printed once the server answers
+        assert line.startswith("MLflow UI: http://127.0.0.1:"), line + (process.stderr.read() if process.stderr
+                                                                         else "")
+        yield Ui(folder, process, line.split()[2], port)
+    finally:
+        if process.poll() is None:
+            process.terminate()  # the stop test did not run: SIGTERM stops it like Ctrl-C
+            process.communicate(timeout=60)
+
+
+def test_ui_prints_the_url_of_the_sweeps_experiment(ui: Ui):
+    experiment_id = e2e.study(ui.folder, NAME).user_attrs["sweep.experiment_id"]
+    assert ui.url == f"http://127.0.0.1:{ui.port}/#/experiments/{experiment_id}/runs"
+
+
+def test_ui_listens_on_loopback_only(ui: Ui):
+    listening = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+                 if line.split()[3] == "0A"]  # state LISTEN
+    addresses = {local for _, local, *_ in listening if int(local.split(":")[1], 16) == ui.port}
+    assert addresses == {"0100007F:" + f"{ui.port:04X}"}, addresses  # 127.0.0.1, little-endian
+
+
+def test_rest_api_shows_the_parent_and_its_linked_children(ui: Ui):
+    experiment_id = e2e.study(ui.folder, NAME).user_attrs["sweep.experiment_id"]
+    found = ui.api("runs/search", {"experiment_ids": [experiment_id], "max_results": 100})
+    runs = found["runs"]
+    assert isinstance(runs, list)
+    tags = [{tag["key"]: tag["value"] for tag in run["data"].get("tags", [])} for run in runs]
+    parents = [(run, tag) for run, tag in zip(runs, tags) if tag.get("sweep.role") == "parent"]
+    assert len(parents) == 1
+    parent, _ = parents[0]
+    assert parent["info"]["run_name"] == NAME and parent["info"]["status"] == "FINISHED"
+    children = [tag for tag in tags if "sweep.trial" in tag]
+    assert sorted(int(tag["sweep.trial"]) for tag in children) == list(range(TRIALS))
+    assert {tag["mlflow.parentRunId"] for tag in children} == {parent["info"]["run_id"]}
+
+
+def test_browser_shows_the_parent_run_on_the_experiment_page(ui: Ui):
+    if CHROMIUM is None:
+        if os.environ.get("SWEEP_REQUIRE_BROWSER"):  # .ci/run installs Chromium and sets this
+            pytest.fail("Chromium is missing but SWEEP_REQUIRE_BROWSER is set; install it: apt-get install chromium")
+        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run installs it)")
+    with tempfile.TemporaryDirectory(prefix="sweep-chromium-") as profile:
+        dom = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", ui.url],
+                             capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert NAME in dom.stdout, "the runs table does not show the parent run's name"
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    SCREENSHOT.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sweep-chromium-") as profile:
+        shot = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1400,900",
+                               f"--screenshot={SCREENSHOT}", ui.url], capture_output=True, text=True, timeout=120)
+    assert shot.returncode == 0, shot.stderr[-2000:]
+    assert e2e.png_size(SCREENSHOT.read_bytes()) == (1400, 900)
+    print(f"screenshot: {SCREENSHOT}")
+
+
+def test_ctrl_c_stops_the_ui_and_its_server_cleanly(ui: Ui):
+    assert ui.process.poll() is None, "the UI server stopped before the test"
+    started = time.monotonic()
+    code, _, err = e2e.interrupt(ui.process, e2e.SIGINT)
+    assert code == 0, err
+    assert err == ""
+    assert time.monotonic() - started < 30
+    with pytest.raises(OSError):  # nothing is left listening: uvicorn went with its parent
+        urllib.request.urlopen(f"http://127.0.0.1:{ui.port}/health", timeout=5)
