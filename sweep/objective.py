@@ -1,6 +1,6 @@
 """One trial: suggest settings -> train (record curves, report checkpoints, maybe prune) -> result.
 
-No optuna import: the trial arrives from study.py and is used through its methods (suggest_*,
+No optuna import: the trial arrives from sweep/study/ and is used through its methods (suggest_*,
 report, should_prune), so optuna.trial.FixedTrial drives it in tests.
 """
 
