@@ -104,7 +104,7 @@ def _run(config: SweepConfig, recorder: Recorder, started: float, *, resume: boo
             params=_parent_params(config), config_yaml=config.replace(name=name).to_yaml(),
             tags={"sweep.status": "running", "sweep.target": str(config.trials),
                   "sweep.storage": storage_label(config.storage), "sweep.command": redact_text(command_line),
-                  **(environment or {}), "data.fingerprint": data_fingerprint(config, data)})
+                  **(environment or {}), "data.fingerprint": data_fingerprint(data)})
         stop.defer()  # from here a signal only asks the loop to stop at the next epoch or trial boundary
         _set_study_attrs(study, config, name, parent_run_id, experiment_id, tracking_uri)
         if study_row is not None:
@@ -388,7 +388,8 @@ def _load_split(config: SweepConfig) -> Split:
     return split(corpus, TrainConfig.from_mapping(config.fixed).seed)
 
 
-def data_fingerprint(config: SweepConfig, data: Split) -> str:
+def data_fingerprint(data: Split) -> str:
+    """Content hashes of the train, validation and test parts: the same data, split the same way."""
     return ":".join(part.fingerprint() for part in (data.train, data.val, data.test))[:50]
 
 
