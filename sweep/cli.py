@@ -146,6 +146,21 @@ def show(
 
 
 @app.command()
+def sync(
+    name: Annotated[str | None, typer.Argument(help="The sweep. [default: the latest]")] = None,
+    storage: StorageOption = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI. [default: MLFLOW_TRACKING_URI, "
+                                                          "else the sweep's own]")] = None,
+) -> None:
+    """Rebuild what MLflow is missing from the study (child runs, statuses, the parent's best)."""
+    from sweep.study.sync import sync_sweep
+    from sweep.views import render_sync
+
+    with _errors_to_exit():
+        typer.echo(render_sync(sync_sweep(name, storage_url=storage, tracking_uri=tracking_uri)))
+
+
+@app.command()
 def ui(
     name: NameOption = None,
     storage: StorageOption = None,

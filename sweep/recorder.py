@@ -28,6 +28,14 @@ from sweep.urls import redact_text
 STARTUP_SECONDS = 180.0  # importing mlflow and migrating a new database, on a slow machine
 REPLY_SECONDS = 60.0  # one MLflow call, retries included
 PARENT_CHECK_SECONDS = 1.0  # how often an idle child checks that the sweep loop is alive
+RETRY_FIRST_SECONDS = 0.5  # first pause before retrying an MLflow write; it doubles each time
+RETRY_ENV = "SWEEP_TRACKING_RETRY_SECONDS"  # how long one write may keep retrying (default 30 s)
+
+
+def retry_seconds() -> float:
+    return float(os.environ.get(RETRY_ENV, "30"))
+
+
 COUNTS_SECONDS = 1.0  # the parent's trial counts are rewritten at most this often (and at the end)
 
 
@@ -63,6 +71,13 @@ class Recorder:
     def open_parent(self, parent_run_id: str | None, *, params: dict[str, Any], tags: dict[str, str],
                     config_yaml: str) -> str:
         return self._call("open_parent", parent_run_id, params, tags, config_yaml, timeout=REPLY_SECONDS)
+
+    def sync_parent(self, parent_run_id: str | None, *, status: str | None, params: dict[str, Any],
+                    tags: dict[str, str], config_yaml: str) -> tuple[str, bool]:
+        return self._call("sync_parent", parent_run_id, status, params, tags, config_yaml, timeout=REPLY_SECONDS)
+
+    def end_parent_if_needed(self, status: str | None, counts: Counts) -> bool:
+        return self._call("end_parent_if_needed", status, counts, timeout=REPLY_SECONDS)
 
     def attach_parent(self, parent_run_id: str) -> None:
         """Log under an existing parent run without owning it: a worker neither reopens nor ends it."""
@@ -191,6 +206,7 @@ class _Server:
         self.open_runs: dict[int, str] = {}  # trial number -> child run started, not yet finished
         self.report = TrackingReport()
         self.last_counts: Counts | None = None
+        self.store_down = False  # a write used up its retries: try the next ones once each
         self.next_counts = 0.0
 
     def loop(self, requests: Any, parent_pid: int) -> None:
@@ -234,6 +250,12 @@ class _Server:
             parent_run_id, params, tags, config_yaml = payload
             self._answer(kind, lambda: self.tracker.open_parent(parent_run_id, params=params, tags=tags,
                                                                 config_yaml=config_yaml)[0])
+        elif kind == "sync_parent":
+            parent_run_id, status, params, tags, config_yaml = payload
+            self._answer(kind, lambda: self.tracker.sync_parent(parent_run_id, status=status, params=params,
+                                                                tags=tags, config_yaml=config_yaml))
+        elif kind == "end_parent_if_needed":
+            self._answer(kind, lambda: self.tracker.end_parent_if_needed(*payload))
         elif kind == "attach_parent":
             self._answer(kind, lambda: self.tracker.attach_parent(payload[0]))
         elif kind == "reconcile":
@@ -295,16 +317,30 @@ class _Server:
             self.replies.put(("error", redact_text(str(error).splitlines()[0]) if str(error) else type(error).__name__))
 
     def _guard(self, number: int | None, call: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run one MLflow write; a failure is remembered (the study keeps the truth), never fatal."""
-        try:
-            return call(*args, **kwargs)
-        except Exception as error:
-            if number is not None and number not in self.report.failed_trials:
-                self.report.failed_trials.append(number)
-            message = redact_text(str(error).splitlines()[0]) if str(error) else type(error).__name__
-            if len(self.report.errors) < 20:
-                self.report.errors.append(message)
-            return None
+        """Run one MLflow write, retrying with backoff; a final failure is remembered, never fatal.
+
+        The study keeps the truth and `sweep sync` rebuilds what MLflow missed. While the store is
+        down (a write used up its retries) later writes try once, so a dead server does not stall
+        the trials behind a queue of retries; the first write that succeeds ends that state.
+        """
+        delay, deadline = RETRY_FIRST_SECONDS, time.monotonic() + (0 if self.store_down else retry_seconds())
+        while True:
+            try:
+                result = call(*args, **kwargs)
+                self.store_down = False
+                return result
+            except Exception as error:
+                if time.monotonic() + delay <= deadline:
+                    time.sleep(delay)
+                    delay *= 2
+                    continue
+                self.store_down = True
+                if number is not None and number not in self.report.failed_trials:
+                    self.report.failed_trials.append(number)
+                message = redact_text(str(error).splitlines()[0]) if str(error) else type(error).__name__
+                if len(self.report.errors) < 20:
+                    self.report.errors.append(message)
+                return None
 
 
 def _drain(requests: Any) -> list[tuple[str, tuple[Any, ...]]]:

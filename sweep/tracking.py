@@ -19,6 +19,10 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 # MLflow prints "View run ... at: <tracking URI>" on stdout when a run ends: the URI may carry a password,
 # and the sweep's own output says where the runs are
 os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+# the tracking process retries a failed write itself (recorder._guard), with a bound; MLflow's own
+# HTTP retries would wait minutes on a dead server before giving up
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 # progress bars for downloads of a few kilobytes would only clutter the sweep's output
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
@@ -80,6 +84,7 @@ class SweepTracker:
         mlflow.set_tracking_uri(self.uri)
         self.parent_run_id: str | None = None
         self.owns_parent = True  # False for a worker joining a sweep: it never reopens or ends the parent
+        self._parent_status: str | None = None  # as MLflow showed it to sync_parent
         self.experiment_id: str | None = None
         self._artifact_uris: dict[str, str] = {}
         self._best_model: tuple[int, str] | None = None  # (trial, model.json) last written as the parent's best
@@ -118,6 +123,33 @@ class SweepTracker:
             raise TrackingError(f"MLflow at {redact(self.uri)}: {_first_line(error)}") from error
         self.parent_run_id = parent_run_id
         return parent_run_id, experiment_id
+
+    def sync_parent(self, parent_run_id: str | None, *, status: str | None, params: Mapping[str, Any],
+                    tags: Mapping[str, str], config_yaml: str) -> tuple[str, bool]:
+        """`sweep sync`: the parent run, recreated when MLflow lost it; returns (run id, created).
+
+        ``status`` is the run status the sweep's state calls for (None while the sweep still runs);
+        the parent is ended with it later only if it shows another one (sync must be idempotent).
+        """
+        try:
+            run = self.client.get_run(parent_run_id) if parent_run_id else None
+        except MlflowException:
+            run = None
+        if run is None or run.info.lifecycle_stage != "active":
+            new_id, _ = self.open_parent(None, params=params, tags=tags, config_yaml=config_yaml)
+            self._parent_status = None
+            return new_id, True
+        self.parent_run_id = parent_run_id
+        self._parent_status = run.info.status
+        return parent_run_id, False
+
+    def end_parent_if_needed(self, status: str | None, counts: Counts) -> bool:
+        """End the parent with ``status`` unless it already shows it; True when it changed."""
+        if status is None or self._parent_status == status:
+            return False
+        self.close_parent(status, counts)
+        self._parent_status = status
+        return True
 
     def attach_parent(self, parent_run_id: str) -> None:
         self.parent_run_id = parent_run_id
@@ -349,7 +381,8 @@ class SweepTracker:
         for record in trials:
             found = children.get(record.number)
             if found is None:
-                self.finish_child(record)
+                # a new run: the one the trial names (if any) was deleted or lost with the store
+                self.finish_child(replace(record, run_id=None))
                 repaired.append(record.number)
             elif found[1] != _status(record):
                 # left RUNNING, or ended KILLED by a dying sweep whose trial the study has since failed

@@ -113,3 +113,25 @@ def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     cells = [tuple(str(c) for c in header)] + [tuple(str(c) for c in row) for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
+
+
+def render_sync(result: Any) -> str:
+    """What `sweep sync` repaired; "nothing to repair" on a second run."""
+    lines = []
+    if result.parent_created:
+        lines.append(f"MLflow had lost the parent run: created {result.parent_run_id} for sweep {result.name}")
+    if result.repaired:
+        lines.append(f"repaired {len(result.repaired)} child runs (trials {_numbers(result.repaired)})")
+    if result.parent_ended:
+        lines.append("ended the parent run as the sweep's state says")
+    if not lines:
+        lines.append(f"sweep {result.name}: MLflow matches the study, nothing to repair")
+    if result.best_trial is not None:
+        lines.append(f"best trial on the parent run {result.parent_run_id}: {result.best_trial}")
+    lines += [f"warning: {problem}" for problem in result.problems]
+    return "\n".join(lines)
+
+
+def _numbers(numbers: list[int]) -> str:
+    shown = ", ".join(str(n) for n in numbers[:20])
+    return shown + (f", ... ({len(numbers)} in all)" if len(numbers) > 20 else "")

@@ -86,9 +86,7 @@ def _run(config: SweepConfig, recorder: Recorder, started: float, *, resume: boo
             raise SweepConfigError(f"a sweep named {config.name!r} exists already; add --resume to continue it, "
                                    f"or choose another --name")
     name = config.name or _new_name(storage)
-    tracking_uri = config.tracking_uri or (study_row.user_attrs.get(f"{ATTR}tracking_uri") if study_row else None)
-    if tracking_uri is not None and "***" in tracking_uri:
-        tracking_uri = None  # a stored URI lost its password: the flag or MLFLOW_TRACKING_URI must give it
+    tracking_uri = _resumed_tracking_uri(config.tracking_uri, study_row.user_attrs if study_row else {})
     identity = SweepIdentity(name, config.experiment, tracking_uri)
 
     stop = StopSignal()
@@ -164,8 +162,7 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
         if config.heartbeat != HEARTBEAT_SECONDS:  # the sweep's own heartbeat, the same for every worker
             storage = open_storage(storage_url, create=False, heartbeat=config.heartbeat)
         data = _load_split(config)
-        stored_uri = attrs.get(f"{ATTR}tracking_uri")
-        uri = tracking_uri or (stored_uri if stored_uri and "***" not in stored_uri else None)
+        uri = _resumed_tracking_uri(tracking_uri, attrs)
         recorder.connect(SweepIdentity(name, config.experiment, uri))
         parent_run_id = attrs[f"{ATTR}parent_run_id"]
         recorder.attach_parent(parent_run_id)
@@ -200,6 +197,13 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
     if status == "interrupted":
         raise SweepInterrupted(summary, _storage_flag(storage_url))
     return summary
+
+
+def _resumed_tracking_uri(given: str | None, attrs: dict[str, Any]) -> str | None:
+    """The URI given, else the sweep's stored one unless it lost its password to redaction (then
+    MLFLOW_TRACKING_URI or MLflow's default must say where the runs are)."""
+    stored = attrs.get(f"{ATTR}tracking_uri")
+    return given or (stored if stored and "***" not in stored else None)
 
 
 def _supervise(study: optuna.Study, config: SweepConfig, jobs: int, tracking_uri: str | None,

@@ -60,9 +60,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def mlflow_server(backend_url: str, artifacts: Path) -> Iterator[str]:
-    """A real `mlflow server` on loopback, PostgreSQL backend store, artifacts proxied to a folder."""
-    port = free_port()
+def mlflow_server(backend_url: str, artifacts: Path, port: int | None = None) -> Iterator[str]:
+    """A real `mlflow server` on loopback (backend store: PostgreSQL or a SQLite file), artifacts proxied
+    to a folder. Give ``port`` to restart a stopped server where its clients expect it."""
+    port = port or free_port()
     log = (artifacts.parent / f"mlflow-server-{port}.log").open("wb")
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_url,
                "--artifacts-destination", artifacts.as_uri(), "--serve-artifacts",
