@@ -13,14 +13,15 @@ from typing import Any
 import yaml
 
 from sweep.errors import SweepConfigError
-from sweep.space import Categorical, Dimension, FloatRange, parse_space, to_yaml_dict
+from sweep.space import Categorical, Dimension, FloatRange, parse_space, shown_key, to_yaml_dict
 from trainer import ConfigError, TrainConfig
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc")
 PRUNERS = ("median", "hyperband", "none")
 METRICS = {"val_accuracy": "maximize", "val_loss": "minimize"}  # select on validation, report test
 DEFAULT_CONFIG = "sentiment.yaml"  # shipped inside the package; configs/sentiment.yaml is the same file
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")  # safe in file names and store queries
+# safe in file names and store queries; \Z, not $, which also matches before a final newline
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 _TOP_KEYS = {"name", "experiment", "objective", "trials", "timeout", "sampler", "pruner", "data", "fixed",
              "space", "storage", "tracking_uri", "heartbeat"}
 _SECTION_KEYS = {"objective": {"metric", "direction"}, "sampler": {"name", "seed"},
@@ -56,7 +57,7 @@ class SweepConfig:
             if value is not None and not (isinstance(value, str) and NAME_PATTERN.match(value)):
                 raise SweepConfigError(f"{key}: {value!r} is not a valid name; use 1-100 letters, digits, "
                                        f"'.', '_' or '-', starting with a letter or digit")
-        if self.metric not in METRICS:
+        if not isinstance(self.metric, str) or self.metric not in METRICS:  # a list is unhashable
             raise SweepConfigError(f"objective.metric: {self.metric!r} is not supported; use one of "
                                    f"{', '.join(METRICS)}")
         if self.direction not in ("maximize", "minimize"):
@@ -155,6 +156,10 @@ def _fields_from_file(text: str, source: str) -> dict[str, Any]:
         where = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or "invalid syntax"
         raise SweepConfigError(f"{source}{where}: not valid YAML ({problem}); fix the syntax") from None
+    except (ValueError, OverflowError) as error:  # an impossible date (2001-02-30), an int of 5,000 digits
+        raise SweepConfigError(f"{source}: not valid YAML ({' '.join(str(error).split())}); fix the value") from None
+    except RecursionError:
+        raise SweepConfigError(f"{source}: not valid YAML (nested too deeply); fix the structure") from None
     if document is None:
         document = {}
     if not isinstance(document, Mapping):
@@ -169,7 +174,8 @@ def _fields_from_file(text: str, source: str) -> dict[str, Any]:
             raise SweepConfigError(f"{source}: {section}: expected a mapping, got {value!r}")
         bad = sorted(str(key) for key in value if key not in allowed)
         if bad:
-            raise SweepConfigError(f"{source}: unknown key {section}.{bad[0]}; allowed: {', '.join(sorted(allowed))}")
+            raise SweepConfigError(f"{source}: unknown key {section}.{shown_key(bad[0])}; "
+                                   f"allowed: {', '.join(sorted(allowed))}")
         sections[section] = value
     fixed = document.get("fixed") or {}
     if not isinstance(fixed, Mapping):
@@ -189,7 +195,7 @@ def _fields_from_file(text: str, source: str) -> dict[str, Any]:
               ("data", "text_column"): "text_column", ("data", "label_column"): "label_column"}
     values.update({target: sections[section][key] for (section, key), target in nested.items()
                    if key in sections[section]})
-    if "metric" in values and "direction" not in values:
+    if "metric" in values and "direction" not in values and isinstance(values["metric"], str):
         values["direction"] = METRICS.get(values["metric"], "maximize")
     return values
 
@@ -206,7 +212,7 @@ def _check_trainer_settings(space: Mapping[str, Dimension], fixed: Mapping[str, 
     for where, keys in (("space", space), ("fixed", fixed)):
         for key in keys:
             if key not in names:
-                raise SweepConfigError(f"{where}.{key}: the trainer has no setting {key!r}; "
+                raise SweepConfigError(f"{where}.{shown_key(key)}: the trainer has no setting {key!r}; "
                                        f"use one of {', '.join(names)}")
     both = sorted(set(space) & set(fixed))
     if both:

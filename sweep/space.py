@@ -74,13 +74,13 @@ _KEYS = {"float": {"type", "low", "high", "log", "step"}, "int": {"type", "low",
 
 def parse_dimension(name: str, spec: Any) -> Dimension:
     """One entry of `space:` -> a Dimension; every mistake names `space.<name>` and the fix."""
-    where = f"space.{name}"
+    where = f"space.{shown_key(name)}"
     if isinstance(spec, list):  # shorthand: a plain list is a categorical
         spec = {"type": "categorical", "choices": spec}
     if not isinstance(spec, Mapping):
         raise SweepConfigError(f"{where}: expected a mapping like {{type: float, low: 0.01, high: 1}}, got {spec!r}")
     kind = spec.get("type")
-    if kind not in _KEYS:
+    if not isinstance(kind, str) or kind not in _KEYS:  # a list or mapping is unhashable
         raise SweepConfigError(f"{where}.type: must be one of float, int, categorical; got {kind!r}")
     unknown = sorted(set(spec) - _KEYS[kind])
     if unknown:
@@ -108,7 +108,7 @@ def _range(where: str, kind: str, spec: Mapping[str, Any]) -> Dimension:
     number: tuple[type, ...] = (int,) if kind == "int" else (int, float)
     for key in ("low", "high"):
         value = spec.get(key)
-        if isinstance(value, bool) or not isinstance(value, number) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, number) or not _finite(value):
             raise SweepConfigError(f"{where}.{key}: must be {'an integer' if kind == 'int' else 'a number'}, "
                                    f"got {value!r}")
     low, high = spec["low"], spec["high"]
@@ -120,13 +120,26 @@ def _range(where: str, kind: str, spec: Mapping[str, Any]) -> Dimension:
     if log and low <= 0:
         raise SweepConfigError(f"{where}: a log scale needs low > 0 (got low={low}); raise low or set log: false")
     if step is not None:
-        if isinstance(step, bool) or not isinstance(step, number) or not step > 0:
+        if isinstance(step, bool) or not isinstance(step, number) or not _finite(step) or not step > 0:
             raise SweepConfigError(f"{where}.step: must be a positive {'integer' if kind == 'int' else 'number'}")
         if log and step != 1:
             raise SweepConfigError(f"{where}: step and log: true cannot be combined; drop one")
     if kind == "int":
         return IntRange(int(low), int(high), log, int(step) if step is not None else 1)
     return FloatRange(float(low), float(high), log, float(step) if step is not None and not log else None)
+
+
+def _finite(value: int | float) -> bool:
+    """math.isfinite, except that an int too large for a float (400 digits of YAML) is not finite either."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def shown_key(key: Any) -> str:
+    """A user's key as it goes into a one-line message: newlines and control characters escaped."""
+    return repr(str(key))[1:-1]
 
 
 def parse_space(spec: Any) -> dict[str, Dimension]:

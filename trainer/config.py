@@ -67,7 +67,10 @@ def _coerce(name: str, value: Any) -> Any:
     if expected == "int" and isinstance(value, float) and value.is_integer():
         return int(value)
     if expected == "float" and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an int of hundreds of digits
+            raise ConfigError(f"{name} must be finite, got an integer too large for a float") from None
     return value
 
 
@@ -103,6 +106,9 @@ def read_settings_file(path: str | Path) -> dict[str, Any]:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{file}{where}: not valid YAML/JSON; fix the syntax") from error
+    except (ValueError, OverflowError, RecursionError) as error:  # 2001-02-30, an int of 5,000 digits, [[[[...
+        raise ConfigError(f"{file}: not valid YAML/JSON (an impossible value or nesting too deep); "
+                          f"fix the file") from error
     if values is None:
         values = {}
     if not isinstance(values, dict):

@@ -162,6 +162,9 @@ def _jsonl_rows(content: str, source: str) -> list[tuple[int, dict[str, object]]
             row = json.loads(line)
         except json.JSONDecodeError as error:
             raise DataError(f"{source}:{number}: invalid JSON ({error.msg}); one object per line") from error
+        except (ValueError, RecursionError) as error:  # an int of 5,000 digits; thousands of nested brackets
+            raise DataError(f"{source}:{number}: invalid JSON (a number too long or nesting too deep); "
+                            f"one object per line") from error
         if not isinstance(row, dict):
             raise DataError(f"{source}:{number}: expected a JSON object per line, got {type(row).__name__}")
         rows.append((number, row))

@@ -67,6 +67,9 @@ class Model:
             document = json.loads(text)
         except json.JSONDecodeError as error:
             raise ModelFileError(f"{source}: not a model file (invalid JSON: {error.msg})") from error
+        except (ValueError, RecursionError) as error:  # an int of 5,000 digits; thousands of nested brackets
+            raise ModelFileError(f"{source}: not a model file (invalid JSON: a number too long or nesting "
+                                 f"too deep)") from error
         if not isinstance(document, dict) or document.get("kind") != MODEL_KIND:
             raise ModelFileError(f"{source}: not a sweep model file (kind is not {MODEL_KIND!r})")
         if document.get("schema_version") != SCHEMA_VERSION:
