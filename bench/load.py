@@ -1,0 +1,625 @@
+"""Load test: one long sweep on the embedded stores, with a trainer setting fast enough that overhead shows.
+
+    python bench/load.py                      # 2,000 trials, TPE; then `sweep best` and `sweep ls` latency
+    python bench/load.py --sampler both       # the same with TPE, then with the random sampler
+    python bench/load.py --quick              # 200 trials: the smoke test
+    python bench/load.py --profile-last 200   # also cProfile the main process over the last 200 trials
+
+run_sweep runs in-process (journal file + MLflow SQLite through the tracking process) in a fresh temporary
+folder, with a small search space (lr, epochs 3..8, vocab_size 50..400) and no pruner, so one training takes
+a few milliseconds and the sweep's own cost per trial is a large share of the wall time.
+
+Per-trial overhead in a window of trials = (window wall time - trainer seconds inside it) / trials in it. The
+wall time comes from a listener's trial_finished timestamps (the first window starts at sweep_started), the
+trainer seconds from a timing wrapper around the train() that sweep.objective calls (as bench/overhead.py does).
+The window is 1/20 of the trials: 1-100 and 1,901-2,000 of 2,000. The target: overhead at the end within 2x of
+the start. The overhead is split into parts by more timing wrappers, put in place for the sweep's length only:
+the sampler's methods, take_census, the wait for each child run id from the tracking process, and the journal
+appends; "other" is the rest. TPE's cost grows with the study; the random sampler's does not, so a run with it
+isolates the sweep's own orchestration.
+
+Memory: the main process's peak RSS (VmHWM, reset before the sweep; and getrusage(RUSAGE_SELF)), the tracking
+process's (its VmHWM from /proc when run_sweep returns; and getrusage(RUSAGE_CHILDREN) once it has been joined),
+and both processes' RSS at a few points during the sweep. At the end: `sweep best` and `sweep ls` latency as
+subprocesses in the sweep's folder, and where a read's time goes.
+
+Prints figures only, and a SUMMARY block at the end; it asserts nothing (targets are printed beside figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# `python bench/load.py` puts bench/ first on sys.path, where bench/trainer.py would shadow the trainer package
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+
+import yaml  # noqa: E402
+
+# The spawned tracking process re-imports this file as __mp_main__: only light imports at the top
+# (sweep, optuna and mlflow are imported inside the functions that use them).
+
+# -- settings ------------------------------------------------------------------------------------------------
+SPACE: dict[str, dict[str, Any]] = {  # bench/overhead.py's space: one training costs a few milliseconds
+    "lr": {"type": "float", "low": 0.05, "high": 5.0, "log": True},
+    "epochs": {"type": "int", "low": 3, "high": 8},
+    "vocab_size": {"type": "int", "low": 50, "high": 400},
+}
+FIXED = {"seed": 0, "l2": 0.0001}
+METRIC = "val_accuracy"
+SAMPLER_SEED = 0
+TRIALS = 2000
+QUICK_TRIALS = 200
+WINDOW_SHARE = 20  # a window is trials / 20: 100 of 2,000, 10 of 200
+CLI_RUNS = 5  # `sweep best` and `sweep ls` subprocess runs each; the median is reported
+PROFILE_TOP = 25
+SAMPLER_METHODS = ("infer_relative_search_space", "sample_relative", "sample_independent", "before_trial",
+                   "after_trial")
+SAMPLER_MEANING = "time inside the sampler's methods (its reads of the study included)"
+PARTS = {  # the other timed parts of a trial's overhead: label -> (module, function or Class.method, meaning)
+    "census": ("sweep.study.run", "take_census",
+               "take_census, counting the study's trials before each ask"),
+    "run-id wait": ("sweep.recorder", "Recorder.run_id",
+                    "waiting for the trial's child run id from the tracking process"),
+    "journal writes": ("sweep.study.storage", "_JournalFile.append_logs", "appends to the journal file"),
+}
+
+TARGET_RATIO = 2.0  # overhead per trial at the end / at the start
+TARGET_BEST_SECONDS = 0.5
+
+SUMMARY: list[str] = []  # every figure, printed again at the end
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=None, help=f"trials per sweep [default: {TRIALS}]")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_TRIALS} trials: the smoke test")
+    parser.add_argument("--sampler", choices=("tpe", "random", "both"), default="tpe",
+                        help="tpe (default), random (isolates the orchestration from TPE's growing cost), or both")
+    parser.add_argument("--profile-last", type=int, default=0, metavar="N",
+                        help="cProfile the main process over the last N trials (inflates the last window's figures)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folders (their path is printed)")
+    args = parser.parse_args()
+    trials = args.trials or (QUICK_TRIALS if args.quick else TRIALS)
+    if trials < 2:
+        parser.error("--trials must be >= 2")
+    if not 0 <= args.profile_last <= trials:
+        parser.error("--profile-last must be between 0 and --trials")
+    samplers = ["tpe", "random"] if args.sampler == "both" else [args.sampler]
+
+    root = Path(tempfile.mkdtemp(prefix="sweep-load-"))
+    try:
+        print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {versions()}; {load()}")
+        print(f"space: {describe_space()}; fixed {FIXED}; sampler seed {SAMPLER_SEED}; no pruner; "
+              f"objective {METRIC}; {trials:,} trials per sweep; stores: journal file + MLflow SQLite")
+        SUMMARY.append(f"machine: {os.cpu_count()} CPUs; at the start: {load()}")
+        folders = []
+        for index, sampler in enumerate(samplers):
+            folders.append(one_sweep(trials, sampler, root, profile_last=args.profile_last, first=index == 0))
+        cli_latency(folders[0], trials, samplers[0])
+        SUMMARY.append(f"at the end: {load()} (other processes on this machine add noise to every figure)")
+        print("\nSUMMARY")
+        for line in SUMMARY:
+            print(line)
+    finally:
+        if args.keep:
+            print(f"temporary folders kept in {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+# -- shared pieces (bench/overhead.py's patterns) ---------------------------------------------------------------
+
+
+def versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for package in ("optuna", "mlflow", "numpy"):
+        try:
+            out.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            out.append(f"{package} (not installed)")
+    return ", ".join(out)
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min)"
+
+
+def describe_space() -> str:
+    parts = []
+    for name, spec in SPACE.items():
+        scale = " log" if spec.get("log") else ""
+        parts.append(f"{name} {spec['type']}{scale} {spec['low']}..{spec['high']}")
+    return ", ".join(parts)
+
+
+def sweep_yaml(trials: int, sampler: str, folder: Path) -> Path:
+    document = {
+        "experiment": "load",
+        "objective": {"metric": METRIC, "direction": "maximize"},
+        "trials": trials,
+        "sampler": {"name": sampler, "seed": SAMPLER_SEED},
+        "pruner": {"name": "none"},
+        "fixed": dict(FIXED),
+        "space": SPACE,
+        "tracking_uri": f"sqlite:///{folder / 'mlflow.db'}",
+    }
+    path = folder / "sweep.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@contextlib.contextmanager
+def working_folder(folder: Path) -> Iterator[None]:
+    """cwd = folder: the default journal, MLflow's ./mlruns artifacts and the tracking process all land there."""
+    previous = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def child_env() -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in ("MLFLOW_TRACKING_URI", "SWEEP_STORAGE")}
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    return env
+
+
+def tool(name: str) -> str | None:
+    """A console script of this interpreter's environment (the venv), else one on PATH."""
+    beside = Path(sys.executable).with_name(name)
+    return str(beside) if beside.exists() else shutil.which(name)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def mib(kib: int | None) -> str:
+    return "n/a" if kib is None else f"{kib / 1024:.0f} MiB"
+
+
+def last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "(no output)"
+
+
+# -- memory ----------------------------------------------------------------------------------------------------
+
+
+def proc_status(pid: int | str, field_name: str) -> int | None:
+    """A kB figure from /proc/<pid>/status (VmRSS, VmHWM), or None (no such process, a zombie, not Linux)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(f"{field_name}:"):
+            return int(line.split()[1])
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's VmHWM to its current RSS (Linux >= 4.0: write 5 to clear_refs)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def tracking_process() -> Any:
+    """The sweep's tracking process (a multiprocessing child named sweep-tracking), or None."""
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        if child.name == "sweep-tracking":
+            return child
+    return None
+
+
+# -- timing wrappers -------------------------------------------------------------------------------------------
+
+
+class Listener:
+    """A no-op progress listener that keeps timestamps, samples RSS and can start/stop a profiler."""
+
+    def __init__(self, samples: set[int], profile_from: int | None, total: int) -> None:
+        self.started: float | None = None
+        self.ends: list[float] = []
+        self.tracking: Any = None
+        self.rss: dict[int, tuple[int | None, int | None]] = {}  # trial count -> (main, tracking) VmRSS kB
+        self.samples = samples
+        self.profile_from, self.total = profile_from, total
+        self.profiler: Any = None
+        self.main_hwm_trials: int | None = None  # this process's VmHWM at the last trial_finished: before the plots
+
+    def sweep_started(self, _start: Any) -> None:
+        self.started = time.perf_counter()
+        self.tracking = tracking_process()
+
+    def trial_finished(self, _update: Any) -> None:
+        self.ends.append(time.perf_counter())
+        done = len(self.ends)
+        if done in self.samples:
+            pid = self.tracking.pid if self.tracking is not None else None
+            self.rss[done] = (proc_status("self", "VmRSS"), proc_status(pid, "VmRSS") if pid else None)
+        if done == self.total:
+            self.main_hwm_trials = proc_status("self", "VmHWM")
+        if self.profile_from is not None:
+            if done == self.profile_from:
+                import cProfile
+
+                self.profiler = cProfile.Profile()
+                self.profiler.enable()
+            elif done == self.total and self.profiler is not None:
+                self.profiler.disable()
+
+
+@contextlib.contextmanager
+def trainer_calls() -> Iterator[list[float] | None]:
+    """Per-trial trainer seconds: a timing wrapper around the train() that sweep.objective calls (as
+    bench/overhead.py does). Yields None when sweep.objective no longer calls a module-level `train`."""
+    import sweep.objective as objective
+
+    original = getattr(objective, "train", None)
+    if original is None:
+        yield None
+        return
+    times: list[float] = []
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            times.append(time.perf_counter() - started)
+
+    objective.train = timed
+    try:
+        yield times
+    finally:
+        objective.train = original
+
+
+Calls = list[tuple[float, float]]  # (end timestamp, seconds) of every call
+
+
+def _timer(calls: Calls, method: Any) -> Any:
+    depth = [0]  # a call made from inside another timed call of the same part is counted once
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        depth[0] += 1
+        started = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            depth[0] -= 1
+            if depth[0] == 0:
+                ended = time.perf_counter()
+                calls.append((ended, ended - started))
+
+    return timed
+
+
+@contextlib.contextmanager
+def part_calls() -> Iterator[dict[str, Calls | None]]:
+    """Timing wrappers on the parts of a trial's overhead, each part's calls keyed by PARTS' label.
+
+    "sampler" wraps the sampler's methods on the instance sweep.study.run makes (make_sampler); the others
+    replace a module function or a class method for the sweep's length. A part whose target is gone
+    (sweep/ was refactored) yields None and is shown as n/a.
+    """
+    import importlib
+
+    import sweep.study.run as run_module
+
+    found: dict[str, Calls | None] = {}
+    undo: list[tuple[Any, str, Any]] = []
+    original_make = getattr(run_module, "make_sampler", None)
+    if original_make is None:
+        found["sampler"] = None
+    else:
+        sampler_calls: Calls = []
+        found["sampler"] = sampler_calls
+
+        def make_sampler(config: Any) -> Any:
+            sampler = original_make(config)
+            for name in SAMPLER_METHODS:
+                setattr(sampler, name, _timer(sampler_calls, getattr(sampler, name)))
+            return sampler
+
+        undo.append((run_module, "make_sampler", original_make))
+        run_module.make_sampler = make_sampler
+    for label, (module_name, path, _meaning) in PARTS.items():
+        owner: Any = importlib.import_module(module_name)
+        *outer, attribute = path.split(".")
+        for name in outer:
+            owner = getattr(owner, name, None)
+        original = getattr(owner, attribute, None) if owner is not None else None
+        if original is None:
+            found[label] = None
+            continue
+        calls: Calls = []
+        found[label] = calls
+        undo.append((owner, attribute, original))
+        setattr(owner, attribute, _timer(calls, original))
+    try:
+        yield found
+    finally:
+        for owner, attribute, original in reversed(undo):
+            setattr(owner, attribute, original)
+
+
+@contextlib.contextmanager
+def plot_calls() -> Iterator[list[float]]:
+    """Seconds spent drawing the end-of-sweep plots (sweep.study.plots.study_plots), in the main process."""
+    import sweep.study.plots as plots
+
+    original = plots.study_plots
+    times: list[float] = []
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            times.append(time.perf_counter() - started)
+
+    plots.study_plots = timed
+    try:
+        yield times
+    finally:
+        plots.study_plots = original
+
+
+# -- the sweep -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Window:
+    label: str
+    trials: int
+    wall: float
+    trainer: float | None
+    parts: dict[str, float | None]  # seconds inside each part of the overhead, in this window
+
+    @property
+    def overhead(self) -> float | None:
+        return None if self.trainer is None else (self.wall - self.trainer) / self.trials
+
+    def per_trial(self, part: str) -> float | None:
+        seconds = self.parts.get(part)
+        return None if seconds is None else seconds / self.trials
+
+    @property
+    def without_sampler(self) -> float | None:
+        sampler = self.per_trial("sampler")
+        return None if self.overhead is None or sampler is None else self.overhead - sampler
+
+    def describe(self) -> str:
+        text = f"trials {self.label}: wall {ms(self.wall / self.trials)}/trial"
+        if self.trainer is None or self.overhead is None:
+            return text + ", trainer n/a (no wrapper around sweep.objective.train)"
+        text += f", trainer {ms(self.trainer / self.trials)}/trial -> overhead {ms(self.overhead)}/trial"
+        known = {part: value for part in self.parts if (value := self.per_trial(part)) is not None}
+        shares = [f"{part} {ms(value)}" for part, value in known.items()]
+        shares += [f"{part} n/a" for part in self.parts if part not in known]
+        shares.append(f"other {ms(self.overhead - sum(known.values()))}")
+        return text + f" = {', '.join(shares)}"
+
+
+def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first: bool) -> Path:
+    from sweep.config import load_config
+    from sweep.study import run_sweep
+
+    tag = f"[{sampler}]"
+    print(f"\n== {tag} {trials:,}-trial sweep, run_sweep in-process")
+    folder = root / f"{sampler}-{trials}"
+    folder.mkdir(parents=True)
+    window = max(1, trials // WINDOW_SHARE)
+    samples = {window, trials // 2, trials - window, trials}
+    profile_from = trials - profile_last if profile_last else None
+    listener = Listener(samples, profile_from, trials)
+    config = load_config(sweep_yaml(trials, sampler, folder), {"trials": trials})
+    reset = reset_peak_rss()
+    with working_folder(folder), trainer_calls() as trainer, part_calls() as parts, plot_calls() as plotted:
+        called = time.perf_counter()
+        summary = run_sweep(config, resume=False, listener=listener)
+        returned = time.perf_counter()
+    main_hwm = proc_status("self", "VmHWM") if reset else None
+    tracking = listener.tracking
+    tracking_hwm = proc_status(tracking.pid, "VmHWM") if tracking is not None else None
+    reaped = False
+    if tracking is not None:
+        tracking.join(30)  # it exits by itself once it has written everything; join() waits for (reaps) it
+        reaped = tracking.exitcode is not None
+    children_maxrss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # kB on Linux
+    self_maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    ends = listener.ends
+    counts = summary.counts
+    print(f"{tag} status {summary.status}: {counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed; "
+          f"best {METRIC} {summary.best.value if summary.best else float('nan'):.4f}")
+    if len(ends) != trials:
+        print(f"{tag} warning: the listener saw {len(ends)} trial_finished calls for {trials} trials; "
+              f"window figures use the timestamps it has")
+    trainer_total = summary.trainer_seconds or 0.0
+    wall = returned - called
+    start_up = (listener.started or called) - called
+    drain = returned - ends[-1]
+    line = (f"{tag} {trials:,} trials: total wall {wall:.1f} s, trainer {trainer_total:.1f} s, overhead "
+            f"{ms((wall - trainer_total) / trials)}/trial incl. start-up ({start_up:.2f} s until sweep_started) "
+            f"and end ({drain:.2f} s after the last trial, of which plots {sum(plotted):.2f} s)")
+    print(line)
+    SUMMARY.append(line)
+
+    have_trainer = trainer is not None and len(trainer) == len(ends)
+    if trainer is not None and not have_trainer:
+        print(f"{tag} warning: {len(trainer)} trainer calls for {len(ends)} trials; trainer time per window n/a")
+
+    def between(calls: Calls | None, begin: float, end: float) -> float | None:
+        return None if calls is None else sum(seconds for stamp, seconds in calls if begin < stamp <= end)
+
+    count = len(ends)
+    window = min(window, count // 2) or 1
+    spans = [(f"1-{window:,}", listener.started if listener.started is not None else called, ends[window - 1],
+              0, window),
+             (f"{count - window + 1:,}-{count:,}", ends[count - window - 1], ends[-1], count - window, count)]
+    windows = []
+    for label, begin, end, low, high in spans:
+        spent = sum(trainer[low:high]) if have_trainer and trainer is not None else None
+        windows.append(Window(label, high - low, end - begin, spent,
+                              {part: between(calls, begin, end) for part, calls in parts.items()}))
+    print(f"{tag} per window: wall from the listener's trial_finished timestamps (the first window starts at "
+          f"sweep_started); trainer from a wrapper around sweep.objective.train; the overhead's parts from "
+          f"timing wrappers: sampler = {SAMPLER_MEANING}; "
+          + "; ".join(f"{part} = {meaning}" for part, (_, _, meaning) in PARTS.items())
+          + "; other = the rest (Optuna's ask/tell bookkeeping and journal reads, the trial loop, queueing "
+            "records to the tracking process)")
+    profiled = f" (under cProfile from trial {profile_from + 1:,})" if profile_from is not None else ""
+    for item in windows:
+        line = f"{tag} {item.describe()}" + (profiled if item is windows[-1] else "")
+        print(line)
+        SUMMARY.append(line)
+    start, end = windows
+    if start.overhead and end.overhead is not None:
+        line = (f"{tag} overhead per trial, trials {end.label} / trials {start.label}: "
+                f"{end.overhead / start.overhead:.2f}x (target <= {TARGET_RATIO:.0f}x)")
+        if start.without_sampler and end.without_sampler is not None:
+            line += f"; without the sampler's time: {end.without_sampler / start.without_sampler:.2f}x"
+        line += profiled
+        print(line)
+        SUMMARY.append(line)
+
+    how_main = ("VmHWM of /proc/self/status, reset just before run_sweep" if main_hwm is not None
+                else "VmHWM reset unavailable")
+    line = (f"{tag} peak RSS, main process: {mib(main_hwm)} during this sweep ({how_main}), "
+            f"{mib(listener.main_hwm_trials if main_hwm is not None else None)} of it up to the last trial "
+            f"(before the end-of-sweep plots); getrusage(RUSAGE_SELF).ru_maxrss {mib(self_maxrss)} "
+            f"(whole process life)")
+    print(line)
+    SUMMARY.append(line)
+    children_note = ("the largest child reaped so far" + ("" if first else ", earlier sweeps' tracking processes "
+                                                          "included"))
+    if not reaped:
+        children_note += "; this sweep's tracking process was not reaped yet, so it is not counted"
+    line = (f"{tag} peak RSS, tracking process: {mib(tracking_hwm)} (its VmHWM from /proc when run_sweep "
+            f"returned); getrusage(RUSAGE_CHILDREN).ru_maxrss {mib(children_maxrss)} after join() ({children_note})")
+    print(line)
+    SUMMARY.append(line)
+    points = sorted(listener.rss)
+    if points:
+        main_rss = " -> ".join(f"{mib(listener.rss[n][0])} @{n:,}" for n in points)
+        child_rss = " -> ".join(f"{mib(listener.rss[n][1])} @{n:,}" for n in points)
+        line = f"{tag} RSS while it ran (VmRSS after trial n): main {main_rss}; tracking {child_rss}"
+        print(line)
+        SUMMARY.append(line)
+    sizes = {name: (folder / name).stat().st_size for name in ("sweep.journal", "mlflow.db")
+             if (folder / name).exists()}
+    artifacts = sum(path.stat().st_size for path in (folder / "mlruns").rglob("*") if path.is_file()) \
+        if (folder / "mlruns").exists() else 0
+    line = (f"{tag} stores at the end: " + ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in sizes.items())
+            + f", mlruns/ {artifacts / 1e6:.1f} MB")
+    print(line)
+    SUMMARY.append(line)
+    if listener.profiler is not None:
+        print_profile(listener.profiler, tag, profile_last)
+    return folder
+
+
+def print_profile(profiler: Any, tag: str, last: int) -> None:
+    import io
+    import pstats
+
+    for order in ("tottime", "cumulative"):
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).strip_dirs().sort_stats(order).print_stats(PROFILE_TOP)
+        text = out.getvalue()
+        print(f"\n-- {tag} cProfile of the main process over the last {last:,} trials: top {PROFILE_TOP} by {order}")
+        print(text[text.index("   ncalls"):].rstrip() if "   ncalls" in text else text.rstrip())
+
+
+# -- reading the finished sweep --------------------------------------------------------------------------------
+
+
+def cli_latency(folder: Path, trials: int, sampler: str) -> None:
+    print(f"\n== reading the {trials:,}-trial {sampler} sweep: `sweep best` and `sweep ls` as subprocesses in its "
+          f"folder, {CLI_RUNS} runs each")
+    executable = tool("sweep")
+    for command, target in ((["best"], TARGET_BEST_SECONDS), (["ls"], None)):
+        label = f"`sweep {' '.join(command)}`"
+        if executable is None:
+            line = f"{label} latency: skipped (no `sweep` console script)"
+        else:
+            times, failure = [], None
+            for _ in range(CLI_RUNS):
+                started = time.perf_counter()
+                done = subprocess.run([executable, *command], cwd=folder, env=child_env(), capture_output=True,
+                                      text=True, check=False)
+                times.append(time.perf_counter() - started)
+                if done.returncode != 0:
+                    failure = f"exit {done.returncode}: {last_line(done.stderr)}"
+            line = (f"{label} on the {trials:,}-trial sweep: median wall {statistics.median(times):.2f} s of "
+                    f"{CLI_RUNS} subprocess runs (min {min(times):.2f} s, max {max(times):.2f} s)")
+            if target is not None:
+                line += f" (target <= {target} s)"
+            if failure:
+                line += f" FAILED ({failure})"
+        print(line)
+        SUMMARY.append(line)
+    read_breakdown(folder)
+
+
+def read_breakdown(folder: Path) -> None:
+    """Where a read of the finished sweep spends its time, timed in-process (once each, fresh objects)."""
+    import optuna
+
+    from sweep.study import open_storage
+
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", "import sweep.cli"], env=child_env(), capture_output=True,
+                          check=False)
+    start_up = time.perf_counter() - started
+    journal = folder / "sweep.journal"
+    lines = sum(1 for _ in journal.open("rb"))
+    started = time.perf_counter()
+    storage = open_storage(str(journal), create=False)
+    replay = time.perf_counter() - started
+    started = time.perf_counter()
+    optuna.get_all_study_summaries(storage, include_best_trial=False)
+    summaries = time.perf_counter() - started
+    started = time.perf_counter()
+    studies = storage.get_all_studies()
+    plain = time.perf_counter() - started
+    started = time.perf_counter()
+    study = optuna.load_study(study_name=studies[0].study_name, storage=storage)
+    study.get_trials(deepcopy=False)
+    trials = time.perf_counter() - started
+    line = (f"reading it, in-process: `python -c 'import sweep.cli'` {start_up:.2f} s as a subprocess"
+            f"{'' if done.returncode == 0 else ' (FAILED)'}; opening the journal (replaying {lines:,} lines) "
+            f"{replay:.2f} s; optuna.get_all_study_summaries {summaries:.2f} s (it deep-copies every trial); "
+            f"storage.get_all_studies {ms(plain)}; load_study + get_trials(deepcopy=False) {ms(trials)}")
+    print(line)
+    SUMMARY.append(line)
+
+
+if __name__ == "__main__":
+    main()
