@@ -36,6 +36,7 @@ def retry_seconds() -> float:
     return float(os.environ.get(RETRY_ENV, "30"))
 
 
+QUIT_SECONDS = 60.0  # how long a stopping sweep lets the tracking process finish its current request
 COUNTS_SECONDS = 1.0  # the parent's trial counts are rewritten at most this often (and at the end)
 
 
@@ -145,7 +146,14 @@ class Recorder:
             except KeyboardInterrupt:
                 continue  # already closing: a second Ctrl-C must not cut the final writes short
 
-    def terminate(self) -> None:
+    def terminate(self, grace: float = QUIT_SECONDS) -> None:
+        """Stop the process after the request it is serving, then kill it if it does not exit.
+
+        Killed mid-request, it could leave a half-migrated MLflow database that no later run opens;
+        asked to quit, it finishes that request first (it ignores Ctrl-C and SIGTERM itself)."""
+        if self._process.is_alive():
+            self._send("quit")
+            self._process.join(timeout=grace)
         if self._process.is_alive():
             self._process.kill()
         self._process.join(timeout=5)
@@ -231,6 +239,9 @@ class _Server:
             kind, payload = pending.popleft()
             if kind == "close":
                 self._close(*payload)
+                return
+            if kind == "quit":  # the loop is going away on an error: end what it had started
+                self._abandon()
                 return
             self._handle(kind, payload)
             if self.last_counts is not None and time.monotonic() >= self.next_counts:

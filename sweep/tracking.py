@@ -386,9 +386,14 @@ class SweepTracker:
                 repaired.append(record.number)
             elif found[1] != _status(record):
                 # left RUNNING, or ended KILLED by a dying sweep whose trial the study has since failed
-                self.client.set_tag(found[0], "sweep.state", record.state.lower())
+                # its final record may never have arrived: log what the study knows (params are
+                # immutable in MLflow, but logging the same value again is accepted)
+                tags = [RunTag("sweep.state", record.state.lower())]
                 if record.error:
-                    self.client.set_tag(found[0], "error", record.error[:MAX_TAG_CHARS])
+                    tags.append(RunTag("error", record.error[:MAX_TAG_CHARS]))
+                metrics = [Metric(k, v, record.end_ms or now_ms(), 0) for k, v in record.metrics.items()]
+                self.client.log_batch(found[0], metrics=metrics, tags=tags,
+                                      params=[Param(k, _text(v)) for k, v in record.params.items()])
                 self.client.set_terminated(found[0], status=_status(record), end_time=record.end_ms or now_ms())
                 repaired.append(record.number)
         return repaired

@@ -7,6 +7,7 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage
+from optuna.study._frozen import FrozenStudy  # what storage.get_all_studies() returns
 from optuna.trial import TrialState
 
 from sweep.config import config_from_yaml
@@ -61,7 +62,7 @@ def list_sweeps(storage_url: str | None) -> list[SweepRow]:
     except NotFoundError:
         return []
     rows = []
-    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+    for summary in storage.get_all_studies():  # not get_all_study_summaries: it deep-copies every trial
         attrs = summary.user_attrs
         if f"{ATTR}config" not in attrs:
             continue  # a study some other tool made
@@ -94,8 +95,8 @@ def sweep_trials(storage_url: str | None, name: str | None) -> tuple[SweepRow, l
     return sweep, rows, config_from_yaml(attrs[f"{ATTR}config"]).to_file_dict()
 
 
-def _find_study(storage: BaseStorage, name: str | None, *, resume: bool) -> optuna.study.StudySummary:
-    summaries = [s for s in optuna.get_all_study_summaries(storage, include_best_trial=False)
+def _find_study(storage: BaseStorage, name: str | None, *, resume: bool) -> FrozenStudy:
+    summaries = [s for s in storage.get_all_studies()
                  if f"{ATTR}config" in s.user_attrs]
     if name is not None:
         for summary in summaries:
@@ -111,7 +112,15 @@ def _find_study(storage: BaseStorage, name: str | None, *, resume: bool) -> optu
 
 
 def _study_exists(storage: BaseStorage, name: str) -> bool:
-    return any(s.study_name == name for s in optuna.get_all_study_summaries(storage, include_best_trial=False))
+    """Whether a sweep of that name exists. A study a killed `sweep run` created but never set up (no
+    config stored, no trial) is removed instead: it holds nothing, and it would block the name."""
+    for summary in storage.get_all_studies():
+        if summary.study_name == name:
+            if f"{ATTR}config" in summary.user_attrs or storage.get_all_trials(summary._study_id, deepcopy=False):
+                return True
+            optuna.delete_study(study_name=name, storage=storage)
+            return False
+    return False
 
 
 def _all_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
+from optuna.study._frozen import FrozenStudy  # what storage.get_all_studies() returns
 from optuna.trial import TrialState
 
 from sweep.config import SweepConfig, config_from_yaml
@@ -91,8 +92,11 @@ def _run(config: SweepConfig, recorder: Recorder, started: float, *, resume: boo
 
     stop = StopSignal()
     try:
-        stop.install()  # until the parent run exists, Ctrl-C stops at once: nothing needs ending yet
+        stop.install()  # while MLflow is being reached, Ctrl-C stops at once: nothing exists yet
         experiment_id = recorder.connect(identity)
+        # from here a signal only asks the loop to stop at the next epoch or trial boundary: the study,
+        # the parent run and the study's link to it are made together, or a resume could not find them
+        stop.defer()
         study = _open_study(storage, config, name, create=study_row is None)
         attrs = study.user_attrs
         if study_row is not None:
@@ -103,7 +107,6 @@ def _run(config: SweepConfig, recorder: Recorder, started: float, *, resume: boo
             tags={"sweep.status": "running", "sweep.target": str(config.trials),
                   "sweep.storage": storage_label(config.storage), "sweep.command": redact_text(command_line),
                   **(environment or {}), "data.fingerprint": data_fingerprint(data)})
-        stop.defer()  # from here a signal only asks the loop to stop at the next epoch or trial boundary
         _set_study_attrs(study, config, name, parent_run_id, experiment_id, tracking_uri)
         if study_row is not None:
             recorder.reconcile([_record_of(trial) for trial in _all_trials(study)])
@@ -321,8 +324,10 @@ class _Loop:
                              run.result.model.to_json() if run.result else None, error, trace,
                              start_ms, _now_ms(), self.recorder.run_id(trial.number), interrupted)
         best_before = self.census.best
-        self._tell(trial, record)
+        # the record goes to MLflow before the study: killed in between, the trial stays RUNNING and a
+        # resume fails it and its run; the other order could leave a told trial with an unlogged run
         self.recorder.finish_trial(record)
+        self._tell(trial, record)
         self.trials_run += 1
         # the census is refreshed before the next trial; until then this trial counts as finished
         self.census = self.census.after(record, self.config)
@@ -355,7 +360,7 @@ class _Loop:
         return [f"{count}x {message}" for message, count in ranked]
 
 
-def _resumed_config(summary: optuna.study.StudySummary, given: SweepConfig, flags: frozenset[str]) -> SweepConfig:
+def _resumed_config(summary: FrozenStudy, given: SweepConfig, flags: frozenset[str]) -> SweepConfig:
     """The stored config wins on resume (same space, sampler, objective); only the target, timeout and
     where the stores are can change, and the target only when --trials is given."""
     stored = config_from_yaml(summary.user_attrs[f"{ATTR}config"])
@@ -414,7 +419,7 @@ def _describe(dimension: Any) -> str:
 
 def _new_name(storage: BaseStorage) -> str:
     base = "sweep-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    taken = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+    taken = {s.study_name for s in storage.get_all_studies()}
     name, suffix = base, 2
     while name in taken:
         name, suffix = f"{base}-{suffix}", suffix + 1
