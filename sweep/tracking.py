@@ -78,6 +78,9 @@ class SweepTracker:
     def __init__(self, identity: SweepIdentity) -> None:
         self.identity = identity
         self.uri = resolved_tracking_uri(identity.tracking_uri)
+        # fail fast, in one line: the client opens its store at once, with minutes of retries
+        _check_server(self.uri)
+        _check_sqlite(self.uri)
         self.client = MlflowClient(self.uri)
         # artifact repositories (mlflow-artifacts:/ URIs of a proxying server) find the server through
         # the process-wide URI; this process tracks one store only, so setting it is safe
@@ -96,7 +99,6 @@ class SweepTracker:
 
     def connect(self) -> str:
         """Reach the store and find or create the experiment: fails fast, before any trial runs."""
-        _check_server(self.uri)
         try:
             self.experiment_id = self._experiment_id()
         except MlflowException as error:
@@ -531,6 +533,21 @@ def _final_and_curves(final: Mapping[str, float], curves: Curves, last_epoch: in
     metrics = [Metric(name, value, timestamp, step) for name, points in curves.items() for step, value in points]
     metrics += [Metric(name, value, timestamp, last_epoch) for name, value in final.items()]
     return metrics
+
+
+def _check_sqlite(uri: str) -> None:
+    """A SQLite store that cannot be opened (missing folder, no permission, read-only disk) fails in one
+    line now: MLflow itself retries creating its engine with backoff for about two minutes."""
+    if not uri.startswith("sqlite:///"):
+        return
+    import sqlite3
+
+    path = uri.removeprefix("sqlite:///").split("?", 1)[0]
+    try:
+        sqlite3.connect(path).close()
+    except sqlite3.Error as error:
+        raise TrackingError(f"cannot open the MLflow database {path} ({error}); check --tracking-uri, and that "
+                            f"its folder exists and is writable") from None
 
 
 def _check_server(uri: str, timeout: float = 10.0) -> None:

@@ -37,6 +37,7 @@ from sweep.study.storage import (
     ATTR,
     HEARTBEAT_SECONDS,
     default_storage,
+    journal_path,
     make_pruner,
     make_sampler,
     open_storage,
@@ -62,12 +63,17 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
     split before any store is touched, and MLflow is reached before the study is created.
     """
     started = time.perf_counter()
+    new_journal = journal_path(config.storage)
+    if new_journal is not None and new_journal.exists():
+        new_journal = None  # not ours to remove
     recorder = Recorder()  # start importing mlflow in the other process now; it touches no store yet
     try:
         return _run(config, recorder, started, resume=resume, listener=listener, command_line=command_line,
                     environment=environment, flags=flags, jobs=jobs, register=register)
     except BaseException:
         recorder.terminate()
+        if new_journal is not None and new_journal.exists() and new_journal.stat().st_size == 0:
+            new_journal.unlink()  # failed before any study was written: leave no empty store behind
         raise
 
 

@@ -69,6 +69,12 @@ def open_storage(url: str | None, *, create: bool = True, heartbeat: int = HEART
         raise StorageError(f"cannot open Optuna storage {redact_url(target)}: {redact_text(detail)}") from None
 
 
+def journal_path(url: str | None) -> Path | None:
+    """The journal file a storage URL names (the default one for None); None for a database URL."""
+    target = url or default_storage()
+    return None if _scheme(target) else Path(target.removeprefix("journal:"))
+
+
 def _scheme(target: str) -> str:
     return target.split(":", 1)[0].split("+", 1)[0].lower() if "://" in target else ""
 
