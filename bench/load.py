@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import resource
 import shutil
@@ -53,14 +54,24 @@ import yaml  # noqa: E402
 # (sweep, optuna and mlflow are imported inside the functions that use them).
 
 # -- settings ------------------------------------------------------------------------------------------------
-SPACE: dict[str, dict[str, Any]] = {  # bench/overhead.py's space: one training costs a few milliseconds
-    "lr": {"type": "float", "low": 0.05, "high": 5.0, "log": True},
-    "epochs": {"type": "int", "low": 3, "high": 8},
-    "vocab_size": {"type": "int", "low": 50, "high": 400},
-}
-FIXED = {"seed": 0, "l2": 0.0001}
-METRIC = "val_accuracy"
-SAMPLER_SEED = 0
+
+
+def _overhead_bench() -> Any:
+    """bench/overhead.py, loaded by path (bench/ is off sys.path, see above): its space and helpers are ours."""
+    spec = importlib.util.spec_from_file_location("bench_overhead", Path(__file__).with_name("overhead.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module
+
+
+_overhead = _overhead_bench()
+SPACE = _overhead.SPACE  # bench/overhead.py's space: one training costs a few milliseconds
+FIXED, METRIC, SAMPLER_SEED = _overhead.FIXED, _overhead.METRIC, _overhead.SAMPLER_SEED
+TARGET_BEST_SECONDS = _overhead.TARGET_BEST_SECONDS
+describe_space, last_line, load, ms, tool = (_overhead.describe_space, _overhead.last_line, _overhead.load,
+                                             _overhead.ms, _overhead.tool)
 TRIALS = 2000
 QUICK_TRIALS = 200
 WINDOW_SHARE = 20  # a window is trials / 20: 100 of 2,000, 10 of 200
@@ -78,7 +89,6 @@ PARTS = {  # the other timed parts of a trial's overhead: label -> (module, func
 }
 
 TARGET_RATIO = 2.0  # overhead per trial at the end / at the start
-TARGET_BEST_SECONDS = 0.5
 
 SUMMARY: list[str] = []  # every figure, printed again at the end
 
@@ -136,18 +146,6 @@ def versions() -> str:
     return ", ".join(out)
 
 
-def load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min)"
-
-
-def describe_space() -> str:
-    parts = []
-    for name, spec in SPACE.items():
-        scale = " log" if spec.get("log") else ""
-        parts.append(f"{name} {spec['type']}{scale} {spec['low']}..{spec['high']}")
-    return ", ".join(parts)
-
 
 def sweep_yaml(trials: int, sampler: str, folder: Path) -> Path:
     document = {
@@ -182,23 +180,10 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def tool(name: str) -> str | None:
-    """A console script of this interpreter's environment (the venv), else one on PATH."""
-    beside = Path(sys.executable).with_name(name)
-    return str(beside) if beside.exists() else shutil.which(name)
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
-
 
 def mib(kib: int | None) -> str:
     return "n/a" if kib is None else f"{kib / 1024:.0f} MiB"
 
-
-def last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "(no output)"
 
 
 # -- memory ----------------------------------------------------------------------------------------------------
