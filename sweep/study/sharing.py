@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 from sweep.config import SweepConfig
 from sweep.ranking import rank_key
 from sweep.records import BestTrial, Counts, TrialRecord
-from sweep.study.storage import ATTR, STALE_TRIALS, _scheme, default_storage
+from sweep.study.storage import ATTR, STALE_TRIALS, _scheme, default_storage, journal_path
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class TrialGate:
             self._engine = storage.engine
             self._key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True)
         elif scheme in ("", "sqlite"):
-            path = target.removeprefix("journal:") if not scheme else target.split("///", 1)[-1]
+            path = journal_path(target) if not scheme else target.split("///", 1)[-1]
             self._file = open(f"{path}.gate", "a+b")  # noqa: SIM115 - held for the gate's life
 
     def __enter__(self) -> TrialGate:

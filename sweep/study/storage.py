@@ -54,7 +54,8 @@ def open_storage(url: str | None, *, create: bool = True, heartbeat: int = HEART
         if scheme:
             raise StorageError(f"storage {redact_url(target)}: unknown scheme {scheme!r}; use postgresql://..., "
                                f"sqlite:///... or a journal file path")
-        path = Path(target.removeprefix("journal:"))
+        path = journal_path(target)
+        assert path is not None  # no scheme: a journal file
         if not path.exists() and not create:
             raise NotFoundError(f"no sweeps yet: {path} does not exist; start one with `sweep run`")
         path.parent.mkdir(parents=True, exist_ok=True)
