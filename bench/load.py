@@ -1,6 +1,7 @@
 """Load test: one long sweep on the embedded stores, with a trainer setting fast enough that overhead shows.
 
     python bench/load.py                      # 2,000 trials, TPE; then `sweep best` and `sweep ls` latency
+    python bench/load.py --trials 10000 --sampler random   # the issue-14 run: flat overhead at 10,000 trials
     python bench/load.py --sampler both       # the same with TPE, then with the random sampler
     python bench/load.py --quick              # 200 trials: the smoke test
     python bench/load.py --profile-last 200   # also cProfile the main process over the last 200 trials
@@ -9,14 +10,15 @@ run_sweep runs in-process (journal file + MLflow SQLite through the tracking pro
 folder, with a small search space (lr, epochs 3..8, vocab_size 50..400) and no pruner, so one training takes
 a few milliseconds and the sweep's own cost per trial is a large share of the wall time.
 
-Per-trial overhead in a window of trials = (window wall time - trainer seconds inside it) / trials in it. The
-wall time comes from a listener's trial_finished timestamps (the first window starts at sweep_started), the
-trainer seconds from a timing wrapper around the train() that sweep.objective calls (as bench/overhead.py does).
-The window is 1/20 of the trials: 1-100 and 1,901-2,000 of 2,000. The target: overhead at the end within 2x of
-the start. The overhead is split into parts by more timing wrappers, put in place for the sweep's length only:
-the sampler's methods, take_census, the wait for each child run id from the tracking process, and the journal
-appends; "other" is the rest. TPE's cost grows with the study; the random sampler's does not, so a run with it
-isolates the sweep's own orchestration.
+Per-trial overhead in a window of trials = (window wall time - trainer seconds inside it) / trials in it. The wall
+time comes from a listener's trial_finished timestamps (the first window starts at sweep_started), the trainer
+seconds from a timing wrapper around the train() the built-in trainer calls (as bench/overhead.py does). The window
+is 1/20 of the trials: 1-100 and 1,901-2,000 of 2,000. The target: overhead at the end within 1.3x of the start
+(with TPE: without the sampler's own time, which grows with the study by TPE's design). The overhead is split into
+parts by more timing wrappers, put in place for the sweep's length only: the sampler's methods, the census
+(Tally.look), the look for dead workers' trials, the wait for each child run id from the tracking process, and the
+journal appends; "other" is the rest. TPE's cost grows with the study; the random sampler's does not, so a run with
+it isolates the sweep's own orchestration.
 
 Memory: the main process's peak RSS (VmHWM, reset before the sweep; and getrusage(RUSAGE_SELF)), the tracking
 process's (its VmHWM from /proc when run_sweep returns; and getrusage(RUSAGE_CHILDREN) once it has been joined),
@@ -30,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import os
 import resource
 import shutil
@@ -44,34 +45,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# `python bench/load.py` puts bench/ first on sys.path, where bench/trainer.py would shadow the trainer package
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
-os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+if not __package__:  # `python bench/load.py`: bench/ is on sys.path, where bench/trainer.py shadows the trainer
+    _bench = Path(__file__).resolve().parent
+    sys.path[:] = [str(_bench.parent), *(entry for entry in sys.path if Path(entry or ".").resolve() != _bench)]
 
-import yaml  # noqa: E402
+from bench.common import (
+    FIXED,
+    METRIC,
+    SAMPLER_SEED,
+    TARGET_BEST_SECONDS,
+    TRAINER_CALL,
+    Calls,
+    call_timer,
+    child_env,
+    describe_space,
+    last_line,
+    load,
+    ms,
+    replaced,
+    resolve,
+    sweep_yaml,
+    timed_calls,
+    tool,
+    trainer_calls,
+    versions,
+    working_folder,
+)
 
 # The spawned tracking process re-imports this file as __mp_main__: only light imports at the top
 # (sweep, optuna and mlflow are imported inside the functions that use them).
 
 # -- settings ------------------------------------------------------------------------------------------------
-
-
-def _overhead_bench() -> Any:
-    """bench/overhead.py, loaded by path (bench/ is off sys.path, see above): its space and helpers are ours."""
-    spec = importlib.util.spec_from_file_location("bench_overhead", Path(__file__).with_name("overhead.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    return module
-
-
-_overhead = _overhead_bench()
-SPACE = _overhead.SPACE  # bench/overhead.py's space: one training costs a few milliseconds
-FIXED, METRIC, SAMPLER_SEED = _overhead.FIXED, _overhead.METRIC, _overhead.SAMPLER_SEED
-TARGET_BEST_SECONDS = _overhead.TARGET_BEST_SECONDS
-describe_space, last_line, load, ms, tool = (_overhead.describe_space, _overhead.last_line, _overhead.load,
-                                             _overhead.ms, _overhead.tool)
 TRIALS = 2000
 QUICK_TRIALS = 200
 WINDOW_SHARE = 20  # a window is trials / 20: 100 of 2,000, 10 of 200
@@ -80,20 +84,25 @@ PROFILE_TOP = 25
 SAMPLER_METHODS = ("infer_relative_search_space", "sample_relative", "sample_independent", "before_trial",
                    "after_trial")
 SAMPLER_MEANING = "time inside the sampler's methods (its reads of the study included)"
-PARTS = {  # the other timed parts of a trial's overhead: label -> (module, function or Class.method, meaning)
-    "census": ("sweep.study.run", "take_census",
-               "take_census, counting the study's trials before each ask"),
-    "run-id wait": ("sweep.recorder", "Recorder.run_id",
+SAMPLER_FACTORY = "sweep.study.starting:make_sampler"  # its samplers' methods are timed as the "sampler" part
+PARTS = {  # the other timed parts of a trial's overhead: label -> (module:function or module:Class.method, meaning)
+    "census": ("sweep.study.census:Tally.look", "Tally.look, the loop's census before each ask (reads only the "
+               "unfinished and new trials)"),
+    "dead workers": ("sweep.study.loop:fail_dead_trials", "fail_dead_trials, looking for running trials of dead "
+                     "workers before each trial"),
+    "run-id wait": ("sweep.tracking.client:Recorder.run_id",
                     "waiting for the trial's child run id from the tracking process"),
-    "journal writes": ("sweep.study.storage", "_JournalFile.append_logs", "appends to the journal file"),
+    "journal writes": ("sweep.study.optuna_internals:JournalFileNoFsync.append_logs", "appends to the journal file"),
 }
+PLOTS = "sweep.study.plots:study_plots"  # the end-of-sweep plots, drawn in the main process
 
-TARGET_RATIO = 2.0  # overhead per trial at the end / at the start
+TARGET_RATIO = 1.3  # overhead per trial at the end / at the start (issue 14; with TPE: without the sampler's time)
 
 SUMMARY: list[str] = []  # every figure, printed again at the end
 
 
 def main() -> None:
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"  # the script's own process and the tracking process it spawns
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=None, help=f"trials per sweep [default: {TRIALS}]")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_TRIALS} trials: the smoke test")
@@ -131,62 +140,11 @@ def main() -> None:
             shutil.rmtree(root, ignore_errors=True)
 
 
-# -- shared pieces (bench/overhead.py's patterns) ---------------------------------------------------------------
-
-
-def versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = []
-    for package in ("optuna", "mlflow", "numpy"):
-        try:
-            out.append(f"{package} {version(package)}")
-        except PackageNotFoundError:
-            out.append(f"{package} (not installed)")
-    return ", ".join(out)
-
-
-
-def sweep_yaml(trials: int, sampler: str, folder: Path) -> Path:
-    document = {
-        "experiment": "load",
-        "objective": {"metric": METRIC, "direction": "maximize"},
-        "trials": trials,
-        "sampler": {"name": sampler, "seed": SAMPLER_SEED},
-        "pruner": {"name": "none"},
-        "fixed": dict(FIXED),
-        "space": SPACE,
-        "tracking_uri": f"sqlite:///{folder / 'mlflow.db'}",
-    }
-    path = folder / "sweep.yaml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    return path
-
-
-@contextlib.contextmanager
-def working_folder(folder: Path) -> Iterator[None]:
-    """cwd = folder: the default journal, MLflow's ./mlruns artifacts and the tracking process all land there."""
-    previous = Path.cwd()
-    os.chdir(folder)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
-
-
-def child_env() -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in ("MLFLOW_TRACKING_URI", "SWEEP_STORAGE")}
-    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    return env
-
+# -- memory ----------------------------------------------------------------------------------------------------
 
 
 def mib(kib: int | None) -> str:
-    return "n/a" if kib is None else f"{kib / 1024:.0f} MiB"
-
-
-
-# -- memory ----------------------------------------------------------------------------------------------------
+    return "n/a" if kib is None else f"{kib / 1024:.0f} MiB"  # /proc unreadable: not Linux, or the process ended
 
 
 def proc_status(pid: int | str, field_name: str) -> int | None:
@@ -229,6 +187,8 @@ class Listener:
     def __init__(self, samples: set[int], profile_from: int | None, total: int) -> None:
         self.started: float | None = None
         self.ends: list[float] = []
+        self.cpu_started: float | None = None  # this process's CPU time (all its threads), at the same moments
+        self.cpu_ends: list[float] = []
         self.tracking: Any = None
         self.rss: dict[int, tuple[int | None, int | None]] = {}  # trial count -> (main, tracking) VmRSS kB
         self.samples = samples
@@ -238,10 +198,18 @@ class Listener:
 
     def sweep_started(self, _start: Any) -> None:
         self.started = time.perf_counter()
+        self.cpu_started = time.process_time()
         self.tracking = tracking_process()
+
+    def finishing(self) -> None:
+        return None
+
+    def stopping(self) -> None:
+        return None
 
     def trial_finished(self, _update: Any) -> None:
         self.ends.append(time.perf_counter())
+        self.cpu_ends.append(time.process_time())
         done = len(self.ends)
         if done in self.samples:
             pid = self.tracking.pid if self.tracking is not None else None
@@ -259,120 +227,31 @@ class Listener:
 
 
 @contextlib.contextmanager
-def trainer_calls() -> Iterator[list[float] | None]:
-    """Per-trial trainer seconds: a timing wrapper around the train() that sweep.objective calls (as
-    bench/overhead.py does). Yields None when sweep.objective no longer calls a module-level `train`."""
-    import sweep.objective as objective
-
-    original = getattr(objective, "train", None)
-    if original is None:
-        yield None
-        return
-    times: list[float] = []
-
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            times.append(time.perf_counter() - started)
-
-    objective.train = timed
-    try:
-        yield times
-    finally:
-        objective.train = original
-
-
-Calls = list[tuple[float, float]]  # (end timestamp, seconds) of every call
-
-
-def _timer(calls: Calls, method: Any) -> Any:
-    depth = [0]  # a call made from inside another timed call of the same part is counted once
-
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        depth[0] += 1
-        started = time.perf_counter()
-        try:
-            return method(*args, **kwargs)
-        finally:
-            depth[0] -= 1
-            if depth[0] == 0:
-                ended = time.perf_counter()
-                calls.append((ended, ended - started))
-
-    return timed
-
-
-@contextlib.contextmanager
-def part_calls() -> Iterator[dict[str, Calls | None]]:
+def part_calls() -> Iterator[dict[str, Calls]]:
     """Timing wrappers on the parts of a trial's overhead, each part's calls keyed by PARTS' label.
 
-    "sampler" wraps the sampler's methods on the instance sweep.study.run makes (make_sampler); the others
-    replace a module function or a class method for the sweep's length. A part whose target is gone
-    (sweep/ was refactored) yields None and is shown as n/a.
+    "sampler" wraps the sampler's methods on the instance SAMPLER_FACTORY makes; the others replace a module
+    function or a class method for the sweep's length. Every target is resolved before anything runs: one
+    that left sweep/ raises MissingTarget with its name.
     """
-    import importlib
+    for target, _meaning in PARTS.values():
+        resolve(target)
+    sampler_calls: Calls = []
 
-    import sweep.study.run as run_module
-
-    found: dict[str, Calls | None] = {}
-    undo: list[tuple[Any, str, Any]] = []
-    original_make = getattr(run_module, "make_sampler", None)
-    if original_make is None:
-        found["sampler"] = None
-    else:
-        sampler_calls: Calls = []
-        found["sampler"] = sampler_calls
-
-        def make_sampler(config: Any) -> Any:
-            sampler = original_make(config)
+    def timed_sampler(make_sampler: Any) -> Any:
+        def make(config: Any) -> Any:
+            sampler = make_sampler(config)
             for name in SAMPLER_METHODS:
-                setattr(sampler, name, _timer(sampler_calls, getattr(sampler, name)))
+                setattr(sampler, name, call_timer(sampler_calls, getattr(sampler, name)))
             return sampler
 
-        undo.append((run_module, "make_sampler", original_make))
-        run_module.make_sampler = make_sampler
-    for label, (module_name, path, _meaning) in PARTS.items():
-        owner: Any = importlib.import_module(module_name)
-        *outer, attribute = path.split(".")
-        for name in outer:
-            owner = getattr(owner, name, None)
-        original = getattr(owner, attribute, None) if owner is not None else None
-        if original is None:
-            found[label] = None
-            continue
-        calls: Calls = []
-        found[label] = calls
-        undo.append((owner, attribute, original))
-        setattr(owner, attribute, _timer(calls, original))
-    try:
+        return make
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(replaced(SAMPLER_FACTORY, timed_sampler))
+        found = {"sampler": sampler_calls}
+        found.update({label: stack.enter_context(timed_calls(target)) for label, (target, _) in PARTS.items()})
         yield found
-    finally:
-        for owner, attribute, original in reversed(undo):
-            setattr(owner, attribute, original)
-
-
-@contextlib.contextmanager
-def plot_calls() -> Iterator[list[float]]:
-    """Seconds spent drawing the end-of-sweep plots (sweep.study.plots.study_plots), in the main process."""
-    import sweep.study.plots as plots
-
-    original = plots.study_plots
-    times: list[float] = []
-
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            times.append(time.perf_counter() - started)
-
-    plots.study_plots = timed
-    try:
-        yield times
-    finally:
-        plots.study_plots = original
 
 
 # -- the sweep -------------------------------------------------------------------------------------------------
@@ -384,30 +263,26 @@ class Window:
     trials: int
     wall: float
     trainer: float | None
-    parts: dict[str, float | None]  # seconds inside each part of the overhead, in this window
+    parts: dict[str, float]  # seconds inside each part of the overhead, in this window
 
     @property
     def overhead(self) -> float | None:
         return None if self.trainer is None else (self.wall - self.trainer) / self.trials
 
-    def per_trial(self, part: str) -> float | None:
-        seconds = self.parts.get(part)
-        return None if seconds is None else seconds / self.trials
+    def per_trial(self, part: str) -> float:
+        return self.parts[part] / self.trials
 
     @property
     def without_sampler(self) -> float | None:
-        sampler = self.per_trial("sampler")
-        return None if self.overhead is None or sampler is None else self.overhead - sampler
+        return None if self.overhead is None else self.overhead - self.per_trial("sampler")
 
     def describe(self) -> str:
         text = f"trials {self.label}: wall {ms(self.wall / self.trials)}/trial"
-        if self.trainer is None or self.overhead is None:
-            return text + ", trainer n/a (no wrapper around sweep.objective.train)"
+        if self.trainer is None or self.overhead is None:  # the wrapper saw fewer calls than trials (warned)
+            return text + ", trainer n/a (trainer calls and trials do not match)"
         text += f", trainer {ms(self.trainer / self.trials)}/trial -> overhead {ms(self.overhead)}/trial"
-        known = {part: value for part in self.parts if (value := self.per_trial(part)) is not None}
-        shares = [f"{part} {ms(value)}" for part, value in known.items()]
-        shares += [f"{part} n/a" for part in self.parts if part not in known]
-        shares.append(f"other {ms(self.overhead - sum(known.values()))}")
+        shares = [f"{part} {ms(self.per_trial(part))}" for part in self.parts]
+        shares.append(f"other {ms(self.overhead - sum(self.per_trial(part) for part in self.parts))}")
         return text + f" = {', '.join(shares)}"
 
 
@@ -423,9 +298,10 @@ def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first
     samples = {window, trials // 2, trials - window, trials}
     profile_from = trials - profile_last if profile_last else None
     listener = Listener(samples, profile_from, trials)
-    config = load_config(sweep_yaml(trials, sampler, folder), {"trials": trials})
+    config = load_config(sweep_yaml(trials, folder, sampler=sampler, experiment="load"), {"trials": trials})
     reset = reset_peak_rss()
-    with working_folder(folder), trainer_calls() as trainer, part_calls() as parts, plot_calls() as plotted:
+    with working_folder(folder), trainer_calls() as trainer, trainer_cpu() as trainer_cpu_seconds, \
+            part_calls() as parts, timed_calls(PLOTS) as plotted:
         called = time.perf_counter()
         summary = run_sweep(config, resume=False, listener=listener)
         returned = time.perf_counter()
@@ -447,21 +323,27 @@ def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first
         print(f"{tag} warning: the listener saw {len(ends)} trial_finished calls for {trials} trials; "
               f"window figures use the timestamps it has")
     trainer_total = summary.trainer_seconds or 0.0
+    plots_seconds = sum(seconds for _end, seconds in plotted)
     wall = returned - called
     start_up = (listener.started or called) - called
     drain = returned - ends[-1]
     line = (f"{tag} {trials:,} trials: total wall {wall:.1f} s, trainer {trainer_total:.1f} s, overhead "
             f"{ms((wall - trainer_total) / trials)}/trial incl. start-up ({start_up:.2f} s until sweep_started) "
-            f"and end ({drain:.2f} s after the last trial, of which plots {sum(plotted):.2f} s)")
+            f"and end ({drain:.2f} s after the last trial, of which plots {plots_seconds:.2f} s)")
+    print(line)
+    SUMMARY.append(line)
+    sampler_total = sum(seconds for _end, seconds in parts["sampler"])
+    line = (f"{tag} the sampler's own time: {sampler_total:.1f} s in all, {ms(sampler_total / trials)}/trial on "
+            f"average ({SAMPLER_MEANING})")
     print(line)
     SUMMARY.append(line)
 
-    have_trainer = trainer is not None and len(trainer) == len(ends)
-    if trainer is not None and not have_trainer:
+    have_trainer = len(trainer) == len(ends)
+    if not have_trainer:
         print(f"{tag} warning: {len(trainer)} trainer calls for {len(ends)} trials; trainer time per window n/a")
 
-    def between(calls: Calls | None, begin: float, end: float) -> float | None:
-        return None if calls is None else sum(seconds for stamp, seconds in calls if begin < stamp <= end)
+    def between(calls: Calls, begin: float, end: float) -> float:
+        return sum(seconds for stamp, seconds in calls if begin < stamp <= end)
 
     count = len(ends)
     window = min(window, count // 2) or 1
@@ -470,13 +352,13 @@ def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first
              (f"{count - window + 1:,}-{count:,}", ends[count - window - 1], ends[-1], count - window, count)]
     windows = []
     for label, begin, end, low, high in spans:
-        spent = sum(trainer[low:high]) if have_trainer and trainer is not None else None
+        spent = sum(trainer[low:high]) if have_trainer else None
         windows.append(Window(label, high - low, end - begin, spent,
                               {part: between(calls, begin, end) for part, calls in parts.items()}))
     print(f"{tag} per window: wall from the listener's trial_finished timestamps (the first window starts at "
-          f"sweep_started); trainer from a wrapper around sweep.objective.train; the overhead's parts from "
+          f"sweep_started); trainer from a wrapper around sweep.trainers.sentiment.train; the overhead's parts from "
           f"timing wrappers: sampler = {SAMPLER_MEANING}; "
-          + "; ".join(f"{part} = {meaning}" for part, (_, _, meaning) in PARTS.items())
+          + "; ".join(f"{part} = {meaning}" for part, (_, meaning) in PARTS.items())
           + "; other = the rest (Optuna's ask/tell bookkeeping and journal reads, the trial loop, queueing "
             "records to the tracking process)")
     profiled = f" (under cProfile from trial {profile_from + 1:,})" if profile_from is not None else ""
@@ -487,10 +369,18 @@ def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first
     start, end = windows
     if start.overhead and end.overhead is not None:
         line = (f"{tag} overhead per trial, trials {end.label} / trials {start.label}: "
-                f"{end.overhead / start.overhead:.2f}x (target <= {TARGET_RATIO:.0f}x)")
+                f"{end.overhead / start.overhead:.2f}x (target <= {TARGET_RATIO}x)")
         if start.without_sampler and end.without_sampler is not None:
             line += f"; without the sampler's time: {end.without_sampler / start.without_sampler:.2f}x"
         line += profiled
+        print(line)
+        SUMMARY.append(line)
+    cpu = cpu_windows(listener, trainer_cpu_seconds, window)
+    if cpu is not None:
+        (first_label, first), (last_label, last) = cpu
+        line = (f"{tag} main-process CPU overhead (its CPU time minus train()'s, per trial; moves less with the "
+                f"machine's load than wall time; the tracking process is not in it): trials {first_label} "
+                f"{ms(first)}/trial, trials {last_label} {ms(last)}/trial -> {last / first:.2f}x" + profiled)
         print(line)
         SUMMARY.append(line)
 
@@ -528,6 +418,36 @@ def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first
     if listener.profiler is not None:
         print_profile(listener.profiler, tag, profile_last)
     return folder
+
+
+@contextlib.contextmanager
+def trainer_cpu() -> Iterator[list[float]]:
+    """This process's CPU seconds inside every train() call, in order (beside trainer_calls' wall seconds)."""
+    seconds: list[float] = []
+
+    def wrap(original: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.process_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                seconds.append(time.process_time() - started)
+
+        return timed
+
+    with replaced(TRAINER_CALL, wrap):
+        yield seconds
+
+
+def cpu_windows(listener: Listener, trainer: list[float], window: int) -> tuple[tuple[str, float], ...] | None:
+    """(label, main-process CPU seconds per trial outside train()) of the first and the last window."""
+    ends, count = listener.cpu_ends, len(listener.cpu_ends)
+    if listener.cpu_started is None or len(trainer) != count or count < 2:
+        return None
+    window = min(window, count // 2) or 1
+    first = (ends[window - 1] - listener.cpu_started - sum(trainer[:window])) / window
+    last = (ends[-1] - ends[count - window - 1] - sum(trainer[count - window:])) / window
+    return (f"1-{window:,}", first), (f"{count - window + 1:,}-{count:,}", last)
 
 
 def print_profile(profiler: Any, tag: str, last: int) -> None:

@@ -9,6 +9,8 @@ same small search space, TPE seed 0, no pruning, and a fresh temporary folder so
 
     (s)  sweep: run_sweep in-process (journal file + MLflow SQLite through the tracking process), and
          `sweep run` as a real subprocess (wall time only)
+    (f)  the same, with the same trainer call written as a user's fit(trial) function trainer
+         (bench/function_trainer.py), once with `mlflow: off` and once with `mlflow: active`
     (a)  MLflow's hyperparameter-tuning guide: a parent run, one `mlflow.start_run(nested=True)` per trial,
          log_params + log_metrics, an in-memory Optuna study
     (b)  optuna-integration's MLflowCallback (nested child runs under a parent) with a SQLite Optuna study
@@ -32,31 +34,40 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# `python bench/overhead.py` puts bench/ first on sys.path, where bench/trainer.py would shadow the trainer package
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != Path(__file__).resolve().parent]
-os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+if not __package__:  # `python bench/overhead.py`: bench/ is on sys.path, where bench/trainer.py shadows the trainer
+    _bench = Path(__file__).resolve().parent
+    sys.path[:] = [str(_bench.parent), *(entry for entry in sys.path if Path(entry or ".").resolve() != _bench)]
 
-import yaml  # noqa: E402
-
-from trainer import Split, TrainConfig, TrainResult, load_corpus, split, train  # noqa: E402
+from bench import function_trainer
+from bench.common import (
+    FIXED,
+    METRIC,
+    SAMPLER_SEED,
+    SPACE,
+    TARGET_BEST_SECONDS,
+    TRAINER_CALL,
+    child_env,
+    describe_space,
+    last_line,
+    load,
+    ms,
+    sqlite_uri,
+    sweep_yaml,
+    tool,
+    trainer_calls,
+    versions,
+    working_folder,
+)
+from trainer import Split, TrainConfig, TrainResult, load_corpus, split, train
 
 # The spawned tracking process of (s) re-imports this file as __mp_main__: only light imports at the top
 # (mlflow, optuna and optuna-integration are imported inside the functions that use them).
 
 # -- settings ------------------------------------------------------------------------------------------------
-SPACE: dict[str, dict[str, Any]] = {  # the same space for every contender, in suggest order
-    "lr": {"type": "float", "low": 0.05, "high": 5.0, "log": True},
-    "epochs": {"type": "int", "low": 3, "high": 8},  # a few epochs: one training costs a few milliseconds
-    "vocab_size": {"type": "int", "low": 50, "high": 400},
-}
-FIXED = {"seed": 0, "l2": 0.0001}  # trainer settings not tuned (seed = the train/validation/test split)
-METRIC = "val_accuracy"  # maximized by every contender
-SAMPLER_SEED = 0  # TPE seed of every contender
 TRIALS = 50
 QUICK_TRIALS = 10
 REPEATS = 3  # runs of (s), (a), (b) at --trials, interleaved; the median steady overhead is reported
@@ -71,17 +82,24 @@ PROFILE_TOP = 15
 
 TARGET_STEADY_MS = 10.0  # (s) steady overhead per trial at 50 trials
 TARGET_LARGE_FACTOR = 2.0  # ... and at most this multiple of it at 1,000 trials
-TARGET_BEST_SECONDS = 0.5
 TARGET_PRUNED_EPOCHS = 0.5  # epochs(pruned) / epochs(unpruned)
+TARGET_FUNCTION_SPREAD = 0.10  # (f)'s steady overhead within this fraction of (s)'s
+TARGET_CALLBACK_FACTOR = 3.0  # (b) MLflowCallback's steady overhead at least this multiple of (s)'s and (f)'s
+
+FUNCTION_MODES = {"f": "off", "fa": "active"}  # contender -> trainer.mlflow of the function trainer
 
 LOGGED = {
     "s": "params (6 trainer settings), final metrics (6), per-epoch curves, model.json; parent: config, best, counts",
+    "f": "the same as (s), through trial.log_params / log_metrics(step=epoch) / log_artifact(model.json)",
+    "fa": "the same as (f); the child run is also MLflow's active run in the trial's process while fit runs",
     "a": "params (3 tuned) + final metrics (6) per child run; best params on the parent",
     "b": "params (3 tuned) + objective value + final metrics (6) + Optuna tags per child run",
     "c": "params (3 tuned) + objective value + final metrics (6); the runs are the Optuna storage",
 }
 LABELS = {
     "s": "(s) sweep, run_sweep in-process",
+    "f": "(f) sweep, fit(trial) function trainer",
+    "fa": "(f) with mlflow: active",
     "a": "(a) MLflow guide: nested start_run loop",
     "b": "(b) optuna-integration MLflowCallback",
     "c": "(c) mlflow.optuna.MlflowStorage",
@@ -93,6 +111,7 @@ LOOP_AT_TRIALS: list[float] = []  # ... and the same without the wait after the 
 
 
 def main() -> None:
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"  # the script's own process and the tracking process it spawns
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=None, help=f"trials per contender [default: {TRIALS}]")
     parser.add_argument("--quick", action="store_true",
@@ -105,6 +124,8 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="only profile one N-trial in-process (s) run with cProfile")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folders (their path is printed)")
+    parser.add_argument("--command-trials", type=int, default=None,
+                        help="trials of the command-trainer contender [default: 30, 5 with --quick]; 0 skips")
     args = parser.parse_args()
     trials = args.trials or (QUICK_TRIALS if args.quick else TRIALS)
     repeats = args.repeats or (1 if args.quick else REPEATS)
@@ -117,7 +138,8 @@ def main() -> None:
         if args.profile:
             profile(args.profile, root)
             return
-        print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {versions()}; {load()}")
+        print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+              f"{versions(('optuna', 'mlflow', 'optuna-integration', 'numpy'))}; {load()}")
         print(f"space: {describe_space()}; fixed {FIXED}; TPE seed {SAMPLER_SEED}; no pruning; objective {METRIC}")
         trainer_timing(data)
         if not args.quick:
@@ -133,6 +155,14 @@ def main() -> None:
         else:
             print("\n== pruning saving: skipped (--quick or --pruning-seeds 0)")
             SUMMARY.append("pruning saving: skipped")
+        command_trials = args.command_trials if args.command_trials is not None else (5 if args.quick else 30)
+        if command_trials > 0:  # the command trainer: bench/command_overhead.py
+            from bench.command_overhead import command_contender
+
+            print("\n== command trainer")
+            for line in command_contender(command_trials):
+                print(line)
+                SUMMARY.append(line)
         SUMMARY.append(f"at the end: {load()} (other processes on this machine add noise to every figure)")
         print("\nSUMMARY")
         for line in SUMMARY:
@@ -147,31 +177,6 @@ def main() -> None:
 # -- shared pieces ---------------------------------------------------------------------------------------------
 
 
-def versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = []
-    for package in ("optuna", "mlflow", "optuna-integration", "numpy"):
-        try:
-            out.append(f"{package} {version(package)}")
-        except PackageNotFoundError:
-            out.append(f"{package} (not installed)")
-    return ", ".join(out)
-
-
-def load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min)"
-
-
-def describe_space() -> str:
-    parts = []
-    for name, spec in SPACE.items():
-        scale = " log" if spec.get("log") else ""
-        parts.append(f"{name} {spec['type']}{scale} {spec['low']}..{spec['high']}")
-    return ", ".join(parts)
-
-
 def suggest(trial: Any) -> dict[str, Any]:
     """The baselines' suggest calls: the same names, bounds, scales and order as sweep's config."""
     params: dict[str, Any] = {}
@@ -183,59 +188,10 @@ def suggest(trial: Any) -> dict[str, Any]:
     return params
 
 
-def sweep_yaml(trials: int, folder: Path, *, experiment: str = "bench") -> Path:
-    """(s)'s config file: the shared space, no pruner, the MLflow SQLite store in the run's folder."""
-    document = {
-        "experiment": experiment,
-        "objective": {"metric": METRIC, "direction": "maximize"},
-        "trials": trials,
-        "sampler": {"name": "tpe", "seed": SAMPLER_SEED},
-        "pruner": {"name": "none"},
-        "fixed": dict(FIXED),
-        "space": SPACE,
-        "tracking_uri": sqlite_uri(folder / "mlflow.db"),
-    }
-    path = folder / "sweep.yaml"
-    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    return path
-
-
-def sqlite_uri(path: Path) -> str:
-    return f"sqlite:///{path}"
-
-
 def fresh_folder(root: Path, name: str) -> Path:
     folder = root / name
     folder.mkdir(parents=True)
     return folder
-
-
-@contextlib.contextmanager
-def working_folder(folder: Path) -> Iterator[None]:
-    """cwd = folder: sweep's default journal, MLflow's ./mlruns artifacts and the tracking process all land there."""
-    previous = Path.cwd()
-    os.chdir(folder)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
-    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    env.update(extra)
-    return env
-
-
-def tool(name: str) -> str | None:
-    """A console script of this interpreter's environment (the venv), else one on PATH."""
-    beside = Path(sys.executable).with_name(name)
-    return str(beside) if beside.exists() else shutil.which(name)
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
 
 
 class Clock:
@@ -413,41 +369,18 @@ class Listener:
     def trial_finished(self, _update: Any) -> None:
         self.ends.append(time.perf_counter())
 
+    def finishing(self) -> None:
+        return None
 
-@contextlib.contextmanager
-def trainer_calls() -> Iterator[list[float] | None]:
-    """Per-trial trainer seconds of (s): a timing wrapper around the train() that sweep.objective calls.
-
-    The listener cannot see trainer time per trial; the wrapper adds ~1 us per trial. Yields None when
-    sweep.objective no longer calls a module-level `train` (then figures fall back to the summary's average).
-    """
-    import sweep.objective as objective
-
-    original = getattr(objective, "train", None)
-    if original is None:
-        yield None
-        return
-    times: list[float] = []
-
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            times.append(time.perf_counter() - started)
-
-    objective.train = timed
-    try:
-        yield times
-    finally:
-        objective.train = original
+    def stopping(self) -> None:
+        return None
 
 
 @dataclass
 class SweepRun:
     summary: Any
     listener: Listener
-    trainer_times: list[float] | None
+    trainer_times: list[float]
     call_started: float  # perf_counter when run_sweep was called
     call_ended: float  # ... and when it returned
 
@@ -467,32 +400,39 @@ class SweepRun:
 
 
 def sweep_in_process(trials: int, folder: Path, *, config_overrides: dict[str, Any] | None = None,
-                     config_path: Path | None = None) -> SweepRun:
+                     config_path: Path | None = None, trainer_call: str = TRAINER_CALL) -> SweepRun:
     from sweep.config import load_config
     from sweep.study import run_sweep
 
     config = load_config(config_path or sweep_yaml(trials, folder), {"trials": trials, **(config_overrides or {})})
     listener = Listener()
-    with working_folder(folder), trainer_calls() as times:
+    with working_folder(folder), trainer_calls(trainer_call) as times:
         started = time.perf_counter()
         summary = run_sweep(config, resume=False, listener=listener)
         ended = time.perf_counter()
     return SweepRun(summary, listener, times, started, ended)
 
 
-def run_s(trials: int, root: Path, index: int) -> tuple[Result, Path]:
-    """run_sweep in a fresh folder; it loads and splits the bundled corpus itself, as the baselines do."""
-    folder = fresh_folder(root, f"s-{trials}-{index}")
-    run = sweep_in_process(trials, folder)
+def run_s(trials: int, root: Path, index: int, *, key: str = "s") -> tuple[Result, Path]:
+    """run_sweep in a fresh folder; it loads and splits the bundled corpus itself, as the baselines do.
+    ``key`` "f" or "fa": the function trainer of bench/function_trainer.py instead of the built-in one."""
+    folder = fresh_folder(root, f"{key}-{trials}-{index}")
+    if key in FUNCTION_MODES:
+        config = sweep_yaml(trials, folder, trainer={"function": function_trainer.FIT, "mlflow": FUNCTION_MODES[key]})
+        function_trainer.data.cache_clear()  # loaded once per sweep, as the built-in trainer loads its data
+        run = sweep_in_process(trials, folder, config_path=config, trainer_call=function_trainer.TRAIN_CALL)
+    else:
+        run = sweep_in_process(trials, folder)
     summary, ends = run.summary, run.listener.ends
-    if run.trainer_times is not None and len(run.trainer_times) == trials:
+    if len(run.trainer_times) == trials:
         steady_trainer = sum(run.trainer_times[1:])
-        source = "per-trial trainer times from a wrapper around sweep.objective.train"
+        wrapped = function_trainer.TRAIN_CALL if key in FUNCTION_MODES else TRAINER_CALL
+        source = f"per-trial trainer times from a wrapper around {wrapped}"
     else:
         steady_trainer = summary.trainer_seconds * (trials - 1) / trials
         source = "trainer time of trials 2..N estimated as (N-1)/N of summary.trainer_seconds"
     best = summary.best.value if summary.best is not None else None
-    result = Result("s", trials, summary.elapsed, summary.trainer_seconds, run.call_ended - ends[0], steady_trainer,
+    result = Result(key, trials, summary.elapsed, summary.trainer_seconds, run.call_ended - ends[0], steady_trainer,
                     best)
     result.loop = (ends[-1] - ends[0] - steady_trainer) / (trials - 1)
     result.end_wait = run.drain
@@ -501,7 +441,7 @@ def run_s(trials: int, root: Path, index: int) -> tuple[Result, Path]:
                     f"steady figure: {source}",
                     f"steady without the wait after the last trial (end of trial 1 -> end of trial N): "
                     f"{ms(result.loop)}/trial"]
-    if run.trainer_times is not None:
+    if run.trainer_times:
         result.notes.append(f"wrapper trainer sum {sum(run.trainer_times):.3f} s vs summary.trainer_seconds "
                             f"{summary.trainer_seconds:.3f} s")
     return result, folder
@@ -521,11 +461,6 @@ def run_s_subprocess(trials: int, root: Path) -> float | str:
     if done.returncode != 0:
         return f"failed (exit {done.returncode}): {last_line(done.stderr)}"
     return wall
-
-
-def last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "(no output)"
 
 
 # -- (a), (b), (c): the baselines ------------------------------------------------------------------------------
@@ -646,14 +581,18 @@ def run_c(trials: int, data: Split, root: Path) -> Result | str:
 
 
 def compare(trials: int, repeats: int, data: Split, root: Path, *, skip_c: bool) -> Path:
-    print(f"\n== overhead at {trials} trials ({repeats} run(s) each of (s), (a), (b), interleaved; (c) once)")
-    runs: dict[str, list[Result]] = {"s": [], "a": [], "b": []}
+    print(f"\n== overhead at {trials} trials ({repeats} run(s) each of (s), (f) off and active, (a), (b), "
+          f"interleaved; (c) once)")
+    runs: dict[str, list[Result]] = {"s": [], "f": [], "fa": [], "a": [], "b": []}
     skipped: dict[str, str] = {}
     last_s = root
     for index in range(repeats):
         result, last_s = run_s(trials, root, index)
         runs["s"].append(result)
         report(result)
+        for key in FUNCTION_MODES:
+            runs[key].append(run_s(trials, root, index, key=key)[0])
+            report(runs[key][-1])
         runs["a"].append(run_a(trials, data, root, index))
         report(runs["a"][-1])
         b = run_b(trials, data, root, index)
@@ -698,6 +637,7 @@ def compare(trials: int, repeats: int, data: Split, root: Path, *, skip_c: bool)
         print(f"  logs: {LOGGED[key]}")
     for key in ("a", "b", "c"):
         SUMMARY.append(f"{LABELS[key]} logs: {LOGGED[key]} (less than (s))")
+    function_trainer_figures(trials, runs, chosen)
     a = chosen["a"]
     slower = (s.trainer - a.trainer) / trials
     line = (f"(s) trainer time {ms(s.trainer / trials)}/trial vs (a) {ms(a.trainer / trials)}/trial: "
@@ -735,6 +675,46 @@ def compare(trials: int, repeats: int, data: Split, root: Path, *, skip_c: bool)
     return last_s
 
 
+def function_trainer_figures(trials: int, runs: dict[str, list[Result]], chosen: dict[str, Result]) -> None:
+    """(f) beside (s): the same trainer call as a user's fit(trial); and what `mlflow: active` adds to it."""
+    s, f, active = chosen["s"], chosen["f"], chosen["fa"]
+    print(f"\n-- the function trainer at {trials} trials: median run of each (by steady overhead)")
+    for key in FUNCTION_MODES:
+        result = chosen[key]
+        spread = ""
+        if len(runs[key]) > 1:
+            spread = f" (steady over runs: {', '.join(sorted(ms(r.steady) for r in runs[key]))})"
+        line = (f"{LABELS[key]}, {trials} trials: total wall {result.wall:.2f} s, trainer {result.trainer:.3f} s, "
+                f"overhead {ms(result.overhead)}/trial incl. start-up, steady {ms(result.steady)}/trial{spread}")
+        print(line)
+        print(f"  logs: {LOGGED[key]}")
+        SUMMARY.append(line)
+    line = (f"per-trial steady overhead, built-in vs function trainer: (s) {ms(s.steady)}, (f) {ms(f.steady)}: "
+            f"(f)/(s) {f.steady / s.steady:.2f}x (target within {TARGET_FUNCTION_SPREAD:.0%}: "
+            f"{1 - TARGET_FUNCTION_SPREAD:.2f}x..{1 + TARGET_FUNCTION_SPREAD:.2f}x); incl. start-up (s) "
+            f"{ms(s.overhead)}, (f) {ms(f.overhead)}")
+    print(line)
+    SUMMARY.append(line)
+    if s.loop is not None and f.loop is not None:
+        line = (f"per-trial steady overhead without the wait after the last trial (end of trial 1 -> end of trial N): "
+                f"(s) {ms(s.loop)}, (f) {ms(f.loop)}: (f)/(s) {f.loop / s.loop:.2f}x")
+        print(line)
+        SUMMARY.append(line)
+    if "b" in chosen:
+        b = chosen["b"]
+        line = (f"(b) MLflowCallback / (f) function trainer, steady overhead: {b.steady / f.steady:.2f}x "
+                f"(target >= {TARGET_CALLBACK_FACTOR:.0f}x; (b)/(s) {b.steady / s.steady:.2f}x)")
+    else:
+        line = "(b) MLflowCallback / (f) function trainer: skipped (no (b) run)"
+    print(line)
+    SUMMARY.append(line)
+    line = (f"mlflow: active adds {ms(active.steady - f.steady)}/trial steady to (f) ({ms(active.steady)} vs "
+            f"{ms(f.steady)}), {ms(active.overhead - f.overhead)}/trial incl. start-up (import mlflow in the "
+            f"trial's process, the child run made active around each fit)")
+    print(line)
+    SUMMARY.append(line)
+
+
 def median_run(results: list[Result]) -> Result:
     ranked = sorted(results, key=lambda r: r.steady)
     return ranked[(len(ranked) - 1) // 2]
@@ -770,12 +750,12 @@ def large(trials: int, root: Path) -> Path:
     print(f"windows: wall per trial from the listener's trial_finished timestamps (window 1 starts at "
           f"sweep_started); the listener has no trainer time, so the summary's average trainer time per trial "
           f"({ms(average_trainer)}) is shown, and the window's own trainer time from the wrapper around "
-          f"sweep.objective.train where available")
+          f"sweep.trainers.sentiment.train where available")
     late_overhead = None
     for label, (begin, end, low, high) in spans.items():
         per_trial = (end - begin) / window
         text = f"(s) trials {label}: wall {ms(per_trial)}/trial, average trainer {ms(average_trainer)}/trial"
-        if run.trainer_times is not None and len(run.trainer_times) == trials:
+        if len(run.trainer_times) == trials:
             window_trainer = sum(run.trainer_times[low:high]) / window
             late_overhead = per_trial - window_trainer
             text += f", window trainer {ms(window_trainer)}/trial -> overhead {ms(per_trial - window_trainer)}/trial"
@@ -786,7 +766,7 @@ def large(trials: int, root: Path) -> Path:
         SUMMARY.append(text)
     print(f"start-up until sweep_started {run.start_up:.2f} s; after the last trial until run_sweep returned "
           f"{run.drain:.2f} s (the tracking process drains its queue)")
-    if run.trainer_times is not None and len(run.trainer_times) == trials:
+    if len(run.trainer_times) == trials:
         steady_trainer = sum(run.trainer_times[1:])
     else:
         steady_trainer = summary.trainer_seconds * (trials - 1) / trials

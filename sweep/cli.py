@@ -1,153 +1,224 @@
-"""`sweep`: run a hyperparameter sweep, then read its results. The only module that prints or exits."""
+"""`sweep`: run a hyperparameter sweep, then read its results; with train_cli.py, the only code that prints or exits."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import shlex
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any, NoReturn
 
+import click
 import typer
+import typer.core
 
-from sweep.errors import SweepError
-from trainer.errors import TrainerError
+from sweep.errors import SweepConfigError, exit_code, first_line
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Hyperparameter sweeps: an Optuna study, every trial a nested MLflow run.")
 
 StorageOption = Annotated[str | None, typer.Option(
     "--storage", envvar="SWEEP_STORAGE",
-    help="Optuna storage: a journal file path or an RDB URL. [default: ./sweep.journal]")]
+    help="Optuna storage: a journal file path, an RDB URL, redis://HOST:PORT[/DB] or grpc://HOST:PORT "
+         "(sweep storage-proxy). [default: ./sweep.journal]")]
 NameOption = Annotated[str | None, typer.Option("--name", help="The sweep (Optuna study) name. [default: latest]")]
 
 
-@app.command()
+class PlainUsage(typer.core.TyperCommand):
+    """Usage lines as people write them (`sweep worker NAME`), not typer's `{name}` for a required argument."""
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return [piece.replace("{", "").replace("}", "") for piece in super().collect_usage_pieces(ctx)]
+
+
+def package_version() -> str:
+    """The installed distribution's version (both `sweep --version` and `train --version` print it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sweep")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def print_version(value: bool) -> None:
+    if value:
+        typer.echo(package_version())
+        raise typer.Exit()
+
+
+VersionOption = Annotated[bool, typer.Option("--version", is_flag=True, is_eager=True, callback=print_version,
+                                             help="Print the version and exit.")]
+
+
+@app.callback()
+def _before_any_command(version: VersionOption = False) -> None:
+    """Only --version lives here: a command's own --help must not pay for importing Optuna."""
+
+
+@app.command(cls=PlainUsage)
 def run(
-    trials: Annotated[int | None, typer.Option(help="Finished trials the sweep should hold.")] = None,
+    trials: Annotated[int | None, typer.Option(metavar="N", help="Finished trials the sweep should hold; with "
+                                               "--resume, a target above a sweep's count extends it. "
+                                               "[default: the config's, else 50]")] = None,
     config: Annotated[Path | None, typer.Option(help="Sweep config YAML. [default: the built-in one]")] = None,
     name: Annotated[str | None, typer.Option(help="Sweep name. [default: generated; latest with --resume]")] = None,
     experiment: Annotated[str | None, typer.Option(help="MLflow experiment.")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI. [default: MLFLOW_TRACKING_URI, "
                                                           "else sqlite:///mlflow.db]")] = None,
     storage: StorageOption = None,
-    sampler: Annotated[str | None, typer.Option(help="tpe | random | grid | cmaes | gp | qmc")] = None,
-    pruner: Annotated[str | None, typer.Option(help="median | hyperband | none")] = None,
+    sampler: Annotated[str | None, typer.Option(metavar="NAME", help="tpe | random | grid | cmaes | gp | qmc; gp needs "
+                                                                     "pip install 'sweep[gp]' (torch). [default: tpe]")
+                       ] = None,
+    pruner: Annotated[str | None, typer.Option(metavar="NAME", help="median | hyperband | none. [default: median]")
+                      ] = None,
     seed: Annotated[int | None, typer.Option(help="Sampler seed.")] = None,
     metric: Annotated[str | None, typer.Option(help="Objective: val_accuracy or val_loss.")] = None,
-    data: Annotated[str | None, typer.Option(help="CSV/TSV/JSONL file, or 'bundled'.")] = None,
-    timeout: Annotated[float | None, typer.Option(help="Start no new trial after this many seconds.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue a sweep (no --name: latest unfinished).")] = False,
-    jobs: Annotated[int, typer.Option(min=1, help="Worker processes on this machine sharing the sweep.")] = 1,
+    data: Annotated[str | None, typer.Option(help="CSV/TSV/JSONL file, or 'bundled'. [default: bundled]")] = None,
+    text_column: Annotated[str | None, typer.Option(help="Data column holding the text. [default: text]")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Data column holding the 0/1 label. [default: label]")
+                            ] = None,
+    timeout: Annotated[float | None, typer.Option(help="Start no new trial after this many seconds, counted from "
+                                                      "when the stores are ready and the first trial can start.")
+                       ] = None,
+    resume: Annotated[bool, typer.Option("--resume", is_flag=True,
+                                         help="Continue a sweep (no --name: the latest unfinished one; with "
+                                              "--trials, the latest one).")] = False,
+    jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes on this machine sharing the sweep; with "
+                                                        "resources: {gpus: G} each gets its own CUDA_VISIBLE_DEVICES. "
+                                                        "[default: 1]")] = None,
+    on: Annotated[str | None, typer.Option("--on", metavar="WHERE", help="local | ray: run the workers as tasks on "
+                                                                       "a Ray cluster (pip install 'sweep[ray]'). "
+                                                                       "[default: the config's executor.on, else "
+                                                                       "local]")] = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (with --on ray). [default: RAY_ADDRESS, "
+                                                     "else a cluster started on this machine, else a new local "
+                                                     "Ray]")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Ray tasks running trials (with --on ray). "
+                                                            "[default: the config's executor.workers, else 1]")
+                       ] = None,
     heartbeat: Annotated[int | None, typer.Option(help="Seconds between a trial's heartbeats (database storages).")
                          ] = None,
     register: Annotated[str | None, typer.Option(help="Register the best model as a new version of this "
                                                       "MLflow registered model.")] = None,
 ) -> None:
     """Run a sweep: each trial trains the classifier in its own MLflow child run."""
-    from sweep.config import load_config, registered_model_name
+    from sweep.config import check_sampler_packages, load_config, registered_model_name
+    from sweep.executors import check_executor_packages
     from sweep.views import render_summary
 
     overrides = {"trials": trials, "name": name, "experiment": experiment, "tracking_uri": tracking_uri,
                  "storage": storage, "sampler": sampler, "pruner": pruner, "seed": seed, "metric": metric,
-                 "data": data, "timeout": timeout, "heartbeat": heartbeat}
-    with _errors_to_exit():
+                 "data": data, "text_column": text_column, "label_column": label_column, "timeout": timeout,
+                 "heartbeat": heartbeat, "on": on, "address": address, "workers": workers, "jobs": jobs}
+    with study_command():
         sweep_config = load_config(config, overrides)
+        check_sampler_packages(sweep_config.sampler)
+        check_executor_packages(sweep_config.executor)
         registered_model_name(register)
         from sweep import provenance
-        from sweep.study import SweepInterrupted, run_sweep
+        from sweep.study import SweepInterrupted, WorkersFailed, run_sweep
 
-        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-        listener = _RichProgress() if sys.stdout.isatty() else _PlainProgress()
-        try:
-            summary = run_sweep(sweep_config, resume=resume, listener=listener, command_line=_command_line(),
-                                environment=provenance.collect(),
-                                flags=frozenset(key for key, value in overrides.items() if value is not None),
-                                jobs=jobs, register=register)
-        except SweepInterrupted as stop:
-            listener.close()
-            typer.echo(render_summary(stop.summary))
-            raise
-        finally:
-            listener.close()
-        typer.echo(render_summary(summary))
+        with sigterm_as_interrupt():  # only once the input is valid: nothing to interrupt before
+            listener = _RichProgress() if sys.stdout.isatty() else _PlainProgress()
+            try:
+                summary = run_sweep(sweep_config, resume=resume, listener=listener, command_line=_command_line(),
+                                    environment=provenance.collect(),
+                                    flags=frozenset(key for key, value in overrides.items() if value is not None),
+                                    register=register)
+            except (SweepInterrupted, WorkersFailed) as stop:
+                listener.close()
+                OUTPUT.echo(render_summary(stop.summary))
+                raise
+            finally:
+                listener.close()
+            OUTPUT.echo(render_summary(summary))
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def worker(
-    name: Annotated[str, typer.Argument(help="The sweep to join (its Optuna study name).")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The sweep to join (its Optuna study name).")],
     storage: StorageOption = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI. [default: MLFLOW_TRACKING_URI, "
                                                           "else the sweep's own]")] = None,
     trials: Annotated[int | None, typer.Option(min=1, help="Stop when the study holds this many trials. "
                                                            "[default: the sweep's target]")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress lines.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", is_flag=True, help="No progress lines.")] = False,
     finalize: Annotated[bool, typer.Option(" /--no-finalize", hidden=True)] = True,
+    parent_pid: Annotated[int | None, typer.Option(hidden=True, help="Die with this process (a Ray task's).")
+                          ] = None,
 ) -> None:
     """Join an existing sweep from any machine: same study, same parent run."""
     from sweep.study import SweepInterrupted, run_worker
     from sweep.views import render_summary
 
-    with _errors_to_exit():
-        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    if parent_pid is not None:
+        from sweep.executors.lifetime import die_with_parent
+
+        if not die_with_parent(parent_pid):
+            fail("the Ray task that started this worker has ended", 1)
+    with study_command(), sigterm_as_interrupt():
         listener = _QuietProgress() if quiet else _PlainProgress()
         try:
             summary = run_worker(name, storage_url=storage, tracking_uri=tracking_uri, trials=trials,
                                  listener=listener, finalize=finalize)
         except SweepInterrupted as stop:
             if not quiet:
-                typer.echo(render_summary(stop.summary))
+                OUTPUT.echo(render_summary(stop.summary))
             raise
         if not quiet:
-            typer.echo(render_summary(summary))
+            OUTPUT.echo(render_summary(summary))
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def best(
     name: NameOption = None,
     storage: StorageOption = None,
-    fmt: Annotated[str, typer.Option("--format", help="text | json | yaml (yaml fits `train --config`)")] = "text",
-    experiment: Annotated[str | None, typer.Option(help="Accepted for symmetry; the study knows it.")] = None,
-    tracking_uri: Annotated[str | None, typer.Option(help="Accepted for symmetry; not needed.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text | json | yaml (a config re-running the winner: "
+                                                      "sweep run --config best.yaml)")] = "text",
 ) -> None:
     """Print the winning config of a sweep (the latest when no --name)."""
-    from sweep import report
+    from sweep import queries
 
-    with _errors_to_exit():
-        if fmt not in report.FORMATS:
-            raise _UsageError(f"--format must be one of {', '.join(report.FORMATS)}, got {fmt!r}")
-        typer.echo(report.render_best(report.best(storage, name), fmt))
+    with study_command():
+        if fmt not in queries.FORMATS:
+            raise SweepConfigError(f"--format must be one of {', '.join(queries.FORMATS)}, got {fmt!r}")
+        typer.echo(queries.render_best(queries.best(storage, name), fmt))
 
 
-@app.command("ls")
+@app.command("ls", cls=PlainUsage)
 def list_command(storage: StorageOption = None) -> None:
     """List the sweeps: status, trials done / target, best value, start time."""
-    from sweep import report
+    from sweep import queries
     from sweep.views import render_sweeps
 
-    with _errors_to_exit():
-        typer.echo(render_sweeps(report.sweeps(storage)))
+    with study_command():
+        typer.echo(render_sweeps(queries.sweeps(storage)))
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def show(
-    name: Annotated[str | None, typer.Argument(help="The sweep. [default: the latest]")] = None,
+    name: Annotated[str | None, typer.Argument(metavar="NAME", help="The sweep. [default: the latest]")] = None,
     storage: StorageOption = None,
     top: Annotated[int, typer.Option(help="How many trials to show, best first.", min=1)] = 10,
 ) -> None:
     """The trials of a sweep sorted by the objective: params and metrics in a table."""
-    from sweep import report
+    from sweep import queries
     from sweep.views import render_trials
 
-    with _errors_to_exit():
-        sweep_row, trials = report.show(storage, name)
+    with study_command():
+        sweep_row, trials = queries.show(storage, name)
         typer.echo(render_trials(sweep_row, trials[:top]))
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def sync(
-    name: Annotated[str | None, typer.Argument(help="The sweep. [default: the latest]")] = None,
+    name: Annotated[str | None, typer.Argument(metavar="NAME", help="The sweep. [default: the latest]")] = None,
     storage: StorageOption = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI. [default: MLFLOW_TRACKING_URI, "
                                                           "else the sweep's own]")] = None,
@@ -156,11 +227,11 @@ def sync(
     from sweep.study.sync import sync_sweep
     from sweep.views import render_sync
 
-    with _errors_to_exit():
+    with study_command():
         typer.echo(render_sync(sync_sweep(name, storage_url=storage, tracking_uri=tracking_uri)))
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def ui(
     name: NameOption = None,
     storage: StorageOption = None,
@@ -174,33 +245,114 @@ def ui(
     """Start the MLflow UI on the sweep's tracking store and print the sweep's URL; Ctrl-C stops it."""
     from sweep import ui as mlflow_ui
 
-    with _errors_to_exit():
+    with study_command():
         target = mlflow_ui.ui_target(tracking_uri=tracking_uri, storage=storage, name=name)
         if target.remote:  # a tracking server is a UI already
             typer.echo(f"MLflow UI: {target.url(target.tracking_uri)}  (the tracking server's own)")
             return
-        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-        server = mlflow_ui.start_ui(target, host=host, port=port)
-        typer.echo(f"MLflow UI: {server.url}  (Ctrl-C stops it)")
-        server.wait()
+        with sigterm_as_interrupt():
+            typer.echo("starting the MLflow UI...")  # its server takes seconds to import and answer
+            server = mlflow_ui.start_ui(target, host=host, port=port)
+            typer.echo(f"MLflow UI: {server.url}  (Ctrl-C stops it)")
+            server.wait()
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def predict(
-    texts: Annotated[list[str] | None, typer.Argument(metavar="TEXT...", help="Texts to classify.")] = None,
-    file: Annotated[str | None, typer.Option(help="A UTF-8 file with one text per line; - reads stdin.")] = None,
+    texts: Annotated[list[str] | None, typer.Argument(metavar="TEXT", help="Texts to classify (built-in trainer).")
+                     ] = None,
+    file: Annotated[str | None, typer.Option(help="A function trainer's sweep: a CSV file with a header row, one "
+                                                  "row per example. The built-in trainer's: one text per line. "
+                                                  "- reads stdin.")] = None,
     name: NameOption = None,
     storage: StorageOption = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI. [default: the sweep's own]")] = None,
 ) -> None:
-    """Label texts with a sweep's best model: label, probability of positive, text (tab-separated)."""
+    """Predict with a sweep's best model: for the built-in trainer, label, probability of positive and text
+    (tab-separated); for a function trainer's model, its predictions for the rows of --file as CSV."""
+    from sweep.predict import check_texts, predict_file, read_texts
     from sweep.predict import predict as predict_texts
-    from sweep.predict import read_texts
-    from sweep.views import render_predictions
+    from sweep.queries import best as best_of
+    from sweep.views import render_predictions, render_table_predictions
 
-    with _errors_to_exit():
+    with study_command():
+        if texts:
+            check_texts(texts)  # bad input first: exit 2 whatever the stores hold
+        winner = best_of(storage, name)
+        if not winner.builtin:
+            if texts or file is None:
+                raise SweepConfigError("a function trainer's model predicts rows of a table: give --file data.csv "
+                                       "(a header row naming the model's input columns)")
+            typer.echo(render_table_predictions(predict_file(file, winner, tracking_uri=tracking_uri)))
+            return
         given = [*(texts or []), *(read_texts(file) if file is not None else [])]
         typer.echo(render_predictions(predict_texts(given, storage=storage, name=name, tracking_uri=tracking_uri)))
+
+
+@app.command(cls=PlainUsage)
+def doctor(
+    name: Annotated[str | None, typer.Argument(metavar="NAME", help="The sweep to join. [default: the latest]")] = None,
+    storage: StorageOption = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI. [default: MLFLOW_TRACKING_URI, "
+                                                          "else the sweep's own]")] = None,
+) -> None:
+    """Check from this host, before joining a sweep: the Optuna storage, the tracking server, the artifact
+    store and the package versions. One line per check; exit 0 only when all pass."""
+    from sweep.doctor import run_checks
+
+    with study_command():
+        checks = run_checks(storage=storage, tracking_uri=tracking_uri, name=name)
+    for check in checks:
+        typer.echo(f"{'✓' if check.passed else '✗'} {check.name}: {check.detail}")
+    if not all(check.passed for check in checks):
+        raise typer.Exit(1)
+
+
+@app.command("storage-proxy", cls=PlainUsage)
+def storage_proxy(
+    storage: Annotated[str, typer.Option("--storage", envvar="SWEEP_STORAGE", help="The storage to serve: an RDB "
+                                         "URL, redis://... or a journal file path.")],
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 13000,
+    host: Annotated[str, typer.Option(help="Interface to listen on; 0.0.0.0 serves other machines.")] = "127.0.0.1",
+    threads: Annotated[int, typer.Option(min=8, help="Server threads: above twice the number of workers.")] = 512,
+) -> None:
+    """Serve a storage to many workers through Optuna's gRPC storage proxy: they join with
+    --storage grpc://HOST:PORT. Ctrl-C stops it."""
+    from sweep.locations import StorageLocation
+    from sweep.study import serve_storage
+
+    def ready(url: str) -> None:
+        OUTPUT.echo(f"storage proxy for {StorageLocation.parse(storage)} listening on {host}:{port}; "
+                    f"workers use --storage {url}  (Ctrl-C stops it)")
+
+    with study_command(), sigterm_as_interrupt(), contextlib.suppress(KeyboardInterrupt):
+        serve_storage(StorageLocation.parse(storage), host=host, port=port, on_ready=ready, threads=threads)
+
+
+class Output:
+    """Standard output that its reader may close (`sweep run | head -2`): a closed pipe is not a crash.
+
+    The sweep runs on to its end (its records are what matter); only its lines stop. Standard output
+    then points at /dev/null, so nothing else (a flush at exit) meets the closed pipe again.
+    """
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def echo(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            typer.echo(text)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            self.closed = True
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+
+
+OUTPUT = Output()
 
 
 class _PlainProgress:
@@ -209,12 +361,23 @@ class _PlainProgress:
     def sweep_started(self, start: Any) -> None:
         from sweep.views import render_start
 
-        typer.echo(render_start(start))
+        OUTPUT.echo(render_start(start))
 
     def trial_finished(self, update: Any) -> None:
         from sweep.views import render_trial_line
 
-        typer.echo(render_trial_line(update))
+        OUTPUT.echo(render_trial_line(update))
+
+    def finishing(self) -> None:
+        from sweep.views import FINISHING
+
+        OUTPUT.echo(FINISHING)
+
+    def stopping(self) -> None:
+        from sweep.views import STOPPING
+
+        with contextlib.suppress(OSError):
+            os.write(sys.stderr.fileno(), (STOPPING + "\n").encode())
 
     def close(self) -> None:
         return None
@@ -228,6 +391,12 @@ class _QuietProgress(_PlainProgress):
 
     def trial_finished(self, update: Any) -> None:
         return None
+
+    def finishing(self) -> None:
+        return None
+
+    def stopping(self) -> None:
+        return None  # the `sweep run --jobs` process says it once
 
 
 class _RichProgress(_PlainProgress):
@@ -258,42 +427,65 @@ class _RichProgress(_PlainProgress):
         from sweep.views import render_best_so_far
 
         if update.state == "FAIL":
-            self._progress.console.print(f"trial {update.number} failed: {update.error}")
+            self._progress.console.print(f"trial {update.number} failed: {first_error_line(update.error)}")
         self._progress.update(self._task, completed=update.counts.finished, best=render_best_so_far(update))
+
+    def finishing(self) -> None:
+        from sweep.views import FINISHING
+
+        self._progress.console.print(FINISHING)
 
     def close(self) -> None:
         self._progress.stop()
 
 
-class _UsageError(SweepError):
-    exit_code = 2
+def first_error_line(error: str | None) -> str:
+    """A failed trial's error in one line (a command's error goes on with its last stderr lines)."""
+    return error.strip().splitlines()[0] if error and error.strip() else "unknown error"
 
 
-class _errors_to_exit:
-    """Domain errors become one line on stderr and the error's exit code; never a traceback."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, _tb: Any) -> bool:
-        if error is None:
-            return False
-        if isinstance(error, SweepError):
-            _fail(str(error), error.exit_code)
-        if isinstance(error, TrainerError):
-            _fail(str(error), 1 if isinstance(error, FileNotFoundError) else 2)
-        if isinstance(error, KeyboardInterrupt):
-            _fail("interrupted", 130)
-        return False
+@contextlib.contextmanager
+def errors_to_exit() -> Iterator[None]:
+    """Errors either command reports on purpose become one `error:` line on stderr and the exit code
+    sweep.errors.EXIT_CODES gives them; never a traceback. Anything else propagates: a bug shows."""
+    try:
+        yield
+    except BaseException as error:
+        code = exit_code(error)
+        if code is None:
+            raise
+        fail("interrupted" if type(error) is KeyboardInterrupt else first_line(error), code)
 
 
-def _fail(message: str, code: int) -> NoReturn:
+@contextlib.contextmanager
+def study_command() -> Iterator[None]:
+    """The body of a `sweep` command: errors as in errors_to_exit, and Optuna's own log lines kept out of
+    the output (every command reads or runs a study; set here, when it runs, never at import)."""
+    with errors_to_exit():
+        from sweep.study import configure_optuna
+
+        configure_optuna()
+        yield
+
+
+def fail(message: str, code: int) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
 
-def _sigterm_as_interrupt(_signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt  # SIGTERM ends runs exactly like Ctrl-C
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While inside, SIGTERM raises KeyboardInterrupt, so it ends runs exactly like Ctrl-C; the handler
+    that was there before is put back on the way out."""
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def _command_line() -> str:
@@ -301,7 +493,18 @@ def _command_line() -> str:
 
 
 def main() -> None:
+    _show_warnings()
     app(prog_name="sweep")
+
+
+def _show_warnings() -> None:
+    """What the sweep logs as a warning for the user (a torn journal line set aside) is one line on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    logger = logging.getLogger("sweep")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
 
 
 if __name__ == "__main__":

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -13,7 +16,9 @@ from typing import Any
 import yaml
 
 from sweep.errors import SweepConfigError
+from sweep.executors.spec import ExecutorSpec, Resources, parse_executor, parse_resources
 from sweep.space import Categorical, Dimension, FloatRange, parse_space, shown_key, to_yaml_dict
+from sweep.trainers.spec import TrainerSpec, parse_trainer
 from trainer import ConfigError, TrainConfig
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc")
@@ -22,9 +27,15 @@ METRICS = {"val_accuracy": "maximize", "val_loss": "minimize"}  # select on vali
 DEFAULT_CONFIG = "sentiment.yaml"  # shipped inside the package; configs/sentiment.yaml is the same file
 # safe in file names and store queries; \Z, not $, which also matches before a final newline
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
+MAX_CONFIG_BYTES = 1024 * 1024  # a sweep config is a page of YAML; a bigger file is a mistake (or /dev/zero)
+MAX_TRIALS = 1_000_000  # far beyond any sweep one study holds; a typo like 1e26 fails here, not after hours
+MAX_HEARTBEAT = 3600  # seconds: a dead worker's trial is retried after 3 of these
 _TOP_KEYS = {"name", "experiment", "objective", "trials", "timeout", "sampler", "pruner", "data", "fixed",
-             "space", "storage", "tracking_uri", "heartbeat"}
-_SECTION_KEYS = {"objective": {"metric", "direction"}, "sampler": {"name", "seed"},
+             "space", "storage", "tracking_uri", "heartbeat", "trainer", "executor", "resources"}
+# an MLflow metric name: what its stores accept, and short enough to read
+METRIC_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,249}\Z")
+OBJECTIVE_SOURCES = ("report", "mlflow")  # where a command's objective comes from: its report lines, or its run
+_SECTION_KEYS = {"objective": {"metric", "direction", "source"}, "sampler": {"name", "seed"},
                  "pruner": {"name", "startup_trials", "warmup_epochs"},
                  "data": {"source", "text_column", "label_column"}}
 
@@ -33,9 +44,9 @@ _SECTION_KEYS = {"objective": {"metric", "direction"}, "sampler": {"name", "seed
 class SweepConfig:
     space: dict[str, Dimension]
     name: str | None = None  # None: generated when the sweep starts
-    experiment: str = "sentiment"
-    metric: str = "val_accuracy"
-    direction: str = "maximize"
+    experiment: str = "sentiment"  # a config file for a function trainer defaults it to "sweep"
+    metric: str = "val_accuracy"  # a config file for a function trainer defaults it to "value" (what fit returns)
+    direction: str = ""  # "": the built-in metric's own; a function trainer's metric needs one given
     trials: int = 50  # finished trials (complete + pruned + failed) the study should hold
     timeout: float | None = None  # seconds after which no new trial starts
     sampler: str = "tpe"
@@ -50,20 +61,33 @@ class SweepConfig:
     storage: str | None = None  # None: the embedded journal file in the working folder
     tracking_uri: str | None = None  # None: MLFLOW_TRACKING_URI, else MLflow's default
     heartbeat: int = 10  # seconds; RDB storages: a trial without a heartbeat for 3 of these is failed, retried
+    trainer: TrainerSpec = field(default_factory=TrainerSpec)  # the built-in sentiment trainer, or the user's code
+    source: str = "report"  # report | mlflow: a command's objective is read from its child run after it exits
+    resources: Resources = field(default_factory=Resources)  # what one trial needs (Ray; GPUs with --jobs)
+    executor: ExecutorSpec = field(default_factory=ExecutorSpec)  # where the trial loops run; never stored
 
     def __post_init__(self) -> None:
+        builtin = self.trainer.builtin
+        if builtin and not self.direction and isinstance(self.metric, str) and self.metric in METRICS:
+            object.__setattr__(self, "direction", METRICS[self.metric])
         for key in ("name", "experiment"):
             value = getattr(self, key)
             if value is not None and not (isinstance(value, str) and NAME_PATTERN.match(value)):
                 raise SweepConfigError(f"{key}: {value!r} is not a valid name; use 1-100 letters, digits, "
                                        f"'.', '_' or '-', starting with a letter or digit")
-        if not isinstance(self.metric, str) or self.metric not in METRICS:  # a list is unhashable
+        if builtin and (not isinstance(self.metric, str) or self.metric not in METRICS):  # a list is unhashable
             raise SweepConfigError(f"objective.metric: {self.metric!r} is not supported; use one of "
                                    f"{', '.join(METRICS)}")
+        if not builtin and not (isinstance(self.metric, str) and METRIC_NAME.match(self.metric)):
+            raise SweepConfigError(f"objective.metric: {self.metric!r} is not a metric name; use letters, digits, "
+                                   f"'_', '-', '.', '/' or spaces")
+        if not builtin and not self.direction:
+            raise SweepConfigError(f"objective.direction: required for your trainer's metric "
+                                   f"{self.metric!r}; add direction: maximize or direction: minimize")
         if self.direction not in ("maximize", "minimize"):
             raise SweepConfigError(f"objective.direction: must be maximize or minimize, got {self.direction!r}")
-        _positive_int("trials", self.trials)
-        _positive_int("heartbeat", self.heartbeat)
+        _positive_int("trials", self.trials, at_most=MAX_TRIALS)
+        _positive_int("heartbeat", self.heartbeat, at_most=MAX_HEARTBEAT)
         if self.timeout is not None and (isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float))
                                          or not self.timeout > 0):
             raise SweepConfigError(f"timeout: must be a positive number of seconds, got {self.timeout!r}")
@@ -75,7 +99,7 @@ class SweepConfig:
             raise SweepConfigError(f"pruner.name: {self.pruner!r} is unknown; use one of {', '.join(PRUNERS)}")
         _positive_int("pruner.startup_trials", self.pruner_startup_trials, allow_zero=True)
         _positive_int("pruner.warmup_epochs", self.pruner_warmup_epochs, allow_zero=True)
-        if METRICS[self.metric] != self.direction:
+        if builtin and METRICS[self.metric] != self.direction:
             raise SweepConfigError(f"objective.direction: {self.metric} is only ever {METRICS[self.metric]}d, "
                                    f"got {self.direction}; set direction: {METRICS[self.metric]} or drop it")
         for key in ("storage", "tracking_uri"):
@@ -85,7 +109,26 @@ class SweepConfig:
         for key in ("data", "text_column", "label_column"):
             if not isinstance(getattr(self, key), str) or not getattr(self, key):
                 raise SweepConfigError(f"data.{key.replace('data', 'source')}: must be a non-empty string")
-        _check_trainer_settings(self.space, self.fixed)
+        if builtin and not self.space and self.trials != 1:
+            raise SweepConfigError("space: must map at least one trainer setting to a range, e.g. lr: {type: float, "
+                                   "low: 0.01, high: 5, log: true}; or set trials: 1 to train the fixed settings once")
+        if builtin:
+            _check_trainer_settings(self.space, self.fixed)
+        else:
+            _check_function_settings(self.space, self.fixed)
+            if (self.data, self.text_column, self.label_column) != ("bundled", "text", "label"):  # --data and co.
+                raise SweepConfigError("data: only the built-in trainer reads data; your trainer loads its own "
+                                       "(drop --data/--text-column/--label-column, or pass a path under fixed:)")
+        if self.source not in OBJECTIVE_SOURCES:
+            raise SweepConfigError(f"objective.source: {self.source!r} is unknown; use report (the default) or mlflow")
+        if self.source == "mlflow" and self.trainer.command is None:
+            raise SweepConfigError("objective.source: mlflow is for a command trainer (a function returns its "
+                                   "objective); drop source:")
+        if self.trainer.command is not None:
+            self.trainer.command.check_placeholders(self.space, self.fixed)
+        if self.sampler == "grid" and not self.space:
+            raise SweepConfigError("sampler.name: the grid sampler needs a space: to lay its grid over; add one "
+                                   "or use another --sampler")
 
     def to_yaml(self) -> str:
         """The resolved config, in the file format from_file reads (stored with the sweep)."""
@@ -94,16 +137,23 @@ class SweepConfig:
     def to_file_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "name": self.name, "experiment": self.experiment,
-            "objective": {"metric": self.metric, "direction": self.direction},
+            "objective": {"metric": self.metric, "direction": self.direction,
+                          **({"source": self.source} if self.source != "report" else {})},
             "trials": self.trials, "timeout": self.timeout,
             "sampler": {"name": self.sampler, "seed": self.seed},
             "pruner": {"name": self.pruner, "startup_trials": self.pruner_startup_trials,
                        "warmup_epochs": self.pruner_warmup_epochs},
+            "trainer": self.trainer.to_yaml(),
             "data": {"source": self.data, "text_column": self.text_column, "label_column": self.label_column},
             "heartbeat": self.heartbeat,
             "fixed": dict(self.fixed),
             "space": {name: to_yaml_dict(dimension) for name, dimension in self.space.items()},
         }
+        if not self.trainer.builtin:
+            del out["data"]  # only the built-in trainer reads data; a function loads its own
+        resources = self.resources.to_yaml()
+        if resources is not None:
+            out["resources"] = resources  # what a trial needs is the sweep's; where it runs (executor:) is not
         return out
 
     def replace(self, **changes: Any) -> SweepConfig:
@@ -117,24 +167,25 @@ def default_config_text() -> str:
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> SweepConfig:
     """The one place where precedence lives: CLI flag > config file > built-in default file.
 
-    ``overrides`` holds flags the user gave (None values are ignored), under SweepConfig field names.
+    ``overrides`` holds flags the user gave (None values are ignored), under SweepConfig field names;
+    on, address, workers and jobs go over the file's executor: section.
     """
     if path is None:
         text, source = default_config_text(), "built-in sentiment.yaml"
     else:
-        file = Path(path)
-        try:
-            text, source = file.read_text(encoding="utf-8"), str(file)
-        except FileNotFoundError as error:
-            raise SweepConfigError(f"{file}: no such config file; check --config") from error
-        except (OSError, UnicodeDecodeError) as error:
-            raise SweepConfigError(f"{file}: cannot read config file ({error})") from error
-    values = _fields_from_file(text, source)
+        text, source = read_config_file(Path(path)), str(path)
+    values = _fields_from_file(text, source, Path(path).resolve().parent if path is not None else Path.cwd())
     try:
         SweepConfig(**values)  # the file alone: its mistakes are named as the file's
     except SweepConfigError as error:
         raise SweepConfigError(f"{source}: {error}") from None
     given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    flags = {key: given.pop(key, None) for key in EXECUTOR_FLAGS}
+    if any(value is not None for value in flags.values()):
+        try:
+            given["executor"] = values.get("executor", ExecutorSpec()).with_flags(**flags)
+        except SweepConfigError as error:
+            raise SweepConfigError(f"command-line flag: {error}") from None
     if "metric" in given and "direction" not in given and given["metric"] in METRICS:
         given["direction"] = METRICS[given["metric"]]  # --metric val_loss means minimize it
     try:
@@ -143,14 +194,46 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         raise SweepConfigError(f"command-line flag: {error}") from None
 
 
+EXECUTOR_FLAGS = ("on", "address", "workers", "jobs")  # overrides merged into executor:, see with_flags
+
+
+def read_config_file(file: Path) -> str:
+    """A config file's text: a regular file of at most MAX_CONFIG_BYTES, read with that cap."""
+    try:
+        # non-blocking: opening a FIFO for reading would otherwise wait for a writer
+        with open(os.open(file, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise SweepConfigError(f"{file}: cannot read config file (not a regular file: a device, pipe or "
+                                       f"folder); give --config a YAML file")
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError as error:
+        raise SweepConfigError(f"{file}: no such config file; check --config") from error
+    except IsADirectoryError:
+        raise SweepConfigError(f"{file}: cannot read config file (not a regular file: a device, pipe or folder); "
+                               f"give --config a YAML file") from None
+    except OSError as error:
+        raise SweepConfigError(f"{file}: cannot read config file ({error})") from error
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise SweepConfigError(f"{file}: larger than {MAX_CONFIG_BYTES // 1024} KiB; a sweep config is a short "
+                               f"YAML file, check --config")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SweepConfigError(f"{file}: cannot read config file ({error})") from error
+
+
 def config_from_yaml(text: str, source: str = "stored config") -> SweepConfig:
     """Rebuild a stored sweep's config (the study keeps its resolved YAML)."""
-    return SweepConfig(**_fields_from_file(text, source))
+    return SweepConfig(**_fields_from_file(text, source, Path.cwd()))
 
 
-def _fields_from_file(text: str, source: str) -> dict[str, Any]:
+def _fields_from_file(text: str, source: str, base: Path) -> dict[str, Any]:
+    """The file's settings under SweepConfig's field names; ``base`` is where a relative trainer file is."""
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
+    except DuplicateKeyError as error:
+        raise SweepConfigError(f"{source}:{error.line}: key {shown_key(error.key)!r} appears twice in one "
+                               f"mapping; keep one") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
@@ -181,28 +264,79 @@ def _fields_from_file(text: str, source: str) -> dict[str, Any]:
     if not isinstance(fixed, Mapping):
         raise SweepConfigError(f"{source}: fixed: expected a mapping of trainer settings, got {fixed!r}")
     try:
-        space = parse_space(document.get("space"))
+        trainer = parse_trainer(document.get("trainer"), base)
+        if not trainer.builtin and document.get("data") is not None:
+            raise SweepConfigError("data: only the built-in trainer reads data:; your trainer loads its own "
+                                   "(remove data:, or pass a path under fixed:)")
+        # one trial of fixed settings (`sweep best --format yaml`) needs no space, whatever the trainer
+        space = parse_space(document.get("space"), required=trainer.builtin and document.get("trials") != 1)
     except SweepConfigError as error:
         raise SweepConfigError(f"{source}: {error}") from None
-    values: dict[str, Any] = {"space": space, "fixed": dict(fixed)}
+    try:
+        values: dict[str, Any] = {"space": space, "fixed": dict(fixed), "trainer": trainer,
+                                  "executor": parse_executor(document.get("executor")),
+                                  "resources": parse_resources(document.get("resources"))}
+    except SweepConfigError as error:
+        raise SweepConfigError(f"{source}: {error}") from None
     plain = {"name": "name", "experiment": "experiment", "trials": "trials", "timeout": "timeout",
              "storage": "storage", "tracking_uri": "tracking_uri", "heartbeat": "heartbeat"}
     values.update({target: document[key] for key, target in plain.items() if document.get(key) is not None})
     nested = {("objective", "metric"): "metric", ("objective", "direction"): "direction",
+              ("objective", "source"): "source",
               ("sampler", "name"): "sampler", ("sampler", "seed"): "seed", ("pruner", "name"): "pruner",
               ("pruner", "startup_trials"): "pruner_startup_trials",
               ("pruner", "warmup_epochs"): "pruner_warmup_epochs", ("data", "source"): "data",
               ("data", "text_column"): "text_column", ("data", "label_column"): "label_column"}
     values.update({target: sections[section][key] for (section, key), target in nested.items()
                    if key in sections[section]})
-    if "metric" in values and "direction" not in values and isinstance(values["metric"], str):
+    if values.get("direction") == "":
+        raise SweepConfigError(f"{source}: objective.direction: must be maximize or minimize, got ''")
+    if "metric" in values and "direction" not in values and isinstance(values["metric"], str) and trainer.builtin:
         values["direction"] = METRICS.get(values["metric"], "maximize")
+    if not trainer.builtin:
+        values.setdefault("experiment", "sweep")
+        values.setdefault("metric", "value")
     return values
 
 
-def _positive_int(key: str, value: Any, *, allow_zero: bool = False) -> None:
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping in a config file holds the same key twice (YAML would silently keep the last)."""
+
+    def __init__(self, key: Any, line: int) -> None:
+        super().__init__(f"duplicate key {key!r} at line {line}")
+        self.key, self.line = key, line
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping, naming the key and its line."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _value in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<:` merges are SafeLoader's own business
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: SafeLoader reports it itself
+                continue
+            if duplicate:
+                raise DuplicateKeyError(key, key_node.start_mark.line + 1)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _positive_int(key: str, value: Any, *, allow_zero: bool = False, at_most: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
-        raise SweepConfigError(f"{key}: must be an integer >= {0 if allow_zero else 1}, got {value!r}")
+        raise SweepConfigError(f"{key}: must be an integer >= {0 if allow_zero else 1}, got {_shown_value(value)}")
+    if at_most is not None and value > at_most:
+        raise SweepConfigError(f"{key}: must be at most {at_most:,}, got {_shown_value(value)}")
+
+
+def _shown_value(value: Any) -> str:
+    """A value in a one-line message, cut short: a 5,000-digit integer is not worth printing whole."""
+    text = repr(value) if not isinstance(value, int) or value.bit_length() < 200 else "an integer of over 60 digits"
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def _check_trainer_settings(space: Mapping[str, Dimension], fixed: Mapping[str, Any]) -> None:
@@ -234,10 +368,33 @@ def _check_trainer_settings(space: Mapping[str, Dimension], fixed: Mapping[str, 
                 raise SweepConfigError(f"space.{name}: {value!r} is not a valid {name} ({error})") from None
 
 
+def _check_function_settings(space: Mapping[str, Dimension], fixed: Mapping[str, Any]) -> None:
+    """A function takes any names; a name is still either tuned or fixed, and fixed values are plain YAML."""
+    both = sorted(set(space) & set(fixed))
+    if both:
+        raise SweepConfigError(f"fixed.{shown_key(both[0])}: also in space; a setting is either tuned or fixed")
+    for key, value in fixed.items():
+        if not (value is None or isinstance(value, (bool, int, float, str, list, dict))):
+            raise SweepConfigError(f"fixed.{shown_key(key)}: {_shown_value(value)} is not a number, string, "
+                                   f"boolean, list or mapping")
+
+
 def _corners(dimension: Dimension) -> tuple[Any, ...]:
     if isinstance(dimension, Categorical):
         return dimension.choices
     return (dimension.low, dimension.high)
+
+
+# samplers whose Optuna implementation imports a package of its own: (module, how to install it)
+SAMPLER_PACKAGES = {"cmaes": ("cmaes", "pip install cmaes"), "gp": ("torch", "pip install 'sweep[gp]'")}
+
+
+def check_sampler_packages(sampler: str) -> None:
+    """A sampler whose package is missing is refused before anything is written: its trials would all fail."""
+    needed = SAMPLER_PACKAGES.get(sampler)
+    if needed is not None and importlib.util.find_spec(needed[0]) is None:
+        raise SweepConfigError(f"sampler {sampler!r} needs the {needed[0]!r} package, which is not installed: "
+                               f"{needed[1]}, or choose another --sampler")
 
 
 def registered_model_name(value: str | None) -> str | None:

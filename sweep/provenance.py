@@ -11,12 +11,17 @@ PACKAGES = ("sweep", "mlflow", "optuna", "numpy")
 
 
 def collect(folder: Path | None = None) -> dict[str, str]:
-    tags = {f"version.{name}": _version(name) for name in PACKAGES}
+    tags = {f"version.{name}": version for name, version in installed_versions().items()}
     tags["version.python"] = platform.python_version()
     commit = git_commit(folder or Path.cwd())
     if commit:
         tags["git.commit"] = commit
     return tags
+
+
+def installed_versions() -> dict[str, str]:
+    """Package -> installed version ("unknown" when not installed), for PACKAGES."""
+    return {name: _version(name) for name in PACKAGES}
 
 
 def git_commit(folder: Path) -> str | None:

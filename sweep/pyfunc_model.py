@@ -1,6 +1,6 @@
 """The best model as an MLflow pyfunc model: a small PythonModel over the trainer's model.json.
 
-This file is logged "as code" by sweep/tracking.py (the only module that names it): MLflow copies it
+This file is logged "as code" by sweep/tracking/publishing.py (the only module that names it): MLflow copies it
 into the model's folder together with the trainer's numpy-only sources, and runs it when the model is
 loaded. So `mlflow.pyfunc.load_model("runs:/<parent>/model")` and `mlflow models serve` need neither
 this project installed nor anything unpickled: the weights stay in plain JSON.

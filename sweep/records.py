@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 TrialState = Literal["COMPLETE", "PRUNED", "FAIL"]
 Curves = dict[str, list[tuple[int, float]]]  # metric name -> [(epoch, value), ...]
+
+
+def now_ms() -> int:
+    """Wall-clock time in milliseconds since the epoch, as MLflow stamps runs and metrics."""
+    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,9 @@ class TrialRecord:
     end_ms: int = 0
     run_id: str | None = None  # the child run, when it was created already
     interrupted: bool = False  # stopped by Ctrl-C/SIGTERM: the child run ends KILLED, the trial FAIL
+    tags: dict[str, str] = field(default_factory=dict)  # the trainer's own (trial.set_tags)
+    artifacts: list[str] = field(default_factory=list)  # files the trainer gave trial.log_artifact
+    mlflow_active: bool = False  # the trainer wrote to the run itself: its params and models are there already
 
 
 @dataclass(frozen=True)
@@ -51,9 +60,13 @@ class BestTrial:
 
 @dataclass(frozen=True)
 class Counts:
+    """A sweep's trials: a retried trial counts once (its retry replaces its failed attempt), and the
+    attempts so replaced are counted apart, so trials + retried = the child runs."""
+
     complete: int = 0
     pruned: int = 0
     failed: int = 0
+    retried: int = 0  # failed attempts a retry replaced (a worker died during them): not in finished
 
     @property
     def finished(self) -> int:
@@ -61,7 +74,7 @@ class Counts:
 
     def add(self, state: TrialState) -> Counts:
         return Counts(self.complete + (state == "COMPLETE"), self.pruned + (state == "PRUNED"),
-                      self.failed + (state == "FAIL"))
+                      self.failed + (state == "FAIL"), self.retried)
 
 
 @dataclass(frozen=True)
@@ -72,3 +85,34 @@ class PublishedModel:
     trial: int | None = None  # the trial whose model it is
     registered: str | None = None  # "NAME/VERSION" in the MLflow Model Registry
     warning: str | None = None  # one line: why it could not be logged or registered (the sweep is still fine)
+
+
+@dataclass(frozen=True)
+class TrackingReport:
+    """What the tracking process could not write; the study still has it (`sweep sync` repairs)."""
+
+    failed_trials: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    plots: list[str] = field(default_factory=list)  # plot files now under plots/ on the parent
+    plots_skipped: dict[str, str] = field(default_factory=dict)  # plot -> why it was not made
+    model: PublishedModel = field(default_factory=PublishedModel)  # the best model as a pyfunc model
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What a reconcile did: the trials whose child run it created or corrected, and every trial's run now."""
+
+    repaired: list[int] = field(default_factory=list)
+    run_ids: dict[int, str] = field(default_factory=dict)  # trial number -> its one child run (found or made)
+
+
+@dataclass(frozen=True)
+class BestAgreement:
+    """The parent run's best once `sweep sync` made it agree with the study's best trial."""
+
+    repaired: list[str] = field(default_factory=list)  # the pieces that disagreed and were rewritten
+    missing: str | None = None  # one line: what cannot be rebuilt, why, and how to get it
+    model_json: bool = False  # the best trial's model.json is in MLflow: a pyfunc model can be made from it
+    model_trial: int | None = None  # whose pyfunc model the parent holds (best.model_trial)
+    has_plots: bool = False  # the parent has a plots/ folder
+    logged_model: bool = False  # a function trainer's best trial logged an MLflow model to its child run

@@ -142,7 +142,10 @@ def shown_key(key: Any) -> str:
     return repr(str(key))[1:-1]
 
 
-def parse_space(spec: Any) -> dict[str, Dimension]:
+def parse_space(spec: Any, *, required: bool = True) -> dict[str, Dimension]:
+    """`space:` -> dimensions; a function trainer may leave it out (its fit suggests its own, define-by-run)."""
+    if not required and (spec is None or (isinstance(spec, Mapping) and not spec)):
+        return {}
     if not isinstance(spec, Mapping) or not spec:
         raise SweepConfigError("space: must map at least one trainer setting to a range, e.g. "
                                "lr: {type: float, low: 0.01, high: 5, log: true}")

@@ -1,13 +1,22 @@
 """`sweep ui`: the MLflow UI for a sweep's tracking store, on this machine only unless asked otherwise.
 
 The UI is MLflow's own server (`python -m mlflow ui`) in a child process; this module builds its
-command line, waits until it answers, finds the URL of the sweep's experiment from the Optuna study
-(no mlflow import here), and stops the server and everything it started. Only the CLI prints.
+command line, waits until it answers, finds the URL of the sweep's runs from the Optuna study (no mlflow
+import here), and stops the server and everything it started. Only the CLI prints.
+
+The URL opens on the answer: MLflow's runs table keeps its search filter and sort order in the URL
+(searchFilter, orderByKey, orderByAsc), but its columns only in the browser's local storage. A
+"shared view" (what the UI's own Share button makes) carries both: an experiment tag
+`mlflow.sharedViewState.<key>` holding the table's state as JSON, opened by `?viewStateShareKey=<key>`.
+`sweep ui` writes that tag through the server it started, so the table shows the sweep's runs, best
+first, with the tuned params and the objective as columns.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import signal
 import socket
@@ -16,21 +25,23 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sweep.errors import NotFoundError, SweepError
-from sweep.report import tracking_uri_of
-from sweep.study import SweepRow, sweep_trials
-from sweep.urls import redact_url
+from sweep.locations import REMOTE_SCHEMES, url_scheme
+from sweep.queries import tracking_of
+from sweep.study import SweepRow, TrialRow, sweep_trials
 
 DEFAULT_HOST = "127.0.0.1"  # loopback: a sweep's runs and models are not for the whole network by default
 DEFAULT_PORT = 5000  # MLflow's own default
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"  # MLflow's default store, as `sweep run` uses it
 READY_SECONDS = 120.0  # importing mlflow and starting uvicorn: ~8 s on a 2-core machine, far more when cold
 STOP_SECONDS = 10.0  # uvicorn's graceful shutdown, before the server's processes are killed
 POLL_SECONDS = 0.25
+SHARED_VIEW_TAG = "mlflow.sharedViewState."  # the experiment tag prefix MLflow's UI reads shared views from
 
 
 class UiError(SweepError):
@@ -38,48 +49,131 @@ class UiError(SweepError):
 
 
 @dataclass(frozen=True)
+class RunsView:
+    """The runs table opened on a sweep's answer: its runs only, best first, tuned params and objective shown."""
+
+    sweep: str
+    metric: str  # the objective, a metric of every completed child run
+    maximize: bool
+    params: tuple[str, ...]  # the tuned params, in the order the trials first tuned them
+    parent_run_id: str | None = None  # expanded, so its children show under it
+
+    @property
+    def search_filter(self) -> str:
+        # the parent and every child carry the tag; a sweep name holds no quote (SweepConfig checks it)
+        return f"tags.`sweep.name` = '{self.sweep}'"
+
+    def facets(self) -> dict[str, str]:
+        """The runs table's URL parameters: filter and sort (MLflow keeps no columns in the URL)."""
+        return {"searchFilter": self.search_filter, "orderByKey": f"metrics.`{self.metric}`",
+                "orderByAsc": "false" if self.maximize else "true"}
+
+    def shared_state(self) -> dict[str, object]:
+        """The table's state as the UI's Share button stores it: the facets and the columns to show."""
+        columns = [f"params.`{name}`" for name in self.params] + [f"metrics.`{self.metric}`"]
+        return {"searchFilter": self.search_filter, "orderByKey": f"metrics.`{self.metric}`",
+                "orderByAsc": not self.maximize, "selectedColumns": columns,
+                "runsExpanded": {self.parent_run_id: True} if self.parent_run_id else {}}
+
+    @property
+    def share_key(self) -> str:
+        """Named by its content: the same sweep and columns share one tag, a changed view gets its own."""
+        state = json.dumps(self.shared_state(), sort_keys=True)
+        return "sweep-" + hashlib.sha256(state.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
 class UiTarget:
     """Which store to show and where to point the browser in it."""
 
     tracking_uri: str
-    experiment_id: str | None  # None: the experiment list (no sweep yet, or another store)
+    experiment_id: str | None  # None: the experiment list (another store)
     sweep: str | None
+    view: RunsView | None = field(default=None, compare=False)
 
     @property
     def remote(self) -> bool:
-        return self.tracking_uri.startswith(("http://", "https://"))
+        return url_scheme(self.tracking_uri) in REMOTE_SCHEMES  # a tracking server: a UI of its own
 
-    def url(self, base: str) -> str:
-        """The sweep's runs table under ``base`` (a server's root URL), else the experiment list."""
+    def url(self, base: str, *, shared: bool = False) -> str:
+        """The sweep's runs table under ``base`` (a server's root URL), else the experiment list.
+
+        ``shared``: the shared view (columns too), once its experiment tag is written; else the
+        search filter and sort order only.
+        """
         root = base.rstrip("/")
-        return f"{root}/#/experiments/{self.experiment_id}/runs" if self.experiment_id else f"{root}/#/experiments"
+        if not self.experiment_id:
+            return f"{root}/#/experiments"
+        runs = f"{root}/#/experiments/{self.experiment_id}/runs"
+        if self.view is None:
+            return runs
+        if shared:
+            return f"{runs}?viewStateShareKey={self.view.share_key}"
+        return f"{runs}?{urllib.parse.urlencode(self.view.facets(), quote_via=urllib.parse.quote)}"
+
+
+def runs_view(sweep: SweepRow, trials: list[TrialRow]) -> RunsView:
+    """The view of ``sweep``: its objective, and the params its trials tuned (first seen first)."""
+    params: dict[str, None] = {}
+    for trial in trials:
+        params.update(dict.fromkeys(trial.params))
+    return RunsView(sweep.name, sweep.metric, sweep.direction == "maximize", tuple(params), sweep.parent_run_id)
 
 
 def ui_target(*, tracking_uri: str | None, storage: str | None, name: str | None) -> UiTarget:
     """The tracking store (the flag, else the sweep's own, else MLFLOW_TRACKING_URI, else MLflow's default)
-    and the sweep's experiment in it; the latest sweep when no name is given, none when there is none."""
-    sweep: SweepRow | None
+    and the sweep's experiment in it; the latest sweep when no name is given.
+
+    No sweep and no store named (flag or MLFLOW_TRACKING_URI): NotFoundError, rather than an empty UI
+    on a database `mlflow ui` would create in this folder.
+    """
     try:
-        sweep = sweep_trials(storage, name)[0]
-    except NotFoundError:
+        sweep, trials, _ = sweep_trials(storage, name)
+    except NotFoundError as error:
         if name is not None:
             raise
-        sweep = None  # no sweep yet: the UI still shows whatever the store holds
-    uri = tracking_uri_of(sweep, tracking_uri) or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+        if not (tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")):
+            raise NotFoundError(f"{error}; or show an MLflow store with --tracking-uri") from None
+        tracking = tracking_of(None, tracking_uri)
+        return UiTarget(tracking.secret_url, None, None)
+    tracking = tracking_of(sweep, tracking_uri)
     # the stored experiment id only means something in the store the sweep wrote to
-    same_store = sweep is not None and sweep.tracking_uri == redact_url(uri)
-    return UiTarget(uri, sweep.experiment_id if same_store and sweep is not None else None,
-                    sweep.name if sweep is not None else None)
+    same_store = sweep.tracking_uri == str(tracking)
+    return UiTarget(tracking.secret_url, sweep.experiment_id if same_store else None, sweep.name,
+                    runs_view(sweep, trials) if same_store else None)
 
 
-def ui_command(tracking_uri: str, host: str, port: int) -> list[str]:
-    """`mlflow ui` for one store. One worker: a single person browsing needs no more, and it starts faster.
+def share_view(target: UiTarget, base: str) -> str:
+    """Write the sweep's shared view through the server at ``base`` and return its URL; the filtered
+    URL (no columns) when there is no view or the server refuses the tag."""
+    if target.view is None or not target.experiment_id:
+        return target.url(base)
+    body = json.dumps({"experiment_id": target.experiment_id, "key": SHARED_VIEW_TAG + target.view.share_key,
+                       "value": json.dumps(target.view.shared_state())}).encode()
+    request = urllib.request.Request(f"{base.rstrip('/')}/api/2.0/mlflow/experiments/set-experiment-tag",
+                                     data=body, method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30):
+            return target.url(base, shared=True)
+    except (urllib.error.URLError, OSError):
+        return target.url(base)
 
-    No --default-artifact-root: the runs keep the artifact locations they were created with (./mlruns
-    for the default store, as absolute paths), and the server reads them there.
+
+def ui_command(host: str, port: int) -> list[str]:
+    """`mlflow ui`. One worker: a single person browsing needs no more, and it starts faster.
+
+    The store is not on this command line, which every user of the machine reads with `ps`: its URI
+    (password included) goes in the environment (ui_environment). No --default-artifact-root: the
+    runs keep the artifact locations they were created with (./mlruns for the default store, as
+    absolute paths), and the server reads them there.
     """
-    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri, "--host", host,
-            "--port", str(port), "--workers", "1"]
+    return [sys.executable, "-m", "mlflow", "ui", "--host", host, "--port", str(port), "--workers", "1"]
+
+
+def ui_environment(tracking_uri: str, base: Mapping[str, str]) -> dict[str, str]:
+    """``base`` plus the store `mlflow ui` shows (MLFLOW_BACKEND_STORE_URI, its --backend-store-uri)."""
+    return {**base, "MLFLOW_BACKEND_STORE_URI": tracking_uri,
+            "MLFLOW_DISABLE_TELEMETRY": base.get("MLFLOW_DISABLE_TELEMETRY", "true")}
 
 
 class UiServer:
@@ -120,15 +214,17 @@ def start_ui(target: UiTarget, *, host: str = DEFAULT_HOST, port: int = DEFAULT_
     _check_port_free(host, port)
     log_fd, log_name = tempfile.mkstemp(prefix="sweep-ui-", suffix=".log")
     log = Path(log_name)
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY", "true")}
     try:
-        process = subprocess.Popen(ui_command(target.tracking_uri, host, port), stdin=subprocess.DEVNULL,
-                                   stdout=log_fd, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        process = subprocess.Popen(ui_command(host, port), stdin=subprocess.DEVNULL, stdout=log_fd,
+                                   stderr=subprocess.STDOUT, env=ui_environment(target.tracking_uri, os.environ),
+                                   start_new_session=True)
     finally:
         os.close(log_fd)
-    server = UiServer(process, target.url(f"http://{_reachable(host)}:{port}"), log)
+    base = f"http://{_reachable(host)}:{port}"
+    server = UiServer(process, target.url(base), log)
     try:
-        _wait_until_ready(server, f"http://{_reachable(host)}:{port}/health", ready_seconds)
+        _wait_until_ready(server, f"{base}/health", ready_seconds)
+        server.url = share_view(target, base)
     except BaseException:
         server.stop()
         raise

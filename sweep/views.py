@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sweep.records import Counts
 from sweep.study import SweepRow, SweepStart, SweepSummary, TrialRow, TrialUpdate
 
 if TYPE_CHECKING:
-    from sweep.predict import Prediction
+    from sweep.predict import Prediction, TablePredictions
 
 SHOWN_METRICS = ("val_accuracy", "val_loss", "test_accuracy", "train_accuracy")
+MAX_SHOWN_METRICS = 4  # extra metric columns in `sweep show`: a row stays on one line
+
+
+def shown_metrics(metric_sets: list[dict[str, float]], objective: str) -> list[str]:
+    """The metrics worth a column besides the objective: the built-in trainer's usual ones when present, then
+    a user trainer's own by name, at most MAX_SHOWN_METRICS."""
+    present = {name for metrics in metric_sets for name in metrics} - {objective}
+    known = [name for name in SHOWN_METRICS if name in present]
+    return (known + sorted(present - set(SHOWN_METRICS)))[:MAX_SHOWN_METRICS]
 
 
 def render_start(start: SweepStart) -> str:
@@ -28,24 +38,37 @@ def render_best_so_far(update: TrialUpdate) -> str:
 
 
 def render_trial_line(update: TrialUpdate) -> str:
+    """One line per trial, its fields at fixed widths so the columns line up from the first trial to the last."""
     value = f"{update.value:.4f}" if update.value is not None else "-"
-    line = (f"trial {update.number:>4} {update.state.lower():<8} value={value}  "
-            f"[{update.counts.finished}/{update.target}]  {render_best_so_far(update)}  {update.elapsed:6.1f}s")
+    width = len(str(update.target))
+    line = (f"trial {update.number:>4} {update.state.lower():<8} value={value:<7}  "
+            f"[{update.counts.finished:>{width}}/{update.target}]  {update.elapsed:7.1f}s  "
+            f"{render_best_so_far(update):<24}")
+    line = line.rstrip()
     if update.error:
-        line += f"  error: {update.error}"
+        line += f"  error: {update.error.splitlines()[0]}"  # a command's error goes on with its stderr lines
     return line
+
+
+FINISHING = "writing plots and the best model to the parent run..."
+STOPPING = ("stopping: the running trial ends at its next report or epoch (Ctrl-C again stops it now); "
+            "the sweep can be resumed")
 
 
 def render_summary(summary: SweepSummary) -> str:
     counts = summary.counts
-    lines = [f"sweep {summary.name} {summary.status}: {counts.finished} trials "
-             f"({counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed) in {summary.elapsed:.1f}s"
+    lines = [f"note: {summary.note}"] if summary.note else []
+    lines += [f"sweep {summary.name} {summary.status}: {counts.finished} trials "
+              f"({counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed"
+              f"{_retried(counts, ', ')}) in {summary.elapsed:.1f}s"
              + (f" ({summary.trainer_seconds:.1f}s training)" if summary.trainer_seconds is not None else "")]
+    if counts.failed and counts.failed * 2 >= counts.finished:
+        lines.append(f"warning: {counts.failed} of {counts.finished} trials failed; `sweep show` gives their errors")
     if summary.best is not None:
         best = summary.best
         lines.append(f"best trial {best.number}: value {best.value:.4f}")
         lines += [f"  {key} = {value}" for key, value in best.params.items()]
-        lines += [f"  {key}: {best.metrics[key]:.4f}" for key in SHOWN_METRICS if key in best.metrics]
+        lines += [f"  {key} = {best.metrics[key]:.4f}" for key in shown_metrics([best.metrics], "")]
     lines.append(f"parent run: {summary.parent_run_id} (experiment {summary.experiment!r})")
     if summary.tracking.failed_trials:
         lines.append(f"MLflow is behind: {len(summary.tracking.failed_trials)} trials were not logged "
@@ -81,28 +104,60 @@ def render_predictions(predictions: list[Prediction]) -> str:
     return "\n".join(f"{'positive' if p.label else 'negative'}\t{p.probability:.3f}\t{p.text}" for p in predictions)
 
 
+def render_table_predictions(table: TablePredictions) -> str:
+    """A function trainer's predictions: a CSV header of the model's output columns, then one line per input row."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(table.columns)
+    writer.writerows(table.rows)
+    return buffer.getvalue().rstrip("\n")
+
+
 def render_sweeps(rows: list[SweepRow]) -> str:
     if not rows:
         return "no sweeps yet; start one with `sweep run`"
-    header = ("name", "status", "trials", "best", "started")
-    table = [(r.name, r.status, f"{r.counts.finished}/{r.target}",
-              "-" if r.best_value is None else f"{r.best_value:.4f}", r.created[:19].replace("T", " "))
+    header = ("name", "status", "trials", "failed", "best (metric)", "started")
+    table = [(r.name, r.shown_status, f"{r.counts.finished}/{r.target}{_retried(r.counts, ' (', ')')}",
+              r.counts.failed, "-" if r.best_value is None else f"{r.best_value:.4f} {r.metric}",
+              r.created[:19].replace("T", " "))
              for r in rows]
     return _table(header, table)
 
 
 def render_trials(sweep: SweepRow, trials: list[TrialRow]) -> str:
+    title = (f"sweep {sweep.name} ({sweep.shown_status}): {sweep.counts.finished}/{sweep.target} trials"
+             f"{_retried(sweep.counts, ' (', ')')}, {sweep.metric} {'max' if sweep.direction == 'maximize' else 'min'}")
+    if not trials:
+        return title + "\nno trials yet"
     params = sorted({key for t in trials for key in t.params})
-    header = ("trial", "state", sweep.metric, *params, *[m for m in SHOWN_METRICS if m != sweep.metric])
+    errors = any(t.error for t in trials)
+    extra = shown_metrics([t.metrics for t in trials], sweep.metric)
+    header = ("trial", "state", sweep.metric, *params, *extra, *(("error",) if errors else ()))
     table = []
     for t in trials:
         row: list[Any] = [t.number, t.state.lower(), "-" if t.value is None else f"{t.value:.4f}"]
         row += [_short(t.params.get(p, "")) for p in params]
-        row += [f"{t.metrics[m]:.4f}" if m in t.metrics else "-" for m in SHOWN_METRICS if m != sweep.metric]
+        row += [f"{t.metrics[m]:.4f}" if m in t.metrics else "-" for m in extra]
+        if errors:
+            row.append(_shortened(t.error or ""))
         table.append(tuple(row))
-    title = (f"sweep {sweep.name} ({sweep.status}): {sweep.counts.finished}/{sweep.target} trials, "
-             f"{sweep.metric} {'max' if sweep.direction == 'maximize' else 'min'}")
     return title + "\n" + _table(header, table)
+
+
+ERROR_WIDTH = 60  # `sweep show` keeps a row on one line; `sweep best --format json` and MLflow have the rest
+
+
+def _shortened(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= ERROR_WIDTH else line[:ERROR_WIDTH - 3] + "..."
+
+
+def _retried(counts: Counts, before: str, after: str = "") -> str:
+    """How many failed attempts a retry replaced (they are not in the trial count), when there are any."""
+    return f"{before}{counts.retried} retried{after}" if counts.retried else ""
 
 
 def _short(value: Any) -> str:
@@ -116,18 +171,28 @@ def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
 
 
 def render_sync(result: Any) -> str:
-    """What `sweep sync` repaired; "nothing to repair" on a second run."""
+    """What `sweep sync` repaired; "nothing to repair" when MLflow already agreed with the study."""
     lines = []
     if result.parent_created:
         lines.append(f"MLflow had lost the parent run: created {result.parent_run_id} for sweep {result.name}")
+    if result.parent_adopted:
+        lines.append(f"linked the parent run {result.parent_run_id} to sweep {result.name} (its start was cut short)")
     if result.repaired:
         lines.append(f"repaired {len(result.repaired)} child runs (trials {_numbers(result.repaired)})")
+    if result.relinked:
+        lines.append(f"the study now links the rebuilt child runs of trials {_numbers(result.relinked)}")
+    if result.best_repaired:
+        lines.append(f"the parent's best disagreed with the study; rewrote: {'; '.join(result.best_repaired)}")
+    if result.published:
+        lines.append(f"published on the parent run: {', '.join(result.published)}")
     if result.parent_ended:
         lines.append("ended the parent run as the sweep's state says")
-    if not lines:
+    if not result.changed:
         lines.append(f"sweep {result.name}: MLflow matches the study, nothing to repair")
     if result.best_trial is not None:
         lines.append(f"best trial on the parent run {result.parent_run_id}: {result.best_trial}")
+    if result.missing:
+        lines.append(f"cannot rebuild: {result.missing}")
     lines += [f"warning: {problem}" for problem in result.problems]
     return "\n".join(lines)
 

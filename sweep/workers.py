@@ -3,23 +3,38 @@
 Processes, not threads: the trainer holds the GIL and MLflow keeps its active run per thread. Each
 worker is the same `sweep worker` a teammate starts on another machine, so one machine and many
 machines share one code path. Secrets travel in the environment, never in argv (visible in `ps`).
+Each worker's stderr goes to its own file in a temporary folder: the parent reads a failed worker's
+`error:` line from it, and nothing a worker prints (nor the warning of a killed worker's resource
+tracker) lands in the middle of the parent's output.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from sweep.locations import TRACKING_ENV, StorageLocation, TrackingLocation
 
 STORAGE_ENV = "SWEEP_STORAGE"  # read by `sweep worker --storage`
+GPU_ENV = "CUDA_VISIBLE_DEVICES"  # which GPUs a worker's trials see
 STOP_SECONDS = 60.0  # a worker stops at its next epoch; this is only a bound for a stuck one
+INTERRUPTED_CODE = 130  # `sweep worker` stopped by Ctrl-C or SIGTERM (sweep.errors.INTERRUPTED)
+ERROR_PREFIX = "error: "  # how `sweep worker` reports an error on stderr, in one line
 
 
 @dataclass
 class WorkerPool:
     processes: list[subprocess.Popen[bytes]]
+    folder: Path  # the workers' stderr files; removed by close()
+    stderr_files: list[IO[bytes]]
 
     def alive(self) -> int:
         return sum(process.poll() is None for process in self.processes)
@@ -40,13 +55,70 @@ class WorkerPool:
                 codes.append(process.wait())
         return codes
 
+    def failures(self) -> list[str]:
+        """One line per distinct failure of a worker that ended on an error (not a stop, not a success):
+        its own `error:` line, else how it ended. Read after wait()."""
+        found: list[str] = []
+        for process, stderr in zip(self.processes, self.stderr_files):
+            code = process.poll()
+            if code is None or code in (0, INTERRUPTED_CODE):
+                continue
+            line = error_line(Path(stderr.name)) or ended_how(code)
+            if line not in found:
+                found.append(line)
+        return found
 
-def spawn_workers(name: str, jobs: int, *, storage: str, tracking_uri: str | None, target: int) -> WorkerPool:
-    environment = {**os.environ, STORAGE_ENV: storage}
-    if tracking_uri is not None:
-        environment["MLFLOW_TRACKING_URI"] = tracking_uri
+    def close(self) -> None:
+        """Remove the workers' stderr files (the workers have ended)."""
+        for stderr in self.stderr_files:
+            stderr.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def error_line(path: Path) -> str | None:
+    """The last `error:` line a worker wrote on stderr, without its prefix; else its last line (a bug's
+    traceback ends with the exception); None when it wrote nothing."""
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+    except OSError:
+        return None
+    lines = [line for line in lines if line]
+    errors = [line.removeprefix(ERROR_PREFIX) for line in lines if line.startswith(ERROR_PREFIX)]
+    return errors[-1] if errors else (lines[-1] if lines else None)
+
+
+def ended_how(code: int) -> str:
+    if code < 0:
+        try:
+            return f"a worker was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"a worker was killed by signal {-code}"
+    return f"a worker ended with exit code {code}"
+
+
+def spawn_workers(name: str, jobs: int, *, storage: StorageLocation, tracking: TrackingLocation,
+                  target: int, gpus: Sequence[str] = ()) -> WorkerPool:
+    """``jobs`` workers on the sweep's stores: the storage always named, the tracking URI when the sweep names one
+    (else the workers decide as this process did: MLFLOW_TRACKING_URI, then MLflow's default). ``gpus``: each
+    worker's CUDA_VISIBLE_DEVICES (empty: they inherit this process's)."""
+    environment = {**os.environ, STORAGE_ENV: storage.secret_url}
+    if tracking.explicit is not None:
+        environment[TRACKING_ENV] = tracking.explicit
     command = [sys.executable, "-m", "sweep.cli", "worker", name, "--trials", str(target), "--quiet",
                "--no-finalize"]
-    processes = [subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-                 for _ in range(jobs)]
-    return WorkerPool(processes)
+    folder = Path(tempfile.mkdtemp(prefix="sweep-workers-"))
+    stderr_files: list[IO[bytes]] = []
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for number in range(jobs):
+            stderr_files.append(open(folder / f"worker-{number}.stderr", "w+b"))  # noqa: SIM115 - closed by close()
+            own = {**environment, GPU_ENV: gpus[number]} if gpus else environment
+            processes.append(subprocess.Popen(command, env=own, stdout=subprocess.DEVNULL,
+                                              stdin=subprocess.DEVNULL, stderr=stderr_files[-1]))
+    except BaseException:
+        pool = WorkerPool(processes, folder, stderr_files)
+        pool.stop()
+        pool.wait()
+        pool.close()
+        raise
+    return WorkerPool(processes, folder, stderr_files)

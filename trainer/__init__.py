@@ -1,7 +1,8 @@
 """The core trainer: a numpy bag-of-words logistic-regression sentiment classifier.
 
-Numpy only: nothing here imports mlflow or optuna at module level, so `train` starts fast and the
-sweep reaches the trainer through one call, ``train(config, data, on_epoch)``.
+A numpy library: nothing here imports the sweep, mlflow or optuna (tests/trainer/test_imports.py checks
+it). The sweep reaches the trainer through one call, ``train(config, data, on_epoch)``; the `train`
+command that wraps it is sweep/train_cli.py.
 """
 
 from trainer.config import TrainConfig

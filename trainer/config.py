@@ -11,6 +11,9 @@ from typing import Any
 
 from trainer.errors import ConfigError, ConfigFileNotFoundError
 
+MAX_EPOCHS = 100_000  # the bundled corpus converges in hundreds; more is a typo that would train for days
+MAX_VOCAB_SIZE = 10_000_000  # weights are vocab_size floats; beyond this a typo allocates without limit
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -32,10 +35,10 @@ class TrainConfig:
         _check_number("seed", self.seed, int)
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr!r}")
-        if self.epochs < 1:
-            raise ConfigError(f"epochs must be >= 1, got {self.epochs!r}")
-        if self.vocab_size < 1:
-            raise ConfigError(f"vocab_size must be >= 1, got {self.vocab_size!r}")
+        if not 1 <= self.epochs <= MAX_EPOCHS:
+            raise ConfigError(f"epochs must be between 1 and {MAX_EPOCHS:,}, got {_shown(self.epochs)}")
+        if not 1 <= self.vocab_size <= MAX_VOCAB_SIZE:
+            raise ConfigError(f"vocab_size must be between 1 and {MAX_VOCAB_SIZE:,}, got {_shown(self.vocab_size)}")
         if self.l2 < 0:
             raise ConfigError(f"l2 must be >= 0, got {self.l2!r}")
         if self.ngrams not in (1, 2):
@@ -72,6 +75,11 @@ def _coerce(name: str, value: Any) -> Any:
         except OverflowError:  # an int of hundreds of digits
             raise ConfigError(f"{name} must be finite, got an integer too large for a float") from None
     return value
+
+
+def _shown(value: int) -> str:
+    """An integer in a one-line message: one of thousands of digits is not printed whole."""
+    return repr(value) if value.bit_length() < 200 else "an integer of over 60 digits"
 
 
 def _check_number(name: str, value: Any, kind: type) -> None:

@@ -121,6 +121,9 @@ def _parse(raw: bytes, fmt: str, source: str, *, text_column: str, label_column:
         raise DataError(f"{source}: not UTF-8 (byte {error.start}); re-save the file as UTF-8") from error
     if not content.strip():
         raise DataError(f"{source}: the file is empty; it needs a header and labelled rows")
+    if "\x00" in content:  # a binary file, or UTF-16 read as UTF-8: its texts would train on garbage
+        line = content.count("\n", 0, content.index("\x00")) + 1
+        raise DataError(f"{source}:{line}: a NUL byte; the data file must be UTF-8 text (re-save it as UTF-8)")
     rows = _jsonl_rows(content, source) if fmt == "jsonl" else _delimited_rows(content, fmt, source)
     texts: list[str] = []
     labels: list[int] = []
@@ -134,10 +137,14 @@ def _parse(raw: bytes, fmt: str, source: str, *, text_column: str, label_column:
         text = row[text_column]
         if not isinstance(text, str):
             raise DataError(f"{source}:{line}: text in column {text_column!r} is not a string")
+        if "\x00" in text:  # a JSON "\u0000": the same garbage as a raw NUL byte
+            raise DataError(f"{source}:{line}: a NUL character in the text; the data file must be plain text")
         texts.append(text)
         labels.append(_label(row[label_column], source, line))
     if not texts:
         raise DataError(f"{source}: no data rows; the file needs labelled examples")
+    if not any(_TOKEN.search(text.lower()) for text in texts):
+        raise DataError(f"{source}: no text holds a word (letters or digits); check --text-column")
     if len(set(labels)) < 2:
         only = "positive" if labels[0] == 1 else "negative"
         raise DataError(f"{source}: every example is {only}; a classifier needs both classes")
@@ -148,7 +155,8 @@ def _label(value: object, source: str, line: int) -> int:
     key = str(value).strip().lower() if not isinstance(value, bool) else str(value).lower()
     if key not in _LABELS:
         raise DataError(
-            f"{source}:{line}: unknown label {value!r}; use 0/1, pos/neg, positive/negative or true/false"
+            f"{source}:{line}: unknown label {value!r}; the classifier is binary (positive/negative): "
+            f"use 0/1, pos/neg, positive/negative or true/false, and leave out other classes"
         )
     return _LABELS[key]
 

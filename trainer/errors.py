@@ -1,4 +1,7 @@
-"""The trainer's exceptions: one root, a subclass per kind of failure a caller may handle."""
+"""The trainer's exceptions: one root, a subclass per kind of failure a caller may handle.
+
+The exit code each gets from `train` and `sweep` is set in sweep/errors.py (the trainer cannot import it).
+"""
 
 from __future__ import annotations
 
@@ -43,7 +46,3 @@ class ModelFileError(TrainerError, ValueError):
 
 class ModelFileNotFoundError(ModelFileError, FileNotFoundError):
     """The model file named does not exist."""
-
-
-class TrackingFailedError(TrainerError):
-    """`train --mlflow` trained and saved the model, but MLflow could not record the run."""

@@ -1,4 +1,4 @@
-"""The end of a sweep: plots of the study and the best model published on the parent run."""
+"""Optuna's plots of a study, drawn as PNGs for the parent run at the end of a sweep."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from sweep.recorder import Recorder, TrackingReport
-from sweep.records import BestTrial
-from sweep.study.storage import ATTR
+from sweep.study.attrs import SweepAttrs
 
-PLOT_DPI = 80  # ~510x380 px per panel: readable in the MLflow UI, ~20-150 kB per PNG, quick to encode
+PLOT_DPI = 80  # with PLOT_INCHES: 1000x600 px, the width of MLflow's artifact viewer; small PNGs, quick to encode
+PLOT_INCHES = (12.5, 7.5)
+MAX_TICKS = 6  # per numeric axis: a parallel-coordinate axis or a slice panel is ~200 px wide
 
 
 # completed trials a plot needs to show anything: a comparison needs two; a history starts with one
@@ -62,7 +62,8 @@ def study_plots(study: optuna.Study) -> StudyPlots:
     import matplotlib.pyplot as plt
 
     plots, evaluator = _optuna_matplotlib()
-    metric = str(study.user_attrs.get(f"{ATTR}metric", "Objective Value"))  # axis labels say what was optimized
+    attrs = SweepAttrs.read(study)
+    metric = attrs.metric if attrs.is_sweep else "Objective Value"  # axis labels say what was optimized
     makers: dict[str, Callable[[optuna.Study], Any]] = {
         "optimization_history": lambda s: plots.plot_optimization_history(s, target_name=metric),
         "param_importances": lambda s: plots.plot_param_importances(s, evaluator=evaluator, target_name=metric),
@@ -83,6 +84,7 @@ def study_plots(study: optuna.Study) -> StudyPlots:
             if equal:  # too few trials for PED-ANOVA's top quantile: every bar would be the same
                 skipped[plot] = equal[0]
                 continue
+            readable_ticks(figure)
             images[f"{plot}.png"] = _png(figure)
         except Exception as error:  # a plot is never worth failing a sweep over
             skipped[plot] = f"{type(error).__name__}: {error}".splitlines()[0]
@@ -121,34 +123,38 @@ def _params_vary(trials: list[optuna.trial.FrozenTrial]) -> bool:
     return any(len({repr(trial.params.get(name)) for trial in trials}) > 1 for name in names)
 
 
+def readable_ticks(figure: Any) -> None:
+    """A larger figure, and at most MAX_TICKS labels per numeric axis, none of them on minor ticks.
+
+    Optuna labels every minor tick of a log axis (2x10^-1, 3x10^-1, ...), which overlap in a slice
+    panel or a parallel-coordinate axis. Axes labelled by name (a FixedLocator: the parallel
+    coordinate's param names, categorical values) keep their labels.
+    """
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+    figure.set_size_inches(*PLOT_INCHES)
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    for axes in figure.axes:
+        for axis, limits in ((axes.xaxis, axes.get_xlim()), (axes.yaxis, axes.get_ylim())):
+            if isinstance(axis.get_major_locator(), FixedLocator):
+                continue
+            if axis.get_scale() == "log":
+                low, high = sorted(abs(limit) for limit in limits)
+                # 1, 2, 5 per decade fits MAX_TICKS over less than two decades; powers of ten beyond
+                subs = (1.0, 2.0, 5.0) if low > 0 and high / low < 100 else (1.0,)
+                axis.set_major_locator(LogLocator(base=10, subs=subs, numticks=MAX_TICKS))
+                axis.set_major_formatter(plain)
+                axis.set_minor_formatter(NullFormatter())
+            elif axis.get_scale() == "linear":
+                axis.set_major_locator(MaxNLocator(nbins=MAX_TICKS))
+        for label in axes.get_xticklabels():
+            label.set_rotation(30)
+            label.set_horizontalalignment("right")
+
+
 def _png(figure: Any) -> bytes:
     import io
 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=PLOT_DPI, bbox_inches="tight")
     return buffer.getvalue()
-
-
-def _publish_results(study: optuna.Study, recorder: Recorder, best: BestTrial | None, register: str | None) -> None:
-    """Plots and the best model for the parent run: once, at the end of an invocation, never per trial.
-
-    The model goes first: the tracking process logs it (~0.5 s) while this process draws the plots.
-    """
-    recorder.publish_model(best, register)
-    try:
-        made = study_plots(study)
-    except Exception as error:  # pictures are never worth a sweep's result: note it, carry on
-        reason = f"{type(error).__name__}: {error}".splitlines()[0]
-        made = StudyPlots({}, dict.fromkeys(PLOT_MIN_TRIALS, reason), 0.0)
-    recorder.plots(made.images, made.skipped)
-
-
-def _remember_model(study: optuna.Study, report: TrackingReport) -> None:
-    """The pyfunc model's URI, trial and registered version in the study, for `sweep best` (no MLflow there)."""
-    attrs = study.user_attrs
-    model = report.model
-    registered_trial = model.trial if model.registered is not None else None
-    for key, value in (("model_uri", model.uri), ("model_trial", model.trial), ("registered_model", model.registered),
-                       ("registered_trial", registered_trial)):
-        if value is not None and attrs.get(f"{ATTR}{key}") != value:
-            study.set_user_attr(f"{ATTR}{key}", value)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sweep.errors import SweepError
-from sweep.recorder import TrackingReport
-from sweep.records import BestTrial, Counts
+from sweep.errors import Interrupted, SweepError
+from sweep.records import BestTrial, Counts, TrackingReport
 
 
 @dataclass(frozen=True)
@@ -39,13 +38,21 @@ class SweepListener(Protocol):
 
     def trial_finished(self, update: TrialUpdate) -> None: ...
 
+    def finishing(self) -> None:
+        """The last trial has ended; the plots and the best model are being written to the parent run."""
+
+    def stopping(self) -> None:
+        """The first Ctrl-C or SIGTERM arrived; the running trial stops at its next report. Called from the
+        signal handler: it must not use buffered output, which the interrupted code may be writing."""
+
 
 @dataclass(frozen=True)
 class SweepSummary:
     name: str
     experiment: str
     parent_run_id: str
-    status: str  # finished | interrupted | timeout
+    status: str  # finished | interrupted | timeout | complete (resumed with nothing left) | stopped (--jobs
+    # workers ended on errors) | failing (every trial failed alike)
     counts: Counts
     best: BestTrial | None
     elapsed: float
@@ -54,14 +61,27 @@ class SweepSummary:
     tracking: TrackingReport = field(default_factory=TrackingReport)
     storage: str = ""
     tracking_uri: str = ""
+    note: str | None = None  # one line about how the sweep ended (an exhausted grid, nothing left to run)
 
 
-class SweepInterrupted(SweepError):
+class SweepInterrupted(Interrupted):
     """Ctrl-C or SIGTERM: every run ended KILLED; the message says how to resume."""
-
-    exit_code = 130
 
     def __init__(self, summary: SweepSummary, storage_flag: str) -> None:
         super().__init__(f"interrupted with {summary.counts.finished} trials finished; "
                          f"resume with: sweep run --resume --name {summary.name}{storage_flag}")
         self.summary = summary
+
+
+class WorkersFailed(SweepError):
+    """`--jobs`: the worker processes ended on errors before the sweep was done (not an interruption).
+
+    The message gives the workers' own one-line errors and how to continue once they are fixed; the
+    sweep's runs ended as on an interruption, so it can be resumed.
+    """
+
+    def __init__(self, summary: SweepSummary, failures: list[str], storage_flag: str) -> None:
+        super().__init__(f"the worker processes stopped: {'; '.join(failures)}; once that is fixed, continue "
+                         f"the sweep with: sweep run --resume --name {summary.name}{storage_flag}")
+        self.summary = summary
+        self.failures = failures

@@ -1,21 +1,25 @@
-"""Read-only views of sweeps in a storage: the list, one sweep's trials, the best (report.py formats them)."""
+"""Read-only views of sweeps in a storage: the list, one sweep's trials (queries.py formats them). Writes nothing."""
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from optuna.storages import BaseStorage, JournalStorage
-from optuna.study._frozen import FrozenStudy  # what storage.get_all_studies() returns
 from optuna.trial import TrialState
 
-from sweep.config import config_from_yaml
 from sweep.errors import NotFoundError
+from sweep.locations import StorageLocation, StoredTracking
 from sweep.ranking import rank_key
 from sweep.records import Counts
-from sweep.study.sharing import _count
-from sweep.study.storage import ATTR, open_storage
+from sweep.study.attrs import SweepAttrs, TrialAttrs
+from sweep.study.census import count_trials
+from sweep.study.opening import open_sweep
+from sweep.study.sharing import worker_alive
+from sweep.study.storage import HEARTBEAT_SECONDS, open_storage
+
+STALLED_SECONDS = 600  # a "running" sweep with no trial started or ended for this long, and no live worker here
 
 
 @dataclass(frozen=True)
@@ -31,17 +35,22 @@ class SweepRow:
     metric: str
     direction: str
     experiment_id: str | None = None
-    tracking_uri: str | None = None  # as the sweep stored it: redacted, maybe relative (sqlite:///mlflow.db)
+    tracking: StoredTracking | None = None  # where the sweep's runs are, as it stored it (redacted)
     model_uri: str | None = None  # the parent's pyfunc model (runs:/<parent>/model), logged at the end
     model_trial: int | None = None  # whose model that is: stale unless it is the best trial's
     registered_model: str | None = None  # "NAME/VERSION" of the last `sweep run --register NAME`
     registered_trial: int | None = None  # whose model that version holds
+    liveness: str = ""  # for a "running" sweep: running, running? (cannot tell from here) or stalled
 
+    @property
+    def shown_status(self) -> str:
+        """The status as `sweep ls` shows it: a "running" sweep nobody runs any more says so."""
+        return self.liveness or self.status
 
-def _published(attrs: dict[str, Any]) -> dict[str, Any]:
-    """The SweepRow fields written at a sweep's end and for `sweep ui` (older sweeps lack them)."""
-    return {key: attrs.get(f"{ATTR}{key}") for key in ("experiment_id", "tracking_uri", "model_uri", "model_trial",
-                                                       "registered_model", "registered_trial")}
+    @property
+    def tracking_uri(self) -> str | None:
+        """The stored tracking URI as shown: redacted, maybe relative (sqlite:///mlflow.db)."""
+        return self.tracking.shown if self.tracking is not None else None
 
 
 @dataclass(frozen=True)
@@ -58,92 +67,67 @@ class TrialRow:
 def list_sweeps(storage_url: str | None) -> list[SweepRow]:
     """Every sweep in the storage, oldest first; none when the default journal file does not exist yet."""
     try:
-        storage = open_storage(storage_url, create=False)
+        storage = open_storage(StorageLocation.parse(storage_url), create=False, read_only=True)
     except NotFoundError:
         return []
     rows = []
     for summary in storage.get_all_studies():  # not get_all_study_summaries: it deep-copies every trial
-        attrs = summary.user_attrs
-        if f"{ATTR}config" not in attrs:
+        attrs = SweepAttrs.read(summary)
+        if not attrs.is_sweep:
             continue  # a study some other tool made
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        trials = _all_trials(study)
-        counts = _count(trials)
-        best = _best_row(trials, attrs)
-        rows.append(SweepRow(summary.study_name, attrs.get(f"{ATTR}status", "unknown"), counts,
-                             int(attrs.get(f"{ATTR}target", 0)), best.value if best else None,
-                             attrs.get(f"{ATTR}created", ""), attrs.get(f"{ATTR}experiment", ""),
-                             attrs.get(f"{ATTR}parent_run_id"), attrs.get(f"{ATTR}metric", "val_accuracy"),
-                             attrs.get(f"{ATTR}direction", "maximize"), **_published(attrs)))
+        rows.append(_sweep_row(study.study_name, attrs, study.get_trials(deepcopy=False)))
     return sorted(rows, key=lambda row: row.created)
 
 
 def sweep_trials(storage_url: str | None, name: str | None) -> tuple[SweepRow, list[TrialRow], dict[str, Any]]:
     """One sweep (the latest when no name is given), its trials, and its stored config as a mapping."""
-    storage = open_storage(storage_url, create=False)
-    summary = _find_study(storage, name, resume=False)
-    study = optuna.load_study(study_name=summary.study_name, storage=storage)
-    attrs = study.user_attrs
-    trials = _all_trials(study)
-    rows = [_trial_row(trial) for trial in trials]
+    sweep = open_sweep(StorageLocation.parse(storage_url), name, heartbeat=HEARTBEAT_SECONDS, read_only=True)
+    trials = sweep.read().get_trials(deepcopy=False)
+    return (_sweep_row(sweep.name, sweep.attrs, trials), [_trial_row(trial, sweep.attrs) for trial in trials],
+            sweep.attrs.stored_config.to_file_dict())
+
+
+def _sweep_row(name: str, attrs: SweepAttrs, trials: list[optuna.trial.FrozenTrial]) -> SweepRow:
     best = _best_row(trials, attrs)
-    sweep = SweepRow(study.study_name, attrs.get(f"{ATTR}status", "unknown"), _count(trials),
-                     int(attrs.get(f"{ATTR}target", 0)), best.value if best else None, attrs.get(f"{ATTR}created", ""),
-                     attrs.get(f"{ATTR}experiment", ""), attrs.get(f"{ATTR}parent_run_id"),
-                     attrs.get(f"{ATTR}metric", "val_accuracy"), attrs.get(f"{ATTR}direction", "maximize"),
-                     **_published(attrs))
-    return sweep, rows, config_from_yaml(attrs[f"{ATTR}config"]).to_file_dict()
+    return SweepRow(name, attrs.status, count_trials(trials), attrs.target, best.value if best else None,
+                    attrs.created or "", attrs.experiment, attrs.parent_run_id, attrs.metric, attrs.direction,
+                    attrs.experiment_id, attrs.stored_tracking, attrs.model_uri, attrs.model_trial,
+                    attrs.registered_model, attrs.registered_trial,
+                    liveness(trials, attrs.created) if attrs.status == "running" else "")
 
 
-def _find_study(storage: BaseStorage, name: str | None, *, resume: bool) -> FrozenStudy:
-    summaries = [s for s in storage.get_all_studies()
-                 if f"{ATTR}config" in s.user_attrs]
-    if name is not None:
-        for summary in summaries:
-            if summary.study_name == name:
-                return summary
-        raise NotFoundError(f"no sweep named {name!r} in {_storage_hint(storage)}; `sweep ls` lists them")
-    if resume:
-        summaries = [s for s in summaries if s.user_attrs.get(f"{ATTR}status") != "finished"]
-    if not summaries:
-        what = "unfinished sweep" if resume else "sweep"
-        raise NotFoundError(f"no {what} in {_storage_hint(storage)}; start one with `sweep run`")
-    return max(summaries, key=lambda s: s.user_attrs.get(f"{ATTR}created", ""))
+def liveness(trials: list[optuna.trial.FrozenTrial], created: str | None,
+             now: dt.datetime | None = None) -> str:
+    """Whether a sweep marked running still runs: "running" when a worker of this machine runs one of
+    its trials or a trial started or ended recently, "stalled" when its trials' workers here are dead
+    or nothing happened for STALLED_SECONDS, "running?" when only other machines' workers could tell."""
+    running = [t for t in trials if t.state == TrialState.RUNNING]
+    alive = [worker_alive(TrialAttrs.read(t).worker) for t in running]
+    if any(state is True for state in alive):
+        return "running"
+    if running and all(state is False for state in alive):
+        return "stalled"  # killed without a chance to say so (a power cut, kill -9)
+    moments = [m for t in trials for m in (t.datetime_start, t.datetime_complete) if m is not None]
+    if created:
+        moments.append(dt.datetime.fromisoformat(created))  # UTC, with its offset
+    now = now or dt.datetime.now()
+    last = max((m if m.tzinfo is None else m.astimezone().replace(tzinfo=None) for m in moments), default=None)
+    if last is not None and (now - last).total_seconds() < STALLED_SECONDS:
+        return "running"
+    return "running?" if running else "stalled"
 
 
-def _study_exists(storage: BaseStorage, name: str) -> bool:
-    """Whether a sweep of that name exists. A study a killed `sweep run` created but never set up (no
-    config stored, no trial) is removed instead: it holds nothing, and it would block the name."""
-    for summary in storage.get_all_studies():
-        if summary.study_name == name:
-            if f"{ATTR}config" in summary.user_attrs or storage.get_all_trials(summary._study_id, deepcopy=False):
-                return True
-            optuna.delete_study(study_name=name, storage=storage)
-            return False
-    return False
-
-
-def _all_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    return study.get_trials(deepcopy=False)
-
-
-def _best_row(trials: list[optuna.trial.FrozenTrial], attrs: dict[str, Any]) -> TrialRow | None:
-    metric, direction = attrs.get(f"{ATTR}metric", "val_accuracy"), attrs.get(f"{ATTR}direction", "maximize")
+def _best_row(trials: list[optuna.trial.FrozenTrial], attrs: SweepAttrs) -> TrialRow | None:
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     if not complete:
         return None
-    best = min(complete, key=lambda t: rank_key(t.value, t.user_attrs.get(f"{ATTR}metrics", {}), t.number,
-                                                 metric=metric, direction=direction))
-    return _trial_row(best)
+    best = min(complete, key=lambda t: rank_key(t.value, TrialAttrs.read(t).metrics, t.number,
+                                                 metric=attrs.metric, direction=attrs.direction))
+    return _trial_row(best, attrs)
 
 
-def _trial_row(trial: optuna.trial.FrozenTrial) -> TrialRow:
+def _trial_row(trial: optuna.trial.FrozenTrial, sweep: SweepAttrs) -> TrialRow:
+    attrs = TrialAttrs.read(trial)
     return TrialRow(trial.number, trial.state.name, trial.value if trial.state == TrialState.COMPLETE else None,
-                    dict(trial.params), dict(trial.user_attrs.get(f"{ATTR}metrics", {})),
-                    trial.user_attrs.get(f"{ATTR}run_id"), trial.user_attrs.get(f"{ATTR}error"))
-
-
-def _storage_hint(storage: BaseStorage) -> str:
-    if isinstance(storage, JournalStorage):
-        return "the journal storage"
-    return "the storage"
+                    dict(trial.params), attrs.metrics, sweep.run_id_of(trial.number, attrs.run_id), attrs.error)

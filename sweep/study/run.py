@@ -1,75 +1,66 @@
-"""Running a sweep: create or resume it, the trial loop, `sweep worker`, and --jobs worker processes."""
+"""Running a sweep: `sweep run` creates or resumes one, `sweep worker` joins one; both end it the same way."""
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-import signal
-import threading
 import time
-import traceback
-from typing import Any
+from contextlib import ExitStack
 
 import optuna
-from optuna.storages import BaseStorage
-from optuna.study._frozen import FrozenStudy  # what storage.get_all_studies() returns
-from optuna.trial import TrialState
 
-from sweep.config import SweepConfig, config_from_yaml
-from sweep.errors import AllTrialsFailedError, SweepConfigError
-from sweep.objective import TrialInterrupted, TrialPruned, TrialRun, run_trial
-from sweep.recorder import Recorder
-from sweep.records import BestTrial, Counts, SweepIdentity, TrialRecord
-from sweep.study.plots import _publish_results, _remember_model
-from sweep.study.progress import SweepInterrupted, SweepListener, SweepStart, SweepSummary, TrialUpdate
-from sweep.study.reading import _all_trials, _find_study, _study_exists
-from sweep.study.sharing import (
-    _STATE_NAMES,
-    TrialGate,
-    _fail_orphaned_trials,
-    _record_of,
-    fail_dead_trials,
-    heartbeat,
-    take_census,
-    worker_id,
+from sweep.config import SweepConfig, check_sampler_packages
+from sweep.errors import AllTrialsFailedError, NotFoundError
+from sweep.executors import check_executor, open_executor
+from sweep.locations import StorageLocation, TrackingLocation, sweep_folder
+from sweep.records import SweepIdentity, TrackingReport
+from sweep.study.attrs import relink_runs
+from sweep.study.census import Census, record_of, take_census
+from sweep.study.ending import end_sweep
+from sweep.study.jobs import error_summary, supervise
+from sweep.study.loop import StopSignal, TrialLoop
+from sweep.study.opening import ExistingSweep, open_sweep
+from sweep.study.progress import SweepInterrupted, SweepListener, SweepStart, SweepSummary, WorkersFailed
+from sweep.study.sharing import TrialGate, fail_orphaned_trials
+from sweep.study.starting import (
+    claim_name,
+    create_study,
+    discard_new_study,
+    link_parent,
+    parent_params,
+    record_sweep,
+    resumed_config,
 )
-from sweep.study.storage import (
-    ATTR,
-    HEARTBEAT_SECONDS,
-    default_storage,
-    journal_path,
-    make_pruner,
-    make_sampler,
-    open_storage,
-    storage_label,
-)
-from sweep.urls import redact_text, redact_url
-from sweep.workers import spawn_workers
-from trainer import Split, TrainConfig, load_corpus, split
-
-WAIT_SECONDS = 0.5  # how often a worker with no trial left to start looks at the others' last trials
+from sweep.study.storage import grid_size, open_storage
+from sweep.tracking import Recorder
+from sweep.trainers.making import make_trainer
+from sweep.trainers.workdirs import tidy_workdirs
+from sweep.urls import redact_text
 
 
 def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, command_line: str = "",
               environment: dict[str, str] | None = None, flags: frozenset[str] = frozenset(),
-              jobs: int = 1, register: str | None = None) -> SweepSummary:
+              register: str | None = None) -> SweepSummary:
     """Create (or resume) the sweep's study and parent run, then run trials until the target is met.
 
     On resume the stored config wins; of ``flags`` (the settings the user gave explicitly), only
-    trials, timeout and where the stores are apply to the resumed sweep. At the end the parent run
+    trials, timeout, where the stores are and where the trials run (``config.executor``: this process,
+    --jobs worker processes, Ray tasks) apply to the resumed sweep. At the end the parent run
     gets the plots and the best model as a pyfunc model, registered as ``register`` when given.
 
     Order matters for "nothing half-written": the config is already valid, the data is loaded and
     split before any store is touched, and MLflow is reached before the study is created.
     """
     started = time.perf_counter()
-    new_journal = journal_path(config.storage)
+    location = StorageLocation.parse(config.storage)
+    if not resume:  # refused before the tracking process starts; a resumed sweep's stores are known later
+        check_executor(config.executor, config.resources, location, TrackingLocation.resolve(config.tracking_uri))
+    new_journal = location.journal_path
     if new_journal is not None and new_journal.exists():
         new_journal = None  # not ours to remove
     recorder = Recorder()  # start importing mlflow in the other process now; it touches no store yet
     try:
-        return _run(config, recorder, started, resume=resume, listener=listener, command_line=command_line,
-                    environment=environment, flags=flags, jobs=jobs, register=register)
+        with ExitStack() as cleanup:  # the executor (a Ray connection) is let go of however the sweep ends
+            return _run(config, location, recorder, started, cleanup, resume=resume, listener=listener,
+                        command_line=command_line, environment=environment, flags=flags, register=register)
     except BaseException:
         recorder.terminate()
         if new_journal is not None and new_journal.exists() and new_journal.stat().st_size == 0:
@@ -77,76 +68,154 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
         raise
 
 
-def _run(config: SweepConfig, recorder: Recorder, started: float, *, resume: bool, listener: SweepListener,
-         command_line: str, environment: dict[str, str] | None, flags: frozenset[str], jobs: int,
-         register: str | None = None) -> SweepSummary:
+def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, started: float, cleanup: ExitStack, *,
+         resume: bool, listener: SweepListener, command_line: str, environment: dict[str, str] | None,
+         flags: frozenset[str], register: str | None) -> SweepSummary:
+    # -- where the sweep is: an existing one (resume) or a new name in the storage --
     if resume:
-        storage = open_storage(config.storage, create=False, heartbeat=config.heartbeat)  # nothing to resume
-        study_row = _find_study(storage, config.name, resume=True)
-        config = _resumed_config(study_row, config, flags)
-        data = _load_split(config)
+        # without --name: the latest unfinished sweep, or with --trials the latest one, finished or not
+        existing = open_sweep(location, config.name, unfinished=config.name is None and "trials" not in flags,
+                              heartbeat=config.heartbeat)
+        storage, stored_tracking = existing.storage, existing.attrs.stored_tracking
+        config = resumed_config(existing, config, flags)
+        check_sampler_packages(config.sampler)
+        config, grid_note = _capped_at_grid(config)
+        complete = _complete_already(existing, config, grid_note, started)
+        if complete is not None:
+            recorder.terminate()
+            return complete
+        tracking = TrackingLocation.resolve(config.tracking_uri, stored=stored_tracking)
+        trainer = make_trainer(config, tracking)
+        executor = cleanup.enter_context(open_executor(config.executor, config.resources, location, tracking))
     else:
-        study_row = None
-        data = _load_split(config)  # bad data fails here, before the storage file exists
-        storage = open_storage(config.storage, heartbeat=config.heartbeat)
-        if config.name is not None and _study_exists(storage, config.name):
-            raise SweepConfigError(f"a sweep named {config.name!r} exists already; add --resume to continue it, "
-                                   f"or choose another --name")
-    name = config.name or _new_name(storage)
-    tracking_uri = _resumed_tracking_uri(config.tracking_uri, study_row.user_attrs if study_row else {})
-    identity = SweepIdentity(name, config.experiment, tracking_uri)
+        existing, stored_tracking = None, None
+        check_sampler_packages(config.sampler)
+        config, grid_note = _capped_at_grid(config)
+        tracking = TrackingLocation.resolve(config.tracking_uri, stored=stored_tracking)
+        trainer = make_trainer(config, tracking)  # bad data or code fails here, before the storage file exists
+        # Ray connected (or refused: stores its nodes cannot reach, GPUs short) before any store is written
+        executor = cleanup.enter_context(open_executor(config.executor, config.resources, location, tracking))
+        storage = open_storage(location, heartbeat=config.heartbeat)
+        config = config.replace(name=claim_name(storage, config.name))
+    name = config.name
+    assert name is not None
 
-    stop = StopSignal()
+    stop = StopSignal(listener.stopping)
     try:
         stop.install()  # while MLflow is being reached, Ctrl-C stops at once: nothing exists yet
-        experiment_id = recorder.connect(identity)
-        # from here a signal only asks the loop to stop at the next epoch or trial boundary: the study,
-        # the parent run and the study's link to it are made together, or a resume could not find them
+        experiment_id = recorder.connect(SweepIdentity(name, config.experiment, tracking.explicit))
+        # -- from here a signal only asks the loop to stop at the next epoch or trial boundary. The study
+        # records the sweep and a token before the parent run exists, and the parent carries the token:
+        # killed before the link is written, the next run, --resume or sync finds that parent again --
         stop.defer()
-        study = _open_study(storage, config, name, create=study_row is None)
-        attrs = study.user_attrs
-        if study_row is not None:
-            _fail_orphaned_trials(study)
-        parent_run_id = recorder.open_parent(
-            attrs.get(f"{ATTR}parent_run_id"),
-            params=_parent_params(config), config_yaml=config.replace(name=name).to_yaml(),
-            tags={"sweep.status": "running", "sweep.target": str(config.trials),
-                  "sweep.storage": storage_label(config.storage), "sweep.command": redact_text(command_line),
-                  **(environment or {}), "data.fingerprint": data_fingerprint(data)})
-        _set_study_attrs(study, config, name, parent_run_id, experiment_id, tracking_uri)
-        if study_row is not None:
-            recorder.reconcile([_record_of(trial) for trial in _all_trials(study)])
-        gate = TrialGate(config.storage, storage, name)
-        listener.sweep_started(SweepStart(name, config.experiment, parent_run_id, storage_label(config.storage),
-                                          redact_url(_display_uri(tracking_uri)), config.trials,
-                                          take_census(study, config).finished.finished, study_row is not None))
-        if jobs == 1:
-            loop = _Loop(study, config, data, recorder, listener, started, stop, gate)
+        study = existing.load(config) if existing is not None else create_study(storage, config, name)
+        try:
+            if existing is not None:
+                fail_orphaned_trials(study)
+            token = record_sweep(study, config, experiment_id, tracking)
+            parent_run_id = recorder.open_parent(
+                existing.attrs.parent_run_id if existing is not None else None, token=token,
+                params=parent_params(config), config_yaml=config.to_yaml(),
+                tags={"sweep.status": "running", "sweep.target": str(config.trials), "sweep.storage": str(location),
+                      "sweep.command": redact_text(command_line), **(environment or {}),
+                      **trainer.provenance()})
+            link_parent(study, parent_run_id)
+        except BaseException:
+            if existing is None:
+                discard_new_study(study)  # nothing half-written: the name stays free
+            raise
+        if existing is not None:
+            reconciled = recorder.reconcile([record_of(trial) for trial in study.get_trials(deepcopy=False)])
+            relink_runs(study, reconciled.run_ids)  # runs it rebuilt: the study must name them
+        gate = TrialGate(location, storage, name)
+        listener.sweep_started(SweepStart(name, config.experiment, parent_run_id, str(location), str(tracking),
+                                          config.trials, take_census(study, config).finished.finished,
+                                          existing is not None))
+        # -- the trials: in this process, or in workers (--jobs processes, Ray tasks) --
+        if executor is None:
+            loop = TrialLoop(study, config, trainer, recorder, listener, started, stop, gate, sweep_folder(name))
             status = loop.run()
             trainer_seconds, trials_run, errors = loop.trainer_seconds, loop.trials_run, loop.error_summary()
+            failures, jobs_note = [], None
         else:
-            status, trials_run = _supervise(study, config, jobs, tracking_uri, listener, stop, started)
-            trainer_seconds, errors = None, _error_summary(study)
+            status, trials_run, failures, jobs_note = supervise(study, config, executor, location, tracking,
+                                                                listener, stop, started)
+            trainer_seconds, errors = None, error_summary(study)
+        # -- the end: the final best, the study's state, plots and model, the parent run's status --
         final = take_census(study, config)
-        if final.best is not None:
-            recorder.ensure_best(final.best, config.metric)  # right whichever worker found it
-        summary_status = "KILLED" if status == "interrupted" else (
+        # workers that stopped on errors leave the sweep resumable, as an interruption does
+        summary_status = "KILLED" if status in ("interrupted", "stopped") else (
             "FAILED" if final.finished.complete == 0 and final.finished.failed else "FINISHED")
-        study.set_user_attr(f"{ATTR}status", "finished" if status == "finished" else "interrupted")
-        _publish_results(study, recorder, final.best, register)
-        report = recorder.close(summary_status, final.finished)
-        _remember_model(study, report)
+        state = STUDY_STATUS.get(status, "interrupted")
+        if state == "finished" and summary_status == "FAILED":
+            state = "failed"  # every trial failed: not a finished sweep to build on, `sweep ls` says so
+        report = end_sweep(study, config, recorder, final, state, summary_status, register, listener)
+        _tidy_workdirs(study, config, final)
         gate.close()
     finally:
         stop.restore()
     summary = SweepSummary(name, config.experiment, parent_run_id, status, final.finished, final.best,
-                           time.perf_counter() - started, trainer_seconds, trials_run, report,
-                           storage_label(config.storage), redact_url(_display_uri(tracking_uri)))
+                           time.perf_counter() - started, trainer_seconds, trials_run, report, str(location),
+                           str(tracking), (grid_note or jobs_note) if status == "finished" else None)
     if status == "interrupted":
-        raise SweepInterrupted(summary, _storage_flag(config.storage))
+        raise SweepInterrupted(summary, location.flag)
+    if status == "failing":
+        raise AllTrialsFailedError(failing_message(final.finished.failed, errors))
+    if status == "stopped":
+        raise WorkersFailed(summary, failures, location.flag)
     if final.finished.complete == 0 and final.finished.failed:
-        raise AllTrialsFailedError(f"all {final.finished.failed} trials failed: {'; '.join(errors)}")
+        raise AllTrialsFailedError(all_failed_message(final.finished.failed, errors))
     return summary
+
+
+STUDY_STATUS = {"finished": "finished", "failing": "failed"}  # the loop's end -> the sweep's status in the study
+
+
+def failing_message(failed: int, errors: list[tuple[str, int]]) -> str:
+    """Why a sweep whose every trial failed the same way stopped early (``errors``: (message, count), most first)."""
+    error = errors[0][0] if errors else "unknown error"
+    return f"all {failed} trials failed with: {error}; stopping early"
+
+
+def all_failed_message(failed: int, errors: list[tuple[str, int]]) -> str:
+    """Why a sweep whose every trial failed ended: its most frequent errors, counted."""
+    return f"all {failed} trials failed: {'; '.join(f'{count}x {message}' for message, count in errors)}"
+
+
+def _capped_at_grid(config: SweepConfig) -> tuple[SweepConfig, str | None]:
+    """The grid sampler has a fixed number of points: the target is capped there, and the end says so."""
+    if config.sampler != "grid":
+        return config, None
+    size = grid_size(config)
+    if config.trials < size:
+        return config, None
+    return config.replace(trials=size), f"the grid has {size} points: all tried"
+
+
+def _complete_already(existing: ExistingSweep, config: SweepConfig, grid_note: str | None,
+                      started: float) -> SweepSummary | None:
+    """A finished sweep resumed without a target above its count: nothing to run, and no store is written."""
+    if existing.attrs.status != "finished":
+        return None
+    study = existing.read()
+    census = take_census(study, config)
+    if census.counted < config.trials or census.running or census.waiting:
+        return None
+    note = grid_note or (f"sweep {existing.name} is complete; give --trials above {census.counted} to extend it")
+    return SweepSummary(existing.name, config.experiment, existing.attrs.parent_run_id or "", "complete",
+                        census.finished, census.best, time.perf_counter() - started, None, 0, TrackingReport(),
+                        str(existing.location), existing.attrs.tracking_uri or "", note)
+
+
+def _tidy_workdirs(study: optuna.Study, config: SweepConfig, final: Census) -> None:
+    """A command's trials: the best trial's working folder is kept, the other finished trials' removed (their
+    logs are artifacts of their runs by now: the tracking process has closed), unless keep_workdirs."""
+    command = config.trainer.command
+    if command is None or command.keep_workdirs or config.name is None:
+        return
+    finished = [trial.number for trial in study.get_trials(deepcopy=False) if trial.state.is_finished()]
+    tidy_workdirs(sweep_folder(config.name), keep=final.best.number if final.best is not None else None,
+                  finished=finished)
 
 
 def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, trials: int | None,
@@ -158,42 +227,38 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
     the end writes the final best and ends the parent run; several doing it is harmless.
     """
     started = time.perf_counter()
+    location = StorageLocation.parse(storage_url)
     recorder = Recorder()
-    stop = StopSignal()
+    stop = StopSignal(listener.stopping)
     try:
         stop.install()
-        storage = open_storage(storage_url, create=False)
-        row = _find_study(storage, name, resume=False)
-        attrs = row.user_attrs
-        config = config_from_yaml(attrs[f"{ATTR}config"]).replace(
-            name=name, storage=storage_url, tracking_uri=tracking_uri,
-            trials=trials if trials is not None else int(attrs.get(f"{ATTR}target", 0)))
-        if config.heartbeat != HEARTBEAT_SECONDS:  # the sweep's own heartbeat, the same for every worker
-            storage = open_storage(storage_url, create=False, heartbeat=config.heartbeat)
-        data = _load_split(config)
-        uri = _resumed_tracking_uri(tracking_uri, attrs)
-        recorder.connect(SweepIdentity(name, config.experiment, uri))
-        parent_run_id = attrs[f"{ATTR}parent_run_id"]
+        sweep = open_sweep(location, name)  # with the sweep's own heartbeat, the same for every worker
+        config = sweep.config.replace(storage=storage_url, tracking_uri=tracking_uri,
+                                      trials=trials if trials is not None else sweep.attrs.target)
+        check_sampler_packages(config.sampler)
+        config, _ = _capped_at_grid(config)  # past its last point the grid would only repeat itself
+        tracking = TrackingLocation.resolve(tracking_uri, stored=sweep.attrs.stored_tracking)
+        trainer = make_trainer(config, tracking)
+        recorder.connect(SweepIdentity(name, config.experiment, tracking.explicit))
+        parent_run_id = sweep.attrs.parent_run_id
+        if parent_run_id is None:
+            raise NotFoundError(f"sweep {name!r} has no parent run yet (its start was cut short); "
+                                f"`sweep run --resume --name {name}` finishes starting it")
         recorder.attach_parent(parent_run_id)
         stop.defer()
-        study = _open_study(storage, config, name, create=False)
-        gate = TrialGate(storage_url, storage, name)
-        listener.sweep_started(SweepStart(name, config.experiment, parent_run_id, storage_label(storage_url),
-                                          redact_url(_display_uri(uri)), config.trials,
-                                          take_census(study, config).finished.finished, True))
-        loop = _Loop(study, config, data, recorder, listener, started, stop, gate)
+        study = sweep.load(config)
+        gate = TrialGate(location, sweep.storage, name)
+        listener.sweep_started(SweepStart(name, config.experiment, parent_run_id, str(location), str(tracking),
+                                          config.trials, take_census(study, config).finished.finished, True))
+        loop = TrialLoop(study, config, trainer, recorder, listener, started, stop, gate, sweep_folder(name))
         status = loop.run()
         final = take_census(study, config)
-        owner_status = None
         if finalize and status == "finished":
-            if final.best is not None:
-                recorder.ensure_best(final.best, config.metric)
-            owner_status = "FINISHED" if final.finished.complete else "FAILED"
-            study.set_user_attr(f"{ATTR}status", "finished")
-            _publish_results(study, recorder, final.best, None)  # the sweep ends here: plots and model too
-        report = recorder.close(owner_status, final.finished)
-        if owner_status is not None:
-            _remember_model(study, report)
+            report = end_sweep(study, config, recorder, final, "finished",
+                          "FINISHED" if final.finished.complete else "FAILED", None, listener)
+            _tidy_workdirs(study, config, final)
+        else:
+            report = recorder.close(None, final.finished)
         gate.close()
     except BaseException:
         recorder.terminate()
@@ -202,280 +267,9 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
         stop.restore()
     summary = SweepSummary(name, config.experiment, parent_run_id, status, final.finished, final.best,
                            time.perf_counter() - started, loop.trainer_seconds, loop.trials_run, report,
-                           storage_label(storage_url), redact_url(_display_uri(uri)))
+                           str(location), str(tracking))
     if status == "interrupted":
-        raise SweepInterrupted(summary, _storage_flag(storage_url))
+        raise SweepInterrupted(summary, location.flag)
+    if status == "failing":
+        raise AllTrialsFailedError(failing_message(final.finished.failed, loop.error_summary()))
     return summary
-
-
-def _resumed_tracking_uri(given: str | None, attrs: dict[str, Any]) -> str | None:
-    """The URI given, else the sweep's stored one unless it lost its password to redaction (then
-    MLFLOW_TRACKING_URI or MLflow's default must say where the runs are)."""
-    stored = attrs.get(f"{ATTR}tracking_uri")
-    return given or (stored if stored and "***" not in stored else None)
-
-
-def _supervise(study: optuna.Study, config: SweepConfig, jobs: int, tracking_uri: str | None,
-               listener: SweepListener, stop: StopSignal, started: float) -> tuple[str, int]:
-    """Run the trials in ``jobs`` worker processes; report their progress from the study."""
-    before = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
-    pool = spawn_workers(study.study_name, jobs, storage=config.storage or default_storage(),
-                         tracking_uri=tracking_uri, target=config.trials)
-    reported = set(before)
-    stopping = False
-    while True:
-        alive = pool.alive()
-        if stop.requested and not stopping:
-            pool.stop()  # a SIGTERM to this process only: pass it on (Ctrl-C reached them already)
-            stopping = True
-        census = take_census(study, config)
-        for trial in study.get_trials(deepcopy=False):
-            if trial.state.is_finished() and trial.number not in reported:
-                reported.add(trial.number)
-                if trial.user_attrs.get(f"{ATTR}interrupted"):
-                    continue
-                state = _STATE_NAMES.get(trial.state, "FAIL")
-                listener.trial_finished(TrialUpdate(
-                    trial.number, state, trial.value if state == "COMPLETE" else None,
-                    trial.user_attrs.get(f"{ATTR}error"), census.finished, config.trials, census.best,
-                    time.perf_counter() - started))
-        if alive == 0:
-            break
-        time.sleep(WAIT_SECONDS)
-    pool.wait()
-    census = take_census(study, config)
-    done = census.finished.finished >= config.trials and census.running == 0
-    return ("finished" if done and not stop.requested else "interrupted"), len(reported - before)
-
-
-def _error_summary(study: optuna.Study) -> list[str]:
-    errors: dict[str, int] = {}
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        message = str(trial.user_attrs.get(f"{ATTR}error", "unknown error"))
-        errors[message] = errors.get(message, 0) + 1
-    return [f"{count}x {message}" for message, count in sorted(errors.items(), key=lambda item: -item[1])[:3]]
-
-
-class _Loop:
-    """The trial loop of one process: ask, train, tell, hand the record to the tracking process.
-
-    Several loops (``--jobs``, ``sweep worker`` on other machines) can share one study: the trial
-    budget is counted in the storage under a lock (TrialGate), so exactly the target number of
-    trials is started, and a loop waits for the others' last trials before it reports the end.
-    """
-
-    def __init__(self, study: optuna.Study, config: SweepConfig, data: Split, recorder: Recorder,
-                 listener: SweepListener, started: float, stop: StopSignal, gate: TrialGate) -> None:
-        self.study, self.config, self.data, self.recorder, self.listener = study, config, data, recorder, listener
-        self.started, self.stop, self.gate = started, stop, gate
-        self._ranked: dict[int, Any] = {}  # completed trials already ranked (take_census's memo)
-        self.census = take_census(study, config, self._ranked)
-        self.trainer_seconds = 0.0
-        self.trials_run = 0
-        self.errors: dict[str, int] = {}
-        self.worker = worker_id()
-
-    @property
-    def counts(self) -> Counts:
-        return self.census.finished
-
-    @property
-    def best(self) -> BestTrial | None:
-        return self.census.best
-
-    def run(self) -> str:
-        deadline = None if self.config.timeout is None else self.started + self.config.timeout
-        while True:
-            if self.stop.requested:
-                return "interrupted"
-            if deadline is not None and time.perf_counter() >= deadline:
-                return "timeout"
-            for record in fail_dead_trials(self.study):
-                self.recorder.reconcile([record])  # its run ends FAILED, like the trial
-            trial = self._next_trial()
-            if trial is not None:
-                self.one_trial(trial)
-            elif self.census.running == 0:
-                return "finished"
-            else:
-                time.sleep(WAIT_SECONDS)  # other workers run the last trials; theirs may still fail and retry
-
-    def _next_trial(self) -> optuna.Trial | None:
-        with self.gate:
-            self.census = take_census(self.study, self.config, self._ranked)
-            if not (self.census.waiting or self.census.counted < self.config.trials):
-                return None
-            trial = self.study.ask()  # a WAITING trial (a retry) first, else a new one
-            trial.set_user_attr(f"{ATTR}worker", self.worker)  # who runs it: a dead worker's trial is failed
-            return trial
-
-    def one_trial(self, trial: optuna.Trial) -> None:
-        start_ms = _now_ms()
-        self.recorder.start_trial(trial.number, start_ms)
-        run = TrialRun()
-        state, value, error, trace, interrupted = "COMPLETE", None, None, None, False
-        try:
-            with heartbeat(trial):
-                result = run_trial(trial, self.config, self.data, run, should_stop=lambda: self.stop.requested)
-            value = result.metrics[self.config.metric]
-        except TrialPruned:
-            state = "PRUNED"
-        except TrialInterrupted:
-            state, error, interrupted = "FAIL", "interrupted (Ctrl-C or SIGTERM)", True
-        except Exception as caught:  # a failing trial must not end the sweep: it becomes a FAIL trial
-            state, error, trace = "FAIL", f"{type(caught).__name__}: {caught}", traceback.format_exc()
-        self.trainer_seconds += run.trainer_seconds
-        record = TrialRecord(trial.number, state, run.params or dict(trial.params), value,
-                             dict(run.result.metrics) if run.result else {}, run.curves,
-                             run.result.model.to_json() if run.result else None, error, trace,
-                             start_ms, _now_ms(), self.recorder.run_id(trial.number), interrupted)
-        best_before = self.census.best
-        # the record goes to MLflow before the study: killed in between, the trial stays RUNNING and a
-        # resume fails it and its run; the other order could leave a told trial with an unlogged run
-        self.recorder.finish_trial(record)
-        self._tell(trial, record)
-        self.trials_run += 1
-        # the census is refreshed before the next trial; until then this trial counts as finished
-        self.census = self.census.after(record, self.config)
-        if interrupted:
-            return
-        if error:
-            self.errors[error] = self.errors.get(error, 0) + 1
-        if self.census.best is not None and self.census.best is not best_before and \
-                self.census.best.number == record.number:
-            self.recorder.best(self.census.best, self.config.metric)
-        self.recorder.counts(self.counts)
-        self.listener.trial_finished(TrialUpdate(record.number, state, value, error, self.counts, self.config.trials,
-                                                 self.best, time.perf_counter() - self.started))
-
-    def _tell(self, trial: optuna.Trial, record: TrialRecord) -> None:
-        # trial user attributes can only be written while the trial runs, so before tell()
-        if record.run_id is not None:
-            trial.set_user_attr(f"{ATTR}run_id", record.run_id)
-        if record.metrics:  # one attribute for all of them: every attribute is one storage write
-            trial.set_user_attr(f"{ATTR}metrics", record.metrics)
-        if record.error:
-            trial.set_user_attr(f"{ATTR}error", record.error)
-        if record.interrupted:
-            trial.set_user_attr(f"{ATTR}interrupted", True)
-        states = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED, "FAIL": TrialState.FAIL}
-        self.study.tell(trial, record.value if record.state == "COMPLETE" else None, state=states[record.state])
-
-    def error_summary(self) -> list[str]:
-        ranked = sorted(self.errors.items(), key=lambda item: -item[1])[:3]
-        return [f"{count}x {message}" for message, count in ranked]
-
-
-def _resumed_config(summary: FrozenStudy, given: SweepConfig, flags: frozenset[str]) -> SweepConfig:
-    """The stored config wins on resume (same space, sampler, objective); only the target, timeout and
-    where the stores are can change, and the target only when --trials is given."""
-    stored = config_from_yaml(summary.user_attrs[f"{ATTR}config"])
-    target = given.trials if "trials" in flags else int(summary.user_attrs.get(f"{ATTR}target", stored.trials))
-    return stored.replace(name=summary.study_name, trials=target,
-                          timeout=given.timeout if "timeout" in flags else None,
-                          storage=given.storage, tracking_uri=given.tracking_uri)
-
-
-def _open_study(storage: BaseStorage, config: SweepConfig, name: str, *, create: bool) -> optuna.Study:
-    sampler, pruner = make_sampler(config), make_pruner(config)
-    if create:
-        return optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
-                                   direction=config.direction)
-    return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
-
-
-def _set_study_attrs(study: optuna.Study, config: SweepConfig, name: str, parent_run_id: str, experiment_id: str,
-                     tracking_uri: str | None) -> None:
-    attrs = study.user_attrs
-    wanted = {"config": config.replace(name=name).to_yaml(), "parent_run_id": parent_run_id,
-              "experiment": config.experiment, "experiment_id": experiment_id,
-              "tracking_uri": redact_url(_display_uri(tracking_uri)), "metric": config.metric,
-              "direction": config.direction, "target": config.trials, "status": "running"}
-    if f"{ATTR}created" not in attrs:
-        wanted["created"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
-    for key, value in wanted.items():
-        if attrs.get(f"{ATTR}{key}") != value:
-            study.set_user_attr(f"{ATTR}{key}", value)
-
-
-def _load_split(config: SweepConfig) -> Split:
-    corpus = load_corpus(config.data, text_column=config.text_column, label_column=config.label_column)
-    return split(corpus, TrainConfig.from_mapping(config.fixed).seed)
-
-
-def data_fingerprint(data: Split) -> str:
-    """Content hashes of the train, validation and test parts: the same data, split the same way."""
-    return ":".join(part.fingerprint() for part in (data.train, data.val, data.test))[:50]
-
-
-def _parent_params(config: SweepConfig) -> dict[str, Any]:
-    """What cannot change on resume (the stored config wins), so MLflow's immutable params fit it."""
-    params: dict[str, Any] = {"metric": config.metric, "direction": config.direction, "sampler": config.sampler,
-                              "sampler_seed": config.seed, "pruner": config.pruner, "data": config.data}
-    params.update({f"fixed.{name}": value for name, value in config.fixed.items()})
-    params.update({f"space.{name}": _describe(dimension) for name, dimension in config.space.items()})
-    return params
-
-
-def _describe(dimension: Any) -> str:
-    from sweep.space import to_yaml_dict
-
-    return ", ".join(f"{key}={value}" for key, value in to_yaml_dict(dimension).items())
-
-
-def _new_name(storage: BaseStorage) -> str:
-    base = "sweep-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    taken = {s.study_name for s in storage.get_all_studies()}
-    name, suffix = base, 2
-    while name in taken:
-        name, suffix = f"{base}-{suffix}", suffix + 1
-    return name
-
-
-def _display_uri(tracking_uri: str | None) -> str:
-
-    return tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
-
-
-def _storage_flag(storage: str | None) -> str:
-    return "" if storage is None else f" --storage {redact_url(storage)}"
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-class StopSignal:
-    """Ctrl-C and SIGTERM during a sweep.
-
-    Until ``defer()``, a signal raises KeyboardInterrupt at once. After it, a signal only sets
-    ``requested``: the trainer stops at its next epoch (TrialInterrupted) and the loop starts no new
-    trial, so a stop never lands between Optuna's ask and tell or inside an MLflow write.
-    """
-
-    SIGNALS = ("SIGINT", "SIGTERM")
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._deferring = False
-        self._previous: dict[int, Any] = {}
-
-    def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return  # signal handlers can only be set from the main thread; the caller handles stops
-        for name in self.SIGNALS:
-            signum = getattr(signal, name)
-            self._previous[signum] = signal.signal(signum, self._handle)
-
-    def defer(self) -> None:
-        self._deferring = True
-
-    def restore(self) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        self._previous.clear()
-
-    def _handle(self, _signum: int, _frame: Any) -> None:
-        if not self._deferring:
-            raise KeyboardInterrupt
-        self.requested = True

@@ -2,97 +2,81 @@
 
 from __future__ import annotations
 
-import collections
-import datetime as dt
 import fcntl
 import hashlib
 import os
+import random
 import socket
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from contextlib import contextmanager, suppress
+from dataclasses import replace
 from typing import Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages import BaseStorage, RDBStorage, fail_stale_trials
-from optuna.storages._heartbeat import get_heartbeat_thread, is_heartbeat_enabled
+from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import TrialState
 
-from sweep.config import SweepConfig
-from sweep.ranking import rank_key
-from sweep.records import BestTrial, Counts, TrialRecord
-from sweep.study.storage import ATTR, STALE_TRIALS, _scheme, default_storage, journal_path
+from sweep.locations import StorageLocation
+from sweep.records import TrialRecord
+from sweep.study.attrs import TrialAttrs
+from sweep.study.census import record_of
+from sweep.study.optuna_internals import (
+    fail_stale_trials_quietly,
+    heartbeat_thread,
+    storage_of,
+    storage_uses_heartbeat,
+    trial_id_of,
+)
+from sweep.study.proxy import LEASE_SECONDS as GATE_LEASE_SECONDS
+from sweep.study.proxy import ProxyGate
+from sweep.study.remote import redis_url
+from sweep.study.storage import STALE_TRIALS
 
-
-@dataclass(frozen=True)
-class Census:
-    """The study as every worker must see it to share the trial budget."""
-
-    counted: int  # trials that count toward the target: all but those replaced by a retry
-    running: int
-    waiting: int  # retries queued by the heartbeat, to be run before any new trial
-    finished: Counts
-    best: BestTrial | None
-
-    def after(self, record: TrialRecord, config: SweepConfig) -> Census:
-        """This census once the loop's own trial has ended (without reading the storage again)."""
-        best = self.best
-        if record.value is not None and (best is None or _key(record.value, record.metrics, record.number, config)
-                                         < _key(best.value, best.metrics, best.number, config)):
-            best = BestTrial(record.number, record.run_id, record.value, record.params, record.metrics,
-                             record.model_json)
-        return Census(self.counted, max(0, self.running - 1), self.waiting, self.finished.add(record.state), best)
-
-
-def take_census(study: optuna.Study, config: SweepConfig, memo: dict[int, Any] | None = None) -> Census:
-    """Count the study's trials. ``memo`` (kept by a loop between calls) holds the ranking keys of
-    completed trials already seen, so a loop ranks only the new ones: a trial's cost stays flat as
-    the study grows to thousands of trials."""
-    memo = {} if memo is None else memo
-    trials = study.get_trials(deepcopy=False)
-    retried = {number for t in trials for number in t.system_attrs.get("retry_history", ())}
-    counted = [t for t in trials if t.number not in retried]
-    for trial in counted:
-        if trial.state == TrialState.COMPLETE and trial.value is not None and trial.number not in memo:
-            memo[trial.number] = (_key(trial.value, trial.user_attrs.get(f"{ATTR}metrics", {}), trial.number,
-                                       config), trial)
-    best = None
-    if memo:
-        top = min(memo.values(), key=lambda item: item[0])[1]
-        best = BestTrial(top.number, top.user_attrs.get(f"{ATTR}run_id"), float(top.value),
-                         {**config.fixed, **top.params}, dict(top.user_attrs.get(f"{ATTR}metrics", {})), None)
-    return Census(len(counted), sum(t.state == TrialState.RUNNING for t in counted),
-                  sum(t.state == TrialState.WAITING for t in counted), _count(counted), best)
-
-
-def _key(value: float, metrics: dict[str, float], number: int, config: SweepConfig) -> tuple[float, float, int]:
-    return rank_key(value, metrics, number, metric=config.metric, direction=config.direction)
+DEAD_WORKER = "its worker process died"
+DEAD_SWEEP = "the sweep process died during this trial"
+NO_HEARTBEAT = "its worker stopped sending heartbeats"
+REDIS_POLL_SECONDS = (0.002, 0.05)  # a worker waiting at the Redis gate tries again after 2 ms, doubling to 50 ms
 
 
 class TrialGate:
     """A lock around "count the trials, then ask for one", so parallel workers start exactly the target.
 
     A file lock beside a journal or SQLite file (one machine), a PostgreSQL advisory lock for a
-    shared database (many machines); other databases go without, and may start a trial too many.
+    shared database (many machines), a Redis lock for a journal in Redis, and a lease served by the
+    storage proxy for grpc:// (proxy.py). The Redis lock and the proxy's lease run out after
+    GATE_LEASE_SECONDS, so a worker killed while holding one delays the others, never blocks them.
+    Other databases go without, and may start a trial too many.
     """
 
-    def __init__(self, storage_url: str | None, storage: BaseStorage, study_name: str) -> None:
-        target = storage_url or default_storage()
-        scheme = _scheme(target)
+    def __init__(self, location: StorageLocation, storage: BaseStorage, study_name: str) -> None:
         self._file: Any = None
         self._engine: Any = None
         self._connection: Any = None
-        if scheme in ("postgresql", "postgres") and isinstance(storage, RDBStorage):
+        self._redis_lock: Any = None
+        self._proxy: ProxyGate | None = None
+        if location.is_postgres and isinstance(storage, RDBStorage):
             self._engine = storage.engine
             self._key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True)
-        elif scheme in ("", "sqlite"):
-            path = journal_path(target) if not scheme else target.split("///", 1)[-1]
-            self._file = open(f"{path}.gate", "a+b")  # noqa: SIM115 - held for the gate's life
+        elif location.is_redis:
+            import redis
+
+            client = redis.Redis.from_url(redis_url(location))
+            self._redis_lock = client.lock(f"{location.redis_prefix}:sweep-gate:{study_name}",
+                                           timeout=GATE_LEASE_SECONDS)
+        elif location.is_grpc:
+            self._proxy = ProxyGate(location, study_name, worker_id())
+        elif location.local_file is not None:
+            self._file = open(f"{location.local_file}.gate", "a+b")  # noqa: SIM115 - held for the gate's life
 
     def __enter__(self) -> TrialGate:
         if self._file is not None:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+        elif self._redis_lock is not None:
+            _acquire_polling(self._redis_lock)
+        elif self._proxy is not None:
+            self._proxy.acquire()
         elif self._engine is not None:
             from sqlalchemy import text
 
@@ -103,6 +87,13 @@ class TrialGate:
     def __exit__(self, *_exc: object) -> None:
         if self._file is not None:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+        elif self._redis_lock is not None:
+            from redis.exceptions import LockError
+
+            with suppress(LockError):  # held past its timeout, and maybe taken since: nothing left to release
+                self._redis_lock.release()
+        elif self._proxy is not None:
+            self._proxy.release()
         elif self._connection is not None:
             from sqlalchemy import text
 
@@ -113,36 +104,80 @@ class TrialGate:
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+        if self._proxy is not None:
+            self._proxy.close()
+
+
+def _acquire_polling(lock: Any) -> None:
+    """Take a Redis lock, trying again after a growing, jittered pause: Redis cannot wake a waiter, and with
+    dozens of workers a fixed short pause would have the waiters' polls crowd out the holder's own work."""
+    pause, longest = REDIS_POLL_SECONDS
+    while not lock.acquire(blocking=False):
+        time.sleep(random.uniform(pause / 2, pause))
+        pause = min(2 * pause, longest)
 
 
 def worker_id() -> str:
+    """host:pid of this process, kept on the trials it runs."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def fail_dead_trials(study: optuna.Study) -> list[TrialRecord]:
+def fail_dead_trials(study: optuna.Study, running: list[optuna.trial.FrozenTrial] | None = None
+                     ) -> list[TrialRecord]:
     """Fail (and retry once) the running trials of workers that died; returns them for their runs.
+    ``running``: the study's running trials as the caller last read them (a loop's Tally), so no look
+    through every trial is needed; a trial started since is checked on a later call.
 
     RDB storages: Optuna's heartbeat. Any storage: a trial whose worker ran on this machine and is
     no longer alive (the journal file has no heartbeat; this covers --jobs on one machine).
     """
-    if is_heartbeat_enabled(study._storage):
-        fail_stale_trials(study)
+    storage = storage_of(study)
+    if storage_uses_heartbeat(storage):
+        fail_stale_trials_quietly(study)
     host = socket.gethostname()
-    storage = study._storage
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = str(trial.user_attrs.get(f"{ATTR}worker", ""))
-        owner_host, _, pid = worker.rpartition(":")
+    if running is None:
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in running:
+        owner_host, _, pid = str(TrialAttrs.read(trial).worker or "").rpartition(":")
         if owner_host != host or not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
             continue
         try:
-            storage.set_trial_user_attr(trial._trial_id, f"{ATTR}error", "its worker process died")
-            if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):
-                STALE_TRIALS(study, storage.get_trial(trial._trial_id))
+            TrialAttrs(error=DEAD_WORKER).write_to_storage(storage, trial_id_of(trial))
+            if storage.set_trial_state_values(trial_id_of(trial), TrialState.FAIL):
+                STALE_TRIALS(study, storage.get_trial(trial_id_of(trial)))
         except UpdateFinishedTrialError:
             continue  # another worker failed it first
-    dead, STALE_TRIALS.failed = STALE_TRIALS.failed, []
-    return [replace(_record_of(trial), state="FAIL", error=trial.user_attrs.get(f"{ATTR}error")
-                    or "its worker stopped sending heartbeats") for trial in dead]
+    return [replace(record_of(trial), state="FAIL", error=TrialAttrs.read(trial).error or NO_HEARTBEAT)
+            for trial in STALE_TRIALS.take_failed()]
+
+
+def fail_orphaned_trials(study: optuna.Study) -> None:
+    """On resume: trials left RUNNING by a hard kill become FAIL before new trials start.
+
+    A trial whose worker is alive on this machine is left alone (a `sweep worker` may still be
+    running it), and so is one of another machine on a heartbeat storage: the heartbeat decides.
+    """
+    storage = storage_of(study)
+    host = socket.gethostname()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner_host, _, pid = str(TrialAttrs.read(trial).worker or "").rpartition(":")
+        if owner_host == host and pid.isdigit() and _alive(int(pid)):
+            continue
+        if owner_host not in ("", host) and storage_uses_heartbeat(storage):
+            continue
+        try:
+            TrialAttrs(error=DEAD_SWEEP).write_to_storage(storage, trial_id_of(trial))
+            storage.set_trial_state_values(trial_id_of(trial), TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            continue
+
+
+def worker_alive(worker: str | None) -> bool | None:
+    """Whether the worker ("host:pid") that runs a trial is alive; None when it ran on another machine."""
+    owner_host, _, pid = str(worker or "").rpartition(":")
+    if owner_host != socket.gethostname() or not pid.isdigit():
+        return None
+    return _alive(int(pid))
 
 
 def _alive(pid: int) -> bool:
@@ -158,49 +193,5 @@ def _alive(pid: int) -> bool:
 @contextmanager
 def heartbeat(trial: optuna.Trial) -> Iterator[None]:
     """Optuna's heartbeat thread for the trial (RDB storages; a no-op on a journal file)."""
-    with get_heartbeat_thread(trial._trial_id, trial.study._storage):
+    with heartbeat_thread(trial):
         yield
-
-
-def _fail_orphaned_trials(study: optuna.Study) -> None:
-    """On resume: trials left RUNNING by a hard kill become FAIL before new trials start.
-
-    A trial whose worker is alive on this machine is left alone (a `sweep worker` may still be
-    running it), and so is one of another machine on a heartbeat storage: the heartbeat decides.
-    """
-    storage = study._storage
-    host = socket.gethostname()
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        owner_host, _, pid = str(trial.user_attrs.get(f"{ATTR}worker", "")).rpartition(":")
-        if owner_host == host and pid.isdigit() and _alive(int(pid)):
-            continue
-        if owner_host not in ("", host) and is_heartbeat_enabled(storage):
-            continue
-        try:
-            storage.set_trial_user_attr(trial._trial_id, f"{ATTR}error", "the sweep process died during this trial")
-            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        except UpdateFinishedTrialError:
-            continue
-
-
-def _count(trials: list[optuna.trial.FrozenTrial]) -> Counts:
-    states = collections.Counter(trial.state for trial in trials)  # one pass, no object per trial
-    return Counts(states[TrialState.COMPLETE], states[TrialState.PRUNED], states[TrialState.FAIL])
-
-
-_STATE_NAMES = {TrialState.COMPLETE: "COMPLETE", TrialState.PRUNED: "PRUNED", TrialState.FAIL: "FAIL"}
-
-
-def _record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
-    """A finished trial as the tracking process needs it to rebuild a missing child run."""
-    state = _STATE_NAMES.get(trial.state, "FAIL")
-    return TrialRecord(trial.number, state, dict(trial.params),  # type: ignore[arg-type]
-                       trial.value if state == "COMPLETE" else None,
-                       dict(trial.user_attrs.get(f"{ATTR}metrics", {})), {}, None,
-                       trial.user_attrs.get(f"{ATTR}error"), None,
-                       _ms(trial.datetime_start), _ms(trial.datetime_complete), trial.user_attrs.get(f"{ATTR}run_id"),
-                       bool(trial.user_attrs.get(f"{ATTR}interrupted", False)))
-
-
-def _ms(moment: dt.datetime | None) -> int:
-    return int(moment.timestamp() * 1000) if moment is not None else 0

@@ -1,108 +1,123 @@
-"""Optuna storages, samplers and pruners: the journal file by default, an RDB URL (PostgreSQL) for teams."""
+"""Where studies live and how they are searched: opening a storage (journal file, RDB URL, a journal in Redis,
+a `sweep storage-proxy`), samplers, pruners."""
 
 from __future__ import annotations
 
-import json
-import warnings
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+import logging
+import math
+from collections.abc import Callable, Sequence
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
-from optuna.storages.journal._file import get_lock_file
+from optuna.storages.journal import JournalFileOpenLock
 
-from sweep.config import SweepConfig
+from sweep.config import SweepConfig, check_sampler_packages
 from sweep.errors import NotFoundError, StorageError, SweepConfigError, SweepError
+from sweep.locations import StorageLocation
 from sweep.space import grid
-from sweep.urls import redact_text, redact_url
+from sweep.study.journal_repair import find_broken_line, set_aside_torn_tail
+from sweep.study.optuna_internals import JournalFileNoFsync, quiet_heartbeat_warnings
+from sweep.study.remote import open_redis_journal, open_storage_proxy
+from sweep.urls import misread_password, redact_text
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)  # the CLI reports progress its own way
-# the heartbeat's retry callback and fail_stale_trials are marked experimental; we pin optuna's major version
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-# ask/tell with a heartbeat is what we do on purpose: this loop runs the heartbeat thread itself (heartbeat())
-warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
-
-JOURNAL_FILE = "sweep.journal"  # the embedded store: Optuna's journal file, safe for processes on one machine
-RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "oracle", "mssql")
 HEARTBEAT_SECONDS = 10  # RDB storages: a running trial's heartbeat; missing for 3 intervals = its worker died
-ATTR = "sweep."  # prefix of every study / trial user attribute this project writes
+
+log = logging.getLogger(__name__)  # warnings for the user: the CLI shows the "sweep" loggers on stderr
 
 
-def default_storage() -> str:
-    return str(Path.cwd() / JOURNAL_FILE)
+def configure_optuna() -> None:
+    """Optuna's own log lines off (warnings stay): the CLI reports progress its own way.
+
+    Called by the commands that run Optuna, never at import: importing sweep changes nothing outside it.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def storage_label(url: str | None) -> str:
-    """How a storage is shown and stored: the password never appears."""
-    return redact_url(url or default_storage())
+def open_storage(location: StorageLocation | str | None, *, create: bool = True,
+                 heartbeat: int = HEARTBEAT_SECONDS, read_only: bool = False) -> BaseStorage:
+    """An RDB storage (PostgreSQL for teams, SQLite), or a journal file (the default: ./sweep.journal).
 
-
-def open_storage(url: str | None, *, create: bool = True, heartbeat: int = HEARTBEAT_SECONDS) -> BaseStorage:
-    """An RDB URL (PostgreSQL for teams), or a journal file path (the default: ./sweep.journal).
-
+    ``location`` may also be the storage as a user gives it (a URL or path; None for the default).
+    A journal opened to be written first has a torn last line set aside (logged as a warning); a
+    broken line inside it is reported with its number, and nothing is written. ``read_only`` callers
+    leave the file alone: Optuna's reader skips a torn last line by itself.
     An RDB storage records a heartbeat for every running trial: a trial whose worker stops beating
     for three intervals is failed by the other workers and retried once (Optuna's heartbeat).
+    With ``create`` False a missing journal file is NotFoundError: there is nothing to read.
     """
-    target = url or default_storage()
-    scheme = _scheme(target)
+    if not isinstance(location, StorageLocation):
+        location = StorageLocation.parse(location)
     try:
-        if scheme in RDB_SCHEMES:
-            return RDBStorage(target, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
-                              heartbeat_stale_trial_callback=STALE_TRIALS)
-        if scheme:
-            raise StorageError(f"storage {redact_url(target)}: unknown scheme {scheme!r}; use postgresql://..., "
-                               f"sqlite:///... or a journal file path")
-        path = journal_path(target)
-        assert path is not None  # no scheme: a journal file
+        if location.is_database:
+            if misread_password(location.secret_url):
+                raise StorageError(f"storage {location}: the password holds a character that must be "
+                                   f"percent-encoded in a URL (at sign as %40, slash as %2F, space as %20); encode it")
+            with quiet_heartbeat_warnings():  # the heartbeat arguments are marked experimental
+                return RDBStorage(location.secret_url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
+                                  heartbeat_stale_trial_callback=STALE_TRIALS)
+        if location.is_redis:
+            return open_redis_journal(location, heartbeat=heartbeat, callback=STALE_TRIALS)
+        if location.is_grpc:
+            return open_storage_proxy(location, heartbeat=heartbeat, callback=STALE_TRIALS)
+        path = location.journal_path
+        if path is None:
+            raise StorageError(f"storage {location}: unknown scheme {location.scheme!r}; use postgresql://..., "
+                               f"sqlite:///..., redis://..., grpc://HOST:PORT or a journal file path")
         if not path.exists() and not create:
             raise NotFoundError(f"no sweeps yet: {path} does not exist; start one with `sweep run`")
         path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(_JournalFile(str(path), lock_obj=JournalFileOpenLock(str(path))))
+        if not read_only:
+            torn = set_aside_torn_tail(path)
+            if torn is not None:
+                log.warning(torn.message())
+        try:
+            return JournalStorage(JournalFileNoFsync(str(path), lock_obj=JournalFileOpenLock(str(path))))
+        except ValueError:  # a line Optuna cannot decode, with lines after it
+            raise find_broken_line(path) or StorageError(f"cannot open Optuna storage {path}: unreadable") from None
     except SweepError:
         raise
     except ImportError:
-        raise StorageError(f"storage {redact_url(target)} needs its database driver: for PostgreSQL, "
-                           f"pip install 'sweep[postgres]' (psycopg 3)") from None
+        raise StorageError(f"storage {location} needs its driver: {DRIVERS.get(location.scheme, DRIVERS['postgresql'])}"
+                           ) from None
     except Exception as error:  # SQLAlchemy, OS and driver errors: one line, password hidden
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise StorageError(f"cannot open Optuna storage {redact_url(target)}: {redact_text(detail)}") from None
+        raise StorageError(f"cannot open Optuna storage {location}: {redact_text(detail)}") from None
 
 
-def journal_path(url: str | None) -> Path | None:
-    """The journal file a storage URL names (the default one for None); None for a database URL."""
-    target = url or default_storage()
-    return None if _scheme(target) else Path(target.removeprefix("journal:"))
+DRIVERS = {  # what a storage scheme needs installed, as the ImportError's one-line fix
+    "postgresql": "for PostgreSQL, pip install 'sweep[postgres]' (psycopg 3)",
+    "redis": "pip install 'sweep[redis]'",
+    "rediss": "pip install 'sweep[redis]'",
+    "grpc": "pip install 'sweep[grpc]'",
+}
 
 
-def _scheme(target: str) -> str:
-    return target.split(":", 1)[0].split("+", 1)[0].lower() if "://" in target else ""
+def storage_hint(storage: BaseStorage) -> str:
+    """How an error message names a storage it searched (never its URL: that may hold a password)."""
+    return "the journal storage" if isinstance(storage, JournalStorage) else "the storage"
 
 
-class _JournalFile(JournalFileBackend):
-    """Optuna's journal file, appended without an fsync per operation.
+class AskTellGridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler without its study.stop() once the grid is exhausted: that call only works
+    inside study.optimize, and raises with ask and tell. The sweep's target is capped at the grid size."""
 
-    Optuna fsyncs every append: ~1 ms each, and a trial is about eight appends (create, one per
-    parameter, attributes, tell), the largest cost of a trial after the trainer and the sampler. The
-    lock and the single write() per append are kept, so concurrent workers and readers see whole
-    lines, and a crash of the process loses nothing that was written; only a power cut can lose the
-    last appends, the same trade as SQLite's synchronous=NORMAL.
-    """
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial,
+                    state: optuna.trial.TrialState, values: Sequence[float] | None) -> None:
+        return None
 
-    def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        with get_lock_file(self._lock):
-            text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
-            with open(self._file_path, "ab") as file:
-                file.write(text.encode("utf-8"))
+
+def grid_size(config: SweepConfig) -> int:
+    """How many points the grid sampler has for the config's space."""
+    return math.prod(len(values) for values in grid(config.space).values())
 
 
 def make_sampler(config: SweepConfig) -> optuna.samplers.BaseSampler:
+    check_sampler_packages(config.sampler)
     seed = config.seed
     samplers: dict[str, Callable[[], optuna.samplers.BaseSampler]] = {
         "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
         "random": lambda: optuna.samplers.RandomSampler(seed=seed),
-        "grid": lambda: optuna.samplers.GridSampler(grid(config.space), seed=seed),
+        "grid": lambda: AskTellGridSampler(grid(config.space), seed=seed),
         "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed),
         "gp": lambda: optuna.samplers.GPSampler(seed=seed),
         "qmc": lambda: optuna.samplers.QMCSampler(seed=seed),
@@ -124,16 +139,25 @@ def make_pruner(config: SweepConfig) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
-class _StaleTrials:
+class StaleTrials:
     """Optuna's heartbeat callback: retry a stale trial once, and remember it so its run can end FAILED."""
 
     def __init__(self) -> None:
-        self._retry = RetryHeartbeatStaleTrialCallback(max_retry=1)
+        self._retry: RetryHeartbeatStaleTrialCallback | None = None  # made on first use: it warns (experimental)
         self.failed: list[optuna.trial.FrozenTrial] = []
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        self._retry(study, trial)
+        if self._retry is None:
+            with quiet_heartbeat_warnings():
+                self._retry = RetryHeartbeatStaleTrialCallback(max_retry=1)
+        with quiet_heartbeat_warnings():
+            self._retry(study, trial)
         self.failed.append(trial)
 
+    def take_failed(self) -> list[optuna.trial.FrozenTrial]:
+        """The trials failed since the last call (their runs must end FAILED too)."""
+        failed, self.failed = self.failed, []
+        return failed
 
-STALE_TRIALS = _StaleTrials()
+
+STALE_TRIALS = StaleTrials()  # one per process: RDBStorage calls it, fail_dead_trials reads what it failed

@@ -3,24 +3,29 @@
 A tracking server that was down, restarted empty, or lost writes leaves child runs missing, runs
 left RUNNING, or a parent whose best is stale. The study has every trial's settings, state, metrics
 and run link, so sync recreates missing child runs (params, final metrics, status; no curves and no
-model file: those lived only in the trial's process), ends stray runs with the trial's status, puts
-the right best on the parent and ends the parent as the sweep's state says. A second sync changes
-nothing.
+model file: those lived only in the trial's process), makes the study follow the runs it rebuilt,
+makes the parent's best (trial, run id, best/model.json, pyfunc model) agree with the study or says
+which piece cannot be rebuilt, publishes plots and the model the parent lacks, and ends the parent
+as the sweep's state says. A second sync changes nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import optuna
 
-from sweep.config import config_from_yaml
-from sweep.recorder import Recorder
-from sweep.records import SweepIdentity
-from sweep.study.reading import _find_study
-from sweep.study.run import _parent_params, _resumed_tracking_uri
-from sweep.study.sharing import _record_of, take_census
-from sweep.study.storage import ATTR, open_storage, storage_label
+from sweep.locations import StorageLocation, TrackingLocation
+from sweep.records import BestAgreement, BestTrial, SweepIdentity
+from sweep.study.attrs import SweepAttrs, relink_runs
+from sweep.study.census import record_of, take_census
+from sweep.study.ending import publish_results, remember_model
+from sweep.study.opening import open_sweep
+from sweep.study.starting import parent_params
+from sweep.study.storage import HEARTBEAT_SECONDS
+from sweep.tracking import Recorder
+
+MODEL_PIECE = {True: "pyfunc model", False: "best model"}  # by builtin: what `sweep sync` says it published
 
 
 @dataclass(frozen=True)
@@ -28,40 +33,75 @@ class SyncResult:
     name: str
     parent_run_id: str
     parent_created: bool  # MLflow had lost the parent: a new one now stands for the sweep
+    parent_adopted: bool  # the study had not linked its parent (a start cut short): it is linked now
     repaired: list[int]  # trials whose child run was created or whose status was corrected
     parent_ended: bool
     best_trial: int | None
     problems: list[str]  # writes that failed even now (the store is still down?)
+    relinked: list[int] = field(default_factory=list)  # trials whose run id the study now takes from a rebuilt run
+    best_repaired: list[str] = field(default_factory=list)  # pieces of the parent's best that disagreed
+    published: list[str] = field(default_factory=list)  # "plots", a MODEL_PIECE: (re)published on the parent
+    missing: str | None = None  # what of the best trial cannot be rebuilt, why, and how to get it
+
+    @property
+    def changed(self) -> bool:
+        """Anything repaired: False means MLflow already agreed with the study."""
+        return bool(self.parent_created or self.parent_adopted or self.repaired or self.parent_ended or self.relinked
+                    or self.best_repaired or self.published)
 
 
 def sync_sweep(name: str | None, *, storage_url: str | None, tracking_uri: str | None) -> SyncResult:
-    storage = open_storage(storage_url, create=False)
-    row = _find_study(storage, name, resume=False)
-    attrs = row.user_attrs
-    config = config_from_yaml(attrs[f"{ATTR}config"]).replace(name=row.study_name)
-    study = optuna.load_study(study_name=row.study_name, storage=storage)
-    uri = _resumed_tracking_uri(tracking_uri, attrs)
-    state = attrs.get(f"{ATTR}status", "running")
-    census = take_census(study, config)
-    status = {"finished": "FINISHED" if census.finished.complete else "FAILED", "interrupted": "KILLED"}.get(state)
+    location = StorageLocation.parse(storage_url)
+    sweep = open_sweep(location, name, heartbeat=HEARTBEAT_SECONDS)
+    attrs, config = sweep.attrs, sweep.config
+    study = sweep.read()
+    tracking = TrackingLocation.resolve(tracking_uri, stored=attrs.stored_tracking)
+    # a sweep killed before it linked its parent run ran no trial: sync ends it as interrupted (resumable)
+    state = "interrupted" if attrs.status == "starting" else attrs.status
     recorder = Recorder()
     try:
-        recorder.connect(SweepIdentity(row.study_name, config.experiment, uri))
+        recorder.connect(SweepIdentity(sweep.name, config.experiment, tracking.explicit))
         parent_run_id, created = recorder.sync_parent(
-            attrs.get(f"{ATTR}parent_run_id"), status=status, params=_parent_params(config),
-            tags={"sweep.status": state, "sweep.target": str(attrs.get(f"{ATTR}target", config.trials)),
-                  "sweep.storage": storage_label(storage_url), "sweep.rebuilt_by": "sweep sync"},
+            attrs.parent_run_id, token=attrs.token, params=parent_params(config),
+            tags={"sweep.status": state, "sweep.target": str(attrs.target or config.trials),
+                  "sweep.storage": str(location), "sweep.rebuilt_by": "sweep sync"},
             config_yaml=config.to_yaml())
-        if created:
-            study.set_user_attr(f"{ATTR}parent_run_id", parent_run_id)
+        adopted = not created and parent_run_id != attrs.parent_run_id
+        if created or adopted:
+            replace(SweepAttrs.read(study), parent_run_id=parent_run_id, status=state).write(study)
         finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-        repaired = recorder.reconcile([_record_of(trial) for trial in finished])
-        if census.best is not None:
-            recorder.ensure_best(census.best, config.metric)
+        # every param the trial had: its fixed settings and whatever it suggested (define-by-run included)
+        reconciled = recorder.reconcile([replace(record_of(trial), params={**config.fixed, **trial.params})
+                                         for trial in finished])
+        relinked = relink_runs(study, reconciled.run_ids)
+        census = take_census(study, config)  # after relinking: the best names the run MLflow holds now
+        builtin = config.trainer.builtin
+        agreement = (recorder.agree_best(census.best, config.metric, builtin=builtin)
+                     if census.best is not None else None)
+        published = _publish_if_needed(study, recorder, census.best, agreement, builtin=builtin)
+        status = {"finished": "FINISHED" if census.finished.complete else "FAILED", "interrupted": "KILLED"}.get(state)
         ended = recorder.end_parent_if_needed(status, census.finished)
         report = recorder.close(None, census.finished)
     except BaseException:
         recorder.terminate()
         raise
-    return SyncResult(row.study_name, parent_run_id, created, repaired, ended,
-                      census.best.number if census.best else None, report.errors)
+    if report.model.uri is not None:
+        remember_model(study, report)
+    made = {"plots": bool(report.plots or report.plots_skipped), MODEL_PIECE[builtin]: report.model.uri is not None}
+    published = [piece for piece in published if made[piece]]  # what failed is among the problems
+    problems = [*report.errors, *([report.model.warning] if report.model.warning else [])]
+    return SyncResult(sweep.name, parent_run_id, created, adopted, reconciled.repaired, ended,
+                      census.best.number if census.best else None, problems, relinked,
+                      agreement.repaired if agreement else [], published, agreement.missing if agreement else None)
+
+
+def _publish_if_needed(study: optuna.Study, recorder: Recorder, best: BestTrial | None,
+                       agreement: BestAgreement | None, *, builtin: bool) -> list[str]:
+    """Plots and the best model, when the parent lacks them or shows another best; returns what was sent."""
+    if best is None or agreement is None:
+        return []
+    model_needed = (agreement.model_json or agreement.logged_model) and agreement.model_trial != best.number
+    if not (model_needed or agreement.repaired or not agreement.has_plots):
+        return []
+    publish_results(study, recorder, best if model_needed else None, None, builtin=builtin)
+    return ["plots", *([MODEL_PIECE[builtin]] if model_needed else [])]

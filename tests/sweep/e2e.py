@@ -8,13 +8,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import optuna
-from mlflow import MlflowClient
-from mlflow.entities import Run
+if TYPE_CHECKING:  # imported where used: the fast tests that import this module need neither
+    import optuna
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
 
 SWEEP = [sys.executable, "-m", "sweep.cli"]
-TRAIN = [sys.executable, "-m", "trainer.cli"]
+TRAIN = [sys.executable, "-m", "sweep.train_cli"]
 
 FAST_SPACE = """
 space:
@@ -84,6 +86,8 @@ def interrupt(process: subprocess.Popen[str], signum: int) -> tuple[int, str, st
 
 
 def mlflow_client(folder: Path) -> MlflowClient:
+    from mlflow import MlflowClient
+
     return MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
 
 
@@ -100,6 +104,7 @@ def runs(folder: Path, experiment: str = "sentiment") -> tuple[Run, list[Run]]:
 
 
 def study(folder: Path, name: str) -> optuna.Study:
+    import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 

@@ -7,7 +7,6 @@ a missing server fails the tests instead of hiding them.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import optuna
 import pytest
+
+from tests.sweep import e2e
 
 ADMIN_URL = os.environ.get("SWEEP_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -53,17 +55,32 @@ def database(password: str | None = None) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    """A study's trials, through an engine closed before returning; none before the study exists.
+
+    For polling: every optuna.load_study(storage=url) opens an engine whose pooled connections live
+    until garbage collection, and a loop of those exhausts the server's max_connections, failing
+    whichever test runs beside it.
+    """
+    from optuna.storages import RDBStorage
+
+    try:  # skip_table_creation: a reader must not race the first worker creating the schema
+        storage = RDBStorage(url, skip_table_creation=True)
+    except Exception:  # no schema yet
+        return []
+    try:
+        return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    except Exception:  # no study yet
+        return []
+    finally:
+        storage.engine.dispose()
 
 
 @contextmanager
 def mlflow_server(backend_url: str, artifacts: Path, port: int | None = None) -> Iterator[str]:
     """A real `mlflow server` on loopback (backend store: PostgreSQL or a SQLite file), artifacts proxied
     to a folder. Give ``port`` to restart a stopped server where its clients expect it."""
-    port = port or free_port()
+    port = port or e2e.free_port()
     log = (artifacts.parent / f"mlflow-server-{port}.log").open("wb")
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_url,
                "--artifacts-destination", artifacts.as_uri(), "--serve-artifacts",
@@ -72,7 +89,7 @@ def mlflow_server(backend_url: str, artifacts: Path, port: int | None = None) ->
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 300  # a loaded CI machine can take minutes to import mlflow
         while True:
             try:
                 with urllib.request.urlopen(f"{url}/health", timeout=2):
@@ -80,7 +97,7 @@ def mlflow_server(backend_url: str, artifacts: Path, port: int | None = None) ->
             except OSError:
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"mlflow server did not start: see {log.name}") from None
-                time.sleep(0.5)
+                time.sleep(0.1)
         yield url
     finally:
         server.terminate()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 
 import pytest
@@ -21,12 +20,11 @@ BAD_CONFIGS = {  # id: (config text, what the error line must name)
 
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty working folder; `sweep run` replaces the SIGTERM handler, so it is put back afterwards."""
+    """An empty working folder, with no store chosen by the environment."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    handler = signal.getsignal(signal.SIGTERM)
-    yield tmp_path
-    signal.signal(signal.SIGTERM, handler)
+    monkeypatch.delenv("SWEEP_STORAGE", raising=False)
+    return tmp_path
 
 
 def invoke(*args: str):
@@ -77,18 +75,21 @@ def test_run_with_bad_flag_exits_2_with_one_line_and_writes_nothing(workdir, arg
     assert_nothing_written(workdir)
 
 
+@pytest.mark.slow  # the real run_sweep: it starts the tracking process before it reads the data
 def test_run_with_missing_data_file_exits_1_with_one_line(workdir):
     result = invoke("run", "--data", "missing.csv", "--trials", "1")
     assert result.exit_code == 1
     assert "missing.csv: no such data file" in error_line(result)
 
 
+@pytest.mark.slow  # the real run_sweep: it starts the tracking process before it reads the data
 def test_run_with_missing_data_file_writes_nothing(workdir):
     result = invoke("run", "--data", "missing.csv", "--trials", "1")
     assert result.exit_code == 1
     assert_nothing_written(workdir)
 
 
+@pytest.mark.slow  # the real run_sweep: it starts the tracking process before it reads the data
 def test_run_with_data_file_in_unknown_format_exits_2_and_writes_nothing(workdir):
     (workdir / "notes.txt").write_text("text,label\ngood,1\n", encoding="utf-8")
     result = invoke("run", "--data", "notes.txt", "--trials", "1")
@@ -118,3 +119,95 @@ def test_help_lists_the_commands(workdir):
     first_words = {line.strip("│ ").split(" ", 1)[0] for line in result.stdout.splitlines() if line.strip("│ ")}
     assert {"run", "best", "ls", "show"} <= first_words
     assert_nothing_written(workdir)
+
+
+# -- inputs that would run for hours, allocate without limit or be read silently wrong ------------------------
+
+LR = "space:\n  lr: {type: float, low: 0.1, high: 1}\n"
+TOO_BIG = {  # id: (config text, what the error line must name)
+    "huge-trials": ("trials: 100000000000000000000000000\n" + LR, "at most 1,000,000"),
+    "huge-heartbeat": ("heartbeat: 100000000000000000000\n" + LR, "at most 3,600"),
+    "huge-epochs-in-space": ("space:\n  epochs: {type: int, low: 1, high: 100000000000000000000}\n",
+                             "between 1 and 100,000"),
+    "huge-vocab-in-space": ("space:\n  vocab_size: {type: int, low: 10, high: 100000000000}\n",
+                            "between 1 and 10,000,000"),
+    "huge-epochs-fixed": ("fixed: {epochs: 100000000000000000000}\nspace:\n  lr: {type: float, low: 0.1, high: 1}\n",
+                          "between 1 and 100,000"),
+    "huge-vocab-fixed": ("fixed: {vocab_size: 100000000000}\nspace:\n  lr: {type: float, low: 0.1, high: 1}\n",
+                         "between 1 and 10,000,000"),
+    "duplicate-top-key": ("trials: 5\nspace:\n  lr: {type: float, low: 0.1, high: 1}\ntrials: 500\n",
+                          "bad.yaml:4: key 'trials' appears twice"),
+    "duplicate-space-key": ("space:\n  lr: {type: float, low: 0.1, high: 1}\n  lr: {type: float, low: 1, high: 2}\n",
+                            "bad.yaml:3: key 'lr' appears twice"),
+    "duplicate-nested-key": ("space:\n  lr: {type: float, low: 0.1, high: 1, low: 0.5}\n",
+                             "bad.yaml:2: key 'low' appears twice"),
+}
+
+
+@pytest.mark.parametrize(("text", "expected"), TOO_BIG.values(), ids=TOO_BIG.keys())
+def test_run_with_out_of_bounds_or_duplicate_setting_exits_2_naming_it_and_writes_nothing(workdir, text, expected):
+    (workdir / "bad.yaml").write_text(text, encoding="utf-8")
+    result = invoke("run", "--config", "bad.yaml")
+    assert result.exit_code == 2
+    line = error_line(result)
+    assert expected in line and len(line) < 400, line
+    assert_nothing_written(workdir, "bad.yaml")
+
+
+def test_run_with_huge_trials_flag_exits_2_naming_the_bound(workdir):
+    result = invoke("run", "--trials", "1" + "0" * 26)
+    assert result.exit_code == 2
+    assert "trials: must be at most 1,000,000" in error_line(result)
+    assert_nothing_written(workdir)
+
+
+def test_run_with_config_file_over_1_mib_exits_2_before_parsing_and_writes_nothing(workdir):
+    (workdir / "big.yaml").write_text("trials: 5\nname: '" + "x" * (2 * 1024 * 1024) + "'\n", encoding="utf-8")
+    result = invoke("run", "--config", "big.yaml")
+    assert result.exit_code == 2
+    assert "big.yaml: larger than 1024 KiB" in error_line(result)
+    assert_nothing_written(workdir, "big.yaml")
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "fifo", "."], ids=["device", "fifo", "folder"])
+def test_run_with_config_that_is_not_a_regular_file_exits_2_and_writes_nothing(workdir, path):
+    if path == "fifo":
+        os.mkfifo(workdir / "fifo")
+    result = invoke("run", "--config", path)
+    assert result.exit_code == 2
+    assert "not a regular file" in error_line(result)
+    assert_nothing_written(workdir, *(["fifo"] if path == "fifo" else []))
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ('{"text": "good", "label": 1}\n{"text": "ba\x00d", "label": 0}\n', "data.jsonl:2: a NUL"),
+    ('{"text": "", "label": 1}\n{"text": "  ", "label": 0}\n{"text": "!!", "label": 0}\n', "no text holds a word"),
+], ids=["nul-byte", "all-empty-texts"])
+def test_run_with_unusable_data_file_exits_2_naming_file_and_line_and_writes_nothing(workdir, content, expected):
+    (workdir / "data.jsonl").write_text(content, encoding="utf-8")
+    result = invoke("run", "--data", "data.jsonl", "--trials", "1")
+    assert result.exit_code == 2
+    assert expected in error_line(result)
+    assert_nothing_written(workdir, "data.jsonl")
+
+
+@pytest.mark.parametrize(("source", "trainer", "message"), [
+    (None, "{function: missing.py:fit}", "trainer.function: no such file"),
+    ("def fit(trial)\n", "{function: train.py:fit}", "syntax error"),
+    ("def fit(trial):\n    return 1\n", "{function: train.py:fitt}", "has no 'fitt'"),
+    ("def fit(trial):\n    return 1\n", "{function: not_a_module_here:fit}", "no module named 'not_a_module_here'"),
+    ("def fit(trial):\n    return 1\n", "{function: train.py:fit}\nobjective: {metric: f1}",
+     "objective.direction: required"),
+    ("def fit(trial):\n    return 1\n", "{function: train.py:fit, mlflow: sometimes}", "trainer.mlflow"),
+])
+def test_a_function_trainer_that_cannot_be_loaded_exits_2_in_one_line_and_writes_nothing(workdir: Path, source,
+                                                                                       trainer, message):
+    if source is not None:
+        (workdir / "train.py").write_text(source, encoding="utf-8")
+    (workdir / "sweep.yaml").write_text(f"trainer: {trainer}\n", encoding="utf-8")
+    if "objective" not in trainer:
+        (workdir / "sweep.yaml").write_text(f"trainer: {trainer}\nobjective: {{direction: maximize}}\n")
+    result = invoke("run", "--config", "sweep.yaml")
+    assert result.exit_code == 2
+    assert message in error_line(result)
+    assert sorted(p.name for p in workdir.iterdir()) == sorted(["sweep.yaml"] + (["train.py"] if source else []))

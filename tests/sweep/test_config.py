@@ -330,3 +330,84 @@ def test_bad_flag_value_is_not_blamed_on_a_good_config_file(tmp_path):
     message = config_error(tmp_path, MINIMAL, {"trials": 0})
     assert "c.yaml" not in message
     assert "trials" in message
+
+
+# -- a function trainer: any metric with a direction, no data:, an optional space ------------------------------
+
+
+def function_config(tmp_path: Path, body: str) -> str:
+    """A config for `trainer: {function: train.py:fit}` (the file exists beside it) plus ``body``."""
+    (tmp_path / "train.py").write_text("def fit(trial):\n    return 1.0\n", encoding="utf-8")
+    return "trainer: {function: train.py:fit}\n" + body
+
+
+def test_function_trainer_defaults_metric_value_experiment_sweep_and_needs_no_space(tmp_path):
+    config = load_text(tmp_path, function_config(tmp_path, "objective: {direction: minimize}\n"))
+    assert (config.metric, config.direction, config.experiment, config.space) == ("value", "minimize", "sweep", {})
+    assert config.trainer.function == f"{tmp_path / 'train.py'}:fit"
+
+
+def test_function_trainer_takes_any_space_and_fixed_names(tmp_path):
+    config = load_text(tmp_path, function_config(tmp_path, "objective: {metric: f1, direction: maximize}\n"
+                                                           "fixed: {dataset: digits}\n"
+                                                           "space:\n  dropout: {type: float, low: 0.0, high: 0.5}\n"))
+    assert (config.metric, config.fixed, list(config.space)) == ("f1", {"dataset": "digits"}, ["dropout"])
+
+
+def test_function_trainer_config_round_trips_through_its_stored_yaml(tmp_path):
+    config = load_text(tmp_path, function_config(tmp_path, "objective: {metric: f1, direction: maximize}\n"
+                                                           "fixed: {dataset: digits}\n"))
+    stored = config.to_yaml()
+    assert "data" not in yaml.safe_load(stored)  # only the built-in trainer reads data
+    assert config_from_yaml(stored) == config
+
+
+BAD_FUNCTION_CONFIGS = {
+    "custom-metric-without-direction": ("objective: {metric: f1}\n", "objective.direction",
+                                        "required for your trainer's metric 'f1'",
+                                        "add direction: maximize or direction: minimize"),
+    "default-metric-without-direction": ("trials: 5\n", "objective.direction", "metric 'value'",
+                                         "add direction: maximize"),
+    "bad-direction": ("objective: {metric: f1, direction: up}\n", "objective.direction", "got 'up'",
+                      "maximize or minimize"),
+    "metric-not-a-name": ("objective: {metric: 'a,b', direction: maximize}\n", "objective.metric",
+                          "'a,b' is not a metric name", "use letters, digits"),
+    "data-given": ("objective: {direction: maximize}\ndata: {source: reviews.csv}\n", "data:",
+                   "only the built-in trainer reads data:", "remove data:, or pass a path under fixed:"),
+    "grid-without-space": ("objective: {direction: maximize}\nsampler: {name: grid}\n", "sampler.name",
+                           "the grid sampler needs a space:", "add one or use another --sampler"),
+    "same-key-fixed-and-space": ("objective: {direction: maximize}\nfixed: {depth: 3}\n"
+                                 "space:\n  depth: {type: int, low: 1, high: 9}\n", "fixed.depth",
+                                 "also in space", "either tuned or fixed"),
+}
+
+
+@pytest.mark.parametrize(("body", "key", "problem", "fix"), BAD_FUNCTION_CONFIGS.values(),
+                         ids=BAD_FUNCTION_CONFIGS.keys())
+def test_bad_function_trainer_config_raises_one_line_naming_the_key_and_the_fix(tmp_path, body, key, problem, fix):
+    message = config_error(tmp_path, function_config(tmp_path, body))
+    assert message.startswith(f"{tmp_path / 'c.yaml'}: ")  # the file's mistake, named as the file's
+    assert key in message and problem in message and fix in message
+
+
+def test_custom_metric_for_the_builtin_trainer_names_its_two_metrics(tmp_path):
+    message = config_error(tmp_path, edited_default((("objective", "metric"), "f1"),
+                                                    (("objective", "direction"), "maximize")))
+    assert "objective.metric: 'f1' is not supported; use one of val_accuracy, val_loss" in message
+
+
+def test_missing_function_file_is_one_line_naming_trainer_function(tmp_path):
+    message = config_error(tmp_path, "trainer: {function: nope.py:fit}\nobjective: {direction: maximize}\n")
+    assert "trainer.function: no such file" in message and str(tmp_path / "nope.py") in message
+
+
+@pytest.mark.parametrize(("flag", "value", "key", "fix"), [
+    ("sampler", "grid", "sampler.name", "needs a space:"),
+    ("metric", "bad,name", "objective.metric", "not a metric name"),
+    ("data", "reviews.csv", "data", "drop --data"),
+    ("text_column", "body", "data", "drop --data/--text-column"),
+])
+def test_bad_flag_for_a_function_trainer_is_one_line_blamed_on_the_flag(tmp_path, flag, value, key, fix):
+    message = config_error(tmp_path, function_config(tmp_path, "objective: {direction: maximize}\n"), {flag: value})
+    assert message.startswith("command-line flag: ")
+    assert key in message and fix in message

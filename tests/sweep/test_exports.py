@@ -1,4 +1,4 @@
-"""Import hygiene: the read-only commands start without MLflow, and the trainer imports neither MLflow nor Optuna.
+"""Import hygiene: the read-only commands start without MLflow; the trainer imports no sweep, MLflow or Optuna.
 
 Each check runs in a fresh interpreter: this test session has imported everything already.
 """
@@ -23,10 +23,10 @@ def assert_ok(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_cli_report_and_study_modules_import_without_mlflow(tmp_path):
+def test_cli_queries_and_study_modules_import_without_mlflow(tmp_path):
     assert_ok(run_python("""
         import sys
-        from sweep import cli, report
+        from sweep import cli, queries, report
         import sweep.study
         loaded = sorted(m for m in sys.modules if m == "mlflow" or m.startswith("mlflow."))
         assert not loaded, loaded
@@ -46,11 +46,14 @@ def test_sweep_help_and_best_do_not_import_mlflow(tmp_path):
     """, tmp_path))
 
 
-def test_importing_trainer_imports_neither_mlflow_nor_optuna(tmp_path):
+def test_importing_every_trainer_module_imports_neither_the_sweep_nor_mlflow_nor_optuna(tmp_path):
     assert_ok(run_python("""
-        import sys
+        import importlib, pkgutil, sys
         import trainer
-        import trainer.cli
-        loaded = sorted(m for m in ("mlflow", "optuna") if m in sys.modules)
+        names = [info.name for info in pkgutil.walk_packages(trainer.__path__, "trainer.")]
+        assert len(names) >= 6, names
+        for name in names:
+            importlib.import_module(name)
+        loaded = sorted(m for m in ("sweep", "mlflow", "optuna") if m in sys.modules)
         assert not loaded, loaded
     """, tmp_path))

@@ -22,8 +22,8 @@ from tests.sweep import e2e
 pytestmark = pytest.mark.slow
 
 TRIALS = 2
-POINTS = 10  # kill points per signal
-DELAYS = [0.4 + i * 0.3 for i in range(POINTS)]  # 0.4 s .. 3.1 s: start-up, trials, logging, the end
+POINTS = 5  # kill points per signal: about one per phase below (the load shifts them anyway)
+DELAYS = [0.4 + i * 0.675 for i in range(POINTS)]  # 0.4 s .. 3.1 s: start-up, trials, logging, the end
 CONFIG = f"trials: {TRIALS}\npruner: {{name: none}}\n" + """
 space:
   lr: {type: float, low: 0.2, high: 2.0, log: true}

@@ -49,6 +49,7 @@ def journal_study(folder: Path, name: str) -> optuna.Study:
     return e2e.study(folder, name)
 
 
+@pytest.mark.usefixtures("mlflow_db")
 def test_two_jobs_on_embedded_stores_run_exactly_n_trials(tmp_path: Path):
     e2e.write_config(tmp_path, "trials: 200\npruner: {name: none}\nspace:\n"
                      "  lr: {type: float, low: 0.1, high: 3.0, log: true}\n  epochs: {type: int, low: 3, high: 12}\n")
@@ -62,6 +63,7 @@ def test_two_jobs_on_embedded_stores_run_exactly_n_trials(tmp_path: Path):
     assert_consistent(e2e.mlflow_client(tmp_path), study, 200)
 
 
+@pytest.mark.usefixtures("mlflow_db")
 def test_interrupted_parallel_sweep_resumes_to_exactly_n(tmp_path: Path):
     e2e.write_config(tmp_path, "trials: 6\npruner: {name: none}\n" + e2e.SLOWER_SPACE)
     process = e2e.start_sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "pairstop", "--jobs", "2")
@@ -131,6 +133,7 @@ def _database_text(url: str) -> str:
     return "\n".join(chunks)
 
 
+@pytest.mark.usefixtures("mlflow_db")
 def test_a_killed_worker_trial_is_failed_retried_and_its_run_fails(tmp_path: Path):
     with pg.database() as optuna_url:
         e2e.write_config(tmp_path, "trials: 5\nheartbeat: 1\npruner: {name: none}\n" + e2e.SLOWER_SPACE)
@@ -140,7 +143,7 @@ def test_a_killed_worker_trial_is_failed_retried_and_its_run_fails(tmp_path: Pat
         victim = subprocess.Popen([*e2e.SWEEP, "worker", "crash", "--storage", optuna_url], cwd=tmp_path,
                                   env=e2e.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         victim_trial = _wait_for_running_trial(optuna_url, "crash", victim.pid)
-        time.sleep(0.3)
+        _wait_for_child_run_and_heartbeat(tmp_path, optuna_url, "crash", victim_trial)
         victim.kill()  # SIGKILL: no handler runs in the worker
         victim.wait(timeout=30)
         _, err = first.communicate(timeout=300)
@@ -158,11 +161,32 @@ def test_a_killed_worker_trial_is_failed_retried_and_its_run_fails(tmp_path: Pat
         assert_consistent(client, study, 5)
 
 
+def _wait_for_child_run_and_heartbeat(folder: Path, storage_url: str, name: str, number: int,
+                                      timeout: float = 120) -> None:
+    """Until the trial has its child run in MLflow and a heartbeat in the study: a kill before either
+    would leave nothing for the other workers to fail."""
+    import psycopg
+
+    client = e2e.mlflow_client(folder)
+    query = ("SELECT 1 FROM trial_heartbeats h JOIN trials t ON t.trial_id = h.trial_id "
+             "JOIN studies s ON s.study_id = t.study_id WHERE s.study_name = %s AND t.number = %s")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        experiment = client.get_experiment_by_name("sentiment")
+        runs = client.search_runs([experiment.experiment_id], f"tags.`sweep.trial` = '{number}'") if experiment else []
+        with psycopg.connect(storage_url, autocommit=True) as connection:
+            beating = connection.execute(query, (name, number)).fetchone() is not None
+        if runs and beating:
+            return
+        time.sleep(0.2)  # polling both stores: neither tells when it is written
+    raise AssertionError(f"trial {number} got no child run and heartbeat in {timeout:.0f} s")
+
+
 def _wait_for_running_trial(storage_url: str, name: str, pid: int, timeout: float = 120) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for trial in _pg_study(storage_url, name).get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            if str(trial.user_attrs.get("sweep.worker", "")).endswith(f":{pid}"):
+        for trial in pg.trials(storage_url, name):
+            if trial.state.name == "RUNNING" and str(trial.user_attrs.get("sweep.worker", "")).endswith(f":{pid}"):
                 return trial.number
         time.sleep(0.2)
     raise AssertionError("the worker never started a trial")

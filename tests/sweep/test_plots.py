@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import optuna
 import pytest
 
-from sweep.study import PLOT_MIN_TRIALS, study_plots
+from sweep.study import PLOT_MIN_TRIALS, StudyPlots, study_plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -26,8 +28,14 @@ def make_study(values: list[float], *, vary: bool = True, metric: str | None = "
     return study
 
 
-def test_a_study_with_enough_trials_gets_all_four_plots_as_pngs():
-    made = study_plots(make_study([0.5 + 0.01 * i for i in range(12)]))
+@pytest.fixture(scope="module")
+def twelve() -> StudyPlots:
+    """The plots of one 12-trial study, for the checks that only read them (drawing them takes seconds)."""
+    return study_plots(make_study([0.5 + 0.01 * i for i in range(12)]))
+
+
+def test_a_study_with_enough_trials_gets_all_four_plots_as_pngs(twelve: StudyPlots):
+    made = twelve
     assert made.skipped == {}
     assert sorted(made.images) == sorted(f"{name}.png" for name in PLOT_MIN_TRIALS)
     for png in made.images.values():
@@ -71,6 +79,36 @@ def test_a_plot_that_raises_is_skipped_not_raised(monkeypatch: pytest.MonkeyPatc
 
 def test_plots_do_not_leave_scikit_learn_unimportable():
     study_plots(make_study([0.5, 0.6, 0.7]))
-    import sklearn  # hidden only while optuna.importance loads
+    # hidden only while optuna.importance loads; finding it is what importing it would do first, and a
+    # hiding left behind makes find_spec answer None, as it makes `import sklearn` fail
+    assert importlib.util.find_spec("sklearn") is not None
 
-    assert sklearn.__version__
+
+def test_plots_are_about_1000_by_600_pixels(twelve: StudyPlots):
+    for name, png in twelve.images.items():
+        width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+        assert width >= 700 and height >= 500, (name, width, height)
+
+
+def test_a_log_axis_labels_a_few_major_ticks_and_no_minor_ones():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sweep.study.plots import MAX_TICKS, readable_ticks
+
+    figure, axes = plt.subplots()
+    try:
+        axes.set_xscale("log")
+        axes.plot([0.011, 0.2, 3.0, 9.5], [1, 2, 3, 4])
+        readable_ticks(figure)
+        figure.canvas.draw()
+        low, high = axes.get_xlim()
+        labelled = [tick for tick in axes.xaxis.get_major_ticks()
+                    if tick.label1.get_text() and low <= tick.get_loc() <= high]
+        assert 2 <= len(labelled) <= MAX_TICKS
+        assert all(not tick.label1.get_text() for tick in axes.xaxis.get_minor_ticks())
+        assert all(label.get_rotation() == 30 for label in axes.get_xticklabels())
+    finally:
+        plt.close(figure)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.sweep import e2e
+from tests.sweep.stores import copy_mlflow_db
 from trainer import Model
 
 pytestmark = pytest.mark.slow
@@ -18,9 +19,10 @@ PLOTS = ["NOTES.txt", "optimization_history.png", "parallel_coordinate.png", "pa
 
 
 @pytest.fixture(scope="module")
-def shipped(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+def shipped(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) -> tuple[Path, str]:
     """One 10-trial sweep registered as `sentiment-best`; (its folder, its `sweep run` output)."""
     folder = tmp_path_factory.mktemp("shipped")
+    copy_mlflow_db(mlflow_template, folder)
     e2e.write_config(folder, "trials: 10\npruner: {name: none}\n" + e2e.FAST_SPACE)
     result = e2e.sweep(folder, "run", "--config", "sweep.yaml", "--name", "shipped", "--register", "sentiment-best")
     assert result.returncode == 0, result.stderr
@@ -39,7 +41,7 @@ def test_plots_are_valid_pngs_on_the_parent_run(shipped: tuple[Path, str]):
     assert e2e.artifact_names(folder, parent.info.run_id, "plots") == PLOTS
     for name in PLOTS[1:]:
         width, height = e2e.png_size(e2e.artifact_bytes(folder, parent.info.run_id, f"plots/{name}"))
-        assert width > 300 and height > 200, name
+        assert width > 700 and height > 500, name
     assert parent.data.tags["sweep.plots_skipped"] == "none"
     assert "plots:          4 under plots/ on the parent run" in output
 
@@ -52,7 +54,7 @@ def test_pyfunc_model_round_trips_and_predicts_like_model_json(shipped: tuple[Pa
         import json, sys
         sys.modules["sweep"] = None
         import mlflow, pandas as pd
-        model = mlflow.pyfunc.load_model("runs:/{parent.info.run_id}/model")
+        model = mlflow.pyfunc.load_model("runs:/{parent.info.run_id}/shipped-best")
         out = model.predict(pd.DataFrame({{"text": {TEXTS!r}}}))
         print(json.dumps({{"columns": list(out.columns), "label": out["label"].tolist(),
                           "probability": out["probability"].tolist(),
@@ -64,7 +66,7 @@ def test_pyfunc_model_round_trips_and_predicts_like_model_json(shipped: tuple[Pa
     labels, probabilities = best_model(folder).predict(TEXTS)
     assert result["label"] == labels.tolist()
     assert result["probability"] == pytest.approx(probabilities.tolist())
-    assert parent.data.tags["best.model_uri"] == f"runs:/{parent.info.run_id}/model"
+    assert parent.data.tags["best.model_uri"] == f"runs:/{parent.info.run_id}/shipped-best"
     assert parent.data.tags["best.model_trial"] == parent.data.tags["best.trial"]
 
 
@@ -81,10 +83,10 @@ def test_sweep_best_shows_the_model_uri_and_registered_version(shipped: tuple[Pa
     folder, _ = shipped
     parent, _ = e2e.runs(folder)
     as_json = json.loads(e2e.sweep(folder, "best", "--format", "json").stdout)
-    assert as_json["pyfunc_model_uri"] == f"runs:/{parent.info.run_id}/model"
+    assert as_json["pyfunc_model_uri"] == f"runs:/{parent.info.run_id}/shipped-best"
     assert as_json["registered_model"] == "models:/sentiment-best/1"
     text = e2e.sweep(folder, "best").stdout
-    assert f"pyfunc:     runs:/{parent.info.run_id}/model" in text
+    assert f"pyfunc:     runs:/{parent.info.run_id}/shipped-best" in text
     assert "registered: models:/sentiment-best/1" in text
 
 
@@ -102,6 +104,22 @@ def test_sweep_predict_prints_label_probability_and_text(shipped: tuple[Path, st
     assert from_file.stdout.splitlines() == expected
 
 
+def test_sweep_predict_reads_a_local_model_without_importing_mlflow(shipped: tuple[Path, str]):
+    folder, _ = shipped
+    labels, _ = best_model(folder).predict(TEXTS[:1])
+    given = e2e.python_in(folder, textwrap.dedent(f"""
+        import sys
+        from sweep.cli import app
+        try:
+            app(["predict", "--name", "shipped", {TEXTS[0]!r}], prog_name="sweep")
+        except SystemExit as stop:
+            assert not stop.code, stop.code
+        assert "mlflow" not in sys.modules, "mlflow was imported"
+    """))
+    assert given.returncode == 0, given.stderr
+    assert given.stdout.startswith("positive" if labels[0] else "negative")
+
+
 def test_sweep_predict_without_texts_exits_2_with_one_line(shipped: tuple[Path, str]):
     folder, _ = shipped
     result = e2e.sweep(folder, "predict")
@@ -116,6 +134,7 @@ def test_an_invalid_register_name_exits_2_before_anything_is_written(tmp_path: P
     assert not (tmp_path / "sweep.journal").exists() and not (tmp_path / "mlflow.db").exists()
 
 
+@pytest.mark.usefixtures("mlflow_db")
 def test_a_one_trial_sweep_skips_the_comparison_plots_with_a_note(tmp_path: Path):
     e2e.write_config(tmp_path, "trials: 1\npruner: {name: none}\n" + e2e.FAST_SPACE)
     result = e2e.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "single")
@@ -128,6 +147,7 @@ def test_a_one_trial_sweep_skips_the_comparison_plots_with_a_note(tmp_path: Path
     assert "skipped param_importances, parallel_coordinate, slice" in result.stdout
 
 
+@pytest.mark.usefixtures("mlflow_db")
 def test_extending_a_sweep_replaces_its_plots_and_model(tmp_path: Path):
     e2e.write_config(tmp_path, "trials: 2\npruner: {name: none}\nsampler: {name: random, seed: 1}\n" + e2e.FAST_SPACE)
     first = e2e.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "grown")
@@ -142,8 +162,8 @@ def test_extending_a_sweep_replaces_its_plots_and_model(tmp_path: Path):
     assert e2e.artifact_names(tmp_path, run_id, "plots") == PLOTS
     assert e2e.artifact_bytes(tmp_path, run_id, "plots/optimization_history.png") != history
     assert parent.data.tags["best.model_trial"] == parent.data.tags["best.trial"]
-    # runs:/<parent>/model is the newest model of the parent: the one that holds today's best trial
+    # runs:/<parent>/grown-best is the newest model of that name: the one that holds today's best trial
     loaded = e2e.python_in(tmp_path, f"import mlflow; print(mlflow.pyfunc.load_model("
-                                     f"'runs:/{run_id}/model').metadata.model_id)")
+                                     f"'runs:/{run_id}/grown-best').metadata.model_id)")
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.strip().splitlines()[-1] == parent.data.tags["best.model_id"]

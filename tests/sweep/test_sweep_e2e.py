@@ -11,14 +11,16 @@ import pytest
 
 from sweep.ranking import rank_key
 from tests.sweep import e2e
+from tests.sweep.stores import copy_mlflow_db
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def twenty(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def twenty(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) -> Path:
     """One 20-trial sweep shared by the read-only checks below."""
     folder = tmp_path_factory.mktemp("twenty")
+    copy_mlflow_db(mlflow_template, folder)
     e2e.write_config(folder, "trials: 20\npruner: {name: median, startup_trials: 3}\n" + e2e.FAST_SPACE)
     result = e2e.sweep(folder, "run", "--config", "sweep.yaml", "--name", "twenty")
     assert result.returncode == 0, result.stderr
@@ -32,7 +34,8 @@ def test_twenty_trials_give_one_parent_and_twenty_linked_children(twenty: Path):
     for child in children:
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert child.data.tags["sweep.name"] == "twenty"
-        assert child.info.run_name == f"trial-{child.data.tags['sweep.trial']}"
+        pruned = " (pruned)" if child.data.tags["sweep.state"] == "pruned" else ""  # readable apart from failures
+        assert child.info.run_name == f"trial-{child.data.tags['sweep.trial']}{pruned}"
         assert child.info.status in ("FINISHED", "KILLED")
         assert {"lr", "epochs", "vocab_size", "l2", "ngrams", "seed"} <= set(child.data.params)
     assert parent.info.status == "FINISHED"
@@ -79,8 +82,9 @@ def test_sweep_best_agrees_with_parent_and_reproduces_with_train(twenty: Path):
     assert shown.returncode == 0, shown.stderr
     best = json.loads(shown.stdout)
     assert set(best) == {"sweep", "trial", "params", "metrics", "parent_run_id", "run_id", "model_uri",
-                         "pyfunc_model_uri", "registered_model"}
-    assert best["pyfunc_model_uri"] == f"runs:/{parent.info.run_id}/model" and best["registered_model"] is None
+                         "pyfunc_model_uri", "registered_model", "trainer"}
+    assert best["trainer"] == "sentiment"
+    assert best["pyfunc_model_uri"] == f"runs:/{parent.info.run_id}/twenty-best" and best["registered_model"] is None
     assert best["parent_run_id"] == parent.info.run_id
     assert str(best["trial"]) == parent.data.tags["best.trial"]
     assert best["model_uri"] == f"runs:/{best['run_id']}/model.json"
@@ -104,6 +108,7 @@ def test_ls_and_show_list_the_sweep(twenty: Path):
     assert len(rows) == 3
 
 
+@pytest.mark.usefixtures("mlflow_db")
 def test_pruned_and_failed_trials_end_killed_and_failed(tmp_path: Path):
     e2e.write_config(tmp_path, """
 trials: 14
@@ -132,6 +137,7 @@ space:
             assert client.get_metric_history(child.info.run_id, "val_accuracy"), "a pruned run keeps its curve"
 
 
+@pytest.mark.usefixtures("mlflow_db")
 def test_all_trials_failing_exits_nonzero_with_a_summary(tmp_path: Path):
     e2e.write_config(tmp_path, "trials: 3\nspace:\n  lr: {type: categorical, choices: [1000000.0]}\n")
     result = e2e.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "doomed")
@@ -159,16 +165,21 @@ def test_existing_name_without_resume_is_refused(twenty: Path):
     assert "exists already" in result.stderr and "--resume" in result.stderr
 
 
+@pytest.mark.usefixtures("mlflow_db")
 def test_timeout_stops_starting_trials_and_finishes_cleanly(tmp_path: Path):
+    # the clock starts when the first trial can start, so however slow the start-up, trials run; the
+    # sweep ends by its timeout (its status says so), never by reaching a target no machine reaches
     e2e.write_config(tmp_path, "trials: 500\npruner: {name: none}\n" + e2e.SLOW_SPACE)
     result = e2e.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "short", "--timeout", "3")
     assert result.returncode == 0, result.stderr
+    assert "sweep short timeout:" in result.stdout, result.stdout
     parent, children = e2e.runs(tmp_path)
     assert 1 <= len(children) < 500
     assert parent.info.status == "FINISHED"
     assert all(c.info.status == "FINISHED" for c in children)
 
 
+@pytest.mark.usefixtures("mlflow_db")
 @pytest.mark.parametrize("signum", [e2e.SIGINT, e2e.SIGTERM])
 def test_interrupted_sweep_resumes_to_exactly_n_trials(tmp_path: Path, signum: int):
     e2e.write_config(tmp_path, "trials: 4\npruner: {name: none}\n" + e2e.SLOWER_SPACE)
@@ -193,6 +204,7 @@ def test_interrupted_sweep_resumes_to_exactly_n_trials(tmp_path: Path, signum: i
     assert all(c.info.status in ("FINISHED", "KILLED") for c in children)
 
 
+@pytest.mark.usefixtures("mlflow_db")
 def test_hard_killed_sweep_resumes_and_fails_the_stale_trial(tmp_path: Path):
     e2e.write_config(tmp_path, "trials: 3\npruner: {name: none}\n" + e2e.SLOWER_SPACE)
     process = e2e.start_sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "killed")

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.sweep import e2e
+from tests.sweep.stores import copy_mlflow_db
 
 pytestmark = pytest.mark.slow
 
@@ -45,10 +48,16 @@ class Ui:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
 
+    def get(self, path: str, **query: str) -> dict[str, object]:
+        url = f"http://127.0.0.1:{self.port}/api/2.0/mlflow/{path}?{urllib.parse.urlencode(query)}"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return json.loads(response.read())
+
 
 @pytest.fixture(scope="module")
-def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
+def ui(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) -> Iterator[Ui]:
     folder = tmp_path_factory.mktemp("ui")
+    copy_mlflow_db(mlflow_template, folder)
     e2e.write_config(folder, f"trials: {TRIALS}\npruner: {{name: none}}\n" + e2e.FAST_SPACE)
     swept = e2e.sweep(folder, "run", "--config", "sweep.yaml", "--name", NAME)
     assert swept.returncode == 0, swept.stderr
@@ -56,6 +65,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
     process = e2e.start_sweep(folder, "ui", "--port", str(port))
     try:
         assert process.stdout is not None
+        assert process.stdout.readline() == "starting the MLflow UI...\n"  # at once
         line = process.stdout.readline()  # printed once the server answers
         assert line.startswith("MLflow UI: http://127.0.0.1:"), line + (process.stderr.read() if process.stderr
                                                                          else "")
@@ -66,9 +76,19 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
             process.communicate(timeout=60)
 
 
-def test_ui_prints_the_url_of_the_sweeps_experiment(ui: Ui):
+def test_ui_prints_the_url_of_the_sweeps_shared_view(ui: Ui):
     experiment_id = e2e.study(ui.folder, NAME).user_attrs["sweep.experiment_id"]
-    assert ui.url == f"http://127.0.0.1:{ui.port}/#/experiments/{experiment_id}/runs"
+    runs = f"http://127.0.0.1:{ui.port}/#/experiments/{experiment_id}/runs?viewStateShareKey="
+    assert ui.url.startswith(runs)
+    key = ui.url[len(runs):]
+    experiment = ui.get("experiments/get", experiment_id=experiment_id)["experiment"]
+    assert isinstance(experiment, dict)
+    tags = {tag["key"]: tag["value"] for tag in experiment["tags"]}
+    state = json.loads(tags[f"mlflow.sharedViewState.{key}"])
+    assert state["searchFilter"] == f"tags.`sweep.name` = '{NAME}'"
+    assert (state["orderByKey"], state["orderByAsc"]) == ("metrics.`val_accuracy`", False)
+    assert sorted(state["selectedColumns"]) == ["metrics.`val_accuracy`", "params.`epochs`", "params.`lr`",
+                                                "params.`vocab_size`"]
 
 
 def test_ui_listens_on_loopback_only(ui: Ui):
@@ -93,16 +113,22 @@ def test_rest_api_shows_the_parent_and_its_linked_children(ui: Ui):
     assert {tag["mlflow.parentRunId"] for tag in children} == {parent["info"]["run_id"]}
 
 
-def test_browser_shows_the_parent_run_on_the_experiment_page(ui: Ui):
+def test_browser_shows_the_sweeps_runs_best_first_with_params_and_objective(ui: Ui):
     if CHROMIUM is None:
         if os.environ.get("SWEEP_REQUIRE_BROWSER"):  # .ci/run installs Chromium and sets this
             pytest.fail("Chromium is missing but SWEEP_REQUIRE_BROWSER is set; install it: apt-get install chromium")
         pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run installs it)")
     with tempfile.TemporaryDirectory(prefix="sweep-chromium-") as profile:
-        dom = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", ui.url],
+        dom = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1400,900",
+                              "--dump-dom", ui.url],
                              capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert NAME in dom.stdout, "the runs table does not show the parent run's name"
+    for column in ("params.`epochs`", "params.`lr`", "params.`vocab_size`", "metrics.`val_accuracy`"):
+        assert f'col-id="{column}"' in dom.stdout, f"the runs table has no column {column}"
+    study = e2e.study(ui.folder, NAME)
+    rows = re.findall(r">trial-(\d+)<", dom.stdout)
+    assert rows and study.trials[int(rows[0])].value == study.best_value, f"the best trial is not first: {rows}"
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     SCREENSHOT.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="sweep-chromium-") as profile:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
-from sweep.urls import redact_url
+from sweep.urls import misread_password, redact_text, redact_url
 
 
 @pytest.mark.parametrize(("url", "shown"), [
@@ -71,3 +73,60 @@ def test_password_with_an_unencoded_slash_is_hidden():
                                  "https://mlflow/api?access_token=s3cret"])
 def test_other_secret_query_parameters_are_hidden(url):
     assert "s3cret" not in redact_url(url)
+
+
+# -- passwords that are not percent-encoded: redaction must not depend on a well-formed URL ---------------------
+
+PASSWORDS = st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=6, max_size=30)
+URL_SHAPES = [
+    "postgresql://postgres:{}@127.0.0.1:5432/optuna",
+    "postgresql+psycopg://alice:{}@db.example.com/optuna?sslmode=require",
+    "mysql://u:{}@db/x",
+    "http://bob:{}@mlflow:5000",
+    "https://bob:{}@mlflow.example.com/path?x=1",
+]
+TEXT_SHAPES = [
+    "cannot open Optuna storage {}: connection refused",
+    "Could not parse SQLAlchemy URL from string '{}'",
+    "sweep run --storage {} --tracking-uri http://u:other-secret@h:5000 --trials 3",
+    'error at "{}" (attempt 2)',
+]
+
+
+
+
+
+@pytest.mark.parametrize("shape", URL_SHAPES)
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(password=PASSWORDS)
+def test_redact_url_never_shows_any_password(shape, password):
+    assume(password not in redact_url(shape.format("benign")))
+    assert password not in redact_url(shape.format(password))
+
+
+@pytest.mark.parametrize("text_shape", TEXT_SHAPES)
+@pytest.mark.parametrize("shape", URL_SHAPES[:3])
+@settings(max_examples=60)
+@given(password=PASSWORDS)
+def test_redact_text_never_shows_any_password(text_shape, shape, password):
+    benign = redact_text(text_shape.format(shape.format("benign")))
+    assume(password not in benign)
+    shown = redact_text(text_shape.format(shape.format(password)))
+    assert password not in shown and "other-secret" not in shown
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://postgres:p@ss/word@host/db", "postgresql://postgres:***@host/db"),
+    ("postgresql://postgres:p@ss word@host:5432/db", "postgresql://postgres:***@host:5432/db"),
+    ("http://u:a'b\"c@mlflow:5000", "http://u:***@mlflow:5000"),
+], ids=["at-and-slash", "at-and-space", "quotes"])
+def test_password_with_unencoded_at_is_hidden_up_to_the_last_at(url, shown):
+    assert redact_url(url) == shown
+    assert redact_text(f"error: {url}: refused") == f"error: {shown}: refused"
+
+
+def test_misread_password_is_detected_only_when_the_driver_would_split_it():
+    assert misread_password("postgresql://postgres:p@ss/word@host/db")
+    assert not misread_password("postgresql://postgres:pa/ss@host/db")
+    assert not misread_password("postgresql://postgres:p%40ss@host/db")
+    assert not misread_password("postgresql://postgres@host/db")

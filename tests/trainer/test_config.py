@@ -111,3 +111,17 @@ def test_public_names_are_pinned():
     ]
     for name in trainer.__all__:
         assert getattr(trainer, name) is not None
+
+
+@pytest.mark.parametrize(("field", "value", "bound"), [
+    ("epochs", 100_001, "100,000"), ("epochs", 10**20, "100,000"),
+    ("vocab_size", 10_000_001, "10,000,000"), ("vocab_size", 10**400, "10,000,000"),
+])
+def test_epochs_and_vocab_size_above_their_bound_are_refused_naming_it(field, value, bound):
+    with pytest.raises(ConfigError, match=f"{field} must be between 1 and {bound}") as caught:
+        TrainConfig(**{field: value})
+    assert len(str(caught.value)) < 200
+
+
+def test_epochs_and_vocab_size_at_their_bound_are_accepted():
+    assert TrainConfig(epochs=100_000, vocab_size=10_000_000).epochs == 100_000

@@ -279,3 +279,18 @@ def test_split_needs_as_many_examples_per_class_as_its_error_says(write_file):
         assert set(part.labels.tolist()) == {0, 1}
     with pytest.raises(DataError):
         split(load_corpus(write_file("fewer.csv", csv_text(synthetic_rows(minimum - 1)))))
+
+
+def test_nul_byte_names_file_and_line(write_file):
+    path = write_file("nul.csv", "text,label\ngood film,1\nbad\x00film,0\n")
+    assert ":3: a NUL byte" in _expect_data_error(path, "NUL")
+
+
+def test_escaped_nul_in_jsonl_text_names_file_and_line(write_file):
+    path = write_file("nul.jsonl", '{"text": "good", "label": 1}\n{"text": "ba\\u0000d", "label": 0}\n')
+    assert ":2: a NUL character" in _expect_data_error(path, "NUL")
+
+
+def test_texts_without_any_word_are_refused(write_file):
+    path = write_file("empty.csv", "text,label\n,1\n  ,0\n...,1\n!?,0\n")
+    _expect_data_error(path, "no text holds a word")

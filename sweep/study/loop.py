@@ -1,0 +1,211 @@
+"""The trial loop of one process (ask, train, tell, hand the record on) and how a stop reaches it."""
+
+from __future__ import annotations
+
+import functools
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from sweep.config import SweepConfig
+from sweep.records import BestTrial, Counts, TrialRecord, now_ms
+from sweep.study.attrs import TrialAttrs
+from sweep.study.census import Tally
+from sweep.study.optuna_internals import ask_new, quiet_heartbeat_warnings
+from sweep.study.progress import SweepListener, TrialUpdate
+from sweep.study.sharing import TrialGate, fail_dead_trials, heartbeat, worker_id
+from sweep.tracking import Recorder
+from sweep.trainers.base import Trainer, TrialOutcome
+from sweep.trial import Trial, TrialInterrupted, TrialPruned, TrialRun
+
+FAIL_FAST_TRIALS = 5  # this many trials failing with one same error, and none ever succeeded: the sweep stops
+WAIT_SECONDS = 0.5  # how often a worker with no trial left to start looks at the others' last trials
+INTERRUPTED = "interrupted (Ctrl-C or SIGTERM)"
+
+
+class StopSignal:
+    """Ctrl-C and SIGTERM during a sweep.
+
+    Until ``defer()``, a signal raises KeyboardInterrupt at once. After it, a signal only sets
+    ``requested`` (and calls ``on_request`` the first time): the trainer stops at its next epoch or
+    report (TrialInterrupted) and the loop starts no new trial, so a stop never lands between Optuna's
+    ask and tell or inside an MLflow write. A second signal while the trainer runs (``in_trainer``)
+    raises KeyboardInterrupt there: a user's fit that never reports can still be stopped.
+    """
+
+    SIGNALS = ("SIGINT", "SIGTERM")
+
+    def __init__(self, on_request: Callable[[], None] | None = None) -> None:
+        self.requested = False
+        self.in_trainer = False
+        self._on_request = on_request
+        self._deferring = False
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread; the caller handles stops
+        for name in self.SIGNALS:
+            signum = getattr(signal, name)
+            self._previous[signum] = signal.signal(signum, self._handle)
+
+    def defer(self) -> None:
+        self._deferring = True
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    def _handle(self, _signum: int, _frame: Any) -> None:
+        if not self._deferring or (self.requested and self.in_trainer):
+            raise KeyboardInterrupt
+        first = not self.requested
+        self.requested = True
+        if first and self._on_request is not None:
+            self._on_request()
+
+
+class TrialLoop:
+    """The trial loop of one process: ask, train, tell, hand the record to the tracking process.
+
+    Several loops (``--jobs``, ``sweep worker`` on other machines) can share one study: the trial
+    budget is counted in the storage under a lock (TrialGate), so exactly the target number of
+    trials is started, and a loop waits for the others' last trials before it reports the end.
+    The timeout counts from ``run()``: the stores are ready then, and the first trial can start.
+    """
+
+    def __init__(self, study: optuna.Study, config: SweepConfig, trainer: Trainer, recorder: Recorder,
+                 listener: SweepListener, started: float, stop: StopSignal, gate: TrialGate, workdirs: Path) -> None:
+        self.study, self.config, self.trainer, self.recorder = study, config, trainer, recorder
+        self.listener, self.workdirs = listener, workdirs
+        self.started, self.stop, self.gate = started, stop, gate
+        self.tally = Tally(study, config)  # reads every trial once; each look after, only what changed
+        self.census = self.tally.census()
+        self.trainer_seconds = 0.0
+        self.trials_run = 0
+        self.errors: dict[str, int] = {}
+        self.worker = worker_id()
+
+    @property
+    def counts(self) -> Counts:
+        return self.census.finished
+
+    @property
+    def best(self) -> BestTrial | None:
+        return self.census.best
+
+    def run(self) -> str:
+        """Trials until the target is met ("finished"), a stop ("interrupted"), the timeout ("timeout"), or
+        every trial failing with the same error ("failing": a missing package, unreadable data)."""
+        deadline = None if self.config.timeout is None else time.perf_counter() + self.config.timeout
+        while True:
+            if self.stop.requested:
+                return "interrupted"
+            if deadline is not None and time.perf_counter() >= deadline:
+                return "timeout"
+            for record in fail_dead_trials(self.study, self.tally.running):
+                self.recorder.reconcile([record])  # its run ends FAILED, like the trial
+            trial = self._next_trial()
+            if trial is not None:
+                self.one_trial(trial)
+                if self.failing():
+                    return "failing"
+            elif self.census.running == 0:
+                return "finished"
+            else:
+                time.sleep(WAIT_SECONDS)  # other workers run the last trials; theirs may still fail and retry
+
+    def _next_trial(self) -> optuna.Trial | None:
+        with self.gate:
+            self.census = self.tally.look()
+            if not (self.census.waiting or self.census.counted < self.config.trials):
+                return None
+            with quiet_heartbeat_warnings():
+                # a WAITING trial (a retry) first, else a new one; Optuna looks for a waiting one among all
+                # the study's trials, so that look is skipped when the census saw none
+                trial = self.study.ask() if self.census.waiting else ask_new(self.study)
+            TrialAttrs(worker=self.worker).write(trial)  # who runs it: a dead worker's trial is failed
+            return trial
+
+    def one_trial(self, trial: optuna.Trial) -> None:
+        start_ms = now_ms()
+        self.recorder.start_trial(trial.number, start_ms)
+        run = TrialRun()
+        state, value, error, trace, interrupted = "COMPLETE", None, None, None, False
+        outcome: TrialOutcome | None = None
+        clock = time.perf_counter()
+        # the run id is answered once (Recorder.run_id hands it over, then forgets it): trial.run_id and the
+        # record must both get it
+        child_run = functools.cache(lambda: self.recorder.run_id(trial.number))
+        try:
+            with heartbeat(trial):
+                facing = Trial(trial, run, sweep=self.study.study_name, metric=self.config.metric,
+                               space=self.config.space, fixed=self.config.fixed,
+                               run_id=child_run, workdirs=self.workdirs,
+                               should_stop=lambda: self.stop.requested,
+                               experiment_id=self.recorder.experiment_id)
+                self.stop.in_trainer = True
+                try:
+                    outcome = self.trainer.run(facing)
+                finally:
+                    self.stop.in_trainer = False
+            value = outcome.value
+        except (TrialPruned, optuna.TrialPruned):
+            state = "PRUNED"
+        except (TrialInterrupted, KeyboardInterrupt):  # KeyboardInterrupt: a second Ctrl-C inside the trainer
+            state, error, interrupted = "FAIL", INTERRUPTED, True
+        except Exception as caught:  # a failing trial must not end the sweep: it becomes a FAIL trial
+            state, error, trace = "FAIL", f"{type(caught).__name__}: {caught}", traceback.format_exc()
+        self.trainer_seconds += time.perf_counter() - clock - run.pruner_seconds
+        record = TrialRecord(trial.number, state, run.params or dict(trial.params), value,
+                             outcome.metrics if outcome else dict(run.metrics), run.curves,
+                             outcome.model_json if outcome else None, error, trace,
+                             start_ms, now_ms(), child_run(), interrupted,
+                             tags=run.tags, artifacts=run.artifacts,
+                             mlflow_active=self.config.trainer.logs_own_run)
+        best_before = self.census.best
+        # the record goes to MLflow before the study: killed in between, the trial stays RUNNING and a
+        # resume fails it and its run; the other order could leave a told trial with an unlogged run
+        self.recorder.finish_trial(record)
+        self._tell(trial, record)
+        self.trials_run += 1
+        # the census is refreshed before the next trial; until then this trial counts as finished
+        self.census = self.census.after(record, self.config)
+        if interrupted:
+            return
+        if error:
+            self.errors[error] = self.errors.get(error, 0) + 1
+        if self.census.best is not None and self.census.best is not best_before and \
+                self.census.best.number == record.number:
+            self.recorder.best(self.census.best, self.config.metric)
+        self.recorder.counts(self.counts)
+        self.listener.trial_finished(TrialUpdate(record.number, state, value, error, self.counts, self.config.trials,
+                                                 self.best, time.perf_counter() - self.started))
+
+    def _tell(self, trial: optuna.Trial, record: TrialRecord) -> None:
+        # trial user attributes can only be written while the trial runs, so before tell()
+        TrialAttrs(record.run_id, record.metrics, record.error, record.interrupted).write(trial)
+        states = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED, "FAIL": TrialState.FAIL}
+        self.study.tell(trial, record.value if record.state == "COMPLETE" else None, state=states[record.state])
+
+    def failing(self) -> bool:
+        """The first trials all failed with one error: the next ones would too, so the sweep stops early."""
+        counts = self.counts
+        return (len(self.errors) == 1 and next(iter(self.errors.values())) >= FAIL_FAST_TRIALS
+                and counts.complete == 0 and counts.pruned == 0)
+
+    def error_summary(self) -> list[tuple[str, int]]:
+        return most_frequent(self.errors)
+
+
+def most_frequent(errors: dict[str, int], keep: int = 3) -> list[tuple[str, int]]:
+    """(message, count) of the ``keep`` most frequent errors, most first."""
+    return sorted(errors.items(), key=lambda item: -item[1])[:keep]

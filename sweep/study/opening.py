@@ -1,0 +1,73 @@
+"""Opening an existing sweep: its storage, its study row, its stored config, then the loaded study."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import optuna
+from optuna.storages import BaseStorage
+
+from sweep.config import SweepConfig
+from sweep.errors import NotFoundError
+from sweep.locations import StorageLocation
+from sweep.study.attrs import SweepAttrs
+from sweep.study.optuna_internals import FrozenStudy
+from sweep.study.storage import HEARTBEAT_SECONDS, make_pruner, make_sampler, open_storage, storage_hint
+
+
+@dataclass(frozen=True)
+class ExistingSweep:
+    """A sweep found in its storage, before its study is loaded (which replays it, and needs a sampler)."""
+
+    location: StorageLocation
+    storage: BaseStorage
+    name: str
+    attrs: SweepAttrs
+    config: SweepConfig  # as stored (its name set); the caller replaces what the invocation may change
+
+    def load(self, config: SweepConfig | None = None) -> optuna.Study:
+        """The study, with the sampler and pruner of ``config`` (the stored one by default): to run trials."""
+        wanted = config or self.config
+        return optuna.load_study(study_name=self.name, storage=self.storage, sampler=make_sampler(wanted),
+                                 pruner=make_pruner(wanted))
+
+    def read(self) -> optuna.Study:
+        """The study for reading only: no sampler is built."""
+        return optuna.load_study(study_name=self.name, storage=self.storage)
+
+
+def open_sweep(location: StorageLocation, name: str | None, *, unfinished: bool = False,
+               heartbeat: int | None = None, read_only: bool = False) -> ExistingSweep:
+    """The sweep ``name`` (else the latest, the latest unfinished one with ``unfinished``) in ``location``.
+
+    Raises NotFoundError when the storage or the sweep does not exist. The storage is opened with
+    the sweep's own heartbeat unless ``heartbeat`` says otherwise, so every worker beats alike.
+    ``read_only`` leaves a journal's torn last line in place (readers skip it; writers set it aside).
+    """
+    storage = open_storage(location, create=False, heartbeat=heartbeat or HEARTBEAT_SECONDS, read_only=read_only)
+    row = find_sweep(storage, name, unfinished=unfinished)
+    attrs = SweepAttrs.read(row)
+    config = attrs.stored_config.replace(name=row.study_name)
+    if heartbeat is None and config.heartbeat != HEARTBEAT_SECONDS and not location.is_journal:
+        storage = open_storage(location, create=False, heartbeat=config.heartbeat, read_only=read_only)
+    return ExistingSweep(location, storage, row.study_name, attrs, config)
+
+
+def find_sweep(storage: BaseStorage, name: str | None, *, unfinished: bool = False) -> FrozenStudy:
+    """A sweep's row in the storage: by name, else the latest (unfinished) one. Studies of other tools are skipped."""
+    rows = [(row, SweepAttrs.read(row)) for row in storage.get_all_studies()]
+    sweeps = [(row, attrs) for row, attrs in rows if attrs.is_sweep]
+    if name is not None:
+        for row, _ in sweeps:
+            if row.study_name == name:
+                return row
+        raise NotFoundError(f"no sweep named {name!r} in {storage_hint(storage)}; `sweep ls` lists them")
+    if unfinished:
+        sweeps = [(row, attrs) for row, attrs in sweeps if attrs.status != "finished"]
+    if not sweeps:
+        if unfinished:
+            raise NotFoundError(f"no unfinished sweep in {storage_hint(storage)}; extend the latest one with "
+                                f"`sweep run --resume --trials N` (N above its count), pick one with --name, "
+                                f"or start one with `sweep run`")
+        raise NotFoundError(f"no sweep in {storage_hint(storage)}; start one with `sweep run`")
+    return max(sweeps, key=lambda item: item[1].created or "")[0]

@@ -1,0 +1,234 @@
+"""Every use of Optuna's private API, in one place: an Optuna upgrade that breaks one shows up here.
+
+tests/sweep/study/test_optuna_internals.py exercises each of them on real storages and names the
+attribute that went missing. pyproject pins Optuna to the minor version CI tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import BaseStorage, GrpcStorageProxy, JournalStorage, fail_stale_trials
+from optuna.storages._grpc.server import make_server
+from optuna.storages._heartbeat import BaseHeartbeat, get_heartbeat_thread, is_heartbeat_enabled
+from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
+from optuna.storages.journal._file import get_lock_file
+from optuna.study._frozen import FrozenStudy  # what storage.get_all_studies() returns
+from optuna.trial import FrozenTrial, TrialState
+
+from sweep.errors import StorageError
+
+REDIS_READ_BATCH = 1000  # journal entries read from Redis in one round trip
+BEAT_ATTR = "sweep:heartbeat"  # a running trial's last heartbeat (epoch seconds), on storages without one of their own
+
+__all__ = [
+    "BEAT_ATTR",
+    "BeatingJournalStorage",
+    "BeatingProxyStorage",
+    "FrozenStudy",
+    "JournalFileNoFsync",
+    "JournalRedisBatched",
+    "ask_new",
+    "fail_stale_trials_quietly",
+    "heartbeat_thread",
+    "proxy_server",
+    "quiet_experimental_warnings",
+    "quiet_heartbeat_warnings",
+    "storage_of",
+    "storage_uses_heartbeat",
+    "study_id_of",
+    "trial_id_of",
+]
+
+HEARTBEAT_WITH_ASK = "Heartbeat of storage is supposed to be used with Study.optimize"
+
+
+@contextmanager
+def quiet_heartbeat_warnings() -> Iterator[None]:
+    """Optuna's heartbeat API is marked experimental, and it warns about ask/tell with a heartbeat: both
+    are what this project does on purpose (the loop runs the heartbeat thread itself), so the warnings
+    are silenced around those calls only."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", message=HEARTBEAT_WITH_ASK)
+        yield
+
+
+@contextmanager
+def quiet_experimental_warnings() -> Iterator[None]:
+    """Optuna marks its journal in Redis and its gRPC storage proxy as experimental: used here on purpose."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        yield
+
+
+def proxy_server(storage: BaseStorage, host: str, port: int, threads: int) -> Any:
+    """Optuna's gRPC storage proxy as a grpc.Server, not yet started.
+
+    run_grpc_proxy_server is this plus start() and a wait that only Ctrl-C ends: the server object is
+    needed to serve the trial gate beside the storage (on the same port) and to stop it on SIGTERM.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    return make_server(storage, host, port, ThreadPoolExecutor(max_workers=threads, thread_name_prefix="proxy"))
+
+
+def ask_new(study: optuna.Study) -> optuna.Trial:
+    """A new trial, as study.ask() makes one when no trial waits, without ask()'s look for a waiting
+    trial: Optuna reads every trial of the study for it (O(n) per ask). For a caller that has just
+    counted no waiting trial; one queued meanwhile is taken by the next study.ask(). Like ask(), it
+    clears the sampler's per-ask cache of the study's trials (Study._thread_local)."""
+    study._thread_local.cached_all_trials = None
+    return optuna.Trial(study, study._storage.create_new_trial(study._study_id))
+
+
+def storage_of(study: optuna.Study) -> BaseStorage:
+    """The storage a loaded study reads and writes (Study._storage)."""
+    return study._storage
+
+
+def trial_id_of(trial: optuna.Trial | optuna.trial.FrozenTrial) -> int:
+    """The storage's id of a trial (not its number): what the storage's trial methods take."""
+    return trial._trial_id
+
+
+def study_id_of(summary: FrozenStudy | optuna.Study) -> int:
+    """The storage's id of a study listed by storage.get_all_studies(), or of a loaded one."""
+    return summary._study_id
+
+
+def storage_uses_heartbeat(storage: BaseStorage) -> bool:
+    """Whether the storage records trials' heartbeats (an RDB storage with a heartbeat interval)."""
+    return is_heartbeat_enabled(storage)
+
+
+def fail_stale_trials_quietly(study: optuna.Study) -> None:
+    """Optuna's fail_stale_trials (experimental): trials whose heartbeat stopped become FAIL, and retry."""
+    with quiet_heartbeat_warnings():
+        fail_stale_trials(study)
+
+
+@contextmanager
+def heartbeat_thread(trial: optuna.Trial) -> Iterator[None]:
+    """Optuna's heartbeat thread for a running trial (a no-op on a storage without heartbeats)."""
+    with get_heartbeat_thread(trial._trial_id, trial.study._storage):
+        yield
+
+
+class JournalFileNoFsync(JournalFileBackend):
+    """Optuna's journal file, appended without an fsync per operation.
+
+    Optuna fsyncs every append, and a trial is about eight appends (create, one per parameter,
+    attributes, tell): the largest cost of a trial after the trainer and the sampler. The lock and
+    the single write() per append are kept, so concurrent workers and readers see whole lines, and
+    a crash of the process loses nothing that was written; only a power cut can lose the last
+    appends, the same trade as SQLite's synchronous=NORMAL. Overriding append_logs needs the
+    backend's lock and file path, both private.
+    """
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        with get_lock_file(self._lock):
+            text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+            try:
+                with open(self._file_path, "ab") as file:
+                    file.write(text.encode("utf-8"))
+            except OSError as error:
+                if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                # a part of the line may be written: the next open sets that torn line aside
+                raise StorageError(f"cannot write the Optuna journal {self._file_path}: {error.strerror}; the sweep "
+                                   f"stopped, every trial told before is kept: free space, then continue it "
+                                   f"with `sweep run --resume`") from None
+
+
+class AttributeHeartbeat(BaseHeartbeat):
+    """Optuna's heartbeat for a storage that has none (a journal in Redis, the gRPC storage proxy): the beat
+    is a trial system attribute holding the worker's clock, and a running trial whose last beat (else its
+    start) is older than the grace period is stale.
+
+    Optuna's own machinery (its heartbeat thread, fail_stale_trials, the stale-trial callback) then works
+    unchanged, as on an RDB storage; implementing it means subclassing Optuna's private BaseHeartbeat.
+    Machines' clocks are compared, so they must agree to well within the grace period (NTP does).
+    """
+
+    def _set_heartbeat(self, interval: int, callback: Callable[[optuna.Study, FrozenTrial], None] | None) -> None:
+        self._interval, self._grace, self._callback = interval, 3 * interval, callback
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        with contextlib.suppress(UpdateFinishedTrialError):  # another worker failed it as stale a moment ago
+            self.set_trial_system_attr(trial_id, BEAT_ATTR, time.time())  # type: ignore[attr-defined]
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        now = time.time()
+        stale = []
+        for trial in self.get_all_trials(study_id, deepcopy=False,  # type: ignore[attr-defined]
+                                         states=(TrialState.RUNNING,)):
+            beat = trial.system_attrs.get(BEAT_ATTR)
+            if beat is None and trial.datetime_start is not None:
+                beat = trial.datetime_start.timestamp()
+            if beat is not None and now - float(beat) > self._grace:
+                stale.append(trial._trial_id)
+        return stale
+
+    def get_heartbeat_interval(self) -> int | None:
+        return self._interval
+
+    def get_heartbeat_stale_trial_callback(self) -> Callable[[optuna.Study, FrozenTrial], None] | None:
+        return self._callback
+
+
+class BeatingJournalStorage(JournalStorage, AttributeHeartbeat):
+    """A journal storage (in Redis: workers on many machines) with the attribute heartbeat."""
+
+    def __init__(self, backend: Any, *, heartbeat: int,
+                 callback: Callable[[optuna.Study, FrozenTrial], None] | None) -> None:
+        super().__init__(backend)
+        self._set_heartbeat(heartbeat, callback)
+
+
+class BeatingProxyStorage(GrpcStorageProxy, AttributeHeartbeat):
+    """A client of the gRPC storage proxy with the attribute heartbeat (the proxy forwards no RDB heartbeat)."""
+
+    def __init__(self, *, host: str, port: int, heartbeat: int,
+                 callback: Callable[[optuna.Study, FrozenTrial], None] | None) -> None:
+        super().__init__(host=host, port=port)
+        self._set_heartbeat(heartbeat, callback)
+
+
+class JournalRedisBatched(JournalRedisBackend):
+    """Optuna's journal in Redis, read a batch of entries per round trip (MGET) instead of one GET per entry.
+
+    Every worker replays every other worker's entries (about eight per trial) before it counts the trials
+    and asks, inside the trial gate: one round trip per entry made that part, so the gate's capacity,
+    shrink as workers were added. Overriding read_logs needs the backend's client, prefix and key format,
+    all private. An entry counted but not yet written (a cluster's two-step append) is waited for as
+    Optuna's own read does.
+    """
+
+    def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+        last_bytes = self._redis.get(f"{self._prefix}:log_number")
+        if last_bytes is None:
+            return
+        last = int(last_bytes)
+        for start in range(log_number_from, last + 1, REDIS_READ_BATCH):
+            numbers = range(start, min(start + REDIS_READ_BATCH, last + 1))
+            for number, entry in zip(numbers, self._redis.mget([self._key_log_id(n) for n in numbers])):
+                pause = 0.1
+                while entry is None:
+                    time.sleep(pause)
+                    pause = min(2 * pause, 10)
+                    entry = self._redis.get(self._key_log_id(number))
+                try:
+                    yield json.loads(entry)
+                except json.JSONDecodeError:
+                    if number != last:  # only the last entry may be partly written
+                        raise

@@ -1,0 +1,54 @@
+"""A trial's child run as MLflow's active run in the trial's own process (`trainer.mlflow: active | autolog`).
+
+The user's `mlflow.log_metric(...)`, `mlflow.log_artifact(...)` and `mlflow.<flavor>.log_model(...)` then land
+in that child run, never in the parent or a stray top-level run. mlflow is imported on the first trial,
+not before: a sweep whose trainer does not ask for it never pays for the import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sweep.errors import TrackingError
+
+
+class ActiveChildRuns:
+    """Makes each trial's child run the active run while its ``fit`` runs; with ``autolog``, MLflow's
+    autologging is switched on once, before the first trial of this process."""
+
+    def __init__(self, tracking_uri: str, *, autolog: bool) -> None:
+        self.tracking_uri = tracking_uri
+        self.autolog = autolog
+        self.ready = False
+
+    def prepare(self) -> None:
+        from sweep.tracking.settings import configure_process
+
+        configure_process()  # before the import: MLflow reads some of its variables then
+        import mlflow
+
+        mlflow.set_tracking_uri(self.tracking_uri)
+        if self.autolog:
+            mlflow.autolog(log_input_examples=False, silent=True)
+        self.ready = True
+
+    @contextmanager
+    def scope(self, run_id: str | None) -> Iterator[None]:
+        if run_id is None:
+            raise TrackingError("the trial has no child run to make active (the tracking store could not create "
+                                "it); check the tracking store, then `sweep sync`")
+        if not self.ready:
+            self.prepare()
+        import mlflow
+
+        mlflow.start_run(run_id=run_id)
+        try:
+            yield
+        finally:
+            # runs the user's code left open (its own nested runs) end first; the child run is left RUNNING for
+            # the tracking process, which ends it with the trial's real status once its record is written
+            while (active := mlflow.active_run()) is not None and active.info.run_id != run_id:
+                mlflow.end_run()
+            if mlflow.active_run() is not None:
+                mlflow.end_run(status="RUNNING")

@@ -1,0 +1,144 @@
+"""The child runs of a sweep in MLflow, one per trial: start, finish, fail, list, and reconcile with the study."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+from mlflow.entities import Metric, Param, RunTag
+
+from sweep.records import Curves, Reconciled, TrialRecord, now_ms
+from sweep.tracking.parent import TRIAL_MODEL_TAG, ParentRun
+from sweep.tracking.store import MAX_TAG_CHARS, param_text
+
+STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}  # Optuna state -> child run status
+
+
+def run_status(record: TrialRecord) -> str:
+    """The child run status of a finished trial: KILLED when the sweep was interrupted during it."""
+    return "KILLED" if record.interrupted else STATUS[record.state]
+
+
+def run_name(number: int, state: str) -> str:
+    """`trial-12`, or `trial-12 (pruned)`: a pruned run is KILLED like an interrupted one, and the runs
+    table shows the same mark for both (and for failures); the name tells them apart at a glance."""
+    return f"trial-{number} (pruned)" if state == "PRUNED" else f"trial-{number}"
+
+
+def final_and_curves(final: Mapping[str, float], curves: Curves, last_epoch: int, timestamp: int) -> list[Metric]:
+    """Curves stepped by epoch, and the final values at the last epoch.
+
+    At step 0 a final value would start its curve with the end result; at the last epoch it is the
+    curve's own last point (the same value, which MLflow stores once) and the run's latest value.
+    """
+    metrics = [Metric(name, value, timestamp, step) for name, points in curves.items() for step, value in points]
+    metrics += [Metric(name, value, timestamp, last_epoch) for name, value in final.items()]
+    return metrics
+
+
+class ChildRuns:
+    """The trials' runs under one parent run (tag mlflow.parentRunId)."""
+
+    def __init__(self, parent: ParentRun) -> None:
+        self.parent = parent
+        self.store = parent.store
+
+    def start(self, number: int, start_ms: int) -> str:
+        """Create the trial's run now, so the trial can log under it; returns its run id."""
+        run = self.store.client.create_run(
+            self.store.experiment(), start_time=start_ms, run_name=f"trial-{number}",
+            tags={"mlflow.parentRunId": self.parent.id(), "sweep.name": self.store.identity.name,
+                  "sweep.trial": str(number)})
+        self.store.artifact_uris[run.info.run_id] = run.info.artifact_uri
+        return run.info.run_id
+
+    def finish(self, record: TrialRecord) -> str:
+        """Params, final metrics, curves, model.json and status of one trial, in one batch and one file."""
+        client = self.store.client
+        run_id = record.run_id or self.start(record.number, record.start_ms)
+        last_epoch = max((points[-1][0] for points in record.curves.values() if points), default=0)
+        metrics = final_and_curves(record.metrics, record.curves, last_epoch, record.end_ms)
+        tags = {**{k: v[:MAX_TAG_CHARS] for k, v in record.tags.items()},
+                "sweep.state": record.state.lower(), "mlflow.runName": run_name(record.number, record.state)}
+        if record.error:
+            tags["error"] = record.error[:MAX_TAG_CHARS]
+        params = {k: param_text(v) for k, v in record.params.items()}
+        if record.mlflow_active:
+            tags.update(self.own_logging(run_id, params))
+        client.log_batch(run_id, metrics=metrics, params=[Param(k, v) for k, v in params.items()],
+                         tags=[RunTag(k, v) for k, v in tags.items()])
+        for path in record.artifacts:
+            self.store.log_artifact(run_id, path)
+        if record.model_json is not None:
+            self.store.log_text(run_id, record.model_json, "model.json", None)
+        if record.traceback:
+            self.store.log_text(run_id, record.traceback, "traceback.txt", None)
+        client.set_terminated(run_id, status=run_status(record), end_time=record.end_ms)
+        self.store.artifact_uris.pop(run_id, None)
+        return run_id
+
+    def own_logging(self, run_id: str, params: dict[str, str]) -> dict[str, str]:
+        """For a trial whose code logged to its run itself (autolog, log_model): drops from ``params`` those
+        it logged already (MLflow refuses a param's second value, and autolog writes its own text for the
+        same setting), and returns a tag naming its newest logged model, which becomes the parent's when
+        the trial is the best."""
+        logged = self.store.client.get_run(run_id).data.params
+        for name in [name for name in params if name in logged]:
+            del params[name]
+        models = self.store.client.search_logged_models(
+            [self.store.experiment()], filter_string=f"source_run_id = '{run_id}'",
+            order_by=[{"field_name": "creation_time", "ascending": False}], max_results=1)
+        return {TRIAL_MODEL_TAG: f"models:/{models[0].model_id}"} if models else {}
+
+    def fail(self, run_id: str, reason: str, status: str = "FAILED") -> None:
+        """End a run the trial never finished, with the reason as its error tag."""
+        self.store.client.set_tag(run_id, "error", reason[:MAX_TAG_CHARS])
+        self.store.client.set_terminated(run_id, status=status, end_time=now_ms())
+        self.store.artifact_uris.pop(run_id, None)
+
+    def listing(self) -> dict[int, tuple[str, str]]:
+        """Trial number -> (run id, status) of the parent's child runs."""
+        runs = self.store.client.search_runs(
+            [self.store.experiment()], filter_string=f"tags.mlflow.parentRunId = '{self.parent.id()}'",
+            max_results=50000)
+        found: dict[int, tuple[str, str]] = {}
+        for run in runs:
+            trial = run.data.tags.get("sweep.trial")
+            if trial is not None and trial.isdigit():
+                found.setdefault(int(trial), (run.info.run_id, run.info.status))
+        return found
+
+    def reconcile(self, trials: list[TrialRecord]) -> Reconciled:
+        """Make MLflow match the study: every finished trial gets exactly one ended child run.
+
+        A trial whose child run is missing (the store was down, or the process died before
+        logging) gets one built from the study; a child left RUNNING takes the trial's status.
+        Idempotent: a second call changes nothing. Returns the trials repaired and every trial's run id
+        (a created run's id is new: the study must learn it).
+        """
+        children = self.listing()
+        repaired: list[int] = []
+        run_ids: dict[int, str] = {}
+        for record in trials:
+            found = children.get(record.number)
+            if found is None:
+                # a new run: the one the trial names (if any) was deleted or lost with the store
+                run_ids[record.number] = self.finish(replace(record, run_id=None))
+                repaired.append(record.number)
+                continue
+            run_ids[record.number] = found[0]
+            if found[1] != run_status(record):
+                # left RUNNING, or ended KILLED by a dying sweep whose trial the study has since failed
+                # its final record may never have arrived: log what the study knows (params are
+                # immutable in MLflow, but logging the same value again is accepted)
+                tags = [RunTag("sweep.state", record.state.lower()),
+                        RunTag("mlflow.runName", run_name(record.number, record.state))]
+                if record.error:
+                    tags.append(RunTag("error", record.error[:MAX_TAG_CHARS]))
+                metrics = [Metric(k, v, record.end_ms or now_ms(), 0) for k, v in record.metrics.items()]
+                self.store.client.log_batch(found[0], metrics=metrics, tags=tags,
+                                            params=[Param(k, param_text(v)) for k, v in record.params.items()])
+                self.store.client.set_terminated(found[0], status=run_status(record),
+                                                 end_time=record.end_ms or now_ms())
+                repaired.append(record.number)
+        return Reconciled(repaired, run_ids)

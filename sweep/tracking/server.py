@@ -1,0 +1,335 @@
+"""The tracking process: serves the loop's requests (sweep/tracking/protocol.py) by writing them to MLflow.
+
+The sweep loop sends plain records through a queue; this child process writes them to MLflow while
+the next trial trains. The loop never imports mlflow; the child is started first thing, so its
+`import mlflow` overlaps with loading the data and opening the study.
+
+The child ignores SIGINT/SIGTERM: on Ctrl-C the loop decides how runs end and tells it, and the
+child drains its queue before it exits. If the loop dies (SIGKILL), the child notices, ends the
+parent and any open child run as KILLED, and exits: no run is left RUNNING.
+
+This module imports no mlflow: the tracker is built by the factory given to TrackingServer.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from sweep.records import BestAgreement, Counts, Reconciled, SweepIdentity, TrackingReport, TrialRecord
+from sweep.tracking.protocol import (
+    PARENT_CHECK_SECONDS,
+    AgreeBest,
+    Answer,
+    AttachParent,
+    Close,
+    Connect,
+    Delivery,
+    EndParentIfNeeded,
+    EnsureBest,
+    Failure,
+    FinishTrial,
+    OpenParent,
+    PublishModel,
+    PublishPlots,
+    Quit,
+    Reconcile,
+    RecordBest,
+    RecordCounts,
+    Reply,
+    Request,
+    Started,
+    StartTrial,
+    SyncParent,
+    operation,
+)
+from sweep.tracking.retry import RetryPolicy
+from sweep.urls import redact_text
+
+if TYPE_CHECKING:
+    from sweep.tracking.tracker import SweepTracker
+
+COUNTS_SECONDS = 1.0  # the parent's trial counts are rewritten at most this often (and at the end)
+MAX_ERRORS = 20  # errors kept for the close report: the first ones say what went wrong
+
+R = TypeVar("R", bound=Request)
+T = TypeVar("T")
+
+
+class RequestSource(Protocol):
+    def get(self, block: bool = True, timeout: float | None = None) -> Any: ...
+
+    def get_nowait(self) -> Any: ...
+
+
+class ReplySink(Protocol):
+    def put(self, obj: Any, block: bool = True, timeout: float | None = None) -> None: ...
+
+
+Handler = Callable[["TrackingServer", Any], Any]
+HANDLERS: dict[type[Request], Handler] = {}  # request type -> what serves it: the one dispatch table
+
+
+def handles(kind: type[R]) -> Callable[[Callable[[TrackingServer, R], T]], Callable[[TrackingServer, R], T]]:
+    """Register the decorated function as the handler of requests of type ``kind``."""
+
+    def register(handler: Callable[[TrackingServer, R], T]) -> Callable[[TrackingServer, R], T]:
+        HANDLERS[kind] = handler
+        return handler
+
+    return register
+
+
+def error_line(error: BaseException) -> str:
+    """An error's first line, password hidden (MLflow's messages name the URI they called)."""
+    return redact_text(str(error).splitlines()[0]) if str(error) else type(error).__name__
+
+
+class TrackingServer:
+    """Serves requests in order, except that StartTrial jumps ahead of queued logging.
+
+    A write that fails is retried by ``retry`` and then remembered in the report, never fatal: the
+    study keeps the truth and `sweep sync` rebuilds what MLflow missed.
+    """
+
+    def __init__(self, open_tracker: Callable[[SweepIdentity], SweepTracker], replies: ReplySink, *,
+                 retry: RetryPolicy, clock: Callable[[], float] = time.monotonic,
+                 poll_seconds: float = PARENT_CHECK_SECONDS) -> None:
+        self.open_tracker = open_tracker
+        self.tracker: SweepTracker | None = None  # made by Connect: the process starts before the sweep has a name
+        self.replies = replies
+        self.retry = retry
+        self.clock = clock
+        self.poll_seconds = poll_seconds  # how long an idle server waits for a request before it checks the loop
+        self.open_runs: dict[int, str] = {}  # trial number -> child run started, not yet finished
+        self.report = TrackingReport()
+        self.pending_counts: Counts | None = None
+        self.next_counts = 0.0
+
+    def loop(self, requests: RequestSource, parent_alive: Callable[[], bool]) -> None:
+        """Serve until Close or Quit; when the loop's process dies without closing, end its runs and return."""
+        pending: deque[Request] = deque()
+        while True:
+            if not pending:
+                try:
+                    pending.append(requests.get(timeout=self.poll_seconds))
+                except queue.Empty:
+                    if not parent_alive():  # the sweep loop died without closing: end our runs
+                        self.abandon()
+                        return
+                    continue
+            pending.extend(drain(requests))
+            # The loop waits for a child run id before it tells the trial, so a start jumps ahead of
+            # earlier trials' logging; one other request is served before looking again.
+            starts = [request for request in pending if request.delivery is Delivery.START]
+            if starts:
+                pending = deque(request for request in pending if request.delivery is not Delivery.START)
+                for request in starts:
+                    self.dispatch(request)
+            if not pending:
+                continue
+            request = pending.popleft()
+            self.dispatch(request)
+            if request.delivery is Delivery.END:
+                return
+            self.flush_counts_if_due()
+
+    def dispatch(self, request: Request) -> None:
+        """Serve one request with its handler; a CALL's result or error goes back as its reply."""
+        handler = HANDLERS[type(request)]
+        if request.delivery is not Delivery.CALL:
+            handler(self, request)
+            return
+        try:
+            reply: Reply = Answer(operation(request), handler(self, request))
+        except Exception as error:
+            reply = Failure(error_line(error))
+        self.replies.put(reply)
+
+    def guard(self, number: int | None, call: Callable[..., T], *args: Any) -> T | None:
+        """Run one MLflow write under the retry policy; a final failure is remembered (for trial ``number``
+        when given) and gives None."""
+        try:
+            return self.retry.run(lambda: call(*args))
+        except Exception as error:
+            if number is not None and number not in self.report.failed_trials:
+                self.report.failed_trials.append(number)
+            if len(self.report.errors) < MAX_ERRORS:
+                self.report.errors.append(error_line(error))
+            return None
+
+    def connected(self) -> SweepTracker:
+        if self.tracker is None:
+            raise RuntimeError("the tracking process serves Connect first")
+        return self.tracker
+
+    def flush_counts_if_due(self) -> None:
+        # at most once a second: counts on the parent are a view; each write costs a trial's worth
+        if self.pending_counts is not None and self.clock() >= self.next_counts:
+            counts, self.pending_counts = self.pending_counts, None
+            self.guard(None, lambda: self.connected().parent.record_counts(counts))
+            self.next_counts = self.clock() + COUNTS_SECONDS
+
+    def abandon(self) -> None:
+        """End every run the loop had open: it died, or quit on an error."""
+        if self.tracker is None:
+            return
+        parent = self.tracker.parent
+        # a worker's trial is failed in the study (and retried) by the others: its run ends FAILED to match
+        status = "KILLED" if parent.owns else "FAILED"
+        for run_id in self.open_runs.values():
+            self.guard(None, self.tracker.children.fail, run_id, "the sweep process died during this trial", status)
+        if parent.run_id is not None and parent.owns:
+            self.guard(None, parent.abandon)
+
+
+def drain(requests: RequestSource) -> list[Request]:
+    out = []
+    while True:
+        try:
+            out.append(requests.get_nowait())
+        except queue.Empty:
+            return out
+
+
+# -- handlers: one per request type -------------------------------------------------------------------
+
+
+@handles(Connect)
+def connect(server: TrackingServer, request: Connect) -> str:
+    server.tracker = server.open_tracker(request.identity)
+    return server.tracker.store.connect()
+
+
+@handles(OpenParent)
+def open_parent(server: TrackingServer, request: OpenParent) -> str:
+    return server.connected().parent.open(request.parent_run_id, token=request.token, params=request.params,
+                                          tags=request.tags, config_yaml=request.config_yaml)
+
+
+@handles(SyncParent)
+def sync_parent(server: TrackingServer, request: SyncParent) -> tuple[str, bool]:
+    return server.connected().parent.sync(request.parent_run_id, token=request.token, params=request.params,
+                                          tags=request.tags, config_yaml=request.config_yaml)
+
+
+@handles(EndParentIfNeeded)
+def end_parent_if_needed(server: TrackingServer, request: EndParentIfNeeded) -> bool:
+    return server.connected().parent.end_if_needed(request.status, request.counts)
+
+
+@handles(AttachParent)
+def attach_parent(server: TrackingServer, request: AttachParent) -> None:
+    server.connected().parent.attach(request.parent_run_id)
+
+
+@handles(Reconcile)
+def reconcile(server: TrackingServer, request: Reconcile) -> Reconciled:
+    return server.connected().children.reconcile(request.trials)
+
+
+@handles(AgreeBest)
+def agree_best(server: TrackingServer, request: AgreeBest) -> BestAgreement:
+    return server.connected().parent.agree_best(request.best, request.metric, builtin=request.builtin)
+
+
+@handles(StartTrial)
+def start_trial(server: TrackingServer, request: StartTrial) -> None:
+    run_id = server.guard(request.number, lambda: server.connected().children.start(request.number,
+                                                                                     request.start_ms))
+    if run_id is not None:
+        server.open_runs[request.number] = run_id
+    server.replies.put(Started(request.number, run_id))
+
+
+@handles(FinishTrial)
+def finish_trial(server: TrackingServer, request: FinishTrial) -> None:
+    record = with_run_id(request.record, server.open_runs.pop(request.record.number, None))
+    server.guard(record.number, lambda: server.connected().children.finish(record))
+
+
+@handles(RecordBest)
+def record_best(server: TrackingServer, request: RecordBest) -> None:
+    server.guard(None, lambda: server.connected().parent.record_best(request.best, request.metric))
+
+
+@handles(EnsureBest)
+def ensure_best(server: TrackingServer, request: EnsureBest) -> None:
+    server.guard(None, lambda: server.connected().parent.ensure_best(request.best, request.metric))
+
+
+@handles(RecordCounts)
+def record_counts(server: TrackingServer, request: RecordCounts) -> None:
+    server.pending_counts = request.counts  # written by flush_counts_if_due
+
+
+@handles(PublishPlots)
+def publish_plots(server: TrackingServer, request: PublishPlots) -> None:
+    logged = server.guard(None, lambda: server.connected().publisher.record_plots(request.images, request.skipped))
+    if logged is not None:
+        server.report = replace(server.report, plots=logged, plots_skipped=dict(request.skipped))
+
+
+@handles(PublishModel)
+def publish_model(server: TrackingServer, request: PublishModel) -> None:
+    # publish_model turns its own failures into a warning; guard keeps anything else
+    model = server.guard(None, lambda: server.connected().publisher.publish_model(
+        request.best, request.register, builtin=request.builtin))
+    if model is not None:
+        server.report = replace(server.report, model=model)
+
+
+@handles(Close)
+def close(server: TrackingServer, request: Close) -> None:
+    tracker = server.tracker
+    if tracker is not None:
+        for number, run_id in server.open_runs.items():  # started, never finished: the loop was interrupted
+            server.guard(number, tracker.children.fail, run_id, "the sweep stopped before this trial ended", "KILLED")
+        if request.status is not None:
+            server.guard(None, tracker.parent.close, request.status, request.counts)
+    server.replies.put(Answer(operation(Close), server.report))
+
+
+@handles(Quit)
+def quit_(server: TrackingServer, request: Quit) -> None:
+    server.abandon()
+
+
+def with_run_id(record: TrialRecord, run_id: str | None) -> TrialRecord:
+    """The record naming the child run its StartTrial created, when there is one."""
+    if run_id is None or record.run_id == run_id:
+        return record
+    return replace(record, run_id=run_id)
+
+
+# -- the child process --------------------------------------------------------------------------------
+
+
+def serve(requests: RequestSource, replies: ReplySink, parent_pid: int) -> None:
+    """The tracking process's entry point: settings, then mlflow, then the loop until Close or Quit."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # started with both blocked (signals_held): one that arrived meanwhile is now discarded, being ignored
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    import logging
+
+    from sweep.tracking.settings import configure_process
+
+    configure_process()  # before mlflow is imported: it reads some of these variables at import
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # "Creating initial MLflow database tables..." is noise
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        from sweep.tracking.tracker import open_tracker
+
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # after import: mlflow sets its own level
+    except Exception as error:  # a broken installation: tell the loop, in one line
+        replies.put(Failure(f"cannot start MLflow tracking: {error}"))
+        return
+    server = TrackingServer(open_tracker, replies, retry=RetryPolicy.from_environment())
+    server.loop(requests, lambda: os.getppid() == parent_pid)

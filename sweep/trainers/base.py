@@ -1,0 +1,29 @@
+"""The interface every trainer meets: run one trial through its `Trial`, say what it produced."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sweep.trial import Trial
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """A trial that ran to its end: the objective's value and the final metrics (the objective's among them)."""
+
+    value: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    model_json: str | None = None  # the built-in trainer's model, published as the parent's pyfunc model
+
+
+class Trainer(Protocol):
+    """What the trial loop calls, the same for the built-in trainer and the user's function."""
+
+    def run(self, trial: Trial) -> TrialOutcome:
+        """Train with ``trial.params``; raise TrialPruned when the pruner says so (an exception fails it)."""
+        ...
+
+    def provenance(self) -> dict[str, str]:
+        """Parent-run tags that say which code and data the sweep's trials ran."""
+        ...

@@ -1,0 +1,151 @@
+"""`trainer: {function: module:fit}`: the user's own Python function, called once per trial in the worker's process."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import math
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from sweep.errors import SweepConfigError
+from sweep.provenance import git_commit
+from sweep.trainers.base import TrialOutcome
+from sweep.trainers.spec import TrainerSpec
+from sweep.trial import Trial, number
+
+# what a function trainer's trial runs under, given the trial's child run id: its MLflow active run, or nothing
+RunScope = Callable[[str | None], AbstractContextManager[None]]
+
+
+def load_function(spec: TrainerSpec) -> Callable[[Trial], Any]:
+    """Import ``spec.function``; every way it can fail is one line naming the reference and the fix."""
+    assert spec.function is not None
+    where, name = spec.function.rsplit(":", 1)
+    shown = spec.function
+    try:
+        module = import_file(Path(where)) if spec.file is not None else import_module(where)
+    except SweepConfigError:
+        raise
+    except SyntaxError as error:
+        raise SweepConfigError(f"trainer.function: {error.filename}:{error.lineno}: syntax error ({error.msg}); "
+                               f"fix the file") from None
+    except Exception as error:  # the module's own top-level code failed
+        raise SweepConfigError(f"trainer.function: importing {where!r} failed: {type(error).__name__}: "
+                               f"{first_line(error)}{user_frame(error)}") from None
+    target: Any = module
+    for part in name.split("."):
+        if not hasattr(target, part):
+            raise SweepConfigError(f"trainer.function: {where!r} has no {name!r}; check the name after ':' "
+                                   f"in {shown!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise SweepConfigError(f"trainer.function: {shown!r} is a {type(target).__name__}, not a function; "
+                               f"point it at fit(trial)")
+    return target
+
+
+def import_module(name: str) -> ModuleType:
+    """A module on sys.path; the working folder counts, as it does for `python -m`."""
+    if str(Path.cwd()) not in sys.path and "" not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name is not None and (name == error.name or name.startswith(error.name + ".")):
+            raise SweepConfigError(f"trainer.function: no module named {error.name!r}; check the name, or run "
+                                   f"from the folder that holds it (or write path/to/file.py:fit)") from None
+        raise
+
+
+def import_file(path: Path) -> ModuleType:
+    """A .py file as a module named after it; its folder goes on sys.path, so its own imports of
+    sibling modules work as they do when the file is run directly."""
+    if not path.is_file():
+        raise SweepConfigError(f"trainer.function: no such file {str(path)!r}; check the path")
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    module_spec = importlib.util.spec_from_file_location(path.stem, path)
+    if module_spec is None or module_spec.loader is None:
+        raise SweepConfigError(f"trainer.function: {str(path)!r} cannot be imported as Python; give a .py file")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[path.stem] = module  # pickling, dataclasses and typing look modules up by name
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(path.stem, None)
+        raise
+    return module
+
+
+def first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def user_frame(error: BaseException) -> str:
+    """ ' (at file.py:12)': where in the user's code an import failed."""
+    frames = traceback.extract_tb(error.__traceback__)
+    own = [frame for frame in frames if "importlib" not in frame.filename and "/sweep/" not in frame.filename]
+    return f" (at {Path(own[-1].filename).name}:{own[-1].lineno})" if own else ""
+
+
+def outcome_of(returned: Any, metric: str, logged: Mapping[str, float]) -> TrialOutcome:
+    """What ``fit`` returned -> the trial's value and final metrics; anything else fails the trial, in one line."""
+    if isinstance(returned, Mapping):
+        metrics = {str(name): number(f"fit's returned {name!r}", value) for name, value in returned.items()}
+        if metric not in metrics:
+            shown = ", ".join(sorted(metrics)[:5]) or "nothing"
+            raise ValueError(f"fit returned no {metric!r} (it returned {shown}); return it, or set "
+                             f"objective.metric to one of those")
+    elif isinstance(returned, (str, bytes, bool)) or returned is None:
+        raise TypeError(f"fit returned {type(returned).__name__ if returned is not None else 'None'}; return a "
+                        f"number (the objective) or a mapping of metrics holding {metric!r}")
+    else:
+        try:
+            metrics = {metric: float(returned)}
+        except (TypeError, ValueError):
+            raise TypeError(f"fit returned a {type(returned).__name__}; return a number (the objective) or a "
+                            f"mapping of metrics holding {metric!r}") from None
+    value = metrics[metric]
+    if not math.isfinite(value):
+        raise ValueError(f"the objective {metric!r} is {value}; a trial needs a finite value")
+    return TrialOutcome(value, {**logged, **metrics})
+
+
+class FunctionTrainer:
+    """Calls ``fit(trial)``; with ``mlflow: active`` or ``autolog`` inside the child run made active by
+    ``run_scope`` (the tracking layer's, so this module never imports mlflow)."""
+
+    def __init__(self, spec: TrainerSpec, fit: Callable[[Trial], Any], metric: str,
+                 run_scope: RunScope | None = None) -> None:
+        self.spec, self.fit, self.metric, self.run_scope = spec, fit, metric, run_scope
+
+    def provenance(self) -> dict[str, str]:
+        tags = {"trainer.function": self.spec.describe(), "trainer.mlflow": self.spec.mlflow}
+        source = self.spec.file or module_file(self.fit)
+        if source is not None and source.is_file():
+            tags["trainer.file_sha256"] = hashlib.sha256(source.read_bytes()).hexdigest()
+            commit = git_commit(source.parent)
+            if commit:
+                tags["trainer.git_commit"] = commit
+        return tags
+
+    def run(self, trial: Trial) -> TrialOutcome:
+        scope = self.run_scope(trial.run_id) if self.run_scope is not None else nullcontext()
+        with scope:
+            returned = self.fit(trial)
+        return outcome_of(returned, self.metric, trial.final_metrics)
+
+
+def module_file(function: Callable[..., Any]) -> Path | None:
+    module = sys.modules.get(getattr(function, "__module__", "") or "")
+    file = getattr(module, "__file__", None)
+    return Path(file) if file else None

@@ -1,0 +1,35 @@
+"""From a sweep's config to the trainer its trials run: checked and loaded before any store is touched."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from sweep.config import SweepConfig
+from sweep.locations import TrackingLocation, absolute_tracking_uri
+from sweep.tracking.active_run import ActiveChildRuns
+from sweep.tracking.run_metrics import final_metric
+from sweep.trainers.base import Trainer
+from sweep.trainers.command import CommandTrainer, check_command
+from sweep.trainers.function import FunctionTrainer, load_function
+from sweep.trainers.sentiment import SentimentTrainer, data_fingerprint, load_split
+
+
+def make_trainer(config: SweepConfig, tracking: TrackingLocation, workdirs: Path | None = None) -> Trainer:
+    """The built-in trainer with its data loaded and split, the user's function imported, or the user's
+    command checked (its program, and ``workdirs`` where its trials' folders go); a bad data file, a function
+    that cannot be imported or a command that cannot run fails here, in one line."""
+    if config.trainer.builtin:
+        data = load_split(config)
+        return SentimentTrainer(data, config.metric, prunes=config.pruner != "none",
+                                data_fingerprint=data_fingerprint(data))
+    if config.trainer.command is not None:
+        check_command(config.trainer.command, workdirs or Path.cwd() / "sweeps")
+        uri = absolute_tracking_uri(tracking.secret_url)
+        run_metric = partial(final_metric, uri) if config.source == "mlflow" else None
+        return CommandTrainer(config.trainer.command, config.metric, uri, run_metric)
+    fit = load_function(config.trainer)
+    scope = None
+    if config.trainer.mlflow != "off":
+        scope = ActiveChildRuns(tracking.secret_url, autolog=config.trainer.mlflow == "autolog").scope
+    return FunctionTrainer(config.trainer, fit, config.metric, scope)

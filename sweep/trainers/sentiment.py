@@ -1,0 +1,76 @@
+"""The built-in trainer: numpy bag-of-words sentiment, reached through `Trial` like any user's function.
+
+Its settings come from ``trial.params``; every epoch's metrics can be logged as curves, and the objective is
+reported to the pruner at log-spaced checkpoint epochs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from sweep.config import SweepConfig
+from sweep.trainers.base import TrialOutcome
+from sweep.trial import Trial, TrialPruned
+from trainer import Split, TrainConfig, load_corpus, split, train
+
+CURVE_POINTS = 100  # at most this many points per learning curve: long runs stay cheap to log
+CHECKPOINTS_PER_DECADE = 4  # pruner reports at 1, 2, 3, 6, 10, 18, 32, 56, 100, ... epochs
+
+
+def checkpoint_epochs(limit: int) -> list[int]:
+    """Log-spaced epochs, the same for every trial, so a pruner compares trials at equal steps.
+
+    Optuna's pruners compare intermediate values reported at the same step. A per-trial schedule
+    (every epochs/10) would put trials of different lengths on different steps and never prune.
+    """
+    epochs: list[int] = []
+    k = 0
+    while True:
+        epoch = round(10 ** (k / CHECKPOINTS_PER_DECADE))
+        if epoch > limit:
+            return epochs
+        if not epochs or epoch != epochs[-1]:
+            epochs.append(epoch)
+        k += 1
+
+
+def load_split(config: SweepConfig) -> Split:
+    """The sweep's data, split the way every trial sees it."""
+    corpus = load_corpus(config.data, text_column=config.text_column, label_column=config.label_column)
+    return split(corpus, TrainConfig.from_mapping(config.fixed).seed)
+
+
+def data_fingerprint(data: Split) -> str:
+    """Content hashes of the train, validation and test parts: the same data, split the same way."""
+    return ":".join(part.fingerprint() for part in (data.train, data.val, data.test))[:50]
+
+
+class SentimentTrainer:
+    """`trainer: sentiment` (the default): the sweep's data is loaded once, before any store is touched."""
+
+    def __init__(self, data: Split, metric: str, *, prunes: bool, data_fingerprint: str) -> None:
+        self.data, self.metric, self.prunes, self.fingerprint = data, metric, prunes, data_fingerprint
+
+    def provenance(self) -> dict[str, str]:
+        return {"data.fingerprint": self.fingerprint}
+
+    def run(self, trial: Trial) -> TrialOutcome:
+        """Train with the trial's settings; raises TrialPruned when its pruner says so, and TrialInterrupted
+        at the first epoch after Ctrl-C or SIGTERM."""
+        train_config = TrainConfig.from_mapping(trial.params)
+        trial.params.update(train_config.to_dict())  # every trainer setting, tuned or fixed or default
+        curve_every = max(1, math.ceil(train_config.epochs / CURVE_POINTS))
+        checkpoints = set(checkpoint_epochs(train_config.epochs)) if self.prunes else set()
+
+        def on_epoch(epoch: int, metrics: Mapping[str, float]) -> None:
+            trial.checkpoint(epoch)
+            if epoch % curve_every == 0 or epoch == train_config.epochs or epoch in checkpoints:
+                trial.log_metrics(metrics, step=epoch)
+            if epoch in checkpoints:
+                trial.report(metrics[self.metric], epoch)
+                if trial.should_prune():
+                    raise TrialPruned(f"pruned at epoch {epoch}")
+
+        result = train(train_config, self.data, on_epoch)  # every epoch: val metrics are cheap next to a step
+        return TrialOutcome(result.metrics[self.metric], dict(result.metrics), result.model.to_json())

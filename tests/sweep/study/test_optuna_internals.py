@@ -1,0 +1,136 @@
+"""Optuna's private API as sweep uses it: a failure here names what an Optuna upgrade moved or removed.
+
+Every accessor of sweep/study/optuna_internals.py runs on real storages; the first test checks the
+private names themselves, so the message says which attribute to look for in the new Optuna.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.storages import JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileOpenLock
+from optuna.trial import TrialState
+
+from sweep.study import optuna_internals as internals
+
+PRIVATE_MODULE_NAMES = [
+    ("optuna.storages._grpc.server", "make_server"),
+    ("optuna.storages._heartbeat", "get_heartbeat_thread"),
+    ("optuna.storages._heartbeat", "is_heartbeat_enabled"),
+    ("optuna.storages.journal._file", "get_lock_file"),
+    ("optuna.study._frozen", "FrozenStudy"),
+]
+
+
+@pytest.mark.parametrize(("module", "name"), PRIVATE_MODULE_NAMES, ids=[f"{m}.{n}" for m, n in PRIVATE_MODULE_NAMES])
+def test_the_private_functions_sweep_imports_still_exist(module: str, name: str):
+    try:
+        loaded = importlib.import_module(module)
+    except ImportError as error:
+        pytest.fail(f"Optuna {optuna.__version__} has no module {module} ({error}): update optuna_internals.py")
+    assert hasattr(loaded, name), f"Optuna {optuna.__version__}: {module}.{name} is gone; update optuna_internals.py"
+
+
+def require(owner: object, attribute: str) -> None:
+    assert hasattr(owner, attribute), (f"Optuna {optuna.__version__}: {type(owner).__name__}.{attribute} is gone; "
+                                       f"update sweep/study/optuna_internals.py")
+
+
+def journal_storage(tmp_path: Path) -> JournalStorage:
+    path = str(tmp_path / "sweep.journal")
+    return JournalStorage(internals.JournalFileNoFsync(path, lock_obj=JournalFileOpenLock(path)))
+
+
+def test_study_storage_and_trial_and_study_ids(tmp_path: Path):
+    storage = journal_storage(tmp_path)
+    study = optuna.create_study(study_name="s", storage=storage)
+    require(study, "_storage")
+    assert internals.storage_of(study) is storage
+    trial = study.ask()
+    require(trial, "_trial_id")
+    frozen = study.get_trials(deepcopy=False)[0]
+    require(frozen, "_trial_id")
+    assert internals.trial_id_of(trial) == internals.trial_id_of(frozen)
+    assert storage.get_trial(internals.trial_id_of(frozen)).number == 0
+    (summary,) = storage.get_all_studies()
+    require(summary, "_study_id")
+    assert isinstance(summary, internals.FrozenStudy)
+    assert storage.get_study_name_from_id(internals.study_id_of(summary)) == "s"
+
+
+def test_the_journal_without_fsync_appends_whole_lines_under_optunas_lock(tmp_path: Path):
+    storage = journal_storage(tmp_path)
+    backend = storage._backend
+    require(backend, "_lock")
+    require(backend, "_file_path")
+    study = optuna.create_study(study_name="s", storage=storage)
+    study.tell(study.ask(), 1.0)
+    reread = optuna.load_study(study_name="s", storage=journal_storage(tmp_path))
+    assert [t.value for t in reread.get_trials()] == [1.0]
+    assert (tmp_path / "sweep.journal").read_bytes().endswith(b"\n")
+
+
+def test_heartbeat_detection_and_thread_on_an_rdb_storage(tmp_path: Path):
+    with internals.quiet_heartbeat_warnings():  # heartbeat_interval is marked experimental
+        beating = RDBStorage(f"sqlite:///{tmp_path / 'beat.db'}", heartbeat_interval=60)
+    plain = journal_storage(tmp_path)
+    assert internals.storage_uses_heartbeat(beating)
+    assert not internals.storage_uses_heartbeat(plain)
+    study = optuna.create_study(study_name="s", storage=beating)
+    with internals.quiet_heartbeat_warnings():
+        trial = study.ask()
+    require(trial, "study")
+    require(trial.study, "_storage")
+    with internals.heartbeat_thread(trial):  # Optuna's thread records a first beat at once
+        pass
+    from sqlalchemy import text
+
+    with beating.engine.connect() as connection:
+        beats = connection.execute(text("SELECT trial_id FROM trial_heartbeats")).scalars().all()
+    assert beats == [internals.trial_id_of(trial)]
+
+
+def test_fail_stale_trials_fails_a_trial_whose_heartbeat_stopped(tmp_path: Path):
+    with internals.quiet_heartbeat_warnings():
+        storage = RDBStorage(f"sqlite:///{tmp_path / 'stale.db'}", heartbeat_interval=1, grace_period=1)
+    study = optuna.create_study(study_name="s", storage=storage)
+    with internals.quiet_heartbeat_warnings():
+        trial = study.ask()
+    storage.record_heartbeat(internals.trial_id_of(trial))
+    # a heartbeat from the past: as if the worker died long ago
+    from sqlalchemy import text
+
+    with storage.engine.begin() as connection:
+        connection.execute(text("UPDATE trial_heartbeats SET heartbeat = '2000-01-01 00:00:00'"))
+    internals.fail_stale_trials_quietly(study)
+    assert study.get_trials()[0].state == TrialState.FAIL
+
+
+def test_the_quiet_context_silences_only_inside_it(tmp_path: Path):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with internals.quiet_heartbeat_warnings():
+            warnings.warn("experimental", optuna.exceptions.ExperimentalWarning, stacklevel=1)
+        warnings.warn("experimental", optuna.exceptions.ExperimentalWarning, stacklevel=1)
+    assert len(caught) == 1
+
+
+def test_ask_new_makes_a_new_trial_and_leaves_a_waiting_one_queued(tmp_path: Path):
+    storage = JournalStorage(internals.JournalFileNoFsync(str(tmp_path / "j.log"),
+                                                          lock_obj=JournalFileOpenLock(str(tmp_path / "j.log"))))
+    study = optuna.create_study(storage=storage, sampler=optuna.samplers.RandomSampler(seed=0))
+    require(study, "_thread_local")
+    study.enqueue_trial({"x": 0.5})
+    study._thread_local.cached_all_trials = []  # a stale per-ask cache the sampler would read
+    trial = internals.ask_new(study)
+    assert study._thread_local.cached_all_trials is None
+    assert 0.0 <= trial.suggest_float("x", 0.0, 1.0) <= 1.0 and trial.number == 1
+    study.tell(trial, 1.0)
+    queued = study.ask()
+    assert queued.number == 0 and queued.suggest_float("x", 0.0, 1.0) == 0.5

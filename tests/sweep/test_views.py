@@ -1,0 +1,71 @@
+"""What the CLI prints: progress lines in fixed columns, `sweep ls`, `sweep show`, `sweep best`."""
+
+from __future__ import annotations
+
+from sweep.queries import Best, render_best
+from sweep.records import BestTrial, Counts
+from sweep.study import SweepRow, TrialRow, TrialUpdate
+from sweep.views import render_sweeps, render_trial_line, render_trials
+
+
+def row(**changes) -> SweepRow:
+    values = dict(name="demo", status="finished", counts=Counts(10, 1, 1), target=12, best_value=0.8741,
+                  created="2026-01-01T10:00:00", experiment="exp", parent_run_id="parent-1", metric="val_accuracy",
+                  direction="maximize")
+    return SweepRow(**{**values, **changes})
+
+
+def update(number: int, value: float | None, finished: int, error: str | None = None) -> TrialUpdate:
+    best = BestTrial(3, "run-3", 0.8741, {}, {}, None)
+    return TrialUpdate(number, "COMPLETE" if value is not None else "FAIL", value, error,
+                       Counts(finished, 0, 0), 70, best, 12.5)
+
+
+def test_progress_lines_keep_their_columns_whatever_the_value_and_count():
+    lines = [render_trial_line(update(51, None, 9)), render_trial_line(update(62, 0.8741, 62)),
+             render_trial_line(update(7, 0.5, 70))]
+    for marker in ("[", "s  best"):
+        assert len({line.index(marker) for line in lines}) == 1, lines
+    assert "[ 9/70]" in lines[0]
+
+
+def test_ls_names_the_metric_of_the_best_value_and_counts_the_failed_trials():
+    text = render_sweeps([row(), row(name="loss", metric="val_loss", direction="minimize", best_value=0.41)])
+    header, first, second = text.splitlines()
+    assert "best (metric)" in header and "failed" in header
+    assert "0.8741 val_accuracy" in first and "0.4100 val_loss" in second
+    assert first.split()[:4] == ["demo", "finished", "12/12", "1"]
+
+
+def test_ls_shows_a_running_sweep_nobody_runs_as_stalled():
+    assert "stalled" in render_sweeps([row(status="running", liveness="stalled")]).splitlines()[1]
+
+
+def test_show_of_a_sweep_without_trials_says_so():
+    assert render_trials(row(counts=Counts()), []).splitlines()[1] == "no trials yet"
+
+
+def test_show_gives_the_shortened_error_of_failed_trials():
+    trials = [TrialRow(0, "COMPLETE", 0.8, {"lr": 0.5}, {"val_accuracy": 0.8}, "run-0", None),
+              TrialRow(1, "FAIL", None, {"lr": 0.7}, {}, "run-1", "ModuleNotFoundError: No module named 'cmaes' " * 5)]
+    header, _, failed = render_trials(row(), trials).splitlines()[1:]
+    assert header.split()[-1] == "error"
+    assert failed.endswith("...") and "ModuleNotFoundError: No module named 'cmaes'" in failed
+    assert len(failed) < 200
+
+
+def test_best_has_one_layout_with_headings_and_the_objective_once():
+    trial = TrialRow(3, "COMPLETE", 0.8741, {"lr": 0.5}, {"val_accuracy": 0.8741, "val_loss": 0.41}, "run-3", None)
+    text = render_best(Best(row(), trial, {"lr": 0.5, "epochs": 30}, {"trainer": "sentiment"}), "text")
+    lines = text.splitlines()
+    assert [line for line in lines if line and not line.startswith(" ")][1:] == ["settings", "metrics", "where"]
+    assert text.count("0.8741") == 1
+    assert " = " not in text
+    assert "  lr:" in text and "  val_loss:" in text and "  parent run: parent-1" in text
+
+
+def test_sweep_show_of_a_user_trainer_shows_its_own_metrics_not_the_builtin_ones():
+    trials = [TrialRow(0, "COMPLETE", 0.9, {"depth": 3}, {"f1": 0.9, "auc": 0.95, "fit_seconds": 1.5}, "run-0", None)]
+    header, line = render_trials(row(metric="f1"), trials).splitlines()[1:]
+    assert header.split() == ["trial", "state", "f1", "depth", "auc", "fit_seconds"]
+    assert line.split() == ["0", "complete", "0.9000", "3", "0.9500", "1.5000"]
