@@ -93,15 +93,26 @@ def probe_error(artifact_location: str, step: str, error: BaseException) -> Trac
     text = f"{type(error).__name__}: {error}"
     where = f"artifact store {redact_url(artifact_location)}{describe_endpoint(artifact_location)}"
     if artifact_location.startswith("mlflow-artifacts:") and not refused_by_tracking_server(error):
-        # the server answers (check_server said so); whatever it met behind it, a 500 or a slow
-        # timeout, only its log says which: the bucket, the S3 endpoint or its credentials
-        return TrackingError(f"{where}: cannot {step} a probe object: the tracking server could not reach "
-                             f"its artifact destination; see the server's log (bucket, S3 endpoint, credentials)")
+        # the server answers its API (check_server said so), so what failed is behind it: only its log
+        # says what. Usually its artifact destination, but a server whose own database refuses
+        # connections answers the same way, so the cause is named as the likely one, not the only one.
+        return TrackingError(f"{where}: cannot {step} a probe object: {server_answer(text)}; see the server's "
+                             f"log: usually it could not reach its artifact destination (bucket, S3 endpoint, "
+                             f"credentials)")
     for words, cause, fix in CAUSES:
         if any(word.lower() in text.lower() for word in words):
             return TrackingError(f"{where}: cannot {step} a probe object: {cause}; {fix}")
     detail = redact_text(" ".join(str(error).split()) or type(error).__name__)[:600]
     return TrackingError(f"{where}: cannot {step} a probe object ({detail}); check the artifact store")
+
+
+def server_answer(text: str) -> str:
+    """What the tracking server did, as the client saw it: an HTTP 500, no answer in time, or a failure."""
+    if any(words in text for words in ("500 error responses", "error code 500", "status code 500", "HTTP 500")):
+        return "the tracking server answered HTTP 500"
+    if "timed out" in text.lower() or "timeout" in text.lower():
+        return "the tracking server did not answer in time"
+    return "the tracking server failed to store it"
 
 
 def describe_endpoint(artifact_location: str) -> str:

@@ -43,8 +43,16 @@ def test_an_unknown_failure_keeps_its_message_with_passwords_hidden():
     assert "boom at https://u:***@store/x" in error and "pw-Xy71" not in error
 
 
-def test_a_proxied_store_failing_behind_the_server_points_at_its_log():
-    error = str(probe_error("mlflow-artifacts:/1", "write", TimeoutError("Read timed out. (read timeout=10)")))
+@pytest.mark.parametrize(("failure", "answer"), [
+    (TimeoutError("Read timed out. (read timeout=10)"), "the tracking server did not answer in time"),
+    (RuntimeError("API request to /api/2.0/mlflow-artifacts failed: too many 500 error responses"),
+     "the tracking server answered HTTP 500"),
+    (ConnectionResetError("Connection reset by peer at http://127.0.0.1:5000"),
+     "the tracking server failed to store it"),
+])
+def test_a_proxied_store_failing_behind_the_server_says_what_the_server_did_and_points_at_its_log(
+        failure: Exception, answer: str):
+    error = str(probe_error("mlflow-artifacts:/1", "write", failure))
     assert error == ("artifact store mlflow-artifacts:/1 (proxied by the tracking server): cannot write a probe "
-                     "object: the tracking server could not reach its artifact destination; see the server's log "
-                     "(bucket, S3 endpoint, credentials)")
+                     f"object: {answer}; see the server's log: usually it could not reach its artifact "
+                     "destination (bucket, S3 endpoint, credentials)")
