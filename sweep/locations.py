@@ -13,6 +13,7 @@ for the drivers only, is ``secret_url``. The defaults are decided here and nowhe
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,8 +121,9 @@ class StorageLocation:
 
     @property
     def flag(self) -> str:
-        """`` --storage URL`` (redacted) for a command a user is told to run; "" for the default."""
-        return f" --storage {self}" if self.given else ""
+        """`` --storage URL`` (redacted, shell-quoted: a ``?prefix=`` or ``***`` is a glob) for a command a
+        user is told to run; "" for the default."""
+        return f" --storage {shlex.quote(str(self))}" if self.given else ""
 
     def __str__(self) -> str:
         return redact_url(self.secret_url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING, Any
 
 from sweep.records import Counts
@@ -75,7 +76,7 @@ def render_summary(summary: SweepSummary) -> str:
                      f"({summary.tracking.errors[0] if summary.tracking.errors else 'unknown error'}); "
                      f"the study has them, `sweep sync {summary.name}` will repair MLflow")
     lines += _published_lines(summary)
-    storage = "" if summary.storage.endswith("sweep.journal") else f" --storage {summary.storage}"
+    storage = "" if summary.storage.endswith("sweep.journal") else f" --storage {shlex.quote(summary.storage)}"
     lines.append(f"see the runs:   sweep ui --name {summary.name}{storage}")
     lines.append(f"print the best: sweep best --name {summary.name}{storage}")
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,16 @@ def test_a_redis_password_is_hidden_in_str_repr_and_flag():
     location = StorageLocation.parse("redis://default:s3cret@cache.example:6379/0?prefix=team")
     for shown in (str(location), repr(location), location.flag):
         assert "s3cret" not in shown and "cache.example:6379/0?prefix=team" in shown
+
+
+@pytest.mark.parametrize("url", ["redis://cache.example:6379/0?prefix=team", "runs/my team.journal",
+                                 "postgresql://alice:s3cret@db/optuna"])
+def test_the_storage_flag_a_user_is_told_to_run_reaches_a_real_shell_as_one_word(url: str, tmp_path: Path):
+    """A space, ``?`` or ``***`` in a hint's URL must not split it or glob it in the user's shell."""
+    flag = StorageLocation.parse(url).flag
+    shell = subprocess.run(["sh", "-c", f"printf '%s\\n'{flag}"], cwd=tmp_path, capture_output=True, text=True,
+                           check=True)
+    assert shell.stdout.splitlines() == ["--storage", str(StorageLocation.parse(url))]
 
 
 def test_a_grpc_url_names_the_storage_proxy_host_and_port():

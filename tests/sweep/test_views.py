@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sweep.queries import Best, render_best
 from sweep.records import BestTrial, Counts
-from sweep.study import SweepRow, TrialRow, TrialUpdate
-from sweep.views import render_sweeps, render_trial_line, render_trials
+from sweep.study import SweepRow, SweepSummary, TrialRow, TrialUpdate
+from sweep.views import render_summary, render_sweeps, render_trial_line, render_trials
 
 
 def row(**changes) -> SweepRow:
@@ -69,3 +69,11 @@ def test_sweep_show_of_a_user_trainer_shows_its_own_metrics_not_the_builtin_ones
     header, line = render_trials(row(metric="f1"), trials).splitlines()[1:]
     assert header.split() == ["trial", "state", "f1", "depth", "auc", "fit_seconds"]
     assert line.split() == ["0", "complete", "0.9000", "3", "0.9500", "1.5000"]
+
+
+def test_the_summary_hints_quote_a_storage_url_for_the_shell():
+    summary = SweepSummary("s", "exp", "parent-1", "finished", Counts(complete=2), None, 1.0, None, 2,
+                           storage="redis://cache:6379/0?prefix=team a")
+    hints = [line for line in render_summary(summary).splitlines() if "--storage" in line]
+    assert hints == ["see the runs:   sweep ui --name s --storage 'redis://cache:6379/0?prefix=team a'",
+                     "print the best: sweep best --name s --storage 'redis://cache:6379/0?prefix=team a'"]
