@@ -11,9 +11,13 @@ Imports mlflow: only the tracking process and `sweep doctor` reach this module.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import socket
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
@@ -55,9 +59,35 @@ def probe_artifact_store(artifact_location: str) -> str:
 
     The object's name is fixed per host, so a probe that cannot be deleted is overwritten next time
     rather than piling up: with MLflow's basic auth, deleting a proxied artifact takes MANAGE on the
-    experiment, which members who did not create it lack (a sweep never needs it to run trials).
+    experiment, which members who did not create it lack (a sweep never needs it to run trials). The
+    processes of one host (`--jobs`, workers started together) therefore take turns: one's delete
+    under another's write or read fails both.
     """
     folder = f"{artifact_location.rstrip('/')}/.sweep-probe/{socket.gethostname() or 'host'}"
+    with probe_turn(folder):
+        return probe_folder(artifact_location, folder)
+
+
+@contextmanager
+def probe_turn(folder: str) -> Iterator[None]:
+    """Hold this host's lock for probing ``folder``: a file in the temporary folder, named by a digest of
+    the location (it may hold a password, which must not land in a file name)."""
+    digest = hashlib.sha256(folder.encode()).hexdigest()[:16]
+    try:
+        lock = open(Path(tempfile.gettempdir()) / f"sweep-artifact-probe-{digest}.lock", "a")  # noqa: SIM115
+    except OSError:  # another user's lock file: probe without turns rather than not at all
+        yield
+        return
+    with lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def probe_folder(artifact_location: str, folder: str) -> str:
+    """The probe itself: write, read back and delete one object in ``folder``."""
     step = "write"
     try:
         repository = get_artifact_repository(folder)
@@ -107,12 +137,12 @@ def probe_error(artifact_location: str, step: str, error: BaseException) -> Trac
 
 
 def server_answer(text: str) -> str:
-    """What the tracking server did, as the client saw it: an HTTP 500, no answer in time, or a failure."""
+    """What the tracking server did, as the client saw it: an HTTP 500, no answer in time, or another failure."""
     if any(words in text for words in ("500 error responses", "error code 500", "status code 500", "HTTP 500")):
         return "the tracking server answered HTTP 500"
     if "timed out" in text.lower() or "timeout" in text.lower():
         return "the tracking server did not answer in time"
-    return "the tracking server failed to store it"
+    return "the tracking server failed the request"
 
 
 def describe_endpoint(artifact_location: str) -> str:

@@ -48,7 +48,7 @@ def test_an_unknown_failure_keeps_its_message_with_passwords_hidden():
     (RuntimeError("API request to /api/2.0/mlflow-artifacts failed: too many 500 error responses"),
      "the tracking server answered HTTP 500"),
     (ConnectionResetError("Connection reset by peer at http://127.0.0.1:5000"),
-     "the tracking server failed to store it"),
+     "the tracking server failed the request"),
 ])
 def test_a_proxied_store_failing_behind_the_server_says_what_the_server_did_and_points_at_its_log(
         failure: Exception, answer: str):
