@@ -156,8 +156,8 @@ class Watchdog:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        """Running before the command starts: its `add` line then follows the command's start at once, leaving
-        no window in which a killed sweep would leave an unregistered command behind."""
+        """Started (by the first `tell`) before the first command, so the watchdog is there to read the
+        `expect` line that leaves no window in which a killed sweep would leave an unknown command behind."""
         if self.process is None or self.process.poll() is not None:
             self.process = subprocess.Popen(
                 [sys.executable, "-I", teardown.__file__], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
@@ -206,8 +206,12 @@ class CommandTrainer:
         argv = ["/bin/sh", "-c", arguments[0]] if self.spec.shell else arguments
         token = uuid.uuid4().hex
         run_id = trial.run_id
-        self.watchdog.start()
-        process = start(argv, workdir, self.environment(trial, values, run_id, token))
+        self.watchdog.tell(f"expect {token}")  # a kill before the `add` below still leaves the command known
+        try:
+            process = start(argv, workdir, self.environment(trial, values, run_id, token))
+        except BaseException:
+            self.watchdog.tell(f"remove 0 {token}")
+            raise
         self.watchdog.tell(f"add {process.pid} {token}")
         stdout, stderr, reports = Tail(), Tail(), ReportStream()
         exited = False

@@ -6,7 +6,9 @@ by kill -9), it stops the commands still running. It imports nothing of sweep, s
 few milliseconds and has nothing that can fail.
 
 The watchdog reads lines from its stdin, the write end of which only the sweep process holds:
-`add PGID TOKEN` when a trial's command starts, `remove PGID TOKEN` when it has ended. End of input means
+`expect TOKEN` just before a trial's command starts (a sweep killed before it could tell the command's
+group leaves the command known by its token), `add PGID TOKEN` once it has started, `remove PGID TOKEN`
+when it has ended. End of input means
 the sweep process is gone (or done): every command still registered gets SIGTERM, then SIGKILL. A process
 is the command's when it is in the command's process group, or when its environment carries the trial's
 token (a daemon that made a session of its own still inherited that).
@@ -54,8 +56,11 @@ def carries(pid: int, token: str) -> bool:
 
 
 def members(group: int, token: str) -> set[int]:
-    """The live processes of a trial's command: its process group, and any that carry its token."""
+    """The live processes of a trial's command: its process group, and any that carry its token. Group 0
+    stands for a command whose group was never told (only its token is known)."""
     if not os.path.isdir("/proc"):  # no /proc: the group is all that can be seen
+        if not group:
+            return set()
         try:
             os.killpg(group, 0)
         except OSError:
@@ -66,7 +71,7 @@ def members(group: int, token: str) -> set[int]:
     for pid, (pgrp, state) in processes().items():
         if state in ("Z", "X") or pid == own:
             continue
-        if pgrp == group or carries(pid, token):
+        if (group and pgrp == group) or carries(pid, token):
             found.add(pid)
     return found
 
@@ -89,8 +94,9 @@ def alive(pids: set[int]) -> set[int]:
 
 
 def send(group: int, pids: set[int], signum: int) -> None:
-    with contextlib.suppress(OSError):
-        os.killpg(group, signum)
+    if group:  # os.killpg(0, ...) would signal the caller's own group
+        with contextlib.suppress(OSError):
+            os.killpg(group, signum)
     for pid in pids:
         with contextlib.suppress(OSError):
             os.kill(pid, signum) if pid > 0 else os.killpg(-pid, signum)
@@ -99,8 +105,9 @@ def send(group: int, pids: set[int], signum: int) -> None:
 def stop(group: int, token: str, grace: float) -> int:
     """SIGTERM to the command's processes, SIGKILL to those left after ``grace`` seconds; returns how many
     processes there were. A KeyboardInterrupt during the grace (a second Ctrl-C) kills at once."""
-    with contextlib.suppress(OSError):
-        os.killpg(group, signal.SIGTERM)  # the group at once; looking through /proc for the rest takes longer
+    if group:
+        with contextlib.suppress(OSError):
+            os.killpg(group, signal.SIGTERM)  # the group at once; looking through /proc for the rest takes longer
     pids = members(group, token)
     if not pids:
         return 0
@@ -133,9 +140,13 @@ def main() -> None:
     watched: dict[tuple[int, str], None] = {}
     for line in sys.stdin:
         words = line.split()
-        if len(words) == 3 and words[0] == "add":
+        if len(words) == 2 and words[0] == "expect":
+            watched[(0, words[1])] = None
+        elif len(words) == 3 and words[0] == "add":
+            watched.pop((0, words[2]), None)
             watched[(int(words[1]), words[2])] = None
         elif len(words) == 3 and words[0] == "remove":
+            watched.pop((0, words[2]), None)
             watched.pop((int(words[1]), words[2]), None)
     for group, token in watched:
         stop(group, token, GRACE_SECONDS)
