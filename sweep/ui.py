@@ -39,6 +39,7 @@ from sweep.study import SweepRow, TrialRow, sweep_trials
 DEFAULT_HOST = "127.0.0.1"  # loopback: a sweep's runs and models are not for the whole network by default
 DEFAULT_PORT = 5000  # MLflow's own default
 READY_SECONDS = 120.0  # importing mlflow and starting uvicorn: ~8 s on a 2-core machine, far more when cold
+WAKE_SECONDS = 0.2  # how often the waiting main thread looks for a stop (see UiServer.wait)
 STOP_SECONDS = 10.0  # uvicorn's graceful shutdown, before the server's processes are killed
 POLL_SECONDS = 0.25
 SHARED_VIEW_TAG = "mlflow.sharedViewState."  # the experiment tag prefix MLflow's UI reads shared views from
@@ -185,7 +186,10 @@ class UiServer:
     def wait(self) -> None:
         """Until the server exits (an error) or Ctrl-C / SIGTERM arrives (a clean stop, no error)."""
         try:
-            code = self.process.wait()
+            while (code := self.process.poll()) is None:
+                # never one blocking wait: a Ctrl-C the kernel hands to another thread of this process (a
+                # library's) only runs its handler once the main thread is back in the interpreter
+                time.sleep(WAKE_SECONDS)
         except KeyboardInterrupt:
             self.stop()
             return
