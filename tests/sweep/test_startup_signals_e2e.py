@@ -48,8 +48,12 @@ def test_ctrl_c_during_start_up_exits_130_without_a_traceback(tmp_path: Path, de
     while not tracking_process_started(process.pid):
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()
         time.sleep(0.002)
+    seen = time.monotonic()
     time.sleep(delay)  # how far the tracking process got with its imports is what the test varies
+    assert process.poll() is None, ("the sweep ended before the signal: the test was too slow to see its start",
+                                    process.communicate())
     os.killpg(process.pid, signal.SIGINT)
-    _, err = process.communicate(timeout=300)
-    assert process.returncode == 130, err
+    sent = time.monotonic() - seen
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 130, (f"signal sent {sent:.3f} s after the tracking process was seen", out, err)
     assert "Traceback" not in err, err
