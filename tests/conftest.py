@@ -2,10 +2,25 @@
 commands built once per test session."""
 
 import os
+import signal
 
 import pytest
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ctrl_c_as_from_a_terminal():
+    """The suite's commands get Ctrl-C as a terminal gives it, whatever started the suite: a CI runner or a
+    script's background job starts it with SIGINT ignored, every process started from here inherits that, and
+    a `sweep` started so keeps ignoring Ctrl-C until it installs its own handler (the start-up signal tests
+    then see exit 0, the UI stop test a hang). Handlers are not inherited across exec; the default is."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -144,11 +144,18 @@ def test_browser_shows_the_sweeps_runs_best_first_with_params_and_objective(ui: 
 TGKILL = {"x86_64": 234, "aarch64": 131}  # the syscall's number: Python has no tgkill of its own
 
 
+def takes_sigint(pid: int, tid: int) -> bool:
+    """Whether the thread does not block SIGINT: the kernel hands a process's signal only to such a thread."""
+    status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+    blocked = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigBlk:")), 16)
+    return not blocked & (1 << (e2e.SIGINT - 1))
+
+
 def interrupt_a_side_thread(process: subprocess.Popen[str]) -> tuple[int, str, str]:
     """SIGINT as the kernel may deliver a terminal's Ctrl-C: to a thread of the process other than the main
     one (when it has one), where it cannot interrupt what the main thread is blocked in."""
     threads = sorted(int(tid) for tid in os.listdir(f"/proc/{process.pid}/task"))
-    side = [tid for tid in threads if tid != process.pid]
+    side = [tid for tid in threads if tid != process.pid and takes_sigint(process.pid, tid)]
     machine = platform.machine()
     if not side or machine not in TGKILL:
         return e2e.interrupt(process, e2e.SIGINT)
