@@ -31,9 +31,10 @@ MAX_CONFIG_BYTES = 1024 * 1024  # a sweep config is a page of YAML; a bigger fil
 MAX_TRIALS = 1_000_000  # far beyond any sweep one study holds; a typo like 1e26 fails here, not after hours
 MAX_HEARTBEAT = 3600  # seconds: a dead worker's trial is retried after 3 of these
 _TOP_KEYS = {"name", "experiment", "objective", "trials", "timeout", "sampler", "pruner", "data", "fixed",
-             "space", "storage", "tracking_uri", "heartbeat", "trainer", "executor", "resources"}
+             "space", "storage", "tracking_uri", "heartbeat", "trainer", "executor", "resources", "repeats"}
 # an MLflow metric name: what its stores accept, and short enough to read
 METRIC_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,249}\Z")
+REPEATS = ("train", "reuse")  # a trial proposed with a finished trial's exact settings: train it again, or reuse
 OBJECTIVE_SOURCES = ("report", "mlflow")  # where a command's objective comes from: its report lines, or its run
 _SECTION_KEYS = {"objective": {"metric", "direction", "source"}, "sampler": {"name", "seed"},
                  "pruner": {"name", "startup_trials", "warmup_epochs"},
@@ -65,6 +66,7 @@ class SweepConfig:
     source: str = "report"  # report | mlflow: a command's objective is read from its child run after it exits
     resources: Resources = field(default_factory=Resources)  # what one trial needs (Ray; GPUs with --jobs)
     executor: ExecutorSpec = field(default_factory=ExecutorSpec)  # where the trial loops run; never stored
+    repeats: str = "train"  # train | reuse: a proposal identical to a complete trial's settings is answered by it
 
     def __post_init__(self) -> None:
         builtin = self.trainer.builtin
@@ -126,6 +128,11 @@ class SweepConfig:
                                    "objective); drop source:")
         if self.trainer.command is not None:
             self.trainer.command.check_placeholders(self.space, self.fixed)
+        if self.repeats not in REPEATS:
+            raise SweepConfigError(f"repeats: {self.repeats!r} is unknown; use train (the default) or reuse")
+        if self.repeats == "reuse" and not self.space:
+            raise SweepConfigError("repeats: reuse compares the settings under space: before a trial trains, and "
+                                   "this config tunes none there; move the tuned settings into space: or drop repeats")
         if self.sampler == "grid" and not self.space:
             raise SweepConfigError("sampler.name: the grid sampler needs a space: to lay its grid over; add one "
                                    "or use another --sampler")
@@ -151,6 +158,8 @@ class SweepConfig:
         }
         if not self.trainer.builtin:
             del out["data"]  # only the built-in trainer reads data; a function loads its own
+        if self.repeats != "train":
+            out["repeats"] = self.repeats  # stored only when set: configs of earlier sweeps read the same
         resources = self.resources.to_yaml()
         if resources is not None:
             out["resources"] = resources  # what a trial needs is the sweep's; where it runs (executor:) is not
@@ -279,7 +288,7 @@ def _fields_from_file(text: str, source: str, base: Path) -> dict[str, Any]:
     except SweepConfigError as error:
         raise SweepConfigError(f"{source}: {error}") from None
     plain = {"name": "name", "experiment": "experiment", "trials": "trials", "timeout": "timeout",
-             "storage": "storage", "tracking_uri": "tracking_uri", "heartbeat": "heartbeat"}
+             "storage": "storage", "tracking_uri": "tracking_uri", "heartbeat": "heartbeat", "repeats": "repeats"}
     values.update({target: document[key] for key, target in plain.items() if document.get(key) is not None})
     nested = {("objective", "metric"): "metric", ("objective", "direction"): "direction",
               ("objective", "source"): "source",

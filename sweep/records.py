@@ -44,6 +44,7 @@ class TrialRecord:
     tags: dict[str, str] = field(default_factory=dict)  # the trainer's own (trial.set_tags)
     artifacts: list[str] = field(default_factory=list)  # files the trainer gave trial.log_artifact
     mlflow_active: bool = False  # the trainer wrote to the run itself: its params and models are there already
+    same_as: int | None = None  # answered by this earlier trial of identical settings, without training (repeats)
 
 
 @dataclass(frozen=True)
@@ -67,14 +68,15 @@ class Counts:
     pruned: int = 0
     failed: int = 0
     retried: int = 0  # failed attempts a retry replaced (a worker died during them): not in finished
+    reused: int = 0  # complete trials answered by an earlier one of identical settings (repeats: reuse): in complete
 
     @property
     def finished(self) -> int:
         return self.complete + self.pruned + self.failed
 
-    def add(self, state: TrialState) -> Counts:
+    def add(self, state: TrialState, *, reused: bool = False) -> Counts:
         return Counts(self.complete + (state == "COMPLETE"), self.pruned + (state == "PRUNED"),
-                      self.failed + (state == "FAIL"), self.retried)
+                      self.failed + (state == "FAIL"), self.retried, self.reused + reused)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,8 @@ def render_trial_line(update: TrialUpdate) -> str:
             f"[{update.counts.finished:>{width}}/{update.target}]  {update.elapsed:7.1f}s  "
             f"{render_best_so_far(update):<24}")
     line = line.rstrip()
+    if update.same_as is not None:
+        line += f"  same settings as trial {update.same_as}: its result reused"
     if update.error:
         line += f"  error: {update.error.splitlines()[0]}"  # a command's error goes on with its stderr lines
     return line
@@ -60,7 +62,7 @@ def render_summary(summary: SweepSummary) -> str:
     counts = summary.counts
     lines = [f"note: {summary.note}"] if summary.note else []
     lines += [f"sweep {summary.name} {summary.status}: {counts.finished} trials "
-              f"({counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed"
+              f"({counts.complete} complete{_reused(counts)}, {counts.pruned} pruned, {counts.failed} failed"
               f"{_retried(counts, ', ')}) in {summary.elapsed:.1f}s"
              + (f" ({summary.trainer_seconds:.1f}s training)" if summary.trainer_seconds is not None else "")]
     if counts.failed and counts.failed * 2 >= counts.finished:
@@ -120,9 +122,9 @@ def render_table_predictions(table: TablePredictions) -> str:
 def render_sweeps(rows: list[SweepRow]) -> str:
     if not rows:
         return "no sweeps yet; start one with `sweep run`"
-    header = ("name", "status", "trials", "failed", "best (metric)", "started")
+    header = ("name", "status", "trials", "failed", "repeats", "best (metric)", "started")
     table = [(r.name, r.shown_status, f"{r.counts.finished}/{r.target}{_retried(r.counts, ' (', ')')}",
-              r.counts.failed, "-" if r.best_value is None else f"{r.best_value:.4f} {r.metric}",
+              r.counts.failed, r.repeats, "-" if r.best_value is None else f"{r.best_value:.4f} {r.metric}",
               r.created[:19].replace("T", " "))
              for r in rows]
     return _table(header, table)
@@ -135,13 +137,17 @@ def render_trials(sweep: SweepRow, trials: list[TrialRow]) -> str:
         return title + "\nno trials yet"
     params = sorted({key for t in trials for key in t.params})
     errors = any(t.error for t in trials)
+    repeats = any(t.same_as is not None for t in trials)
     extra = shown_metrics([t.metrics for t in trials], sweep.metric)
-    header = ("trial", "state", sweep.metric, *params, *extra, *(("error",) if errors else ()))
+    header = ("trial", "state", sweep.metric, *params, *extra, *(("same as",) if repeats else ()),
+              *(("error",) if errors else ()))
     table = []
     for t in trials:
         row: list[Any] = [t.number, t.state.lower(), "-" if t.value is None else f"{t.value:.4f}"]
         row += [_short(t.params.get(p, "")) for p in params]
         row += [f"{t.metrics[m]:.4f}" if m in t.metrics else "-" for m in extra]
+        if repeats:
+            row.append("" if t.same_as is None else f"trial {t.same_as}")
         if errors:
             row.append(_shortened(t.error or ""))
         table.append(tuple(row))
@@ -154,6 +160,11 @@ ERROR_WIDTH = 60  # `sweep show` keeps a row on one line; `sweep best --format j
 def _shortened(text: str) -> str:
     line = " ".join(text.split())
     return line if len(line) <= ERROR_WIDTH else line[:ERROR_WIDTH - 3] + "..."
+
+
+def _reused(counts: Counts) -> str:
+    """How many complete trials reused an earlier one's result (repeats: reuse), when there are any."""
+    return f" ({counts.reused} reused from identical settings)" if counts.reused else ""
 
 
 def _retried(counts: Counts, before: str, after: str = "") -> str:

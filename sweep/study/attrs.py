@@ -116,18 +116,19 @@ class TrialAttrs:
     error: str | None = None  # one line, for FAIL
     interrupted: bool = False  # stopped by Ctrl-C/SIGTERM
     worker: str | None = None  # host:pid of the process running it: a dead worker's trial is failed
+    same_as: int | None = None  # the earlier trial of identical settings whose result it reused (repeats: reuse)
 
     @classmethod
     def read(cls, source: optuna.trial.FrozenTrial | Mapping[str, Any]) -> TrialAttrs:
         stored = _user_attrs(source)
         return cls(stored.get(PREFIX + "run_id"), dict(stored.get(PREFIX + "metrics", {})),
                    stored.get(PREFIX + "error"), bool(stored.get(PREFIX + "interrupted", False)),
-                   stored.get(PREFIX + "worker"))
+                   stored.get(PREFIX + "worker"), stored.get(PREFIX + "same_as"))
 
     def items(self) -> dict[str, Any]:
         """The storage keys and values worth writing: those that say something (no empty or default ones)."""
         values = {"run_id": self.run_id, "metrics": self.metrics or None, "error": self.error,
-                  "interrupted": self.interrupted or None, "worker": self.worker}
+                  "interrupted": self.interrupted or None, "worker": self.worker, "same_as": self.same_as}
         return {PREFIX + key: value for key, value in values.items() if value is not None}
 
     def write(self, trial: optuna.Trial) -> None:

@@ -12,9 +12,10 @@ from optuna.trial import TrialState
 from sweep.config import SweepConfig
 from sweep.ranking import rank_key
 from sweep.records import BestTrial, Counts, TrialRecord
-from sweep.study.attrs import SweepAttrs, TrialAttrs
+from sweep.study.attrs import PREFIX, SweepAttrs, TrialAttrs
 from sweep.study.optuna_internals import storage_of, study_id_of, trial_id_of
 
+REUSED_ATTR = PREFIX + "same_as"  # TrialAttrs.same_as as stored: looked up without reading the other attributes
 STATE_NAMES = {TrialState.COMPLETE: "COMPLETE", TrialState.PRUNED: "PRUNED", TrialState.FAIL: "FAIL"}
 
 
@@ -35,7 +36,8 @@ class Census:
                                          < _key(best.value, best.metrics, best.number, config)):
             best = BestTrial(record.number, record.run_id, record.value, record.params, record.metrics,
                              record.model_json)
-        return Census(self.counted, max(0, self.running - 1), self.waiting, self.finished.add(record.state), best)
+        return Census(self.counted, max(0, self.running - 1), self.waiting,
+                      self.finished.add(record.state, reused=record.same_as is not None), best)
 
 
 def take_census(study: optuna.Study, config: SweepConfig) -> Census:
@@ -61,6 +63,7 @@ class Tally:
         self._open: dict[int, optuna.trial.FrozenTrial] = {}  # counted trials not finished at the last look
         self._states: collections.Counter[TrialState] = collections.Counter()  # of the counted trials
         self._retried: set[int] = set()  # failed attempts a retry replaced: they no longer count
+        self._reused = 0  # complete trials that reused an earlier one's result (repeats: reuse)
         self._best: tuple[tuple[float, float, int], optuna.trial.FrozenTrial] | None = None
         self.ended: list[optuna.trial.FrozenTrial] = []  # trials seen finished for the first time by the last look
         for trial in study.get_trials(deepcopy=False):  # the first look reads everything once
@@ -98,7 +101,7 @@ class Tally:
         states = self._states
         return Census(self._next - len(self._retried), states[TrialState.RUNNING], states[TrialState.WAITING],
                       Counts(states[TrialState.COMPLETE], states[TrialState.PRUNED], states[TrialState.FAIL],
-                             len(self._retried)), best)
+                             len(self._retried), self._reused), best)
 
     def _add(self, trial: optuna.trial.FrozenTrial) -> None:
         self._next = max(self._next, trial.number + 1)
@@ -122,7 +125,9 @@ class Tally:
         self._open.pop(trial.number, None)
         self.ended.append(trial)
         if trial.state == TrialState.COMPLETE and trial.value is not None:
-            key = _key(trial.value, TrialAttrs.read(trial).metrics, trial.number, self._config)
+            attrs = TrialAttrs.read(trial)
+            self._reused += attrs.same_as is not None
+            key = _key(trial.value, attrs.metrics, trial.number, self._config)
             if self._best is None or key < self._best[0]:
                 self._best = (key, trial)
 
@@ -138,9 +143,11 @@ def counted_trials(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.
 
 
 def count_states(trials: list[optuna.trial.FrozenTrial]) -> Counts:
-    """Complete, pruned and failed trials among ``trials``, every one counted (see count_trials)."""
+    """Complete, pruned and failed trials among ``trials``, every one counted (see count_trials), and the
+    complete ones that reused an earlier trial's result."""
     states = collections.Counter(trial.state for trial in trials)  # one pass, no object per trial
-    return Counts(states[TrialState.COMPLETE], states[TrialState.PRUNED], states[TrialState.FAIL])
+    reused = sum(1 for trial in trials if trial.state == TrialState.COMPLETE and REUSED_ATTR in trial.user_attrs)
+    return Counts(states[TrialState.COMPLETE], states[TrialState.PRUNED], states[TrialState.FAIL], 0, reused)
 
 
 def count_trials(trials: list[optuna.trial.FrozenTrial]) -> Counts:

@@ -20,6 +20,8 @@ from sweep.study.attrs import TrialAttrs
 from sweep.study.census import Tally
 from sweep.study.optuna_internals import ask_new, quiet_heartbeat_warnings
 from sweep.study.progress import SweepListener, TrialUpdate
+from sweep.study.repeats import FinishedSettings
+from sweep.study.seeding import SamplerStreams
 from sweep.study.sharing import TrialGate, fail_dead_trials, heartbeat, worker_id
 from sweep.tracking import Recorder
 from sweep.trainers.base import Trainer, TrialOutcome
@@ -93,6 +95,10 @@ class TrialLoop:
         self.trials_run = 0
         self.errors: dict[str, int] = {}
         self.worker = worker_id()
+        self.streams = SamplerStreams(config)  # no two processes (or starts) replay one sampler sequence
+        # repeats: reuse answers a proposal of a complete trial's settings with that trial's result
+        self.finished_settings = FinishedSettings(config.fixed) if config.repeats == "reuse" else None
+        self._note_finished()
 
     @property
     def counts(self) -> Counts:
@@ -126,14 +132,22 @@ class TrialLoop:
     def _next_trial(self) -> optuna.Trial | None:
         with self.gate:
             self.census = self.tally.look()
+            self._note_finished()
             if not (self.census.waiting or self.census.counted < self.config.trials):
                 return None
             with quiet_heartbeat_warnings():
                 # a WAITING trial (a retry) first, else a new one; Optuna looks for a waiting one among all
                 # the study's trials, so that look is skipped when the census saw none
                 trial = self.study.ask() if self.census.waiting else ask_new(self.study)
+            self.streams.before_sampling(self.study, trial.number)
+            if self.streams.samples_at_ask:
+                trial.relative_params  # noqa: B018 - sampled now, under the gate (see SamplerStreams)
             TrialAttrs(worker=self.worker).write(trial)  # who runs it: a dead worker's trial is failed
             return trial
+
+    def _note_finished(self) -> None:
+        if self.finished_settings is not None:
+            self.finished_settings.note(self.tally.ended)  # the trials the last look saw finish
 
     def one_trial(self, trial: optuna.Trial) -> None:
         start_ms = now_ms()
@@ -141,6 +155,7 @@ class TrialLoop:
         run = TrialRun()
         state, value, error, trace, interrupted = "COMPLETE", None, None, None, False
         outcome: TrialOutcome | None = None
+        same_as: int | None = None
         clock = time.perf_counter()
         # the run id is answered once (Recorder.run_id hands it over, then forgets it): trial.run_id and the
         # record must both get it
@@ -152,11 +167,17 @@ class TrialLoop:
                                run_id=child_run, workdirs=self.workdirs,
                                should_stop=lambda: self.stop.requested,
                                experiment_id=self.recorder.experiment_id)
-                self.stop.in_trainer = True
-                try:
-                    outcome = self.trainer.run(facing)
-                finally:
-                    self.stop.in_trainer = False
+                same = self.finished_settings.find(run.params) if self.finished_settings is not None else None
+                if same is not None:  # the sampler proposed settings a complete trial had: its result answers
+                    same_as = same.number
+                    run.tags["sweep.same_as"] = str(same.number)
+                    outcome = TrialOutcome(same.value, dict(same.metrics))
+                else:
+                    self.stop.in_trainer = True
+                    try:
+                        outcome = self.trainer.run(facing)
+                    finally:
+                        self.stop.in_trainer = False
             value = outcome.value
         except (TrialPruned, optuna.TrialPruned):
             state = "PRUNED"
@@ -170,7 +191,7 @@ class TrialLoop:
                              outcome.model_json if outcome else None, error, trace,
                              start_ms, now_ms(), child_run(), interrupted,
                              tags=run.tags, artifacts=run.artifacts,
-                             mlflow_active=self.config.trainer.logs_own_run)
+                             mlflow_active=self.config.trainer.logs_own_run, same_as=same_as)
         best_before = self.census.best
         # the record goes to MLflow before the study: killed in between, the trial stays RUNNING and a
         # resume fails it and its run; the other order could leave a told trial with an unlogged run
@@ -188,11 +209,12 @@ class TrialLoop:
             self.recorder.best(self.census.best, self.config.metric)
         self.recorder.counts(self.counts)
         self.listener.trial_finished(TrialUpdate(record.number, state, value, error, self.counts, self.config.trials,
-                                                 self.best, time.perf_counter() - self.started))
+                                                 self.best, time.perf_counter() - self.started, same_as))
 
     def _tell(self, trial: optuna.Trial, record: TrialRecord) -> None:
         # trial user attributes can only be written while the trial runs, so before tell()
-        TrialAttrs(record.run_id, record.metrics, record.error, record.interrupted).write(trial)
+        TrialAttrs(record.run_id, record.metrics, record.error, record.interrupted,
+                   same_as=record.same_as).write(trial)
         states = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED, "FAIL": TrialState.FAIL}
         self.study.tell(trial, record.value if record.state == "COMPLETE" else None, state=states[record.state])
 

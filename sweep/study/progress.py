@@ -31,6 +31,7 @@ class TrialUpdate:
     target: int
     best: BestTrial | None
     elapsed: float
+    same_as: int | None = None  # reused the result of this earlier trial of identical settings (repeats: reuse)
 
 
 class SweepListener(Protocol):

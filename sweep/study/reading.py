@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import optuna
@@ -16,6 +16,7 @@ from sweep.records import Counts
 from sweep.study.attrs import SweepAttrs, TrialAttrs
 from sweep.study.census import count_trials
 from sweep.study.opening import open_sweep
+from sweep.study.repeats import identical_settings
 from sweep.study.sharing import worker_alive
 from sweep.study.storage import HEARTBEAT_SECONDS, open_storage
 
@@ -41,6 +42,7 @@ class SweepRow:
     registered_model: str | None = None  # "NAME/VERSION" of the last `sweep run --register NAME`
     registered_trial: int | None = None  # whose model that version holds
     liveness: str = ""  # for a "running" sweep: running, running? (cannot tell from here) or stalled
+    repeats: int = 0  # trials whose settings an earlier trial of the sweep already had
 
     @property
     def shown_status(self) -> str:
@@ -62,6 +64,7 @@ class TrialRow:
     metrics: dict[str, float]
     run_id: str | None
     error: str | None
+    same_as: int | None = None  # the earliest trial with identical settings, when this one repeats it
 
 
 def list_sweeps(storage_url: str | None) -> list[SweepRow]:
@@ -84,17 +87,21 @@ def sweep_trials(storage_url: str | None, name: str | None) -> tuple[SweepRow, l
     """One sweep (the latest when no name is given), its trials, and its stored config as a mapping."""
     sweep = open_sweep(StorageLocation.parse(storage_url), name, heartbeat=HEARTBEAT_SECONDS, read_only=True)
     trials = sweep.read().get_trials(deepcopy=False)
-    return (_sweep_row(sweep.name, sweep.attrs, trials), [_trial_row(trial, sweep.attrs) for trial in trials],
+    same = identical_settings(trials)
+    return (_sweep_row(sweep.name, sweep.attrs, trials, same),
+            [replace(_trial_row(trial, sweep.attrs), same_as=same.get(trial.number)) for trial in trials],
             sweep.attrs.stored_config.to_file_dict())
 
 
-def _sweep_row(name: str, attrs: SweepAttrs, trials: list[optuna.trial.FrozenTrial]) -> SweepRow:
+def _sweep_row(name: str, attrs: SweepAttrs, trials: list[optuna.trial.FrozenTrial],
+               same: dict[int, int] | None = None) -> SweepRow:
     best = _best_row(trials, attrs)
+    same = identical_settings(trials) if same is None else same
     return SweepRow(name, attrs.status, count_trials(trials), attrs.target, best.value if best else None,
                     attrs.created or "", attrs.experiment, attrs.parent_run_id, attrs.metric, attrs.direction,
                     attrs.experiment_id, attrs.stored_tracking, attrs.model_uri, attrs.model_trial,
                     attrs.registered_model, attrs.registered_trial,
-                    liveness(trials, attrs.created) if attrs.status == "running" else "")
+                    liveness(trials, attrs.created) if attrs.status == "running" else "", len(same))
 
 
 def liveness(trials: list[optuna.trial.FrozenTrial], created: str | None,

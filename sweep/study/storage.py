@@ -111,16 +111,22 @@ def grid_size(config: SweepConfig) -> int:
     return math.prod(len(values) for values in grid(config.space).values())
 
 
-def make_sampler(config: SweepConfig) -> optuna.samplers.BaseSampler:
+def make_sampler(config: SweepConfig, *, stream: int | None = None) -> optuna.samplers.BaseSampler:
+    """The sweep's sampler, seeded with ``config.seed``; with ``stream``, its random draws come from that seed
+    instead (another process's or another start's sequence: see seeding.py). QMC keeps ``config.seed`` for
+    its sequence in every process, so its points stay spread; only its first, random trial takes ``stream``.
+    TPE's constant liar is named, not left to Optuna's default: parallel workers rely on it to propose
+    away from the trials other workers are running (GP does the same by itself with q-batch EI)."""
     check_sampler_packages(config.sampler)
-    seed = config.seed
+    seed = config.seed if stream is None else stream
     samplers: dict[str, Callable[[], optuna.samplers.BaseSampler]] = {
-        "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
+        "tpe": lambda: optuna.samplers.TPESampler(seed=seed, constant_liar=True),
         "random": lambda: optuna.samplers.RandomSampler(seed=seed),
         "grid": lambda: AskTellGridSampler(grid(config.space), seed=seed),
         "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed),
         "gp": lambda: optuna.samplers.GPSampler(seed=seed),
-        "qmc": lambda: optuna.samplers.QMCSampler(seed=seed),
+        "qmc": lambda: optuna.samplers.QMCSampler(seed=config.seed,
+                                                  independent_sampler=optuna.samplers.RandomSampler(seed=seed)),
     }
     try:
         sampler = samplers[config.sampler]()

@@ -130,6 +130,8 @@ class ParentRun:
         """Trial counts on the parent: tags for the table, metrics stepped by finished trials for a chart."""
         values = {"trials_complete": counts.complete, "trials_pruned": counts.pruned,
                   "trials_failed": counts.failed, "trials_retried": counts.retried}
+        if counts.reused:  # only in sweeps that reuse (repeats: reuse): the others' runs stay as they were
+            values["trials_reused"] = counts.reused
         timestamp = now_ms()
         self.store.client.log_batch(
             self.id(),

@@ -411,3 +411,26 @@ def test_bad_flag_for_a_function_trainer_is_one_line_blamed_on_the_flag(tmp_path
     message = config_error(tmp_path, function_config(tmp_path, "objective: {direction: maximize}\n"), {flag: value})
     assert message.startswith("command-line flag: ")
     assert key in message and fix in message
+
+
+# -- repeats ---------------------------------------------------------------------------------------------
+
+
+def test_repeats_defaults_to_train_and_reuse_round_trips_through_the_stored_yaml(tmp_path):
+    assert load_text(tmp_path, MINIMAL).repeats == "train"
+    assert "repeats" not in load_text(tmp_path, MINIMAL).to_yaml()  # earlier sweeps' stored configs read alike
+    config = load_text(tmp_path, MINIMAL + "repeats: reuse\n")
+    assert config.repeats == "reuse"
+    assert config_from_yaml(config.to_yaml()).repeats == "reuse"
+
+
+def test_an_unknown_repeats_value_is_refused_with_the_choices(tmp_path):
+    message = config_error(tmp_path, MINIMAL + "repeats: skip\n")
+    assert "repeats: 'skip' is unknown" in message and "train" in message and "reuse" in message
+
+
+def test_reuse_without_a_space_to_compare_is_refused(tmp_path):
+    (tmp_path / "train.py").write_text("def fit(trial):\n    return trial.suggest_float('x', 0, 1)\n")
+    message = config_error(tmp_path, "trainer: {function: train.py:fit}\nobjective: {direction: maximize}\n"
+                                      "repeats: reuse\n")
+    assert "repeats: reuse" in message and "space:" in message

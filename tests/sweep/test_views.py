@@ -77,3 +77,25 @@ def test_the_summary_hints_quote_a_storage_url_for_the_shell():
     hints = [line for line in render_summary(summary).splitlines() if "--storage" in line]
     assert hints == ["see the runs:   sweep ui --name s --storage 'redis://cache:6379/0?prefix=team a'",
                      "print the best: sweep best --name s --storage 'redis://cache:6379/0?prefix=team a'"]
+
+
+def test_ls_counts_the_trials_that_repeat_earlier_settings():
+    header, first = render_sweeps([row(repeats=3)]).splitlines()
+    assert header.split()[4] == "repeats" and first.split()[4] == "3"
+
+
+def test_show_marks_a_trial_whose_settings_an_earlier_one_had():
+    trials = [TrialRow(0, "COMPLETE", 0.8, {"lr": 0.5}, {}, "run-0", None),
+              TrialRow(1, "COMPLETE", 0.8, {"lr": 0.5}, {}, "run-1", None, same_as=0)]
+    header, first, second = render_trials(row(), trials).splitlines()[1:]
+    assert header.split()[-2:] == ["same", "as"]
+    assert second.endswith("trial 0") and not first.endswith("trial 0")
+
+
+def test_a_reused_trial_says_whose_result_it_took_and_the_summary_counts_them():
+    best = BestTrial(3, "run-3", 0.8741, {}, {}, None)
+    line = render_trial_line(TrialUpdate(9, "COMPLETE", 0.8741, None, Counts(10, 0, 0, reused=4), 20, best, 3.0,
+                                         same_as=3))
+    assert line.endswith("same settings as trial 3: its result reused")
+    summary = SweepSummary("demo", "exp", "parent-1", "finished", Counts(20, 0, 0, reused=14), best, 9.0, None, 20)
+    assert "(20 complete (14 reused from identical settings), 0 pruned, 0 failed)" in render_summary(summary)

@@ -1,0 +1,76 @@
+"""Trials whose settings another trial already had: found before training (``repeats: reuse``), marked by
+`sweep show` and counted by `sweep ls` whatever the config says.
+
+Settings are compared whole: every param a trial suggested plus the sweep's fixed values, by value and
+type (1, 1.0 and True differ). A trial that suggested more than its space (define-by-run) never matches
+one that did not: its settings are only known once it has run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from sweep.study.attrs import TrialAttrs
+
+Settings = tuple[tuple[str, str], ...]
+
+
+def settings_key(params: Mapping[str, Any]) -> Settings:
+    """Identical settings give identical keys: names sorted, values by repr (exact for floats, typed)."""
+    return tuple(sorted((str(name), repr(value)) for name, value in params.items()))
+
+
+@dataclass(frozen=True)
+class FinishedTrial:
+    """A complete trial whose result answers a later proposal of the same settings."""
+
+    number: int
+    value: float
+    metrics: dict[str, float]
+
+
+class FinishedSettings:
+    """The complete trials of a study by their settings, kept by a loop whose config says ``repeats: reuse``.
+
+    Fed with the trials a census saw finish (the first look reads them all), so it holds one entry per
+    distinct setting, and the earliest trial of each.
+    """
+
+    def __init__(self, fixed: Mapping[str, Any]) -> None:
+        self._fixed = dict(fixed)
+        self._by_settings: dict[Settings, FinishedTrial] = {}
+
+    def note(self, trials: Iterable[optuna.trial.FrozenTrial]) -> None:
+        for trial in trials:
+            if trial.state != TrialState.COMPLETE or trial.value is None:
+                continue
+            key = settings_key({**self._fixed, **trial.params})
+            known = self._by_settings.get(key)
+            if known is None or trial.number < known.number:
+                self._by_settings[key] = FinishedTrial(trial.number, float(trial.value), TrialAttrs.read(trial).metrics)
+
+    def find(self, settings: Mapping[str, Any]) -> FinishedTrial | None:
+        """The complete trial that had exactly ``settings`` (suggested and fixed values), if any."""
+        return self._by_settings.get(settings_key(settings))
+
+
+def identical_settings(trials: Iterable[optuna.trial.FrozenTrial]) -> dict[int, int]:
+    """Trial number -> the earliest trial with identical settings, for every trial that repeats one (any state;
+    trials that have suggested nothing yet are left out). The sweep's fixed values are the same for all its
+    trials, so the suggested params alone tell settings apart."""
+    first: dict[Settings, int] = {}
+    same: dict[int, int] = {}
+    for trial in sorted(trials, key=lambda t: t.number):
+        if not trial.params:
+            continue
+        key = settings_key(trial.params)
+        if key in first:
+            same[trial.number] = first[key]
+        else:
+            first[key] = trial.number
+    return same
