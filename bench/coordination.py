@@ -4,7 +4,7 @@
     python bench/coordination.py --quick                # 16 workers, a short window: the smoke test
     python bench/coordination.py --workers 64 --backends grpc --profile
 
-Each worker is a process running the product's trial loop (sweep.study.loop.TrialLoop: the trial gate, the
+Each worker is a process running the product's trial loop (sweep.engine.loop.TrialLoop: the trial gate, the
 census, Optuna's ask and tell, dead-worker checks, the heartbeat) on one shared study, with a trainer that
 sleeps --trial-seconds and returns a number. MLflow is left out: the product has no switch to turn tracking
 off, and with it 64 workers would each start a tracking process (twice the processes on a 2-core machine) and
@@ -68,10 +68,10 @@ PROFILE_TOP = 20
 PARTS = {
     "gate": ("sweep.study.sharing:TrialGate.__enter__", "waiting for the gate"),
     "census": ("sweep.study.census:Tally.look", "census (inside the gate)"),
-    "ask": ("sweep.study.loop:ask_new", "a new trial (inside the gate; a waiting retry takes Optuna's ask)"),
+    "ask": ("sweep.engine.loop:ask_new", "a new trial (inside the gate; a waiting retry takes Optuna's ask)"),
     "tell": ("optuna.study.study:Study.tell", "Optuna's tell"),
-    "dead": ("sweep.study.loop:fail_dead_trials", "dead-worker check"),
-    "next": ("sweep.study.loop:TrialLoop._next_trial", "gate wait + hold (count, ask, mark worker)"),
+    "dead": ("sweep.engine.loop:fail_dead_trials", "dead-worker check"),
+    "next": ("sweep.engine.loop:TrialLoop._next_trial", "gate wait + hold (count, ask, mark worker)"),
 }
 
 
@@ -146,8 +146,8 @@ def run_worker(storage: str, name: str, folder: Path, index: int, seconds: float
     """Set up, say so (ready-N), wait for the go file, run the loop until the timeout, write result-N.json."""
     import optuna
 
+    from sweep.engine.loop import StopSignal, TrialLoop
     from sweep.locations import StorageLocation
-    from sweep.study.loop import StopSignal, TrialLoop
     from sweep.study.sharing import TrialGate
     from sweep.study.storage import configure_optuna, make_pruner, make_sampler, open_storage
 

@@ -88,7 +88,7 @@ SAMPLER_FACTORY = "sweep.study.starting:make_sampler"  # its samplers' methods a
 PARTS = {  # the other timed parts of a trial's overhead: label -> (module:function or module:Class.method, meaning)
     "census": ("sweep.study.census:Tally.look", "Tally.look, the loop's census before each ask (reads only the "
                "unfinished and new trials)"),
-    "dead workers": ("sweep.study.loop:fail_dead_trials", "fail_dead_trials, looking for running trials of dead "
+    "dead workers": ("sweep.engine.loop:fail_dead_trials", "fail_dead_trials, looking for running trials of dead "
                      "workers before each trial"),
     "run-id wait": ("sweep.tracking.client:Recorder.run_id",
                     "waiting for the trial's child run id from the tracking process"),
@@ -288,7 +288,7 @@ class Window:
 
 def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first: bool) -> Path:
     from sweep.config import load_config
-    from sweep.study import run_sweep
+    from sweep.engine import run_sweep
 
     tag = f"[{sampler}]"
     print(f"\n== {tag} {trials:,}-trial sweep, run_sweep in-process")

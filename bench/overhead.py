@@ -342,7 +342,7 @@ def warm_up(root: Path) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with contextlib.suppress(ImportError):
         import optuna_integration.mlflow  # noqa: F401
-    import sweep.study  # noqa: F401
+    import sweep.engine.run  # noqa: F401
 
     folder = fresh_folder(root, "warm-up")
     with working_folder(folder):
@@ -402,7 +402,7 @@ class SweepRun:
 def sweep_in_process(trials: int, folder: Path, *, config_overrides: dict[str, Any] | None = None,
                      config_path: Path | None = None, trainer_call: str = TRAINER_CALL) -> SweepRun:
     from sweep.config import load_config
-    from sweep.study import run_sweep
+    from sweep.engine import run_sweep
 
     config = load_config(config_path or sweep_yaml(trials, folder), {"trials": trials, **(config_overrides or {})})
     listener = Listener()
@@ -967,7 +967,7 @@ def profile(trials: int, root: Path) -> None:
     warm_up(root)
     folder = fresh_folder(root, f"profile-{trials}")
     from sweep.config import load_config
-    from sweep.study import run_sweep
+    from sweep.engine import run_sweep
 
     config = load_config(sweep_yaml(trials, folder), {"trials": trials})
     profiler = cProfile.Profile()

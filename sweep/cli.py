@@ -122,7 +122,7 @@ def run(
         check_executor_packages(sweep_config.executor)
         registered_model_name(register)
         from sweep import provenance
-        from sweep.study import SweepInterrupted, WorkersFailed, run_sweep
+        from sweep.engine import SweepInterrupted, WorkersFailed, run_sweep
 
         with sigterm_as_interrupt():  # only once the input is valid: nothing to interrupt before
             listener = _RichProgress() if sys.stdout.isatty() else _PlainProgress()
@@ -154,7 +154,7 @@ def worker(
                           ] = None,
 ) -> None:
     """Join an existing sweep from any machine: same study, same parent run."""
-    from sweep.study import SweepInterrupted, run_worker
+    from sweep.engine import SweepInterrupted, run_worker
     from sweep.views import render_summary
 
     if parent_pid is not None:
@@ -224,7 +224,7 @@ def sync(
                                                           "else the sweep's own]")] = None,
 ) -> None:
     """Rebuild what MLflow is missing from the study (child runs, statuses, the parent's best)."""
-    from sweep.study.sync import sync_sweep
+    from sweep.engine import sync_sweep
     from sweep.views import render_sync
 
     with study_command():

@@ -5,8 +5,9 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING, Any
 
+from sweep.engine.progress import SweepStart, SweepSummary, TrialUpdate
 from sweep.records import Counts
-from sweep.study import SweepRow, SweepStart, SweepSummary, TrialRow, TrialUpdate
+from sweep.study import SweepRow, TrialRow
 
 if TYPE_CHECKING:
     from sweep.predict import Prediction, TablePredictions

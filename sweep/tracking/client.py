@@ -1,16 +1,9 @@
-"""The sweep loop's handle on the tracking process: typed requests out, replies back, and the process's end."""
+"""The sweep loop's handle on the tracking server: typed requests out, replies back, and the server's end."""
 
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.resource_tracker
-import os
 import queue
-import signal
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sweep.errors import TrackingError
@@ -39,7 +32,7 @@ from sweep.tracking.protocol import (
     SyncParent,
     operation,
 )
-from sweep.tracking.server import serve
+from sweep.tracking.transport import ProcessTransport, TrackingTransport
 
 STARTUP_SECONDS = 180.0  # importing mlflow and migrating a new database, on a slow machine
 REPLY_SECONDS = 60.0  # one MLflow call, retries included
@@ -47,24 +40,14 @@ QUIT_SECONDS = 60.0  # how long a stopping sweep lets the tracking process finis
 
 
 class Recorder:
-    """The sweep loop's handle on the tracking process."""
+    """The sweep loop's handle on the tracking server, reached through ``transport`` (the tracking process by
+    default; a ThreadTransport serves the same requests in this process)."""
 
-    def __init__(self) -> None:
-        context = multiprocessing.get_context("spawn")  # a clean interpreter: no forked locks or threads
-        self._requests: Any = context.Queue()
-        self._replies: Any = context.Queue()
-        self._process = context.Process(target=serve, args=(self._requests, self._replies, os.getpid()),
-                                        name="sweep-tracking", daemon=True)
-        try:
-            with signals_held():
-                self._process.start()
-        except BaseException:  # a Ctrl-C held during the start: the child has not even read its arguments
-            if self._process.pid is not None:
-                self._process.kill()  # quietly: left alone it fails to unpickle them once this process is gone
-                self._process.join(timeout=5)
-            raise
+    def __init__(self, transport: TrackingTransport | None = None) -> None:
+        self._transport: TrackingTransport = transport if transport is not None else ProcessTransport()
+        self._transport.start()
         self._run_ids: dict[int, str | None] = {}
-        self._store_touched = False  # no request yet: the process has opened no store
+        self._store_touched = False  # no request yet: the server has opened no store
         self.experiment_id: str | None = None  # the sweep's experiment, once connect() found it
 
     # -- set-up, answered synchronously -------------------------------------------------------------
@@ -115,10 +98,10 @@ class Recorder:
         deadline = time.monotonic() + timeout
         while number not in self._run_ids:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self._process.is_alive():
+            if remaining <= 0 or not self._transport.alive():
                 return None
             try:
-                reply = self._replies.get(timeout=min(remaining, PARENT_CHECK_SECONDS))
+                reply = self._transport.get(timeout=min(remaining, PARENT_CHECK_SECONDS))
             except queue.Empty:
                 continue
             if isinstance(reply, Started):
@@ -172,19 +155,17 @@ class Recorder:
         asked to quit, it finishes that request first (it ignores Ctrl-C and SIGTERM itself). Before
         any request it has opened no store: a sweep refused early (bad data) need not wait for its
         `import mlflow` to end."""
-        if self._process.is_alive() and self._store_touched:
+        if self._transport.alive() and self._store_touched:
             self.send(Quit())
-            self._process.join(timeout=grace)
-        if self._process.is_alive():
-            self._process.kill()
-        self._process.join(timeout=5)
+            self._transport.join(timeout=grace)
+        self._transport.kill()
 
     # -- any request --------------------------------------------------------------------------------
 
     def send(self, request: Request) -> None:
         """Queue a request; a LOG request's failure comes back in close()'s report."""
         self._store_touched = True
-        self._requests.put(request)
+        self._transport.put(request)
 
     def call(self, request: Request, *, timeout: float | None) -> Any:
         """Send a CALL request and wait for its answer; raises TrackingError with the process's one-line error."""
@@ -198,10 +179,10 @@ class Recorder:
             if remaining is not None and remaining <= 0:
                 raise TrackingError(f"the MLflow tracking store did not answer within {timeout:.0f} s")
             try:
-                reply = self._replies.get(timeout=PARENT_CHECK_SECONDS if remaining is None
-                                          else min(remaining, PARENT_CHECK_SECONDS))
+                reply = self._transport.get(timeout=PARENT_CHECK_SECONDS if remaining is None
+                                            else min(remaining, PARENT_CHECK_SECONDS))
             except queue.Empty:
-                if not self._process.is_alive():
+                if not self._transport.alive():
                     raise TrackingError("the tracking process stopped unexpectedly") from None
                 continue
             if isinstance(reply, Started):
@@ -210,31 +191,3 @@ class Recorder:
                 raise TrackingError(reply.message)
             elif isinstance(reply, Answer) and reply.operation == expected:
                 return reply.value
-
-
-@contextmanager
-def signals_held() -> Iterator[None]:
-    """SIGINT and SIGTERM held back for the block, then delivered to this process when it ends.
-
-    A spawned child inherits the blocked mask across exec, so a Ctrl-C while the tracking process is still
-    importing waits until it has set SIG_IGN (see `serve`) instead of printing a KeyboardInterrupt traceback.
-    Holding rather than ignoring keeps the signal for the sweep itself: one sent to the process group at that
-    moment still stops it, once the child has been handed everything it needs. The signals are blocked on
-    this thread (what the child inherits) and caught process-wide (another thread may be the one the kernel
-    picks). multiprocessing's resource tracker unblocks both signals whenever it starts, so it starts first.
-    """
-    multiprocessing.resource_tracker.ensure_running()
-    held = (signal.SIGINT, signal.SIGTERM)
-    caught: list[int] = []
-    on_main_thread = threading.current_thread() is threading.main_thread()  # the only one that sets handlers
-    saved = {number: signal.signal(number, lambda signum, _frame: caught.append(signum))
-             for number in held} if on_main_thread else {}
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)  # runs the handlers of what was pending, at once
-        for number, handler in saved.items():
-            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
-        for number in dict.fromkeys(caught):
-            signal.raise_signal(number)

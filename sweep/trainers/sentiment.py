@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from sweep.config import SweepConfig
 from sweep.trainers.base import TrialOutcome
 from sweep.trial import Trial, TrialPruned
 from trainer import Split, TrainConfig, load_corpus, split, train
@@ -35,10 +34,11 @@ def checkpoint_epochs(limit: int) -> list[int]:
         k += 1
 
 
-def load_split(config: SweepConfig) -> Split:
-    """The sweep's data, split the way every trial sees it."""
-    corpus = load_corpus(config.data, text_column=config.text_column, label_column=config.label_column)
-    return split(corpus, TrainConfig.from_mapping(config.fixed).seed)
+def load_split(source: str, *, text_column: str, label_column: str, fixed: Mapping[str, object]) -> Split:
+    """The sweep's data (``source``: a file, or "bundled"), split the way every trial sees it: by the split seed
+    among the ``fixed`` trainer settings."""
+    corpus = load_corpus(source, text_column=text_column, label_column=label_column)
+    return split(corpus, TrainConfig.from_mapping(dict(fixed)).seed)
 
 
 def data_fingerprint(data: Split) -> str:

@@ -16,8 +16,8 @@ from bench.common import MissingTarget, replaced, resolve, timed_calls, trainer_
 
 @pytest.mark.parametrize(("target", "missing"), [
     ("sweep.no_such_module:run", "sweep.no_such_module"),
-    ("sweep.study.run:NoSuchClass.method", "NoSuchClass"),
-    ("sweep.study.run:no_such_function", "no_such_function"),
+    ("sweep.engine.run:NoSuchClass.method", "NoSuchClass"),
+    ("sweep.engine.run:no_such_function", "no_such_function"),
 ])
 def test_a_target_that_left_sweep_raises_missing_target_naming_it(target, missing):
     with pytest.raises(MissingTarget, match=missing) as raised:
@@ -27,7 +27,7 @@ def test_a_target_that_left_sweep_raises_missing_target_naming_it(target, missin
 
 def test_a_missing_target_fails_before_the_block_runs():
     ran = []
-    with pytest.raises(MissingTarget), timed_calls("sweep.study.run:renamed_take_census"):
+    with pytest.raises(MissingTarget), timed_calls("sweep.engine.run:renamed_take_census"):
         ran.append(True)
     assert ran == []
 

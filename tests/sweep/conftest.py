@@ -11,8 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from sweep.locations import StorageLocation
 from tests.sweep import team
 from tests.sweep.stores import copy_mlflow_db, migrated_mlflow_db
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> StorageLocation:
+    """A journal file storage of this test's own (not created yet)."""
+    return StorageLocation.parse(str(tmp_path / "sweep.journal"))
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-import sweep.study
+import sweep.engine
 from sweep.cli import app
 from sweep.config import default_config_text, load_config
 from tests.trainer.test_data_properties import assume_invalid_data, broken_data
@@ -81,7 +81,7 @@ def no_sweep_starts():
         raise InputAccepted("the input was accepted: a sweep would have started")
 
     patch = pytest.MonkeyPatch()
-    patch.setattr(sweep.study, "run_sweep", refuse)
+    patch.setattr(sweep.engine, "run_sweep", refuse)
     try:
         yield
     finally:
@@ -99,7 +99,7 @@ def sweep_stops_after_loading_data():
         raise AssertionError("the data was accepted: a sweep would have started")
 
     patch = pytest.MonkeyPatch()
-    patch.setattr(sweep.study, "run_sweep", load_data_only)
+    patch.setattr(sweep.engine, "run_sweep", load_data_only)
     try:
         yield
     finally:

@@ -8,7 +8,7 @@ import signal
 import pytest
 from typer.testing import CliRunner
 
-import sweep.study
+import sweep.engine
 from sweep import cli
 from sweep.errors import NotFoundError
 
@@ -45,7 +45,7 @@ def test_run_and_worker_install_sigterm_while_running_and_restore_it(tmp_path, m
         seen.append(signal.getsignal(signal.SIGTERM))
         raise NotFoundError("no sweep named 'some-sweep'")
 
-    monkeypatch.setattr(sweep.study, patched, stand_in)
+    monkeypatch.setattr(sweep.engine, patched, stand_in)
     before = signal.getsignal(signal.SIGTERM)
     result = CliRunner().invoke(cli.app, command)
     assert result.exit_code == 1, result.output

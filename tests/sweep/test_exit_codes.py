@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-import sweep.study
+import sweep.engine
 from sweep import cli, train_cli
 from sweep.errors import (
     AllTrialsFailedError,
@@ -55,7 +55,7 @@ def test_each_error_gets_its_documented_exit_code(error, code):
 
 
 def test_a_sweep_interrupted_exits_130_like_ctrl_c():
-    assert issubclass(sweep.study.SweepInterrupted, Interrupted)
+    assert issubclass(sweep.engine.SweepInterrupted, Interrupted)
 
 
 @pytest.mark.parametrize("error", [RuntimeError("bug"), ValueError("bug"), FileNotFoundError("x"), SystemExit(3)])

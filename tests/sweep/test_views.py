@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from sweep.engine import SweepSummary, TrialUpdate
 from sweep.queries import Best, render_best
 from sweep.records import BestTrial, Counts
-from sweep.study import SweepRow, SweepSummary, TrialRow, TrialUpdate
+from sweep.study import SweepRow, TrialRow
 from sweep.views import render_summary, render_sweeps, render_trial_line, render_trials
 
 

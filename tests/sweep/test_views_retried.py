@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from sweep.engine import SweepSummary
 from sweep.records import Counts
-from sweep.study import SweepRow, SweepSummary
+from sweep.study import SweepRow
 from sweep.views import render_summary, render_sweeps, render_trials
 
 ONE_RETRIED = Counts(complete=5, pruned=0, failed=1, retried=1)

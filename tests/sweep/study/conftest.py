@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import optuna
-import pytest
 from optuna.trial import TrialState
 
 from sweep.config import SweepConfig
@@ -13,11 +10,6 @@ from sweep.locations import StorageLocation
 from sweep.space import FloatRange
 from sweep.study.attrs import SweepAttrs, TrialAttrs
 from sweep.study.storage import open_storage
-
-
-@pytest.fixture
-def journal(tmp_path: Path) -> StorageLocation:
-    return StorageLocation.parse(str(tmp_path / "sweep.journal"))
 
 
 def sweep_config(**changes: object) -> SweepConfig:

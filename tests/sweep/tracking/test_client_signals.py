@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 
-from sweep.tracking.client import signals_held
+from sweep.tracking.transport import signals_held
 
 
 def test_a_signal_sent_inside_is_delivered_after_the_block_not_lost():

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from mlflow.exceptions import MlflowException
 
+from sweep.engine import SweepSummary
 from sweep.records import BestTrial, Counts, PublishedModel, TrackingReport
-from sweep.study import SweepSummary
 from sweep.tracking.publishing import global_tracking_uri
 from sweep.tracking.tracker import SweepTracker
 from sweep.views import render_summary

@@ -7,7 +7,7 @@ import datetime as dt
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from sweep.study.jobs import too_short_note
+from sweep.engine.jobs import too_short_note
 
 SPAWNED = dt.datetime(2026, 1, 1, 12, 0, 0)
 

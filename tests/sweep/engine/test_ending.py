@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from sweep.engine.ending import end_sweep
 from sweep.locations import StorageLocation
 from sweep.records import BestTrial, Counts, TrackingReport
 from sweep.study.attrs import SweepAttrs
 from sweep.study.census import Census
-from sweep.study.ending import end_sweep
 from tests.sweep.study.conftest import new_sweep, sweep_config
 
 

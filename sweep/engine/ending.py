@@ -7,11 +7,11 @@ from dataclasses import replace
 import optuna
 
 from sweep.config import SweepConfig
+from sweep.engine.progress import SweepListener
 from sweep.records import BestTrial, TrackingReport
 from sweep.study.attrs import SweepAttrs
 from sweep.study.census import Census
 from sweep.study.plots import PLOT_MIN_TRIALS, StudyPlots, study_plots
-from sweep.study.progress import SweepListener
 from sweep.tracking import Recorder
 
 

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field, replace
 
 import optuna
 
+from sweep.engine.composition import default_parts
+from sweep.engine.ending import publish_results, remember_model
+from sweep.engine.parts import Parts
 from sweep.locations import StorageLocation, TrackingLocation
 from sweep.records import BestAgreement, BestTrial, SweepIdentity
 from sweep.study.attrs import SweepAttrs, relink_runs
 from sweep.study.census import record_of, take_census
-from sweep.study.ending import publish_results, remember_model
 from sweep.study.opening import open_sweep
 from sweep.study.starting import parent_params
 from sweep.study.storage import HEARTBEAT_SECONDS
@@ -50,7 +52,10 @@ class SyncResult:
                     or self.best_repaired or self.published)
 
 
-def sync_sweep(name: str | None, *, storage_url: str | None, tracking_uri: str | None) -> SyncResult:
+def sync_sweep(name: str | None, *, storage_url: str | None, tracking_uri: str | None,
+               parts: Parts | None = None) -> SyncResult:
+    """Rebuild what MLflow lacks of sweep ``name`` (the latest by default) from its study. Of ``parts`` (the
+    defaults: default_parts()), sync uses the tracking transport only: it runs no trial."""
     location = StorageLocation.parse(storage_url)
     sweep = open_sweep(location, name, heartbeat=HEARTBEAT_SECONDS)
     attrs, config = sweep.attrs, sweep.config
@@ -58,7 +63,7 @@ def sync_sweep(name: str | None, *, storage_url: str | None, tracking_uri: str |
     tracking = TrackingLocation.resolve(tracking_uri, stored=attrs.stored_tracking)
     # a sweep killed before it linked its parent run ran no trial: sync ends it as interrupted (resumable)
     state = "interrupted" if attrs.status == "starting" else attrs.status
-    recorder = Recorder()
+    recorder = Recorder((parts or default_parts()).transport())
     try:
         recorder.connect(SweepIdentity(sweep.name, config.experiment, tracking.explicit))
         parent_run_id, created = recorder.sync_parent(

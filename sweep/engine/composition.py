@@ -1,4 +1,5 @@
-"""From a sweep's config to the trainer its trials run: checked and loaded before any store is touched."""
+"""The composition root: the one place that knows every concrete part (trainers, the tracking process,
+executors) and puts them together for the engine; `sweep` runs with default_parts()."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ from functools import partial
 from pathlib import Path
 
 from sweep.config import SweepConfig
+from sweep.engine.parts import Parts
+from sweep.executors import open_executor
 from sweep.locations import TrackingLocation, absolute_tracking_uri
 from sweep.tracking.active_run import ActiveChildRuns
 from sweep.tracking.run_metrics import final_metric
+from sweep.tracking.transport import ProcessTransport
 from sweep.trainers.base import Trainer
 from sweep.trainers.command import CommandTrainer, check_command
 from sweep.trainers.function import FunctionTrainer, load_function
@@ -20,7 +24,8 @@ def make_trainer(config: SweepConfig, tracking: TrackingLocation, workdirs: Path
     command checked (its program, and ``workdirs`` where its trials' folders go); a bad data file, a function
     that cannot be imported or a command that cannot run fails here, in one line."""
     if config.trainer.builtin:
-        data = load_split(config)
+        data = load_split(config.data, text_column=config.text_column, label_column=config.label_column,
+                          fixed=config.fixed)
         return SentimentTrainer(data, config.metric, prunes=config.pruner != "none",
                                 data_fingerprint=data_fingerprint(data))
     if config.trainer.command is not None:
@@ -33,3 +38,8 @@ def make_trainer(config: SweepConfig, tracking: TrackingLocation, workdirs: Path
     if config.trainer.mlflow != "off":
         scope = ActiveChildRuns(tracking.secret_url, autolog=config.trainer.mlflow == "autolog").scope
     return FunctionTrainer(config.trainer, fit, config.metric, scope)
+
+
+def default_parts() -> Parts:
+    """What `sweep` runs with: the tracking process, the config's trainer, worker processes or Ray tasks."""
+    return Parts(transport=ProcessTransport, trainer=make_trainer, executor=open_executor)

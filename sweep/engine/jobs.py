@@ -8,12 +8,12 @@ import optuna
 from optuna.trial import TrialState
 
 from sweep.config import SweepConfig
+from sweep.engine.loop import WAIT_SECONDS, StopSignal, most_frequent
+from sweep.engine.progress import SweepListener, TrialUpdate
 from sweep.executors import Executor, Pool
 from sweep.locations import StorageLocation, TrackingLocation
 from sweep.study.attrs import TrialAttrs
 from sweep.study.census import STATE_NAMES, Tally, take_census
-from sweep.study.loop import WAIT_SECONDS, StopSignal, most_frequent
-from sweep.study.progress import SweepListener, TrialUpdate
 
 
 def supervise(study: optuna.Study, config: SweepConfig, executor: Executor, storage: StorageLocation,

@@ -15,11 +15,11 @@ import optuna
 from optuna.trial import TrialState
 
 from sweep.config import SweepConfig
+from sweep.engine.progress import SweepListener, TrialUpdate
 from sweep.records import BestTrial, Counts, TrialRecord, now_ms
 from sweep.study.attrs import TrialAttrs
 from sweep.study.census import Tally
 from sweep.study.optuna_internals import ask_new, quiet_heartbeat_warnings
-from sweep.study.progress import SweepListener, TrialUpdate
 from sweep.study.repeats import FinishedSettings
 from sweep.study.seeding import SamplerStreams
 from sweep.study.sharing import TrialGate, fail_dead_trials, heartbeat, worker_id

@@ -8,17 +8,19 @@ from contextlib import ExitStack
 import optuna
 
 from sweep.config import SweepConfig, check_sampler_packages
+from sweep.engine.composition import default_parts
+from sweep.engine.ending import end_sweep
+from sweep.engine.jobs import error_summary, supervise
+from sweep.engine.loop import StopSignal, TrialLoop
+from sweep.engine.parts import Parts
+from sweep.engine.progress import SweepInterrupted, SweepListener, SweepStart, SweepSummary, WorkersFailed
 from sweep.errors import AllTrialsFailedError, NotFoundError
-from sweep.executors import check_executor, open_executor
+from sweep.executors import check_executor
 from sweep.locations import StorageLocation, TrackingLocation, sweep_folder
 from sweep.records import SweepIdentity, TrackingReport
 from sweep.study.attrs import relink_runs
 from sweep.study.census import Census, record_of, take_census
-from sweep.study.ending import end_sweep
-from sweep.study.jobs import error_summary, supervise
-from sweep.study.loop import StopSignal, TrialLoop
 from sweep.study.opening import ExistingSweep, open_sweep
-from sweep.study.progress import SweepInterrupted, SweepListener, SweepStart, SweepSummary, WorkersFailed
 from sweep.study.sharing import TrialGate, fail_orphaned_trials
 from sweep.study.starting import (
     claim_name,
@@ -31,14 +33,13 @@ from sweep.study.starting import (
 )
 from sweep.study.storage import grid_size, open_storage
 from sweep.tracking import Recorder
-from sweep.trainers.making import make_trainer
 from sweep.trainers.workdirs import tidy_workdirs
 from sweep.urls import redact_text
 
 
 def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, command_line: str = "",
               environment: dict[str, str] | None = None, flags: frozenset[str] = frozenset(),
-              register: str | None = None) -> SweepSummary:
+              register: str | None = None, parts: Parts | None = None) -> SweepSummary:
     """Create (or resume) the sweep's study and parent run, then run trials until the target is met.
 
     On resume the stored config wins; of ``flags`` (the settings the user gave explicitly), only
@@ -48,7 +49,9 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
 
     Order matters for "nothing half-written": the config is already valid, the data is loaded and
     split before any store is touched, and MLflow is reached before the study is created.
+    ``parts``: the tracking transport, trainer and executor (default_parts(): what `sweep` uses).
     """
+    parts = parts or default_parts()
     started = time.perf_counter()
     location = StorageLocation.parse(config.storage)
     if not resume:  # refused before the tracking process starts; a resumed sweep's stores are known later
@@ -56,10 +59,10 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
     new_journal = location.journal_path
     if new_journal is not None and new_journal.exists():
         new_journal = None  # not ours to remove
-    recorder = Recorder()  # start importing mlflow in the other process now; it touches no store yet
+    recorder = Recorder(parts.transport())  # start importing mlflow in the other process now; it touches no store yet
     try:
         with ExitStack() as cleanup:  # the executor (a Ray connection) is let go of however the sweep ends
-            return _run(config, location, recorder, started, cleanup, resume=resume, listener=listener,
+            return _run(config, location, recorder, started, cleanup, parts, resume=resume, listener=listener,
                         command_line=command_line, environment=environment, flags=flags, register=register)
     except BaseException:
         recorder.terminate()
@@ -68,8 +71,8 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
         raise
 
 
-def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, started: float, cleanup: ExitStack, *,
-         resume: bool, listener: SweepListener, command_line: str, environment: dict[str, str] | None,
+def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, started: float, cleanup: ExitStack,
+         parts: Parts, *, resume: bool, listener: SweepListener, command_line: str, environment: dict[str, str] | None,
          flags: frozenset[str], register: str | None) -> SweepSummary:
     # -- where the sweep is: an existing one (resume) or a new name in the storage --
     if resume:
@@ -85,16 +88,16 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
             recorder.terminate()
             return complete
         tracking = TrackingLocation.resolve(config.tracking_uri, stored=stored_tracking)
-        trainer = make_trainer(config, tracking)
-        executor = cleanup.enter_context(open_executor(config.executor, config.resources, location, tracking))
+        trainer = parts.trainer(config, tracking)
+        executor = cleanup.enter_context(parts.executor(config.executor, config.resources, location, tracking))
     else:
         existing, stored_tracking = None, None
         check_sampler_packages(config.sampler)
         config, grid_note = _capped_at_grid(config)
         tracking = TrackingLocation.resolve(config.tracking_uri, stored=stored_tracking)
-        trainer = make_trainer(config, tracking)  # bad data or code fails here, before the storage file exists
+        trainer = parts.trainer(config, tracking)  # bad data or code fails here, before the storage file exists
         # Ray connected (or refused: stores its nodes cannot reach, GPUs short) before any store is written
-        executor = cleanup.enter_context(open_executor(config.executor, config.resources, location, tracking))
+        executor = cleanup.enter_context(parts.executor(config.executor, config.resources, location, tracking))
         storage = open_storage(location, heartbeat=config.heartbeat)
         config = config.replace(name=claim_name(storage, config.name))
     name = config.name
@@ -219,16 +222,18 @@ def _tidy_workdirs(study: optuna.Study, config: SweepConfig, final: Census) -> N
 
 
 def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, trials: int | None,
-               listener: SweepListener, finalize: bool = True) -> SweepSummary:
+               listener: SweepListener, finalize: bool = True, parts: Parts | None = None) -> SweepSummary:
     """Join an existing sweep: same study, same parent run, child runs under it.
 
     The worker runs trials until the study holds its target (``trials``, else the sweep's stored
     target) and the other workers' last trials have ended. With ``finalize`` the worker that sees
     the end writes the final best and ends the parent run; several doing it is harmless.
+    A worker runs its trials in its own process: of ``parts``, the tracking transport and trainer are used.
     """
+    parts = parts or default_parts()
     started = time.perf_counter()
     location = StorageLocation.parse(storage_url)
-    recorder = Recorder()
+    recorder = Recorder(parts.transport())
     stop = StopSignal(listener.stopping)
     try:
         stop.install()
@@ -238,7 +243,7 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
         check_sampler_packages(config.sampler)
         config, _ = _capped_at_grid(config)  # past its last point the grid would only repeat itself
         tracking = TrackingLocation.resolve(tracking_uri, stored=sweep.attrs.stored_tracking)
-        trainer = make_trainer(config, tracking)
+        trainer = parts.trainer(config, tracking)
         recorder.connect(SweepIdentity(name, config.experiment, tracking.explicit))
         parent_run_id = sweep.attrs.parent_run_id
         if parent_run_id is None:

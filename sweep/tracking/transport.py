@@ -1,0 +1,169 @@
+"""How requests reach the tracking server (sweep/tracking/server.py) and its replies come back.
+
+Two transports carry the same requests to the same dispatch:
+
+- ProcessTransport (what `sweep` uses): a spawned child process. The loop never imports mlflow, the
+  child's writes overlap the next trial, and a killed loop is noticed by the child, which ends its runs.
+- ThreadTransport: a thread of this process. For the engine driven in-process (tests, notebooks): no
+  interpreter to start and no second `import mlflow`. While it serves, MLflow's process-wide settings
+  (its tracking URI, sweep's environment defaults) are those of the sweep.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.resource_tracker
+import os
+import queue
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from sweep.tracking.protocol import Failure, Reply, Request
+from sweep.tracking.server import serve
+
+
+class TrackingTransport(Protocol):
+    """A server's two queues and its lifetime, as the Recorder uses them."""
+
+    def start(self) -> None:
+        """Start the server; it opens no store until the first request."""
+
+    def put(self, request: Request) -> None: ...
+
+    def get(self, timeout: float) -> Reply:
+        """The next reply; raises queue.Empty after ``timeout`` seconds without one."""
+
+    def alive(self) -> bool: ...
+
+    def join(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the server to end."""
+
+    def kill(self) -> None:
+        """End the server now, whatever it is doing (a process is killed; a thread is left to end, as a daemon)."""
+
+
+class ProcessTransport:
+    """The tracking server in a spawned child process (a clean interpreter: no forked locks or threads)."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._requests: Any = context.Queue()
+        self._replies: Any = context.Queue()
+        self._process = context.Process(target=serve, args=(self._requests, self._replies, os.getpid()),
+                                        name="sweep-tracking", daemon=True)
+
+    def start(self) -> None:
+        try:
+            with signals_held():
+                self._process.start()
+        except BaseException:  # a Ctrl-C held during the start: the child has not even read its arguments
+            if self._process.pid is not None:
+                self._process.kill()  # quietly: left alone it fails to unpickle them once this process is gone
+                self._process.join(timeout=5)
+            raise
+
+    def put(self, request: Request) -> None:
+        self._requests.put(request)
+
+    def get(self, timeout: float) -> Reply:
+        return self._replies.get(timeout=timeout)
+
+    def alive(self) -> bool:
+        return self._process.is_alive()
+
+    def join(self, timeout: float) -> None:
+        self._process.join(timeout=timeout)
+
+    def kill(self) -> None:
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join(timeout=5)
+
+
+class ThreadTransport:
+    """The tracking server on a daemon thread of this process, serving the same requests the same way."""
+
+    def __init__(self) -> None:
+        self._requests: queue.Queue[Request] = queue.Queue()
+        self._replies: queue.Queue[Reply] = queue.Queue()
+        self._owner_done = threading.Event()  # set by kill(): the server then acts as on a dead sweep process
+        self._thread = threading.Thread(target=self._serve, name="sweep-tracking", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _serve(self) -> None:
+        from sweep.tracking.retry import RetryPolicy
+        from sweep.tracking.server import TrackingServer
+        from sweep.tracking.settings import process_settings
+
+        with process_settings():
+            try:
+                from sweep.tracking.tracker import open_tracker
+            except Exception as error:  # a broken installation: the same one line as the process says
+                self._replies.put(Failure(f"cannot start MLflow tracking: {error}"))
+                return
+            with _tracking_uri_restored():
+                server = TrackingServer(open_tracker, self._replies, retry=RetryPolicy.from_environment(),
+                                        poll_seconds=0.1)
+                server.loop(self._requests, lambda: not self._owner_done.is_set())
+
+    def put(self, request: Request) -> None:
+        self._requests.put(request)
+
+    def get(self, timeout: float) -> Reply:
+        return self._replies.get(timeout=timeout)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout=timeout)
+
+    def kill(self) -> None:
+        self._owner_done.set()  # at its next idle look the server ends what it had open, then returns
+        self._thread.join(timeout=5)
+
+
+@contextmanager
+def _tracking_uri_restored() -> Iterator[None]:
+    """MLflow's process-wide tracking URI as it was before the server set the sweep's (TrackingStore does)."""
+    import mlflow
+
+    before = mlflow.get_tracking_uri() if os.environ.get("MLFLOW_TRACKING_URI") is None else None
+    try:
+        yield
+    finally:
+        if before is not None:
+            mlflow.set_tracking_uri(before)
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held back for the block, then delivered to this process when it ends.
+
+    A spawned child inherits the blocked mask across exec, so a Ctrl-C while the tracking process is still
+    importing waits until it has set SIG_IGN (see `serve`) instead of printing a KeyboardInterrupt traceback.
+    Holding rather than ignoring keeps the signal for the sweep itself: one sent to the process group at that
+    moment still stops it, once the child has been handed everything it needs. The signals are blocked on
+    this thread (what the child inherits) and caught process-wide (another thread may be the one the kernel
+    picks). multiprocessing's resource tracker unblocks both signals whenever it starts, so it starts first.
+    """
+    multiprocessing.resource_tracker.ensure_running()
+    held = (signal.SIGINT, signal.SIGTERM)
+    caught: list[int] = []
+    on_main_thread = threading.current_thread() is threading.main_thread()  # the only one that sets handlers
+    saved = {number: signal.signal(number, lambda signum, _frame: caught.append(signum))
+             for number in held} if on_main_thread else {}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)  # runs the handlers of what was pending, at once
+        for number, handler in saved.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+        for number in dict.fromkeys(caught):
+            signal.raise_signal(number)
