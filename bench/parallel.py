@@ -91,7 +91,7 @@ def main() -> None:
         rates = {}
         for jobs in (1, 2):
             if postgres:
-                from tests.sweep import pg
+                from tests.support import pg
 
                 with pg.database() as url:
                     rates[jobs] = run(jobs, args.trials, url, epochs)

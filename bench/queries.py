@@ -1,7 +1,7 @@
 """Reading a large sweep: `sweep best`, `sweep ls` and `sweep show --top K` on a 10,000-trial study.
 
     python bench/queries.py                          # 10,000 trials; journal file and SQLite
-    python bench/queries.py --trials 2000 --postgres # also a fresh PostgreSQL database (tests/sweep/pg.py's server)
+    python bench/queries.py --trials 2000 --postgres # also a fresh PostgreSQL database (tests/support/pg.py's server)
     python bench/queries.py --quick                  # 500 trials: the smoke run
 
 The study is built cheaply, without training anything: Optuna's own JournalStorage writes it through a backend

@@ -3,7 +3,7 @@ or direct) beside the embedded default, measured side by side in one run; and ho
 
     python bench/team.py [--trials 30] [--repeats 3] [--quick]
 
-Needs the local PostgreSQL (tests/sweep/pg.py) and moto's S3 server (`pip install 'moto[server]'`). The
+Needs the local PostgreSQL (tests/support/pg.py) and moto's S3 server (`pip install 'moto[server]'`). The
 servers start once, before anything is timed. Each repeat runs the three contenders one after the other
 (interleaved, so a change in the machine's load hits all three), each a real `sweep run` subprocess in a
 fresh folder with a journal-file study, the same space, seed and trials: the trainings are the same,
@@ -88,8 +88,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.trials, args.repeats = 5, 1
-    from tests.sweep import team
-    from tests.sweep.pg import database
+    from tests.support import team
+    from tests.support.pg import database
 
     print(f"{versions()}; {describe_space()}; {args.trials} trials x {args.repeats} repeats; {load()}")
     scratch = Path(tempfile.mkdtemp(prefix="sweep-bench-team-"))

@@ -493,18 +493,20 @@ def _command_line() -> str:
 
 
 def main() -> None:
-    _show_warnings()
+    show_warnings(sys.stderr)
     app(prog_name="sweep")
 
 
-def _show_warnings() -> None:
-    """What the sweep logs as a warning for the user (a torn journal line set aside) is one line on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
+def show_warnings(stream: Any) -> logging.Handler:
+    """What the sweep logs as a warning for the user (a torn journal line set aside) is one line on ``stream``;
+    returns the handler (an in-process caller removes it from the "sweep" logger when done)."""
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("warning: %(message)s"))
     logger = logging.getLogger("sweep")
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING)
     logger.propagate = False
+    return handler
 
 
 if __name__ == "__main__":

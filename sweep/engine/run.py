@@ -8,7 +8,7 @@ from contextlib import ExitStack
 import optuna
 
 from sweep.config import SweepConfig, check_sampler_packages
-from sweep.engine.composition import default_parts
+from sweep.engine import composition
 from sweep.engine.ending import end_sweep
 from sweep.engine.jobs import error_summary, supervise
 from sweep.engine.loop import StopSignal, TrialLoop
@@ -51,7 +51,7 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
     split before any store is touched, and MLflow is reached before the study is created.
     ``parts``: the tracking transport, trainer and executor (default_parts(): what `sweep` uses).
     """
-    parts = parts or default_parts()
+    parts = parts or composition.default_parts()
     started = time.perf_counter()
     location = StorageLocation.parse(config.storage)
     if not resume:  # refused before the tracking process starts; a resumed sweep's stores are known later
@@ -230,7 +230,7 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
     the end writes the final best and ends the parent run; several doing it is harmless.
     A worker runs its trials in its own process: of ``parts``, the tracking transport and trainer are used.
     """
-    parts = parts or default_parts()
+    parts = parts or composition.default_parts()
     started = time.perf_counter()
     location = StorageLocation.parse(storage_url)
     recorder = Recorder(parts.transport())

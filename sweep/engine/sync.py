@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import optuna
 
-from sweep.engine.composition import default_parts
+from sweep.engine import composition
 from sweep.engine.ending import publish_results, remember_model
 from sweep.engine.parts import Parts
 from sweep.locations import StorageLocation, TrackingLocation
@@ -63,7 +63,7 @@ def sync_sweep(name: str | None, *, storage_url: str | None, tracking_uri: str |
     tracking = TrackingLocation.resolve(tracking_uri, stored=attrs.stored_tracking)
     # a sweep killed before it linked its parent run ran no trial: sync ends it as interrupted (resumable)
     state = "interrupted" if attrs.status == "starting" else attrs.status
-    recorder = Recorder((parts or default_parts()).transport())
+    recorder = Recorder((parts or composition.default_parts()).transport())
     try:
         recorder.connect(SweepIdentity(sweep.name, config.experiment, tracking.explicit))
         parent_run_id, created = recorder.sync_parent(

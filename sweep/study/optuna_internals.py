@@ -1,6 +1,6 @@
 """Every use of Optuna's private API, in one place: an Optuna upgrade that breaks one shows up here.
 
-tests/sweep/study/test_optuna_internals.py exercises each of them on real storages and names the
+tests/unit/sweep/study/test_optuna_internals.py exercises each of them on real storages and names the
 attribute that went missing. pyproject pins Optuna to the minor version CI tests.
 """
 

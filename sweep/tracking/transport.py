@@ -11,6 +11,7 @@ Two transports carry the same requests to the same dispatch:
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import multiprocessing.resource_tracker
 import os
@@ -100,12 +101,13 @@ class ThreadTransport:
         from sweep.tracking.server import TrackingServer
         from sweep.tracking.settings import process_settings
 
-        with process_settings():
+        with process_settings(), _quiet_mlflow_logs():
             try:
                 from sweep.tracking.tracker import open_tracker
             except Exception as error:  # a broken installation: the same one line as the process says
                 self._replies.put(Failure(f"cannot start MLflow tracking: {error}"))
                 return
+            logging.getLogger("mlflow").setLevel(logging.WARNING)  # after import: mlflow sets its own level
             with _tracking_uri_restored():
                 server = TrackingServer(open_tracker, self._replies, retry=RetryPolicy.from_environment(),
                                         poll_seconds=0.1)
@@ -126,6 +128,21 @@ class ThreadTransport:
     def kill(self) -> None:
         self._owner_done.set()  # at its next idle look the server ends what it had open, then returns
         self._thread.join(timeout=5)
+
+
+@contextmanager
+def _quiet_mlflow_logs() -> Iterator[None]:
+    """MLflow's and alembic's info lines ("Creating initial MLflow database tables...") off, as the tracking
+    process has them, then their levels as they were."""
+    loggers = [logging.getLogger(name) for name in ("mlflow", "alembic")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 @contextmanager

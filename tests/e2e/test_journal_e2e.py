@@ -1,0 +1,114 @@
+"""The journal file after a crash or a full disk: `sweep` never makes it worse, and a resume goes on from it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support import e2e
+
+pytestmark = pytest.mark.slow
+
+TINY_SPACE = """
+space:
+  lr: {type: float, low: 0.1, high: 3.0, log: true}
+  epochs: {type: int, low: 1, high: 3}
+  vocab_size: {type: int, low: 50, high: 100}
+"""
+
+
+def _sweep_of(folder: Path, trials: int) -> Path:
+    e2e.write_config(folder, TINY_SPACE)
+    done = e2e.sweep(folder, "run", "--config", "sweep.yaml", "--trials", str(trials), "--name", "c")
+    assert done.returncode == 0, done.stderr
+    return folder / "sweep.journal"
+
+
+def _check_all_finished(folder: Path, count: int, journal: Path | None = None) -> None:
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(journal or folder / "sweep.journal")))
+    trials = optuna.load_study(study_name="c", storage=storage).trials
+    assert len(trials) == count and all(t.state.is_finished() for t in trials), [t.state.name for t in trials]
+    parent, children = e2e.runs(folder)
+    assert sorted(int(c.data.tags["sweep.trial"]) for c in children) == list(range(count))
+    assert not [r for r in [parent, *children] if r.info.status == "RUNNING"]
+
+
+@pytest.mark.usefixtures("mlflow_db")
+@pytest.mark.parametrize("damage", ["truncated", "garbage-line"])
+def test_torn_last_line_then_resume_sets_it_aside_and_reaches_the_target(tmp_path: Path, damage: str):
+    journal = _sweep_of(tmp_path, 3)
+    if damage == "truncated":
+        os.truncate(journal, journal.stat().st_size - 20)
+    else:
+        with open(journal, "ab") as file:
+            file.write(b"garbage\n")
+    listed = e2e.sweep(tmp_path, "ls")
+    assert listed.returncode == 0 and "3/3" in listed.stdout, listed.stderr
+
+    resumed = e2e.sweep(tmp_path, "run", "--resume", "--name", "c", "--trials", "5")
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert [line for line in resumed.stderr.splitlines() if line.strip()] == [
+        line for line in resumed.stderr.splitlines() if line.startswith("warning: ") and "set aside in" in line]
+    assert len(list(tmp_path.glob("sweep.journal.torn-*"))) == 1
+    listed = e2e.sweep(tmp_path, "ls")
+    assert listed.returncode == 0 and "5/5" in listed.stdout, listed.stderr
+    _check_all_finished(tmp_path, 5)
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_broken_line_inside_the_journal_is_named_and_nothing_is_written(tmp_path: Path):
+    journal = _sweep_of(tmp_path, 2)
+    lines = journal.read_bytes().splitlines(keepends=True)
+    journal.write_bytes(b"".join(lines[:4]) + b"{not json\n" + b"".join(lines[4:]))
+    before = journal.read_bytes()
+
+    for args in (["run", "--resume", "--name", "c", "--trials", "4"], ["ls"], ["best"], ["show"]):
+        result = e2e.sweep(tmp_path, *args)
+        assert result.returncode == 1, (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and "line 5 (byte" in result.stderr and "head -n 4" in result.stderr, \
+            result.stderr
+    assert journal.read_bytes() == before
+
+
+def _mount_tmpfs(folder: Path, size: str) -> None:
+    """A tiny file system of its own; skipped (except in CI) where this user may not mount one."""
+    folder.mkdir()
+    reason = "mounting a tmpfs needs root" if os.geteuid() != 0 else ""
+    if not reason:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                                 capture_output=True, text=True)
+        reason = "" if mounted.returncode == 0 else f"mount -t tmpfs failed: {mounted.stderr.strip()}"
+    if reason:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the disk-full test must run in CI: {reason}")
+        pytest.skip(reason)
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_disk_full_stops_in_one_line_and_resumes_to_the_exact_count(tmp_path: Path):
+    disk = tmp_path / "disk"
+    _mount_tmpfs(disk, "16k")  # the journal fills it after a few trials; MLflow stays on tmp_path
+    try:
+        e2e.write_config(tmp_path, TINY_SPACE)
+        journal = disk / "sweep.journal"
+        full = e2e.sweep(tmp_path, "run", "--config", "sweep.yaml", "--trials", "500", "--name", "c",
+                         "--storage", str(journal))
+        assert full.returncode == 1, full.stderr
+        assert full.stderr.count("\n") == 1 and "No space left on device" in full.stderr, full.stderr
+        assert "sweep run --resume" in full.stderr
+
+        subprocess.run(["mount", "-o", "remount,size=4m", str(disk)], check=True)  # space is freed
+        resumed = e2e.sweep(tmp_path, "run", "--resume", "--name", "c", "--trials", "9", "--storage", str(journal))
+
+        assert resumed.returncode == 0, resumed.stderr
+        _check_all_finished(tmp_path, 9, journal)
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)

@@ -1,0 +1,70 @@
+"""Opening storages: the journal file (the default), SQLite, PostgreSQL; bad schemes and missing files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.storages import JournalStorage, RDBStorage
+
+from sweep.errors import NotFoundError, StorageError
+from sweep.locations import StorageLocation
+from sweep.study.optuna_internals import storage_uses_heartbeat
+from sweep.study.storage import open_storage
+from tests.support import pg
+
+
+def test_a_journal_path_opens_a_journal_storage_and_creates_its_folder(tmp_path: Path):
+    location = StorageLocation.parse(str(tmp_path / "runs" / "team.journal"))
+    storage = open_storage(location)
+    assert isinstance(storage, JournalStorage)
+    optuna.create_study(study_name="s", storage=storage)
+    assert (tmp_path / "runs" / "team.journal").stat().st_size > 0
+
+
+def test_the_default_storage_is_the_journal_file_in_the_working_folder(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    optuna.create_study(study_name="s", storage=open_storage(StorageLocation.parse(None)))
+    assert (tmp_path / "sweep.journal").exists()
+
+
+def test_a_missing_journal_is_not_found_without_create_and_is_not_made(tmp_path: Path):
+    location = StorageLocation.parse(str(tmp_path / "none.journal"))
+    with pytest.raises(NotFoundError, match="no sweeps yet"):
+        open_storage(location, create=False)
+    assert not (tmp_path / "none.journal").exists()
+
+
+def test_sqlite_opens_an_rdb_storage_with_the_heartbeat(tmp_path: Path):
+    storage = open_storage(StorageLocation.parse(f"sqlite:///{tmp_path / 'optuna.db'}"), heartbeat=7)
+    assert isinstance(storage, RDBStorage)
+    assert storage_uses_heartbeat(storage) and storage.get_heartbeat_interval() == 7
+
+
+def test_an_unknown_scheme_is_a_storage_error_naming_it():
+    with pytest.raises(StorageError, match="unknown scheme 'mongodb'"):
+        open_storage(StorageLocation.parse("mongodb://localhost:27017/0"))
+
+
+def test_an_unreachable_database_is_one_line_without_the_password():
+    location = StorageLocation.parse("postgresql://alice:s3cret@127.0.0.1:1/optuna")  # nothing listens on port 1
+    with pytest.raises(StorageError) as caught:
+        open_storage(location)
+    message = str(caught.value)
+    assert "s3cret" not in message and "\n" not in message and "cannot open Optuna storage" in message
+
+
+def test_postgres_opens_an_rdb_storage():
+    with pg.database() as url:
+        storage = open_storage(StorageLocation.parse(url))
+        assert isinstance(storage, RDBStorage)
+        optuna.create_study(study_name="s", storage=storage)
+        assert [s.study_name for s in storage.get_all_studies()] == ["s"]
+        storage.engine.dispose()
+
+
+def test_a_plain_path_is_parsed_at_the_boundary(tmp_path: Path):
+    storage = open_storage(str(tmp_path / "plain.journal"))
+    assert isinstance(storage, JournalStorage)

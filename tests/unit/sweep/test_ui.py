@@ -1,0 +1,121 @@
+"""`sweep ui` without a server: the command line it builds, remote stores, a taken port."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sweep.cli import app
+from sweep.ui import DEFAULT_HOST, RunsView, UiTarget, share_view, ui_command, ui_environment
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path
+
+
+def test_the_ui_listens_on_loopback_unless_a_host_is_given():
+    assert DEFAULT_HOST == "127.0.0.1"
+    command = ui_command(DEFAULT_HOST, 5123)
+    assert command[1:4] == ["-m", "mlflow", "ui"]
+    assert command[command.index("--host") + 1] == "127.0.0.1"
+    assert command[command.index("--port") + 1] == "5123"
+    assert ui_environment("sqlite:///mlflow.db", {})["MLFLOW_BACKEND_STORE_URI"] == "sqlite:///mlflow.db"
+
+
+def test_the_tracking_password_is_in_the_childs_environment_not_its_command_line():
+    uri = "postgresql://postgres:s3cr3t-pw@db:5432/mlflow"
+    command, env = ui_command(DEFAULT_HOST, 5123), ui_environment(uri, {"PATH": "/bin"})
+    assert not [arg for arg in command if "s3cr3t-pw" in arg or "postgresql" in arg]
+    assert env["MLFLOW_BACKEND_STORE_URI"] == uri and env["PATH"] == "/bin"
+
+
+def test_the_url_is_the_sweeps_runs_table_else_the_experiment_list():
+    assert UiTarget("sqlite:///mlflow.db", "7", "s").url("http://127.0.0.1:5000/") == \
+        "http://127.0.0.1:5000/#/experiments/7/runs"
+    assert UiTarget("sqlite:///mlflow.db", None, None).url("http://127.0.0.1:5000") == \
+        "http://127.0.0.1:5000/#/experiments"
+
+
+VIEW = RunsView("demo", "val_loss", False, ("lr", "epochs"), "parent-id")
+
+
+def test_the_url_filters_the_runs_to_the_sweep_sorted_by_the_objective():
+    url = UiTarget("sqlite:///mlflow.db", "7", "demo", VIEW).url("http://127.0.0.1:5000")
+    assert url == ("http://127.0.0.1:5000/#/experiments/7/runs?searchFilter=tags.%60sweep.name%60%20%3D%20%27demo%27"
+                   "&orderByKey=metrics.%60val_loss%60&orderByAsc=true")
+
+
+def test_the_shared_view_shows_the_tuned_params_and_the_objective_as_columns():
+    state = VIEW.shared_state()
+    assert state["selectedColumns"] == ["params.`lr`", "params.`epochs`", "metrics.`val_loss`"]
+    assert (state["searchFilter"], state["orderByKey"], state["orderByAsc"]) == \
+        ("tags.`sweep.name` = 'demo'", "metrics.`val_loss`", True)
+    url = UiTarget("sqlite:///mlflow.db", "7", "demo", VIEW).url("http://h:1", shared=True)
+    assert url == f"http://h:1/#/experiments/7/runs?viewStateShareKey={VIEW.share_key}"
+    assert VIEW.share_key != RunsView("demo", "val_loss", False, ("lr",), "parent-id").share_key
+
+
+def test_without_a_server_to_write_the_view_the_url_keeps_filter_and_sort():
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        base = f"http://127.0.0.1:{closed.getsockname()[1]}"  # nothing listens there
+    target = UiTarget("sqlite:///mlflow.db", "7", "demo", VIEW)
+    assert share_view(target, base) == target.url(base)
+
+
+def test_a_remote_tracking_server_is_printed_not_started(in_tmp: Path):
+    result = CliRunner().invoke(app, ["ui", "--tracking-uri", "https://mlflow.example.com"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "MLflow UI: https://mlflow.example.com/#/experiments  (the tracking server's own)\n"
+
+
+def test_a_taken_port_exits_1_naming_the_port_and_the_fix(in_tmp: Path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["ui", "--port", str(port), "--tracking-uri", "sqlite:///mlflow.db"])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[0] == "starting the MLflow UI..."  # at once: the server takes seconds
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output and "choose another --port" in result.output
+
+
+def test_sweep_ui_without_a_sweep_exits_1_and_leaves_no_database(in_tmp: Path):
+    result = CliRunner().invoke(app, ["ui"])
+    assert result.exit_code == 1
+    assert "no sweeps yet" in result.output and "--tracking-uri" in result.output
+    assert list(in_tmp.iterdir()) == []
+
+
+def test_sweep_predict_refuses_an_empty_text_with_exit_2(in_tmp: Path):
+    result = CliRunner().invoke(app, ["predict", "a fine film", " "])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "empty text" in result.output
+
+
+def test_an_unknown_sweep_name_exits_1(in_tmp: Path):
+    result = CliRunner().invoke(app, ["ui", "--name", "nope"])
+    assert result.exit_code == 1
+    assert "no sweeps yet" in result.output
+
+
+def test_sweep_ui_and_predict_modules_import_without_mlflow(tmp_path: Path):
+    from tests.unit.sweep.test_exports import assert_ok, run_python
+
+    assert_ok(run_python("""
+        import sys
+        import sweep.predict, sweep.ui
+        from sweep.cli import app
+        for args in (["ui", "--help"], ["predict", "--help"]):
+            try:
+                app(args, prog_name="sweep")
+            except SystemExit:
+                pass
+        assert "mlflow" not in sys.modules, "mlflow was imported"
+    """, tmp_path))

@@ -1,0 +1,132 @@
+"""The tracking server in-process on a fake tracker: dispatch, ordering, outages, the close report, abandoning runs."""
+
+from __future__ import annotations
+
+from sweep.records import BestAgreement, Counts, PublishedModel, SweepIdentity
+from sweep.tracking import protocol
+from sweep.tracking.protocol import (
+    AgreeBest,
+    Answer,
+    Close,
+    Connect,
+    Failure,
+    FinishTrial,
+    OpenParent,
+    PublishModel,
+    PublishPlots,
+    Quit,
+    RecordBest,
+    RecordCounts,
+    Request,
+    Started,
+    StartTrial,
+)
+from sweep.tracking.server import HANDLERS
+from tests.unit.sweep.tracking.fakes import Harness, best, record
+
+
+def test_every_request_type_has_exactly_one_handler():
+    request_types = {value for value in vars(protocol).values()
+                     if isinstance(value, type) and issubclass(value, Request) and value is not Request}
+    assert set(HANDLERS) == request_types
+
+
+def test_connect_builds_the_tracker_from_the_identity_and_answers_the_experiment_id():
+    harness = Harness()
+    harness.server.tracker = None
+    identity = SweepIdentity("sweep-1", "exp", None)
+    harness.server.dispatch(Connect(identity))
+    assert harness.replies == [Answer("Connect", "experiment-1")]
+    assert harness.tracker.identity == identity and harness.server.tracker is harness.tracker
+
+
+def test_a_failed_call_answers_its_first_line_with_the_password_hidden():
+    harness = Harness()
+    harness.tracker.failures["open"] = lambda: RuntimeError(
+        "cannot reach http://alice:s3cret@mlflow.example:5000\nTraceback follows")
+    harness.server.dispatch(OpenParent(None, {}, {}, "trials: 1\n"))
+    [reply] = harness.replies
+    assert isinstance(reply, Failure)
+    assert "s3cret" not in reply.message and "Traceback" not in reply.message
+    assert reply.message.startswith("cannot reach http://alice:")
+
+
+def test_a_start_jumps_ahead_of_earlier_trials_queued_logging():
+    harness = Harness()
+    harness.run(FinishTrial(record(0)), RecordBest(best(0), "val_accuracy"), StartTrial(1, 0),
+                FinishTrial(record(1)), Close(None, Counts(2)))
+    assert harness.tracker.calls == ["start 1", "finish 0 None", "best 0", "finish 1 run-1"]
+    assert harness.replies[0] == Started(1, "run-1")
+
+
+def test_close_serves_everything_queued_before_it_and_answers_last():
+    harness = Harness()
+    harness.run(StartTrial(0, 0), FinishTrial(record(0)), PublishPlots({"history.png": b"png"}, {"slice": "1 param"}),
+                PublishModel(best(0), None), Close("FINISHED", Counts(1)), FinishTrial(record(9)))
+    assert harness.tracker.calls == ["start 0", "finish 0 run-0", "plots", "model", "close FINISHED 1"]
+    closed = harness.replies[-1]
+    assert isinstance(closed, Answer) and closed.operation == "Close"
+    assert closed.value.plots == ["history.png"] and closed.value.plots_skipped == {"slice": "1 param"}
+    assert closed.value.model == PublishedModel("runs:/parent/model", 0)
+    assert closed.value.failed_trials == [] and closed.value.errors == []
+
+
+def test_close_ends_runs_started_but_never_finished_as_killed():
+    harness = Harness()
+    harness.run(StartTrial(3, 0), Close("KILLED", Counts()))
+    assert harness.tracker.calls == ["start 3", "fail run-3 KILLED", "close KILLED 0"]
+
+
+def test_a_write_that_keeps_failing_is_reported_at_close_and_never_stops_the_server():
+    harness = Harness(budget=3.0)
+    harness.tracker.failures["finish"] = lambda: ConnectionError("store unreachable\nretry later")
+    harness.run(StartTrial(0, 0), FinishTrial(record(0)), FinishTrial(record(1)), RecordBest(best(1), "acc"),
+                Close("FINISHED", Counts(2)))
+    report = harness.replies[-1].value
+    assert report.failed_trials == [0, 1]
+    assert report.errors == ["store unreachable", "store unreachable"]
+    assert harness.tracker.calls[-2:] == ["best 1", "close FINISHED 2"]  # served after the failures
+
+
+def test_after_one_write_used_its_retries_the_next_writes_try_once_each():
+    harness = Harness(budget=3.0)
+    harness.tracker.failures["finish"] = lambda: ConnectionError("store unreachable")
+    harness.run(FinishTrial(record(0)), FinishTrial(record(1)), Close(None, Counts(2)))
+    assert harness.clock.sleeps == [0.5, 1.0]  # the first write's retries; the second tried once
+    assert harness.tracker.calls == ["finish 0 None"] * 3 + ["finish 1 None"]
+
+
+def test_counts_are_written_at_most_once_a_second_and_only_the_latest():
+    harness = Harness()
+    harness.run(RecordCounts(Counts(1)), RecordCounts(Counts(2)), RecordCounts(Counts(3)), Close(None, Counts(3)))
+    assert harness.tracker.calls == ["counts 1"]  # the later ones wait for the second to pass
+    harness.clock.now += 1.0
+    harness.run(RecordCounts(Counts(4)), RecordCounts(Counts(5)), Close(None, Counts(5)))
+    assert harness.tracker.calls == ["counts 1", "counts 4"]
+
+
+def test_when_the_loop_dies_its_open_runs_and_the_parent_end_killed():
+    harness = Harness()
+    harness.run(StartTrial(0, 0), StartTrial(1, 0), FinishTrial(record(0)), parent_alive=False)
+    assert harness.tracker.calls == ["start 0", "start 1", "finish 0 run-0", "fail run-1 KILLED", "abandon"]
+
+
+def test_a_worker_that_dies_fails_its_open_run_and_leaves_the_parent_to_its_owner():
+    harness = Harness()
+    harness.tracker.owns = False
+    harness.run(StartTrial(0, 0), parent_alive=False)
+    assert harness.tracker.calls == ["start 0", "fail run-0 FAILED"]
+
+
+def test_quit_abandons_like_a_dead_loop_and_stops_serving():
+    harness = Harness()
+    harness.run(StartTrial(0, 0), Quit(), FinishTrial(record(0)))
+    assert harness.tracker.calls == ["start 0", "fail run-0 KILLED", "abandon"]
+
+
+
+def test_agree_best_is_answered_with_what_the_parent_rewrote():
+    harness = Harness()
+    harness.server.dispatch(AgreeBest(best(6), "val_accuracy"))
+    assert harness.replies == [Answer("AgreeBest", BestAgreement(["best trial 6"], None, True, 6, True))]
+    assert harness.tracker.calls == ["agree 6 run-6"]
