@@ -83,22 +83,13 @@ class NullRecorder:
 
     experiment_id: str | None = None
 
-    def start_trial(self, number: int, start_ms: int) -> None:
+    def send(self, request: Any) -> None:
+        return None
+
+    def call(self, request: Any) -> Any:
         return None
 
     def run_id(self, number: int) -> str | None:
-        return None
-
-    def finish_trial(self, record: Any) -> None:
-        return None
-
-    def reconcile(self, records: list[Any]) -> Any:
-        return None
-
-    def best(self, best: Any, metric: str) -> None:
-        return None
-
-    def counts(self, counts: Any) -> None:
         return None
 
 

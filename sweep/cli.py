@@ -18,6 +18,7 @@ import typer
 import typer.core
 
 from sweep.errors import SweepConfigError, exit_code, first_line
+from sweep.states import TrialState
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Hyperparameter sweeps: an Optuna study, every trial a nested MLflow run.")
@@ -426,7 +427,7 @@ class _RichProgress(_PlainProgress):
     def trial_finished(self, update: Any) -> None:
         from sweep.views import render_best_so_far
 
-        if update.state == "FAIL":
+        if update.state == TrialState.FAIL:
             self._progress.console.print(f"trial {update.number} failed: {first_error_line(update.error)}")
         self._progress.update(self._task, completed=update.counts.finished, best=render_best_so_far(update))
 

@@ -1,9 +1,10 @@
 """The best model as an MLflow pyfunc model: a small PythonModel over the trainer's model.json.
 
-This file is logged "as code" by sweep/tracking/publishing.py (the only module that names it): MLflow copies it
-into the model's folder together with the trainer's numpy-only sources, and runs it when the model is
-loaded. So `mlflow.pyfunc.load_model("runs:/<parent>/model")` and `mlflow models serve` need neither
-this project installed nor anything unpickled: the weights stay in plain JSON.
+The built-in trainer's recipe (sweep/trainers/sentiment.py, the only module that names this file) has it
+logged "as code" by sweep/tracking/publishing.py: MLflow copies it into the model's folder together with the
+trainer's numpy-only sources, and runs it when the model is loaded. So
+`mlflow.pyfunc.load_model("runs:/<parent>/model")` and `mlflow models serve` need neither this project
+installed nor anything unpickled: the weights stay in plain JSON.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import yaml
 from sweep.errors import NotFoundError
 from sweep.locations import TrackingLocation
 from sweep.ranking import rank_key
+from sweep.states import TrialState
 from sweep.study import SweepRow, TrialRow, list_sweeps, sweep_trials
 
 FORMATS = ("text", "json", "yaml")
@@ -83,7 +84,7 @@ def best(storage: str | None, name: str | None) -> Best:
 
 def rank_trials(sweep: SweepRow, trials: list[TrialRow]) -> list[TrialRow]:
     """Completed trials, best first."""
-    complete = [t for t in trials if t.state == "COMPLETE" and t.value is not None]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     return sorted(complete, key=lambda t: rank_key(t.value or 0.0, t.metrics, t.number, metric=sweep.metric,
                                                    direction=sweep.direction))
 

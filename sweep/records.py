@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-TrialState = Literal["COMPLETE", "PRUNED", "FAIL"]
+from sweep.states import TrialState
+
 Curves = dict[str, list[tuple[int, float]]]  # metric name -> [(epoch, value), ...]
 
 
@@ -29,7 +30,7 @@ class TrialRecord:
     """One finished trial, everything its child run needs."""
 
     number: int
-    state: TrialState
+    state: TrialState  # COMPLETE, PRUNED or FAIL (given as text, it is read as the state)
     params: dict[str, Any]  # every trainer setting, tuned and fixed
     value: float | None = None  # the objective; None unless COMPLETE
     metrics: dict[str, float] = field(default_factory=dict)  # final train/val/test accuracy and loss
@@ -45,6 +46,9 @@ class TrialRecord:
     artifacts: list[str] = field(default_factory=list)  # files the trainer gave trial.log_artifact
     mlflow_active: bool = False  # the trainer wrote to the run itself: its params and models are there already
     same_as: int | None = None  # answered by this earlier trial of identical settings, without training (repeats)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "state", TrialState(self.state))
 
 
 @dataclass(frozen=True)
@@ -75,8 +79,39 @@ class Counts:
         return self.complete + self.pruned + self.failed
 
     def add(self, state: TrialState, *, reused: bool = False) -> Counts:
-        return Counts(self.complete + (state == "COMPLETE"), self.pruned + (state == "PRUNED"),
-                      self.failed + (state == "FAIL"), self.retried, self.reused + reused)
+        return Counts(self.complete + (state == TrialState.COMPLETE), self.pruned + (state == TrialState.PRUNED),
+                      self.failed + (state == TrialState.FAIL), self.retried, self.reused + reused)
+
+
+@dataclass(frozen=True)
+class PyfuncRecipe:
+    """A pyfunc model over the best trial's model file (its model.json), as its trainer builds one: the trainer's
+    own PythonModel file logged "as code" with the sources it imports, so loading it needs no sweep installed."""
+
+    model_code: str  # the PythonModel file: MLflow copies it into the model and runs it when the model is loaded
+    code: dict[str, str]  # sources shipped with the model: path in its code folder -> the file copied there
+    artifact_key: str  # the name the PythonModel finds model.json under (context.artifacts)
+    input_example: dict[str, list[Any]]  # the columns of an example input, logged with the model
+    output_example: dict[str, list[Any]]  # the model's output for such an input: with the input, its signature
+    requirements: tuple[str, ...]  # pip requirements besides mlflow, pinned: a model server installs them
+    retrain: str  # how to get the model when its model.json was never logged; {name} stands for the sweep's
+
+
+@dataclass(frozen=True)
+class ModelPublishing:
+    """How a trainer's best model is published on the parent run, as the trainer says: a pyfunc model its
+    ``pyfunc`` recipe makes of the best trial's model.json, or (no recipe) the MLflow model the best trial's own
+    code logged to its child run, if it logged one."""
+
+    pyfunc: PyfuncRecipe | None = None
+
+    @property
+    def shown_as(self) -> str:
+        """What `sweep sync` calls the model it published."""
+        return "pyfunc model" if self.pyfunc is not None else "best model"
+
+
+TRIAL_LOGGED_MODEL = ModelPublishing()  # a user trainer's: the model its best trial logged itself
 
 
 @dataclass(frozen=True)

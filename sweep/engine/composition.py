@@ -10,6 +10,7 @@ from sweep.config import SweepConfig
 from sweep.engine.parts import Parts
 from sweep.executors import open_executor
 from sweep.locations import TrackingLocation, absolute_tracking_uri
+from sweep.records import ModelPublishing
 from sweep.tracking.active_run import ActiveChildRuns
 from sweep.tracking.run_metrics import final_metric
 from sweep.tracking.transport import ProcessTransport
@@ -38,6 +39,16 @@ def make_trainer(config: SweepConfig, tracking: TrackingLocation, workdirs: Path
     if config.trainer.mlflow != "off":
         scope = ActiveChildRuns(tracking.secret_url, autolog=config.trainer.mlflow == "autolog").scope
     return FunctionTrainer(config.trainer, fit, config.metric, scope)
+
+
+def model_publishing(config: SweepConfig) -> ModelPublishing:
+    """How the config's trainer publishes its best model, said without making the trainer (`sweep sync` runs no
+    trial: it loads no data and imports no user code)."""
+    if config.trainer.builtin:
+        return SentimentTrainer.model_publishing()
+    if config.trainer.command is not None:
+        return CommandTrainer.model_publishing()
+    return FunctionTrainer.model_publishing()
 
 
 def default_parts() -> Parts:

@@ -8,17 +8,19 @@ import optuna
 
 from sweep.config import SweepConfig
 from sweep.engine.progress import SweepListener
-from sweep.records import BestTrial, TrackingReport
+from sweep.records import BestTrial, ModelPublishing, TrackingReport
+from sweep.states import SweepEnd, SweepStatus
 from sweep.study.attrs import SweepAttrs
 from sweep.study.census import Census
 from sweep.study.plots import PLOT_MIN_TRIALS, StudyPlots, study_plots
 from sweep.tracking import Recorder
+from sweep.tracking.operations import PublishModel, PublishPlots, RecordBest
 
 
-def end_sweep(study: optuna.Study, config: SweepConfig, recorder: Recorder, final: Census, state: str,
-              parent_status: str, register: str | None, listener: SweepListener) -> TrackingReport:
-    """The sweep ends here: the best whichever worker found it, plots and model, the parent's status, then
-    the study's state.
+def end_sweep(study: optuna.Study, config: SweepConfig, recorder: Recorder, final: Census, end: SweepEnd,
+              publishing: ModelPublishing, register: str | None, listener: SweepListener) -> TrackingReport:
+    """The sweep ends here: the best whichever worker found it, plots and model (as the trainer's
+    ``publishing`` says), the parent's status, then the study's (both as ``end`` says).
 
     The study is marked last: a sweep killed after marking it finished but before its parent run was closed
     would be "complete" to `--resume`, which then never touches MLflow again, and the parent stays RUNNING.
@@ -26,34 +28,33 @@ def end_sweep(study: optuna.Study, config: SweepConfig, recorder: Recorder, fina
     """
     listener.finishing()
     if final.best is not None:
-        recorder.ensure_best(final.best, config.metric)
-    publish_results(study, recorder, final.best, register, builtin=config.trainer.builtin)
-    report = recorder.close(parent_status, final.finished)
+        recorder.send(RecordBest(final.best, config.metric, ensure=True))
+    publish_results(study, recorder, final.best, register, publishing)
+    report = recorder.close(end.run_status, final.finished)
     remember_model(study, report)
-    mark_status(study, state)
+    mark_status(study, end.status)
     return report
 
 
-def mark_status(study: optuna.Study, status: str) -> None:
-    """The sweep's state in the study: running, finished or interrupted (`sweep ls`, `--resume` read it)."""
-    replace(SweepAttrs.read(study), status=status).write(study)
+def mark_status(study: optuna.Study, status: SweepStatus) -> None:
+    """The sweep's state in the study: running, finished, interrupted or failed (`sweep ls`, `--resume` read it)."""
+    replace(SweepAttrs.read(study), status=status.value).write(study)
 
 
-def publish_results(study: optuna.Study, recorder: Recorder, best: BestTrial | None, register: str | None, *,
-                    builtin: bool) -> None:
+def publish_results(study: optuna.Study, recorder: Recorder, best: BestTrial | None, register: str | None,
+                    publishing: ModelPublishing) -> None:
     """Plots and the best model for the parent run: once, at the end of an invocation, never per trial.
 
-    The model goes first: the tracking process logs it while this process draws the plots. ``builtin``:
-    the built-in trainer, whose model.json becomes a pyfunc model; a function trainer's model is the one
-    its best trial logged, if any.
+    The model goes first, as the trainer's ``publishing`` says: the tracking process logs it while this
+    process draws the plots.
     """
-    recorder.publish_model(best, register, builtin=builtin)
+    recorder.send(PublishModel(best, register, publishing))
     try:
         made = study_plots(study)
     except Exception as error:  # pictures are never worth a sweep's result: note it, carry on
         reason = f"{type(error).__name__}: {error}".splitlines()[0]
         made = StudyPlots({}, dict.fromkeys(PLOT_MIN_TRIALS, reason), 0.0)
-    recorder.plots(made.images, made.skipped)
+    recorder.send(PublishPlots(made.images, made.skipped))
 
 
 def remember_model(study: optuna.Study, report: TrackingReport) -> None:

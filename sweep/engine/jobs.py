@@ -7,24 +7,26 @@ import time
 import optuna
 from optuna.trial import TrialState
 
+from sweep import states
 from sweep.config import SweepConfig
 from sweep.engine.loop import WAIT_SECONDS, StopSignal, most_frequent
 from sweep.engine.progress import SweepListener, TrialUpdate
 from sweep.executors import Executor, Pool
 from sweep.locations import StorageLocation, TrackingLocation
+from sweep.states import LoopEnd
 from sweep.study.attrs import TrialAttrs
-from sweep.study.census import STATE_NAMES, Tally, take_census
+from sweep.study.census import Tally, finished_state, take_census
 
 
 def supervise(study: optuna.Study, config: SweepConfig, executor: Executor, storage: StorageLocation,
               tracking: TrackingLocation, listener: SweepListener, stop: StopSignal, started: float
-              ) -> tuple[str, int, list[str], str | None]:
+              ) -> tuple[LoopEnd, int, list[str], str | None]:
     """Run the trials in the executor's workers (processes here, or Ray tasks) until they end.
 
     Returns the status, the trials they ran, the workers' own one-line errors, and a note when the sweep
     was too short to gain from its workers. The status is
-    "finished", "interrupted" (a stop was asked, or the workers were stopped from outside),
-    "failing" (the workers stopped early: their trials all failed alike) or "stopped": workers
+    FINISHED, INTERRUPTED (a stop was asked, or the workers were stopped from outside),
+    FAILING (the workers stopped early: their trials all failed alike) or STOPPED: workers
     ended on errors (MLflow unreachable, say) before the sweep was done.
     """
     before = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
@@ -44,13 +46,13 @@ def supervise(study: optuna.Study, config: SweepConfig, executor: Executor, stor
     done = census.finished.finished >= config.trials and census.running == 0
     counts = census.finished
     if done and not stop.requested:
-        status = "finished"
+        status = LoopEnd.FINISHED
     elif not stop.requested and counts.failed and not counts.complete and not counts.pruned:
-        status = "failing"  # the workers stopped early: their trials all failed alike
+        status = LoopEnd.FAILING  # the workers stopped early: their trials all failed alike
     elif failures and not stop.requested:
-        status = "stopped"
+        status = LoopEnd.STOPPED
     else:
-        status = "interrupted"
+        status = LoopEnd.INTERRUPTED
     ran = [t for t in study.get_trials(deepcopy=False) if t.number in reported - before]
     return status, len(ran), failures, too_short_note(ran, executor.workers, spawned)
 
@@ -88,10 +90,10 @@ def _watch(pool: Pool, study: optuna.Study, config: SweepConfig, listener: Sweep
             attrs = TrialAttrs.read(trial)
             if attrs.interrupted:
                 continue
-            state = STATE_NAMES.get(trial.state, "FAIL")
-            shown = shown.add(state)  # type: ignore[arg-type]
+            state = finished_state(trial)
+            shown = shown.add(state)
             listener.trial_finished(TrialUpdate(
-                trial.number, state, trial.value if state == "COMPLETE" else None, attrs.error,
+                trial.number, state, trial.value if state is states.TrialState.COMPLETE else None, attrs.error,
                 shown, config.trials, census.best, time.perf_counter() - started))
         if alive == 0:
             return reported

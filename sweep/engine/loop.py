@@ -12,18 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 
 from sweep.config import SweepConfig
 from sweep.engine.progress import SweepListener, TrialUpdate
 from sweep.records import BestTrial, Counts, TrialRecord, now_ms
+from sweep.states import LoopEnd, TrialState
 from sweep.study.attrs import TrialAttrs
-from sweep.study.census import Tally
+from sweep.study.census import Tally, optuna_state
 from sweep.study.optuna_internals import ask_new, quiet_heartbeat_warnings
 from sweep.study.repeats import FinishedSettings
 from sweep.study.seeding import SamplerStreams
 from sweep.study.sharing import TrialGate, fail_dead_trials, heartbeat, worker_id
 from sweep.tracking import Recorder
+from sweep.tracking.operations import FinishTrial, Reconcile, RecordBest, RecordCounts, StartTrial
 from sweep.trainers.base import Trainer, TrialOutcome
 from sweep.trial import Trial, TrialInterrupted, TrialPruned, TrialRun
 
@@ -108,24 +109,24 @@ class TrialLoop:
     def best(self) -> BestTrial | None:
         return self.census.best
 
-    def run(self) -> str:
-        """Trials until the target is met ("finished"), a stop ("interrupted"), the timeout ("timeout"), or
-        every trial failing with the same error ("failing": a missing package, unreadable data)."""
+    def run(self) -> LoopEnd:
+        """Trials until the target is met (FINISHED), a stop (INTERRUPTED), the timeout (TIMEOUT), or every
+        trial failing with the same error (FAILING: a missing package, unreadable data)."""
         deadline = None if self.config.timeout is None else time.perf_counter() + self.config.timeout
         while True:
             if self.stop.requested:
-                return "interrupted"
+                return LoopEnd.INTERRUPTED
             if deadline is not None and time.perf_counter() >= deadline:
-                return "timeout"
+                return LoopEnd.TIMEOUT
             for record in fail_dead_trials(self.study, self.tally.running):
-                self.recorder.reconcile([record])  # its run ends FAILED, like the trial
+                self.recorder.call(Reconcile([record]))  # its run ends FAILED, like the trial
             trial = self._next_trial()
             if trial is not None:
                 self.one_trial(trial)
                 if self.failing():
-                    return "failing"
+                    return LoopEnd.FAILING
             elif self.census.running == 0:
-                return "finished"
+                return LoopEnd.FINISHED
             else:
                 time.sleep(WAIT_SECONDS)  # other workers run the last trials; theirs may still fail and retry
 
@@ -151,9 +152,9 @@ class TrialLoop:
 
     def one_trial(self, trial: optuna.Trial) -> None:
         start_ms = now_ms()
-        self.recorder.start_trial(trial.number, start_ms)
+        self.recorder.send(StartTrial(trial.number, start_ms))
         run = TrialRun()
-        state, value, error, trace, interrupted = "COMPLETE", None, None, None, False
+        state, value, error, trace, interrupted = TrialState.COMPLETE, None, None, None, False
         outcome: TrialOutcome | None = None
         same_as: int | None = None
         clock = time.perf_counter()
@@ -180,11 +181,11 @@ class TrialLoop:
                         self.stop.in_trainer = False
             value = outcome.value
         except (TrialPruned, optuna.TrialPruned):
-            state = "PRUNED"
+            state = TrialState.PRUNED
         except (TrialInterrupted, KeyboardInterrupt):  # KeyboardInterrupt: a second Ctrl-C inside the trainer
-            state, error, interrupted = "FAIL", INTERRUPTED, True
+            state, error, interrupted = TrialState.FAIL, INTERRUPTED, True
         except Exception as caught:  # a failing trial must not end the sweep: it becomes a FAIL trial
-            state, error, trace = "FAIL", f"{type(caught).__name__}: {caught}", traceback.format_exc()
+            state, error, trace = TrialState.FAIL, f"{type(caught).__name__}: {caught}", traceback.format_exc()
         self.trainer_seconds += time.perf_counter() - clock - run.pruner_seconds
         record = TrialRecord(trial.number, state, run.params or dict(trial.params), value,
                              outcome.metrics if outcome else dict(run.metrics), run.curves,
@@ -195,7 +196,7 @@ class TrialLoop:
         best_before = self.census.best
         # the record goes to MLflow before the study: killed in between, the trial stays RUNNING and a
         # resume fails it and its run; the other order could leave a told trial with an unlogged run
-        self.recorder.finish_trial(record)
+        self.recorder.send(FinishTrial(record))
         self._tell(trial, record)
         self.trials_run += 1
         # the census is refreshed before the next trial; until then this trial counts as finished
@@ -206,8 +207,8 @@ class TrialLoop:
             self.errors[error] = self.errors.get(error, 0) + 1
         if self.census.best is not None and self.census.best is not best_before and \
                 self.census.best.number == record.number:
-            self.recorder.best(self.census.best, self.config.metric)
-        self.recorder.counts(self.counts)
+            self.recorder.send(RecordBest(self.census.best, self.config.metric))
+        self.recorder.send(RecordCounts(self.counts))
         self.listener.trial_finished(TrialUpdate(record.number, state, value, error, self.counts, self.config.trials,
                                                  self.best, time.perf_counter() - self.started, same_as))
 
@@ -215,8 +216,8 @@ class TrialLoop:
         # trial user attributes can only be written while the trial runs, so before tell()
         TrialAttrs(record.run_id, record.metrics, record.error, record.interrupted,
                    same_as=record.same_as).write(trial)
-        states = {"COMPLETE": TrialState.COMPLETE, "PRUNED": TrialState.PRUNED, "FAIL": TrialState.FAIL}
-        self.study.tell(trial, record.value if record.state == "COMPLETE" else None, state=states[record.state])
+        self.study.tell(trial, record.value if record.state is TrialState.COMPLETE else None,
+                        state=optuna_state(record.state))
 
     def failing(self) -> bool:
         """The first trials all failed with one error: the next ones would too, so the sweep stops early."""

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from sweep.errors import Interrupted, SweepError
 from sweep.records import BestTrial, Counts, TrackingReport
+from sweep.states import LoopEnd, TrialState
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class SweepStart:
 @dataclass(frozen=True)
 class TrialUpdate:
     number: int
-    state: str
+    state: TrialState
     value: float | None
     error: str | None
     counts: Counts
@@ -52,8 +53,7 @@ class SweepSummary:
     name: str
     experiment: str
     parent_run_id: str
-    status: str  # finished | interrupted | timeout | complete (resumed with nothing left) | stopped (--jobs
-    # workers ended on errors) | failing (every trial failed alike)
+    status: LoopEnd
     counts: Counts
     best: BestTrial | None
     elapsed: float

@@ -18,6 +18,7 @@ from sweep.errors import AllTrialsFailedError, NotFoundError
 from sweep.executors import check_executor
 from sweep.locations import StorageLocation, TrackingLocation, sweep_folder
 from sweep.records import SweepIdentity, TrackingReport
+from sweep.states import LoopEnd, SweepStatus, sweep_end
 from sweep.study.attrs import relink_runs
 from sweep.study.census import Census, record_of, take_census
 from sweep.study.opening import ExistingSweep, open_sweep
@@ -33,6 +34,7 @@ from sweep.study.starting import (
 )
 from sweep.study.storage import grid_size, open_storage
 from sweep.tracking import Recorder
+from sweep.tracking.operations import AttachParent, OpenParent, Reconcile
 from sweep.trainers.workdirs import tidy_workdirs
 from sweep.urls import redact_text
 
@@ -116,19 +118,19 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
             if existing is not None:
                 fail_orphaned_trials(study)
             token = record_sweep(study, config, experiment_id, tracking)
-            parent_run_id = recorder.open_parent(
+            parent_run_id, _ = recorder.call(OpenParent(
                 existing.attrs.parent_run_id if existing is not None else None, token=token,
                 params=parent_params(config), config_yaml=config.to_yaml(),
-                tags={"sweep.status": "running", "sweep.target": str(config.trials), "sweep.storage": str(location),
-                      "sweep.command": redact_text(command_line), **(environment or {}),
-                      **trainer.provenance()})
+                tags={"sweep.status": SweepStatus.RUNNING.value, "sweep.target": str(config.trials),
+                      "sweep.storage": str(location), "sweep.command": redact_text(command_line),
+                      **(environment or {}), **trainer.provenance()}))
             link_parent(study, parent_run_id)
         except BaseException:
             if existing is None:
                 discard_new_study(study)  # nothing half-written: the name stays free
             raise
         if existing is not None:
-            reconciled = recorder.reconcile([record_of(trial) for trial in study.get_trials(deepcopy=False)])
+            reconciled = recorder.call(Reconcile([record_of(trial) for trial in study.get_trials(deepcopy=False)]))
             relink_runs(study, reconciled.run_ids)  # runs it rebuilt: the study must name them
         gate = TrialGate(location, storage, name)
         listener.sweep_started(SweepStart(name, config.experiment, parent_run_id, str(location), str(tracking),
@@ -146,32 +148,24 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
             trainer_seconds, errors = None, error_summary(study)
         # -- the end: the final best, the study's state, plots and model, the parent run's status --
         final = take_census(study, config)
-        # workers that stopped on errors leave the sweep resumable, as an interruption does
-        summary_status = "KILLED" if status in ("interrupted", "stopped") else (
-            "FAILED" if final.finished.complete == 0 and final.finished.failed else "FINISHED")
-        state = STUDY_STATUS.get(status, "interrupted")
-        if state == "finished" and summary_status == "FAILED":
-            state = "failed"  # every trial failed: not a finished sweep to build on, `sweep ls` says so
-        report = end_sweep(study, config, recorder, final, state, summary_status, register, listener)
+        report = end_sweep(study, config, recorder, final, sweep_end(status, final.finished),
+                           trainer.model_publishing(), register, listener)
         _tidy_workdirs(study, config, final)
         gate.close()
     finally:
         stop.restore()
     summary = SweepSummary(name, config.experiment, parent_run_id, status, final.finished, final.best,
                            time.perf_counter() - started, trainer_seconds, trials_run, report, str(location),
-                           str(tracking), (grid_note or jobs_note) if status == "finished" else None)
-    if status == "interrupted":
+                           str(tracking), (grid_note or jobs_note) if status is LoopEnd.FINISHED else None)
+    if status is LoopEnd.INTERRUPTED:
         raise SweepInterrupted(summary, location.flag)
-    if status == "failing":
+    if status is LoopEnd.FAILING:
         raise AllTrialsFailedError(failing_message(final.finished.failed, errors))
-    if status == "stopped":
+    if status is LoopEnd.STOPPED:
         raise WorkersFailed(summary, failures, location.flag)
     if final.finished.complete == 0 and final.finished.failed:
         raise AllTrialsFailedError(all_failed_message(final.finished.failed, errors))
     return summary
-
-
-STUDY_STATUS = {"finished": "finished", "failing": "failed"}  # the loop's end -> the sweep's status in the study
 
 
 def failing_message(failed: int, errors: list[tuple[str, int]]) -> str:
@@ -198,14 +192,14 @@ def _capped_at_grid(config: SweepConfig) -> tuple[SweepConfig, str | None]:
 def _complete_already(existing: ExistingSweep, config: SweepConfig, grid_note: str | None,
                       started: float) -> SweepSummary | None:
     """A finished sweep resumed without a target above its count: nothing to run, and no store is written."""
-    if existing.attrs.status != "finished":
+    if existing.attrs.status != SweepStatus.FINISHED:
         return None
     study = existing.read()
     census = take_census(study, config)
     if census.counted < config.trials or census.running or census.waiting:
         return None
     note = grid_note or (f"sweep {existing.name} is complete; give --trials above {census.counted} to extend it")
-    return SweepSummary(existing.name, config.experiment, existing.attrs.parent_run_id or "", "complete",
+    return SweepSummary(existing.name, config.experiment, existing.attrs.parent_run_id or "", LoopEnd.COMPLETE,
                         census.finished, census.best, time.perf_counter() - started, None, 0, TrackingReport(),
                         str(existing.location), existing.attrs.tracking_uri or "", note)
 
@@ -249,7 +243,7 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
         if parent_run_id is None:
             raise NotFoundError(f"sweep {name!r} has no parent run yet (its start was cut short); "
                                 f"`sweep run --resume --name {name}` finishes starting it")
-        recorder.attach_parent(parent_run_id)
+        recorder.call(AttachParent(parent_run_id))
         stop.defer()
         study = sweep.load(config)
         gate = TrialGate(location, sweep.storage, name)
@@ -258,9 +252,9 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
         loop = TrialLoop(study, config, trainer, recorder, listener, started, stop, gate, sweep_folder(name))
         status = loop.run()
         final = take_census(study, config)
-        if finalize and status == "finished":
-            report = end_sweep(study, config, recorder, final, "finished",
-                          "FINISHED" if final.finished.complete else "FAILED", None, listener)
+        if finalize and status is LoopEnd.FINISHED:
+            report = end_sweep(study, config, recorder, final, sweep_end(status, final.finished),
+                               trainer.model_publishing(), None, listener)
             _tidy_workdirs(study, config, final)
         else:
             report = recorder.close(None, final.finished)
@@ -273,8 +267,8 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
     summary = SweepSummary(name, config.experiment, parent_run_id, status, final.finished, final.best,
                            time.perf_counter() - started, loop.trainer_seconds, loop.trials_run, report,
                            str(location), str(tracking))
-    if status == "interrupted":
+    if status is LoopEnd.INTERRUPTED:
         raise SweepInterrupted(summary, location.flag)
-    if status == "failing":
+    if status is LoopEnd.FAILING:
         raise AllTrialsFailedError(failing_message(final.finished.failed, loop.error_summary()))
     return summary

@@ -19,15 +19,17 @@ from sweep.engine import composition
 from sweep.engine.ending import publish_results, remember_model
 from sweep.engine.parts import Parts
 from sweep.locations import StorageLocation, TrackingLocation
-from sweep.records import BestAgreement, BestTrial, SweepIdentity
+from sweep.records import BestAgreement, BestTrial, ModelPublishing, SweepIdentity
+from sweep.states import SweepStatus, end_of, sweep_end
 from sweep.study.attrs import SweepAttrs, relink_runs
 from sweep.study.census import record_of, take_census
 from sweep.study.opening import open_sweep
 from sweep.study.starting import parent_params
 from sweep.study.storage import HEARTBEAT_SECONDS
 from sweep.tracking import Recorder
+from sweep.tracking.operations import AgreeBest, EndParentIfNeeded, OpenParent, Reconcile
 
-MODEL_PIECE = {True: "pyfunc model", False: "best model"}  # by builtin: what `sweep sync` says it published
+PLOTS = "plots"  # what `sweep sync` says it published, besides the model (ModelPublishing.shown_as)
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class SyncResult:
     problems: list[str]  # writes that failed even now (the store is still down?)
     relinked: list[int] = field(default_factory=list)  # trials whose run id the study now takes from a rebuilt run
     best_repaired: list[str] = field(default_factory=list)  # pieces of the parent's best that disagreed
-    published: list[str] = field(default_factory=list)  # "plots", a MODEL_PIECE: (re)published on the parent
+    published: list[str] = field(default_factory=list)  # PLOTS, the model's shown_as: (re)published on the parent
     missing: str | None = None  # what of the best trial cannot be rebuilt, why, and how to get it
 
     @property
@@ -55,44 +57,46 @@ class SyncResult:
 def sync_sweep(name: str | None, *, storage_url: str | None, tracking_uri: str | None,
                parts: Parts | None = None) -> SyncResult:
     """Rebuild what MLflow lacks of sweep ``name`` (the latest by default) from its study. Of ``parts`` (the
-    defaults: default_parts()), sync uses the tracking transport only: it runs no trial."""
+    defaults: default_parts()), sync uses the tracking transport only: it runs no trial, and publishes the
+    model as the config's trainer says (composition.model_publishing) without making that trainer."""
     location = StorageLocation.parse(storage_url)
     sweep = open_sweep(location, name, heartbeat=HEARTBEAT_SECONDS)
     attrs, config = sweep.attrs, sweep.config
     study = sweep.read()
     tracking = TrackingLocation.resolve(tracking_uri, stored=attrs.stored_tracking)
     # a sweep killed before it linked its parent run ran no trial: sync ends it as interrupted (resumable)
-    state = "interrupted" if attrs.status == "starting" else attrs.status
+    state = SweepStatus.INTERRUPTED.value if attrs.status == SweepStatus.STARTING else attrs.status
+    publishing = composition.model_publishing(config)
     recorder = Recorder((parts or composition.default_parts()).transport())
     try:
         recorder.connect(SweepIdentity(sweep.name, config.experiment, tracking.explicit))
-        parent_run_id, created = recorder.sync_parent(
-            attrs.parent_run_id, token=attrs.token, params=parent_params(config),
+        parent_run_id, created = recorder.call(OpenParent(
+            attrs.parent_run_id, params=parent_params(config),
             tags={"sweep.status": state, "sweep.target": str(attrs.target or config.trials),
                   "sweep.storage": str(location), "sweep.rebuilt_by": "sweep sync"},
-            config_yaml=config.to_yaml())
+            config_yaml=config.to_yaml(), token=attrs.token, sync=True))
         adopted = not created and parent_run_id != attrs.parent_run_id
         if created or adopted:
             replace(SweepAttrs.read(study), parent_run_id=parent_run_id, status=state).write(study)
         finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
         # every param the trial had: its fixed settings and whatever it suggested (define-by-run included)
-        reconciled = recorder.reconcile([replace(record_of(trial), params={**config.fixed, **trial.params})
-                                         for trial in finished])
+        reconciled = recorder.call(Reconcile([replace(record_of(trial), params={**config.fixed, **trial.params})
+                                              for trial in finished]))
         relinked = relink_runs(study, reconciled.run_ids)
         census = take_census(study, config)  # after relinking: the best names the run MLflow holds now
-        builtin = config.trainer.builtin
-        agreement = (recorder.agree_best(census.best, config.metric, builtin=builtin)
+        agreement = (recorder.call(AgreeBest(census.best, config.metric, publishing))
                      if census.best is not None else None)
-        published = _publish_if_needed(study, recorder, census.best, agreement, builtin=builtin)
-        status = {"finished": "FINISHED" if census.finished.complete else "FAILED", "interrupted": "KILLED"}.get(state)
-        ended = recorder.end_parent_if_needed(status, census.finished)
+        published = _publish_if_needed(study, recorder, census.best, agreement, publishing)
+        end = end_of(state)
+        status = sweep_end(end, census.finished).run_status if end is not None else None
+        ended = recorder.call(EndParentIfNeeded(status, census.finished))
         report = recorder.close(None, census.finished)
     except BaseException:
         recorder.terminate()
         raise
     if report.model.uri is not None:
         remember_model(study, report)
-    made = {"plots": bool(report.plots or report.plots_skipped), MODEL_PIECE[builtin]: report.model.uri is not None}
+    made = {PLOTS: bool(report.plots or report.plots_skipped), publishing.shown_as: report.model.uri is not None}
     published = [piece for piece in published if made[piece]]  # what failed is among the problems
     problems = [*report.errors, *([report.model.warning] if report.model.warning else [])]
     return SyncResult(sweep.name, parent_run_id, created, adopted, reconciled.repaired, ended,
@@ -101,12 +105,12 @@ def sync_sweep(name: str | None, *, storage_url: str | None, tracking_uri: str |
 
 
 def _publish_if_needed(study: optuna.Study, recorder: Recorder, best: BestTrial | None,
-                       agreement: BestAgreement | None, *, builtin: bool) -> list[str]:
+                       agreement: BestAgreement | None, publishing: ModelPublishing) -> list[str]:
     """Plots and the best model, when the parent lacks them or shows another best; returns what was sent."""
     if best is None or agreement is None:
         return []
     model_needed = (agreement.model_json or agreement.logged_model) and agreement.model_trial != best.number
     if not (model_needed or agreement.repaired or not agreement.has_plots):
         return []
-    publish_results(study, recorder, best if model_needed else None, None, builtin=builtin)
-    return ["plots", *([MODEL_PIECE[builtin]] if model_needed else [])]
+    publish_results(study, recorder, best if model_needed else None, None, publishing)
+    return [PLOTS, *([publishing.shown_as] if model_needed else [])]

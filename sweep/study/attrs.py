@@ -43,7 +43,7 @@ class SweepAttrs:
     metric: str = "val_accuracy"
     direction: str = "maximize"
     target: int = 0
-    status: str = "unknown"  # starting (no parent run linked yet) | running | finished | interrupted
+    status: str = "unknown"  # a SweepStatus as stored (starting: no parent run linked yet); unknown: none stored
     created: str | None = None  # ISO time, for "the latest sweep"
     model_uri: str | None = None  # the parent's pyfunc model (runs:/<parent>/model), logged at the end
     model_trial: int | None = None  # whose model that is
@@ -98,7 +98,7 @@ class SweepAttrs:
     def write(self, study: optuna.Study) -> None:
         """Store every value that is set (not None) and differs from the study's stored one.
 
-        Built as ``replace(SweepAttrs.read(study), status="finished")``, it writes just what changed.
+        Built as ``replace(SweepAttrs.read(study), status=SweepStatus.FINISHED.value)``, it writes just what changed.
         """
         stored = study.user_attrs
         for item in fields(self):

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 import optuna
 from optuna.trial import TrialState
 
+from sweep import states
 from sweep.config import SweepConfig
 from sweep.ranking import rank_key
 from sweep.records import BestTrial, Counts, TrialRecord
@@ -16,7 +17,23 @@ from sweep.study.attrs import PREFIX, SweepAttrs, TrialAttrs
 from sweep.study.optuna_internals import storage_of, study_id_of, trial_id_of
 
 REUSED_ATTR = PREFIX + "same_as"  # TrialAttrs.same_as as stored: looked up without reading the other attributes
-STATE_NAMES = {TrialState.COMPLETE: "COMPLETE", TrialState.PRUNED: "PRUNED", TrialState.FAIL: "FAIL"}
+
+
+def state_of(state: TrialState) -> states.TrialState:
+    """Optuna's state of a trial as the sweep names it (the sweep's names are Optuna's)."""
+    return states.TrialState(state.name)
+
+
+def optuna_state(state: states.TrialState) -> TrialState:
+    """The sweep's state of a trial as Optuna's (to tell the study)."""
+    return TrialState[states.TrialState(state).value]
+
+
+def finished_state(trial: optuna.trial.FrozenTrial) -> states.TrialState:
+    """A trial's state as a record for its child run: COMPLETE, PRUNED, or FAIL for a trial not finished
+    (its run ends as a failed trial's)."""
+    state = state_of(trial.state)
+    return state if state.finished else states.TrialState.FAIL
 
 
 @dataclass(frozen=True)
@@ -159,10 +176,11 @@ def count_trials(trials: list[optuna.trial.FrozenTrial]) -> Counts:
 
 def record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     """A finished trial as the tracking process needs it to rebuild a missing child run."""
-    state = STATE_NAMES.get(trial.state, "FAIL")
+    state = finished_state(trial)
     attrs = TrialAttrs.read(trial)
-    return TrialRecord(trial.number, state, dict(trial.params),  # type: ignore[arg-type]
-                       trial.value if state == "COMPLETE" else None, attrs.metrics, {}, None, attrs.error, None,
+    return TrialRecord(trial.number, state, dict(trial.params),
+                       trial.value if state is states.TrialState.COMPLETE else None, attrs.metrics, {}, None,
+                       attrs.error, None,
                        _ms(trial.datetime_start), _ms(trial.datetime_complete), attrs.run_id, attrs.interrupted)
 
 

@@ -10,6 +10,7 @@ from optuna.storages import BaseStorage
 from sweep.config import SweepConfig
 from sweep.errors import NotFoundError
 from sweep.locations import StorageLocation
+from sweep.states import SweepStatus
 from sweep.study.attrs import SweepAttrs
 from sweep.study.optuna_internals import FrozenStudy
 from sweep.study.storage import HEARTBEAT_SECONDS, make_pruner, make_sampler, open_storage, storage_hint
@@ -63,7 +64,7 @@ def find_sweep(storage: BaseStorage, name: str | None, *, unfinished: bool = Fal
                 return row
         raise NotFoundError(f"no sweep named {name!r} in {storage_hint(storage)}; `sweep ls` lists them")
     if unfinished:
-        sweeps = [(row, attrs) for row, attrs in sweeps if attrs.status != "finished"]
+        sweeps = [(row, attrs) for row, attrs in sweeps if attrs.status != SweepStatus.FINISHED]
     if not sweeps:
         if unfinished:
             raise NotFoundError(f"no unfinished sweep in {storage_hint(storage)}; extend the latest one with "

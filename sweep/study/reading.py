@@ -9,12 +9,14 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from sweep import states
 from sweep.errors import NotFoundError
 from sweep.locations import StorageLocation, StoredTracking
 from sweep.ranking import rank_key
 from sweep.records import Counts
+from sweep.states import SweepStatus
 from sweep.study.attrs import SweepAttrs, TrialAttrs
-from sweep.study.census import count_trials
+from sweep.study.census import count_trials, state_of
 from sweep.study.opening import open_sweep
 from sweep.study.repeats import identical_settings
 from sweep.study.sharing import worker_alive
@@ -58,7 +60,7 @@ class SweepRow:
 @dataclass(frozen=True)
 class TrialRow:
     number: int
-    state: str
+    state: states.TrialState
     value: float | None
     params: dict[str, Any]
     metrics: dict[str, float]
@@ -101,7 +103,7 @@ def _sweep_row(name: str, attrs: SweepAttrs, trials: list[optuna.trial.FrozenTri
                     attrs.created or "", attrs.experiment, attrs.parent_run_id, attrs.metric, attrs.direction,
                     attrs.experiment_id, attrs.stored_tracking, attrs.model_uri, attrs.model_trial,
                     attrs.registered_model, attrs.registered_trial,
-                    liveness(trials, attrs.created) if attrs.status == "running" else "", len(same))
+                    liveness(trials, attrs.created) if attrs.status == SweepStatus.RUNNING else "", len(same))
 
 
 def liveness(trials: list[optuna.trial.FrozenTrial], created: str | None,
@@ -136,5 +138,5 @@ def _best_row(trials: list[optuna.trial.FrozenTrial], attrs: SweepAttrs) -> Tria
 
 def _trial_row(trial: optuna.trial.FrozenTrial, sweep: SweepAttrs) -> TrialRow:
     attrs = TrialAttrs.read(trial)
-    return TrialRow(trial.number, trial.state.name, trial.value if trial.state == TrialState.COMPLETE else None,
+    return TrialRow(trial.number, state_of(trial.state), trial.value if trial.state == TrialState.COMPLETE else None,
                     dict(trial.params), attrs.metrics, sweep.run_id_of(trial.number, attrs.run_id), attrs.error)

@@ -18,6 +18,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import TrialState
 
+from sweep import states
 from sweep.locations import StorageLocation
 from sweep.records import TrialRecord
 from sweep.study.attrs import TrialAttrs
@@ -147,7 +148,7 @@ def fail_dead_trials(study: optuna.Study, running: list[optuna.trial.FrozenTrial
                 STALE_TRIALS(study, storage.get_trial(trial_id_of(trial)))
         except UpdateFinishedTrialError:
             continue  # another worker failed it first
-    return [replace(record_of(trial), state="FAIL", error=TrialAttrs.read(trial).error or NO_HEARTBEAT)
+    return [replace(record_of(trial), state=states.TrialState.FAIL, error=TrialAttrs.read(trial).error or NO_HEARTBEAT)
             for trial in STALE_TRIALS.take_failed()]
 
 

@@ -15,6 +15,7 @@ from sweep.config import SweepConfig
 from sweep.errors import SweepConfigError
 from sweep.locations import TrackingLocation
 from sweep.space import to_yaml_dict
+from sweep.states import SweepStatus
 from sweep.study.attrs import SweepAttrs
 from sweep.study.opening import ExistingSweep
 from sweep.study.optuna_internals import storage_of, study_id_of
@@ -83,14 +84,14 @@ def record_sweep(study: optuna.Study, config: SweepConfig, experiment_id: str, t
     replace(stored, config=config.replace(name=study.study_name).to_yaml(), token=token,
             experiment=config.experiment, experiment_id=experiment_id, tracking_uri=where.shown,
             tracking_uri_has_secret=where.has_secret, metric=config.metric, direction=config.direction,
-            target=config.trials, status=stored.status if stored.parent_run_id else "starting",
+            target=config.trials, status=stored.status if stored.parent_run_id else SweepStatus.STARTING.value,
             created=created).write(study)
     return token
 
 
 def link_parent(study: optuna.Study, parent_run_id: str) -> None:
     """The study's link to its parent run, and "running"."""
-    replace(SweepAttrs.read(study), parent_run_id=parent_run_id, status="running").write(study)
+    replace(SweepAttrs.read(study), parent_run_id=parent_run_id, status=SweepStatus.RUNNING.value).write(study)
 
 
 def discard_new_study(study: optuna.Study) -> None:

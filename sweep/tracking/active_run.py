@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sweep.errors import TrackingError
+from sweep.states import RunStatus
 
 
 class ActiveChildRuns:
@@ -51,4 +52,4 @@ class ActiveChildRuns:
             while (active := mlflow.active_run()) is not None and active.info.run_id != run_id:
                 mlflow.end_run()
             if mlflow.active_run() is not None:
-                mlflow.end_run(status="RUNNING")
+                mlflow.end_run(status=RunStatus.RUNNING.value)

@@ -8,21 +8,20 @@ from dataclasses import replace
 from mlflow.entities import Metric, Param, RunTag
 
 from sweep.records import Curves, Reconciled, TrialRecord, now_ms
+from sweep.states import RunStatus, TrialState, run_status
 from sweep.tracking.parent import TRIAL_MODEL_TAG, ParentRun
 from sweep.tracking.store import MAX_TAG_CHARS, param_text
 
-STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}  # Optuna state -> child run status
+
+def status_of(record: TrialRecord) -> RunStatus:
+    """The child run status of a finished trial (KILLED when the sweep was interrupted during it)."""
+    return run_status(record.state, interrupted=record.interrupted)
 
 
-def run_status(record: TrialRecord) -> str:
-    """The child run status of a finished trial: KILLED when the sweep was interrupted during it."""
-    return "KILLED" if record.interrupted else STATUS[record.state]
-
-
-def run_name(number: int, state: str) -> str:
+def run_name(number: int, state: TrialState) -> str:
     """`trial-12`, or `trial-12 (pruned)`: a pruned run is KILLED like an interrupted one, and the runs
     table shows the same mark for both (and for failures); the name tells them apart at a glance."""
-    return f"trial-{number} (pruned)" if state == "PRUNED" else f"trial-{number}"
+    return f"trial-{number} (pruned)" if state == TrialState.PRUNED else f"trial-{number}"
 
 
 def final_and_curves(final: Mapping[str, float], curves: Curves, last_epoch: int, timestamp: int) -> list[Metric]:
@@ -73,7 +72,7 @@ class ChildRuns:
             self.store.log_text(run_id, record.model_json, "model.json", None)
         if record.traceback:
             self.store.log_text(run_id, record.traceback, "traceback.txt", None)
-        client.set_terminated(run_id, status=run_status(record), end_time=record.end_ms)
+        client.set_terminated(run_id, status=status_of(record).value, end_time=record.end_ms)
         self.store.artifact_uris.pop(run_id, None)
         return run_id
 
@@ -90,10 +89,10 @@ class ChildRuns:
             order_by=[{"field_name": "creation_time", "ascending": False}], max_results=1)
         return {TRIAL_MODEL_TAG: f"models:/{models[0].model_id}"} if models else {}
 
-    def fail(self, run_id: str, reason: str, status: str = "FAILED") -> None:
+    def fail(self, run_id: str, reason: str, status: RunStatus = RunStatus.FAILED) -> None:
         """End a run the trial never finished, with the reason as its error tag."""
         self.store.client.set_tag(run_id, "error", reason[:MAX_TAG_CHARS])
-        self.store.client.set_terminated(run_id, status=status, end_time=now_ms())
+        self.store.client.set_terminated(run_id, status=RunStatus(status).value, end_time=now_ms())
         self.store.artifact_uris.pop(run_id, None)
 
     def listing(self) -> dict[int, tuple[str, str]]:
@@ -127,7 +126,7 @@ class ChildRuns:
                 repaired.append(record.number)
                 continue
             run_ids[record.number] = found[0]
-            if found[1] != run_status(record):
+            if found[1] != status_of(record):
                 # left RUNNING, or ended KILLED by a dying sweep whose trial the study has since failed
                 # its final record may never have arrived: log what the study knows (params are
                 # immutable in MLflow, but logging the same value again is accepted)
@@ -138,7 +137,7 @@ class ChildRuns:
                 metrics = [Metric(k, v, record.end_ms or now_ms(), 0) for k, v in record.metrics.items()]
                 self.store.client.log_batch(found[0], metrics=metrics, tags=tags,
                                             params=[Param(k, param_text(v)) for k, v in record.params.items()])
-                self.store.client.set_terminated(found[0], status=run_status(record),
+                self.store.client.set_terminated(found[0], status=status_of(record).value,
                                                  end_time=record.end_ms or now_ms())
                 repaired.append(record.number)
         return Reconciled(repaired, run_ids)

@@ -11,7 +11,8 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
-from sweep.records import BestAgreement, BestTrial, Counts, now_ms
+from sweep.records import BestAgreement, BestTrial, Counts, ModelPublishing, now_ms
+from sweep.states import RunStatus, SweepStatus
 from sweep.tracking.store import MAX_TAG_CHARS, TrackingStore, param_text
 
 TRIAL_MODEL_TAG = "sweep.model_uri"  # models:/<id> of the newest model a trial's own code logged to its run
@@ -21,6 +22,7 @@ MODEL_MISSING = "best.model_missing"  # why the best trial's model is not on the
 
 TOKEN_FORM = re.compile(r"[0-9A-Za-z_-]+")  # what the study layer writes: uuid4().hex
 TOKEN_TAG = "sweep.token"  # the study's token on its parent run: how a parent the study never linked is found
+REPLACED = "replaced"  # the sweep.status of a parent run another one carrying the same token stands in for
 
 
 class ParentRun:
@@ -30,7 +32,7 @@ class ParentRun:
         self.store = store
         self.run_id: str | None = None
         self.owns = True  # False for a worker joining a sweep: it never reopens or ends the parent
-        self.status: str | None = None  # as MLflow showed it to sync()
+        self.status: str | None = None  # its RunStatus as MLflow showed it to sync()
         self.best_model: tuple[int, str] | None = None  # (trial, model.json) last written as the parent's best
 
     def id(self) -> str:
@@ -39,8 +41,8 @@ class ParentRun:
         return self.run_id
 
     def open(self, parent_run_id: str | None, *, params: Mapping[str, Any], tags: Mapping[str, str],
-             config_yaml: str, token: str | None = None) -> str:
-        """Create the sweep's parent run, or reopen it on resume; returns its run id.
+             config_yaml: str, token: str | None = None) -> tuple[str, bool]:
+        """Create the sweep's parent run, or reopen it on resume; returns its run id, and whether it was created.
 
         Without ``parent_run_id`` a parent run carrying ``token`` (tag sweep.token) is adopted: a sweep
         killed between creating its parent and linking it to the study left it RUNNING, and nothing
@@ -48,6 +50,7 @@ class ParentRun:
         """
         store, client = self.store, self.store.client
         experiment_id = store.experiment_id or store.connect()
+        created = False
         try:
             if parent_run_id is None and token is not None:
                 parent_run_id = self.adopt(token)
@@ -59,18 +62,18 @@ class ParentRun:
                     experiment_id, run_name=store.identity.name, start_time=now_ms(),
                     tags={"sweep.name": store.identity.name, "sweep.role": "parent",
                           **({TOKEN_TAG: token} if token is not None else {}), **tags})
-                parent_run_id = run.info.run_id
+                parent_run_id, created = run.info.run_id, True
                 self.run_id = parent_run_id  # from here a loop that dies ends it (abandon)
                 store.artifact_uris[parent_run_id] = run.info.artifact_uri
                 client.log_batch(parent_run_id, params=[Param(k, param_text(v)) for k, v in params.items()])
                 store.log_text(parent_run_id, config_yaml, "sweep.yaml", None)
             else:
-                client.update_run(parent_run_id, status="RUNNING")
+                client.update_run(parent_run_id, status=RunStatus.RUNNING.value)
                 client.log_batch(parent_run_id, tags=[RunTag(k, param_text(v)) for k, v in tags.items()])
         except MlflowException as error:
             raise store.error(error) from error
         self.run_id = parent_run_id
-        return parent_run_id
+        return parent_run_id, created
 
     def adopt(self, token: str) -> str | None:
         """The parent run carrying ``token`` (a RUNNING one first, else the newest); any other one
@@ -80,16 +83,17 @@ class ParentRun:
         runs = self.store.client.search_runs(
             [self.store.experiment()], filter_string=f"tags.`{TOKEN_TAG}` = '{token}'", max_results=1000)
         parents = sorted((run for run in runs if run.data.tags.get("sweep.role") == "parent"),
-                         key=lambda run: (run.info.status == "RUNNING", run.info.start_time or 0), reverse=True)
+                         key=lambda run: (run.info.status == RunStatus.RUNNING, run.info.start_time or 0),
+                         reverse=True)
         if not parents:
             return None
         adopted = parents[0].info.run_id
         for duplicate in parents[1:]:
             run_id = duplicate.info.run_id
-            self.store.client.set_tag(run_id, "sweep.status", "replaced")
+            self.store.client.set_tag(run_id, "sweep.status", REPLACED)
             self.store.client.set_tag(run_id, "sweep.replaced_by", adopted)
-            if duplicate.info.status == "RUNNING":
-                self.store.client.set_terminated(run_id, status="KILLED", end_time=now_ms())
+            if duplicate.info.status == RunStatus.RUNNING:
+                self.store.client.set_terminated(run_id, status=RunStatus.KILLED.value, end_time=now_ms())
         return adopted
 
     def sync(self, parent_run_id: str | None, *, params: Mapping[str, Any], tags: Mapping[str, str],
@@ -106,14 +110,14 @@ class ParentRun:
         except MlflowException:
             run = None
         if run is None or run.info.lifecycle_stage != "active":
-            new_id = self.open(None, token=token, params=params, tags=tags, config_yaml=config_yaml)
+            new_id, _ = self.open(None, token=token, params=params, tags=tags, config_yaml=config_yaml)
             self.status = None
             return new_id, True
         self.run_id = run.info.run_id
         self.status = run.info.status
         return run.info.run_id, False
 
-    def end_if_needed(self, status: str | None, counts: Counts) -> bool:
+    def end_if_needed(self, status: RunStatus | None, counts: Counts) -> bool:
         """End the parent with ``status`` unless it already shows it (sync is idempotent); True when it changed."""
         if status is None or self.status == status:
             return False
@@ -171,17 +175,17 @@ class ParentRun:
         model_json = best.model_json if best.model_json is not None else self._child_model_json(best.run_id)
         self.record_best(replace(best, model_json=model_json), metric)
 
-    def agree_best(self, best: BestTrial, metric: str, *, builtin: bool = True) -> BestAgreement:
+    def agree_best(self, best: BestTrial, metric: str, publishing: ModelPublishing) -> BestAgreement:
         """`sweep sync`: make the parent's best trial, run id, best/model.json and pyfunc model tags agree
         with ``best`` (the study's); what cannot be rebuilt is named, never left showing another trial.
-        A function trainer's model is whatever its best trial logged (``builtin`` False): no model.json."""
+        Without a pyfunc recipe (``publishing``) the model is whatever the best trial logged: no model.json."""
         parent, number = self.id(), str(best.number)
         tags = self.store.client.get_run(parent).data.tags
         repaired = []
         if tags.get("best.trial") != number or tags.get("best.run_id") != best.run_id:
             self.record_best(replace(best, model_json=None), metric)
             repaired.append(f"best trial {number} and its run id")
-        if not builtin:
+        if publishing.pyfunc is None:
             return self._agree_logged_model(best, tags, repaired)
         model_json = best.model_json if best.model_json is not None else self._child_model_json(best.run_id)
         best_files = self.store.artifact_paths(parent, "best")
@@ -200,8 +204,7 @@ class ParentRun:
         else:
             missing = (f"trial {number}'s model.json was never logged to MLflow (the store was down or lost "
                        f"while it ran), so the parent run has neither best/model.json nor a pyfunc model of it; "
-                       f"to get the model: sweep best --name {self.store.identity.name} --format yaml > best.yaml"
-                       f" && train --config best.yaml")
+                       f"to get the model: {publishing.pyfunc.retrain.format(name=self.store.identity.name)}")
             if "best/model.json" in best_files and held != number:
                 whose = f"trial {held}'s" if held is not None else "another trial's"
                 if self._removed(parent, "best/model.json"):
@@ -222,7 +225,7 @@ class ParentRun:
                              "plots" in self.store.artifact_paths(parent))
 
     def _agree_logged_model(self, best: BestTrial, tags: Mapping[str, str], repaired: list[str]) -> BestAgreement:
-        """A function trainer's parent: its best.model_* tags may name only the best trial's own model."""
+        """A parent whose model is the one its best trial logged: its best.model_* tags may name only that one."""
         number = str(best.number)
         child_tags = self.store.client.get_run(best.run_id).data.tags if best.run_id is not None else {}
         logged = child_tags.get(TRIAL_MODEL_TAG, "").startswith("models:/")
@@ -254,17 +257,17 @@ class ParentRun:
         with contextlib.suppress(MlflowException):  # it was not there: nothing stale to remove
             self.store.client.delete_tag(self.id(), name)
 
-    def close(self, status: str, counts: Counts) -> None:
-        """Final counts, then the parent ends with ``status``."""
+    def close(self, status: RunStatus, counts: Counts) -> None:
+        """Final counts, then the parent ends with ``status`` (its tag sweep.status says it in lower case)."""
         parent = self.id()
         self.record_counts(counts)
-        self.store.client.set_tag(parent, "sweep.status", status.lower())
-        self.store.client.set_terminated(parent, status=status, end_time=now_ms())
+        self.store.client.set_tag(parent, "sweep.status", RunStatus(status).value.lower())
+        self.store.client.set_terminated(parent, status=RunStatus(status).value, end_time=now_ms())
         self.store.cleanup()
 
     def abandon(self) -> None:
         """The sweep loop died without closing: the parent ends KILLED, resumable with --resume."""
         parent = self.id()
-        self.store.client.set_tag(parent, "sweep.status", "interrupted")
-        self.store.client.set_terminated(parent, status="KILLED", end_time=now_ms())
+        self.store.client.set_tag(parent, "sweep.status", SweepStatus.INTERRUPTED.value)
+        self.store.client.set_terminated(parent, status=RunStatus.KILLED.value, end_time=now_ms())
         self.store.cleanup()

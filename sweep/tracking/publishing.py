@@ -1,4 +1,8 @@
-"""What a sweep publishes on its parent run at the end: plots, the best model as a pyfunc model, its registration."""
+"""What a sweep publishes on its parent run at the end: plots, the best model as its trainer says, its registration.
+
+The trainer says how (sweep/records.py ModelPublishing): a pyfunc model its recipe makes of the best trial's
+model.json, or the model the best trial's own code logged. This module knows those two kinds, not the trainers.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,9 @@ from mlflow.entities import RunTag
 from mlflow.exceptions import MlflowException
 
 from sweep.errors import TrackingError, first_line
-from sweep.records import BestTrial, PublishedModel
+from sweep.records import BestTrial, ModelPublishing, PublishedModel, PyfuncRecipe
 from sweep.tracking.parent import TRIAL_MODEL_TAG, ParentRun
 from sweep.tracking.store import MAX_TAG_CHARS
-
-INPUT_EXAMPLE = ("a warm, funny and beautifully acted film", "dull, predictable and far too long")  # pyfunc model
-PYFUNC_MODEL_FILE = Path(__file__).resolve().parent.parent / "pyfunc_model.py"  # logged "as code"
 
 
 def model_name(sweep: str) -> str:
@@ -59,13 +60,15 @@ class Publisher:
                                   or "none")
         return list(images)
 
-    def publish_model(self, best: BestTrial | None, register: str | None, *, builtin: bool = True) -> PublishedModel:
-        """The best trial's model on the parent, registered as ``register`` if given.
+    def publish_model(self, best: BestTrial | None, register: str | None,
+                      publishing: ModelPublishing) -> PublishedModel:
+        """The best trial's model on the parent, as the trainer's ``publishing`` says; registered as ``register``
+        if given.
 
-        The built-in trainer's model.json becomes the parent's pyfunc model `<sweep>-best`; a function
-        trainer's best trial is pointed at when it logged an MLflow model itself (autolog, log_model:
-        its child run's sweep.model_uri tag), and a best trial that logged none leaves the parent
-        without a model, quietly. Logged at the end of an invocation, and only when the best trial
+        With a pyfunc recipe, the best trial's model.json becomes the parent's pyfunc model `<sweep>-best`;
+        without one, the model the best trial logged itself (autolog, log_model: its child run's
+        sweep.model_uri tag) is pointed at, and a best trial that logged none leaves the parent without a
+        model, quietly. Logged at the end of an invocation, and only when the best trial
         changed since it was last logged: trials never pay for it. Only the parent's owner (`sweep
         run`) logs it: a worker ending the same sweep at the same moment would log it a second time.
         A failure comes back as a warning, never an exception.
@@ -76,9 +79,10 @@ class Publisher:
         if not self.parent.owns:
             return PublishedModel()  # the owner publishes; the study keeps what it published
         client, parent = self.store.client, self.parent.id()
+        recipe = publishing.pyfunc
         try:
-            if builtin:
-                (uri, model_id), source_run = self.pyfunc_of(best), parent
+            if recipe is not None:
+                (uri, model_id), source_run = self.pyfunc_of(best, recipe), parent
             else:
                 logged = self.trial_model(best)
                 if logged is None:
@@ -89,7 +93,7 @@ class Publisher:
                 uri = f"models:/{model_id}"
                 self.point_at(uri, model_id, best.number)
         except Exception as error:  # MLflow, pandas or the model file: the sweep's result stands without it
-            what = "logged as a pyfunc model" if builtin else "recorded on the parent run"
+            what = "logged as a pyfunc model" if recipe is not None else "recorded on the parent run"
             return PublishedModel(warning=f"the best model was not {what}: {first_line(error)}")
         published = PublishedModel(uri, best.number)
         if register is None:
@@ -102,16 +106,16 @@ class Publisher:
         client.set_tag(parent, "best.registered_model", version)
         return replace(published, registered=version)
 
-    def pyfunc_of(self, best: BestTrial) -> tuple[str, str]:
-        """The built-in trainer's best model as the parent's pyfunc model, logged unless the parent holds
-        it already; returns its URI and model id."""
+    def pyfunc_of(self, best: BestTrial, recipe: PyfuncRecipe) -> tuple[str, str]:
+        """The best trial's model.json made a pyfunc model by ``recipe`` on the parent, logged unless the
+        parent holds it already; returns its URI and model id."""
         client, parent = self.store.client, self.parent.id()
         tags = client.get_run(parent).data.tags
         if tags.get("best.model_id") is None or tags.get("best.model_trial") != str(best.number):
             model_json = self._model_json(best, tags)
             tags = client.get_run(parent).data.tags  # again: another process may have logged it meanwhile
             if tags.get("best.model_id") is None or tags.get("best.model_trial") != str(best.number):
-                model_id = self.log_pyfunc(model_json, best.number)
+                model_id = self.log_pyfunc(model_json, best.number, recipe)
                 self.point_at(model_uri(parent, self.store.identity.name), model_id, best.number)
                 return model_uri(parent, self.store.identity.name), model_id
         return model_uri(parent, self.store.identity.name), tags["best.model_id"]
@@ -144,8 +148,8 @@ class Publisher:
             if name in tags:
                 client.delete_tag(parent, name)
 
-    def log_pyfunc(self, model_json: str, trial: int) -> str:
-        """Log sweep/pyfunc_model.py "as code" with the trainer's sources and model.json; returns the model id.
+    def log_pyfunc(self, model_json: str, trial: int, recipe: PyfuncRecipe) -> str:
+        """Log the recipe's PythonModel file "as code", with its sources and ``model_json``; returns the model id.
 
         Requirements are given, not inferred: inference would load the model in a subprocess (seconds).
         The input example is checked against the signature by MLflow when it logs the model.
@@ -153,28 +157,22 @@ class Publisher:
         import warnings
 
         import mlflow.pyfunc
-        import numpy as np
         import pandas as pd
-
-        from trainer import Model
 
         folder = self.store.scratch / "pyfunc"
         folder.mkdir(exist_ok=True)
         (folder / "model.json").write_text(model_json, encoding="utf-8")
-        example = pd.DataFrame({"text": list(INPUT_EXAMPLE)})
-        labels, probabilities = Model.from_json(model_json).predict(list(INPUT_EXAMPLE))
-        output = pd.DataFrame({"label": labels.astype("int64"), "probability": probabilities})
+        example = pd.DataFrame(recipe.input_example)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "integer columns cannot hold missing values": labels never miss
-            signature = mlflow.models.infer_signature(example, output)
+            warnings.simplefilter("ignore")  # "integer columns cannot hold missing values": outputs never miss
+            signature = mlflow.models.infer_signature(example, pd.DataFrame(recipe.output_example))
         # start_run on the existing parent, so the model is linked to it; closing the parent sets its real status
         with global_tracking_uri(self.store.uri), mlflow.start_run(run_id=self.parent.id()):
             info = mlflow.pyfunc.log_model(
-                name=model_name(self.store.identity.name), python_model=str(PYFUNC_MODEL_FILE),
-                artifacts={"model_json": str(folder / "model.json")},
-                code_paths=[str(trainer_sources(folder / "code"))], signature=signature, input_example=example,
-                pip_requirements=[f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}",
-                                  f"pandas=={pd.__version__}"],
+                name=model_name(self.store.identity.name), python_model=recipe.model_code,
+                artifacts={recipe.artifact_key: str(folder / "model.json")},
+                code_paths=copied_sources(recipe.code, folder / "code"), signature=signature, input_example=example,
+                pip_requirements=[f"mlflow=={mlflow.__version__}", *recipe.requirements],
                 tags={"sweep.name": self.store.identity.name, "sweep.trial": str(trial)})
         return info.model_id
 
@@ -216,14 +214,11 @@ def global_tracking_uri(uri: str) -> Iterator[None]:
         mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]  # None unsets it, as MLflow documents
 
 
-def trainer_sources(folder: Path) -> Path:
-    """A copy of the trainer package's sources (numpy only) to ship with the model: no corpus, no caches,
-    and no `train` CLI (it needs typer, which a model server has no use for)."""
-    import trainer
-
-    target = folder / "trainer"
-    target.mkdir(parents=True, exist_ok=True)
-    for source in Path(trainer.__file__).parent.glob("*.py"):
-        if source.name != "cli.py":
-            shutil.copy2(source, target / source.name)
-    return target
+def copied_sources(files: Mapping[str, str], folder: Path) -> list[str]:
+    """``files`` (path under ``folder`` -> the file to copy there) copied into ``folder``; returns the folder's
+    top-level entries, as MLflow's code_paths takes them."""
+    for relative, source in files.items():
+        target = folder / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+    return sorted(str(folder / top) for top in {Path(relative).parts[0] for relative in files})

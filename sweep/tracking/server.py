@@ -1,4 +1,4 @@
-"""The tracking process: serves the loop's requests (sweep/tracking/protocol.py) by writing them to MLflow.
+"""The tracking server: serves the loop's requests (sweep/tracking/operations.py) by writing them to MLflow.
 
 The sweep loop sends plain records through a queue; this child process writes them to MLflow while
 the next trial trains. The loop never imports mlflow; the child is started first thing, so its
@@ -8,6 +8,7 @@ The child ignores SIGINT/SIGTERM: on Ctrl-C the loop decides how runs end and te
 child drains its queue before it exits. If the loop dies (SIGKILL), the child notices, ends the
 parent and any open child run as KILLED, and exits: no run is left RUNNING.
 
+The server delivers each request as its kind says (sweep/tracking/protocol.py); the request serves itself.
 This module imports no mlflow: the tracker is built by the factory given to TrackingServer.
 """
 
@@ -19,36 +20,11 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from sweep.records import BestAgreement, Counts, Reconciled, SweepIdentity, TrackingReport, TrialRecord
-from sweep.tracking.protocol import (
-    PARENT_CHECK_SECONDS,
-    AgreeBest,
-    Answer,
-    AttachParent,
-    Close,
-    Connect,
-    Delivery,
-    EndParentIfNeeded,
-    EnsureBest,
-    Failure,
-    FinishTrial,
-    OpenParent,
-    PublishModel,
-    PublishPlots,
-    Quit,
-    Reconcile,
-    RecordBest,
-    RecordCounts,
-    Reply,
-    Request,
-    Started,
-    StartTrial,
-    SyncParent,
-    operation,
-)
+from sweep.records import Counts, SweepIdentity, TrackingReport
+from sweep.states import RunStatus
+from sweep.tracking.protocol import PARENT_CHECK_SECONDS, Answer, Delivery, Failure, Reply, Request, operation
 from sweep.tracking.retry import RetryPolicy
 from sweep.urls import redact_text
 
@@ -58,7 +34,6 @@ if TYPE_CHECKING:
 COUNTS_SECONDS = 1.0  # the parent's trial counts are rewritten at most this often (and at the end)
 MAX_ERRORS = 20  # errors kept for the close report: the first ones say what went wrong
 
-R = TypeVar("R", bound=Request)
 T = TypeVar("T")
 
 
@@ -70,20 +45,6 @@ class RequestSource(Protocol):
 
 class ReplySink(Protocol):
     def put(self, obj: Any, block: bool = True, timeout: float | None = None) -> None: ...
-
-
-Handler = Callable[["TrackingServer", Any], Any]
-HANDLERS: dict[type[Request], Handler] = {}  # request type -> what serves it: the one dispatch table
-
-
-def handles(kind: type[R]) -> Callable[[Callable[[TrackingServer, R], T]], Callable[[TrackingServer, R], T]]:
-    """Register the decorated function as the handler of requests of type ``kind``."""
-
-    def register(handler: Callable[[TrackingServer, R], T]) -> Callable[[TrackingServer, R], T]:
-        HANDLERS[kind] = handler
-        return handler
-
-    return register
 
 
 def error_line(error: BaseException) -> str:
@@ -114,7 +75,7 @@ class TrackingServer:
 
     def loop(self, requests: RequestSource, parent_alive: Callable[[], bool]) -> None:
         """Serve until Close or Quit; when the loop's process dies without closing, end its runs and return."""
-        pending: deque[Request] = deque()
+        pending: deque[Request[Any]] = deque()
         while True:
             if not pending:
                 try:
@@ -140,14 +101,13 @@ class TrackingServer:
                 return
             self.flush_counts_if_due()
 
-    def dispatch(self, request: Request) -> None:
-        """Serve one request with its handler; a CALL's result or error goes back as its reply."""
-        handler = HANDLERS[type(request)]
+    def dispatch(self, request: Request[Any]) -> None:
+        """Serve one request (its own ``serve``); a CALL's result or error goes back as its reply."""
         if request.delivery is not Delivery.CALL:
-            handler(self, request)
+            request.serve(self)
             return
         try:
-            reply: Reply = Answer(operation(request), handler(self, request))
+            reply: Reply = Answer(operation(request), request.serve(self))
         except Exception as error:
             reply = Failure(error_line(error))
         self.replies.put(reply)
@@ -182,130 +142,20 @@ class TrackingServer:
             return
         parent = self.tracker.parent
         # a worker's trial is failed in the study (and retried) by the others: its run ends FAILED to match
-        status = "KILLED" if parent.owns else "FAILED"
+        status = RunStatus.KILLED if parent.owns else RunStatus.FAILED
         for run_id in self.open_runs.values():
             self.guard(None, self.tracker.children.fail, run_id, "the sweep process died during this trial", status)
         if parent.run_id is not None and parent.owns:
             self.guard(None, parent.abandon)
 
 
-def drain(requests: RequestSource) -> list[Request]:
+def drain(requests: RequestSource) -> list[Request[Any]]:
     out = []
     while True:
         try:
             out.append(requests.get_nowait())
         except queue.Empty:
             return out
-
-
-# -- handlers: one per request type -------------------------------------------------------------------
-
-
-@handles(Connect)
-def connect(server: TrackingServer, request: Connect) -> str:
-    server.tracker = server.open_tracker(request.identity)
-    return server.tracker.store.connect()
-
-
-@handles(OpenParent)
-def open_parent(server: TrackingServer, request: OpenParent) -> str:
-    return server.connected().parent.open(request.parent_run_id, token=request.token, params=request.params,
-                                          tags=request.tags, config_yaml=request.config_yaml)
-
-
-@handles(SyncParent)
-def sync_parent(server: TrackingServer, request: SyncParent) -> tuple[str, bool]:
-    return server.connected().parent.sync(request.parent_run_id, token=request.token, params=request.params,
-                                          tags=request.tags, config_yaml=request.config_yaml)
-
-
-@handles(EndParentIfNeeded)
-def end_parent_if_needed(server: TrackingServer, request: EndParentIfNeeded) -> bool:
-    return server.connected().parent.end_if_needed(request.status, request.counts)
-
-
-@handles(AttachParent)
-def attach_parent(server: TrackingServer, request: AttachParent) -> None:
-    server.connected().parent.attach(request.parent_run_id)
-
-
-@handles(Reconcile)
-def reconcile(server: TrackingServer, request: Reconcile) -> Reconciled:
-    return server.connected().children.reconcile(request.trials)
-
-
-@handles(AgreeBest)
-def agree_best(server: TrackingServer, request: AgreeBest) -> BestAgreement:
-    return server.connected().parent.agree_best(request.best, request.metric, builtin=request.builtin)
-
-
-@handles(StartTrial)
-def start_trial(server: TrackingServer, request: StartTrial) -> None:
-    run_id = server.guard(request.number, lambda: server.connected().children.start(request.number,
-                                                                                     request.start_ms))
-    if run_id is not None:
-        server.open_runs[request.number] = run_id
-    server.replies.put(Started(request.number, run_id))
-
-
-@handles(FinishTrial)
-def finish_trial(server: TrackingServer, request: FinishTrial) -> None:
-    record = with_run_id(request.record, server.open_runs.pop(request.record.number, None))
-    server.guard(record.number, lambda: server.connected().children.finish(record))
-
-
-@handles(RecordBest)
-def record_best(server: TrackingServer, request: RecordBest) -> None:
-    server.guard(None, lambda: server.connected().parent.record_best(request.best, request.metric))
-
-
-@handles(EnsureBest)
-def ensure_best(server: TrackingServer, request: EnsureBest) -> None:
-    server.guard(None, lambda: server.connected().parent.ensure_best(request.best, request.metric))
-
-
-@handles(RecordCounts)
-def record_counts(server: TrackingServer, request: RecordCounts) -> None:
-    server.pending_counts = request.counts  # written by flush_counts_if_due
-
-
-@handles(PublishPlots)
-def publish_plots(server: TrackingServer, request: PublishPlots) -> None:
-    logged = server.guard(None, lambda: server.connected().publisher.record_plots(request.images, request.skipped))
-    if logged is not None:
-        server.report = replace(server.report, plots=logged, plots_skipped=dict(request.skipped))
-
-
-@handles(PublishModel)
-def publish_model(server: TrackingServer, request: PublishModel) -> None:
-    # publish_model turns its own failures into a warning; guard keeps anything else
-    model = server.guard(None, lambda: server.connected().publisher.publish_model(
-        request.best, request.register, builtin=request.builtin))
-    if model is not None:
-        server.report = replace(server.report, model=model)
-
-
-@handles(Close)
-def close(server: TrackingServer, request: Close) -> None:
-    tracker = server.tracker
-    if tracker is not None:
-        for number, run_id in server.open_runs.items():  # started, never finished: the loop was interrupted
-            server.guard(number, tracker.children.fail, run_id, "the sweep stopped before this trial ended", "KILLED")
-        if request.status is not None:
-            server.guard(None, tracker.parent.close, request.status, request.counts)
-    server.replies.put(Answer(operation(Close), server.report))
-
-
-@handles(Quit)
-def quit_(server: TrackingServer, request: Quit) -> None:
-    server.abandon()
-
-
-def with_run_id(record: TrialRecord, run_id: str | None) -> TrialRecord:
-    """The record naming the child run its StartTrial created, when there is one."""
-    if run_id is None or record.run_id == run_id:
-        return record
-    return replace(record, run_id=run_id)
 
 
 # -- the child process --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sweep.records import Curves, now_ms
+from sweep.states import RunStatus
 from sweep.tracking.settings import process_settings
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def log_training_run(result: TrainResult, config: TrainConfig, curves: Curves, m
                 local = Path(scratch) / "model.json"
                 local.write_bytes(model_path.read_bytes())
                 get_artifact_repository(run.info.artifact_uri).log_artifact(str(local))
-            client.set_terminated(run_id, status="FINISHED", end_time=now_ms())
+            client.set_terminated(run_id, status=RunStatus.FINISHED.value, end_time=now_ms())
         except MlflowException as error:
             raise store_error(uri, error) from error
     return run_id

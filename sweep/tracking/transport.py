@@ -32,7 +32,7 @@ class TrackingTransport(Protocol):
     def start(self) -> None:
         """Start the server; it opens no store until the first request."""
 
-    def put(self, request: Request) -> None: ...
+    def put(self, request: Request[Any]) -> None: ...
 
     def get(self, timeout: float) -> Reply:
         """The next reply; raises queue.Empty after ``timeout`` seconds without one."""
@@ -66,7 +66,7 @@ class ProcessTransport:
                 self._process.join(timeout=5)
             raise
 
-    def put(self, request: Request) -> None:
+    def put(self, request: Request[Any]) -> None:
         self._requests.put(request)
 
     def get(self, timeout: float) -> Reply:
@@ -88,7 +88,7 @@ class ThreadTransport:
     """The tracking server on a daemon thread of this process, serving the same requests the same way."""
 
     def __init__(self) -> None:
-        self._requests: queue.Queue[Request] = queue.Queue()
+        self._requests: queue.Queue[Request[Any]] = queue.Queue()
         self._replies: queue.Queue[Reply] = queue.Queue()
         self._owner_done = threading.Event()  # set by kill(): the server then acts as on a dead sweep process
         self._thread = threading.Thread(target=self._serve, name="sweep-tracking", daemon=True)
@@ -113,7 +113,7 @@ class ThreadTransport:
                                         poll_seconds=0.1)
                 server.loop(self._requests, lambda: not self._owner_done.is_set())
 
-    def put(self, request: Request) -> None:
+    def put(self, request: Request[Any]) -> None:
         self._requests.put(request)
 
     def get(self, timeout: float) -> Reply:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from sweep.records import ModelPublishing
 from sweep.trial import Trial
 
 
@@ -14,7 +15,7 @@ class TrialOutcome:
 
     value: float
     metrics: dict[str, float] = field(default_factory=dict)
-    model_json: str | None = None  # the built-in trainer's model, published as the parent's pyfunc model
+    model_json: str | None = None  # the trial's model file (model.json), if its trainer makes one
 
 
 class Trainer(Protocol):
@@ -26,4 +27,8 @@ class Trainer(Protocol):
 
     def provenance(self) -> dict[str, str]:
         """Parent-run tags that say which code and data the sweep's trials ran."""
+        ...
+
+    def model_publishing(self) -> ModelPublishing:
+        """How the sweep's best model is published on its parent run (the tracking layer does as it says)."""
         ...

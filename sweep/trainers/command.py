@@ -25,6 +25,7 @@ from typing import IO
 
 from sweep.errors import SweepConfigError
 from sweep.provenance import git_commit
+from sweep.records import TRIAL_LOGGED_MODEL, ModelPublishing
 from sweep.trainers import teardown
 from sweep.trainers.base import TrialOutcome
 from sweep.trainers.command_spec import CommandSpec
@@ -194,6 +195,11 @@ class CommandTrainer:
             if commit:
                 tags["trainer.git_commit"] = commit
         return tags
+
+    @staticmethod
+    def model_publishing() -> ModelPublishing:
+        """The MLflow model the best trial's command logged to its run (given MLFLOW_RUN_ID), if it logged one."""
+        return TRIAL_LOGGED_MODEL
 
     def run(self, trial: Trial) -> TrialOutcome:
         try:

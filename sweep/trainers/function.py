@@ -16,6 +16,7 @@ from typing import Any
 
 from sweep.errors import SweepConfigError
 from sweep.provenance import git_commit
+from sweep.records import TRIAL_LOGGED_MODEL, ModelPublishing
 from sweep.trainers.base import TrialOutcome
 from sweep.trainers.spec import TrainerSpec
 from sweep.trial import Trial, number
@@ -137,6 +138,11 @@ class FunctionTrainer:
             if commit:
                 tags["trainer.git_commit"] = commit
         return tags
+
+    @staticmethod
+    def model_publishing() -> ModelPublishing:
+        """The MLflow model the best trial's fit logged itself (autolog, log_model), if it logged one."""
+        return TRIAL_LOGGED_MODEL
 
     def run(self, trial: Trial) -> TrialOutcome:
         scope = self.run_scope(trial.run_id) if self.run_scope is not None else nullcontext()

@@ -8,13 +8,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from importlib.metadata import version
+from pathlib import Path
 
+import numpy as np
+
+import trainer
+from sweep.records import ModelPublishing, PyfuncRecipe
 from sweep.trainers.base import TrialOutcome
 from sweep.trial import Trial, TrialPruned
 from trainer import Split, TrainConfig, load_corpus, split, train
 
 CURVE_POINTS = 100  # at most this many points per learning curve: long runs stay cheap to log
 CHECKPOINTS_PER_DECADE = 4  # pruner reports at 1, 2, 3, 6, 10, 18, 32, 56, 100, ... epochs
+
+# the best model, published as a pyfunc model: sweep/pyfunc_model.py over the best trial's model.json
+PYFUNC_MODEL_FILE = Path(__file__).resolve().parent.parent / "pyfunc_model.py"  # logged "as code"
+MODEL_ARTIFACT = "model_json"  # the name sweep/pyfunc_model.py finds model.json under (its MODEL_ARTIFACT)
+INPUT_EXAMPLE = ("a warm, funny and beautifully acted film", "dull, predictable and far too long")
+OUTPUT_EXAMPLE = {"label": [1, 0], "probability": [0.93, 0.08]}  # the model's columns and types for such texts
+RETRAIN = "sweep best --name {name} --format yaml > best.yaml && train --config best.yaml"
 
 
 def checkpoint_epochs(limit: int) -> list[int]:
@@ -46,6 +59,16 @@ def data_fingerprint(data: Split) -> str:
     return ":".join(part.fingerprint() for part in (data.train, data.val, data.test))[:50]
 
 
+def pyfunc_recipe() -> PyfuncRecipe:
+    """The built-in trainer's best model as a pyfunc model: sweep/pyfunc_model.py with the trainer package's
+    sources (numpy only: no corpus, no caches, and no `train` CLI, which needs typer) and model.json."""
+    sources = Path(trainer.__file__).resolve().parent
+    code = {f"trainer/{source.name}": str(source) for source in sorted(sources.glob("*.py")) if source.name != "cli.py"}
+    return PyfuncRecipe(str(PYFUNC_MODEL_FILE), code, MODEL_ARTIFACT, {"text": list(INPUT_EXAMPLE)},
+                        {name: list(values) for name, values in OUTPUT_EXAMPLE.items()},
+                        (f"numpy=={np.__version__}", f"pandas=={version('pandas')}"), RETRAIN)
+
+
 class SentimentTrainer:
     """`trainer: sentiment` (the default): the sweep's data is loaded once, before any store is touched."""
 
@@ -54,6 +77,11 @@ class SentimentTrainer:
 
     def provenance(self) -> dict[str, str]:
         return {"data.fingerprint": self.fingerprint}
+
+    @staticmethod
+    def model_publishing() -> ModelPublishing:
+        """Its trials' model.json, the best one published as a pyfunc model (`sweep predict` labels texts with it)."""
+        return ModelPublishing(pyfunc_recipe())
 
     def run(self, trial: Trial) -> TrialOutcome:
         """Train with the trial's settings; raises TrialPruned when its pruner says so, and TrialInterrupted

@@ -6,9 +6,12 @@ import pytest
 
 from sweep.engine.ending import end_sweep
 from sweep.locations import StorageLocation
-from sweep.records import BestTrial, Counts, TrackingReport
+from sweep.records import TRIAL_LOGGED_MODEL, Counts, TrackingReport
+from sweep.states import LoopEnd, sweep_end
 from sweep.study.attrs import SweepAttrs
 from sweep.study.census import Census
+from sweep.tracking.operations import PublishModel, PublishPlots, RecordBest
+from sweep.tracking.protocol import Request
 from tests.unit.sweep.study.conftest import new_sweep, sweep_config
 
 
@@ -22,14 +25,9 @@ class RecorderKilledAtClose:
     def __init__(self) -> None:
         self.calls: list[str] = []
 
-    def ensure_best(self, best: BestTrial, metric: str) -> None:
-        self.calls.append("ensure_best")
-
-    def publish_model(self, best: BestTrial | None, register: str | None, *, builtin: bool) -> None:
-        self.calls.append("publish_model")
-
-    def plots(self, images: dict[str, bytes], skipped: dict[str, str]) -> None:
-        self.calls.append("plots")
+    def send(self, request: Request) -> None:
+        named = {RecordBest: "ensure_best", PublishModel: "publish_model", PublishPlots: "plots"}
+        self.calls.append(named[type(request)])
 
     def close(self, status: str | None, counts: Counts) -> TrackingReport:
         self.calls.append("close")
@@ -47,7 +45,7 @@ def test_a_sweep_killed_while_closing_its_parent_run_is_not_marked_finished(jour
     final = Census(counted=0, running=0, waiting=0, finished=Counts(), best=None)
     recorder = RecorderKilledAtClose()
     with pytest.raises(KilledWhileClosing):
-        end_sweep(study, sweep_config(trials=1), recorder, final, "finished", "FINISHED", None,  # type: ignore[arg-type]
-                  QuietListener())  # type: ignore[arg-type]
+        end_sweep(study, sweep_config(trials=1), recorder, final, sweep_end(LoopEnd.FINISHED, Counts(1)),  # type: ignore[arg-type]
+                  TRIAL_LOGGED_MODEL, None, QuietListener())  # type: ignore[arg-type]
     assert recorder.calls[-1] == "close"
     assert SweepAttrs.read(study).status == "running"

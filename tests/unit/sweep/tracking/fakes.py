@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sweep.records import BestAgreement, BestTrial, Counts, PublishedModel, SweepIdentity, TrialRecord
+from sweep.records import BestAgreement, BestTrial, Counts, ModelPublishing, PublishedModel, SweepIdentity, TrialRecord
+from sweep.states import RunStatus
 from sweep.tracking.protocol import Request
 from sweep.tracking.retry import RetryPolicy
 from sweep.tracking.server import TrackingServer
@@ -53,9 +54,13 @@ class FakeTracker:
         return "experiment-1"
 
     # parent
-    def open(self, parent_run_id: str | None, **_: Any) -> str:
+    def open(self, parent_run_id: str | None, **_: Any) -> tuple[str, bool]:
         self._record(f"open {parent_run_id}")
-        return "parent"
+        return "parent", parent_run_id is None
+
+    def sync(self, parent_run_id: str | None, **_: Any) -> tuple[str, bool]:
+        self._record(f"sync {parent_run_id}")
+        return "parent", False
 
     def record_counts(self, counts: Counts) -> None:
         self._record(f"counts {counts.finished}")
@@ -63,11 +68,14 @@ class FakeTracker:
     def record_best(self, best: BestTrial, _metric: str) -> None:
         self._record(f"best {best.number}")
 
-    def agree_best(self, best: BestTrial, _metric: str, *, builtin: bool = True) -> BestAgreement:
+    def ensure_best(self, best: BestTrial, _metric: str) -> None:
+        self._record(f"ensure {best.number}")
+
+    def agree_best(self, best: BestTrial, _metric: str, _publishing: ModelPublishing) -> BestAgreement:
         self._record(f"agree {best.number} {best.run_id}")
         return BestAgreement([f"best trial {best.number}"], None, True, best.number, True)
 
-    def close(self, status: str, counts: Counts) -> None:
+    def close(self, status: RunStatus, counts: Counts) -> None:
         self._record(f"close {status} {counts.finished}")
 
     def abandon(self) -> None:
@@ -82,7 +90,7 @@ class FakeTracker:
         self._record(f"finish {record.number} {record.run_id}")
         return record.run_id or "new"
 
-    def fail(self, run_id: str, _reason: str, status: str = "FAILED") -> None:
+    def fail(self, run_id: str, _reason: str, status: RunStatus = RunStatus.FAILED) -> None:
         self._record(f"fail {run_id} {status}")
 
     # publisher
@@ -90,7 +98,8 @@ class FakeTracker:
         self._record("plots")
         return list(images)
 
-    def publish_model(self, best: BestTrial | None, _register: str | None, *, builtin: bool = True) -> PublishedModel:
+    def publish_model(self, best: BestTrial | None, _register: str | None,
+                      _publishing: ModelPublishing) -> PublishedModel:
         self._record("model")
         return PublishedModel("runs:/parent/model", best.number if best else None)
 
@@ -116,9 +125,9 @@ class Harness:
     def put(self, obj: Any, block: bool = True, timeout: float | None = None) -> None:
         self.replies.append(obj)
 
-    def run(self, *requests: Request, parent_alive: bool = True) -> None:
+    def run(self, *requests: Request[Any], parent_alive: bool = True) -> None:
         """Queue all requests at once, then serve them until an END request or the loop's death."""
-        source: queue.Queue[Request] = queue.Queue()
+        source: queue.Queue[Request[Any]] = queue.Queue()
         for request in requests:
             source.put(request)
         self.server.loop(source, lambda: parent_alive)

@@ -9,7 +9,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from sweep.records import BestTrial, SweepIdentity, TrialRecord
+from sweep.records import TRIAL_LOGGED_MODEL, BestTrial, SweepIdentity, TrialRecord
 from sweep.tracking.publishing import global_tracking_uri
 from sweep.tracking.tracker import SweepTracker, open_tracker
 
@@ -49,7 +49,7 @@ def parent_tags(tracker: SweepTracker) -> dict[str, str]:
 def test_the_parent_points_at_the_model_the_best_trial_logged_and_logs_no_pyfunc_of_its_own(tracker):
     run_id = trial_run(tracker, 4, with_model=True)
     model_id = tracker.store.client.get_run(run_id).data.tags["sweep.model_uri"].removeprefix("models:/")
-    published = tracker.publisher.publish_model(best(4, run_id), None, builtin=False)
+    published = tracker.publisher.publish_model(best(4, run_id), None, TRIAL_LOGGED_MODEL)
     assert (published.uri, published.trial, published.warning) == (f"models:/{model_id}", 4, None)
     tags = parent_tags(tracker)
     assert (tags["best.model_uri"], tags["best.model_id"], tags["best.model_trial"]) == (
@@ -63,7 +63,7 @@ def test_the_parent_points_at_the_model_the_best_trial_logged_and_logs_no_pyfunc
 
 def test_register_registers_the_trials_own_model(tracker):
     run_id = trial_run(tracker, 0, with_model=True)
-    published = tracker.publisher.publish_model(best(0, run_id), "fn-model", builtin=False)
+    published = tracker.publisher.publish_model(best(0, run_id), "fn-model", TRIAL_LOGGED_MODEL)
     assert published.registered == "fn-model/1" and published.warning is None
     version = tracker.store.client.get_model_version("fn-model", "1")
     assert version.source == parent_tags(tracker)["best.model_uri"] and version.run_id == run_id
@@ -72,9 +72,9 @@ def test_register_registers_the_trials_own_model(tracker):
 
 def test_a_best_trial_that_logged_no_model_publishes_nothing_and_warns_nothing(tracker):
     older = trial_run(tracker, 0, with_model=True)
-    tracker.publisher.publish_model(best(0, older), "fn-model", builtin=False)
+    tracker.publisher.publish_model(best(0, older), "fn-model", TRIAL_LOGGED_MODEL)
     newer = trial_run(tracker, 1, with_model=False)
-    published = tracker.publisher.publish_model(best(1, newer), None, builtin=False)
+    published = tracker.publisher.publish_model(best(1, newer), None, TRIAL_LOGGED_MODEL)
     assert published.uri is None and published.warning is None
     tags = parent_tags(tracker)
     assert not {"best.model_uri", "best.model_id", "best.model_trial", "best.registered_model"} & set(tags)
@@ -82,7 +82,7 @@ def test_a_best_trial_that_logged_no_model_publishes_nothing_and_warns_nothing(t
 
 def test_registering_when_the_best_trial_logged_no_model_says_why_in_one_line(tracker):
     run_id = trial_run(tracker, 2, with_model=False)
-    published = tracker.publisher.publish_model(best(2, run_id), "fn-model", builtin=False)
+    published = tracker.publisher.publish_model(best(2, run_id), "fn-model", TRIAL_LOGGED_MODEL)
     assert published.registered is None
     assert published.warning == "the best trial 2 logged no MLflow model, so nothing was registered as 'fn-model'"
 
@@ -97,11 +97,11 @@ def test_ensure_best_records_a_function_trials_best_without_looking_for_model_js
 
 def test_sync_agreement_drops_model_tags_of_an_older_best_and_says_whether_the_best_logged_one(tracker):
     older = trial_run(tracker, 0, with_model=True)
-    tracker.publisher.publish_model(best(0, older), None, builtin=False)
+    tracker.publisher.publish_model(best(0, older), None, TRIAL_LOGGED_MODEL)
     newer = trial_run(tracker, 1, with_model=True)
-    agreement = tracker.parent.agree_best(best(1, newer), "score", builtin=False)
+    agreement = tracker.parent.agree_best(best(1, newer), "score", TRIAL_LOGGED_MODEL)
     assert agreement.logged_model and agreement.model_trial is None and agreement.missing is None
     assert "model tags of trial 0 removed" in agreement.repaired
     assert "best.model_id" not in parent_tags(tracker)
-    again = tracker.parent.agree_best(best(1, newer), "score", builtin=False)
+    again = tracker.parent.agree_best(best(1, newer), "score", TRIAL_LOGGED_MODEL)
     assert again.repaired == [] and again.logged_model

@@ -27,3 +27,11 @@ def test_importing_every_tracking_module_changes_no_environment_and_adds_no_list
         assert dict(os.environ) == before, set(os.environ.items()) ^ set(before.items())
         assert not event.contains(Engine, "connect", fast_sqlite)
     """, tmp_path))
+
+
+def test_tracking_knows_no_trainer_but_what_the_trainer_says():
+    # the published model's kind comes with the request (ModelPublishing): no flag of the config is read here
+    folder = Path(sweep.tracking.__file__).parent
+    readers = [path.name for path in folder.glob("*.py") if "builtin" in path.read_text(encoding="utf-8")]
+    assert readers == []
+    assert not [path.name for path in folder.glob("*.py") if "pyfunc_model.py" in path.read_text(encoding="utf-8")]

@@ -36,20 +36,20 @@ def fresh(uri: str, request: pytest.FixtureRequest) -> Callable[[], SweepTracker
 
 def test_a_new_parent_carries_the_token(fresh: Callable[[], SweepTracker]):
     first = fresh()
-    run_id = first.parent.open(None, params=PARAMS, tags={}, config_yaml=CONFIG, token="t-1")
-    assert first.store.client.get_run(run_id).data.tags[TOKEN_TAG] == "t-1"
+    run_id, created = first.parent.open(None, params=PARAMS, tags={}, config_yaml=CONFIG, token="t-1")
+    assert first.store.client.get_run(run_id).data.tags[TOKEN_TAG] == "t-1" and created
 
 
 def test_the_next_run_adopts_the_parent_its_token_names_instead_of_making_another(
         fresh: Callable[[], SweepTracker]):
     killed = fresh()
-    orphan = killed.parent.open(None, params=PARAMS, tags={}, config_yaml=CONFIG, token="t-1")
+    orphan, _ = killed.parent.open(None, params=PARAMS, tags={}, config_yaml=CONFIG, token="t-1")
     killed.parent.open(None, params=PARAMS, tags={}, config_yaml=CONFIG, token="t-2")
     following = fresh()
-    adopted = following.parent.open(None, params=PARAMS, tags={"sweep.status": "running"}, config_yaml=CONFIG,
-                                    token="t-1")
+    adopted, created = following.parent.open(None, params=PARAMS, tags={"sweep.status": "running"},
+                                             config_yaml=CONFIG, token="t-1")
     client = following.store.client
-    assert adopted == orphan
+    assert adopted == orphan and not created
     assert client.get_run(adopted).info.status == "RUNNING" and client.get_run(adopted).data.params == PARAMS
     assert len(client.search_runs([following.store.experiment()])) == 2  # no third parent
 
@@ -57,9 +57,9 @@ def test_the_next_run_adopts_the_parent_its_token_names_instead_of_making_anothe
 def test_a_killed_parent_is_adopted_and_of_two_running_ones_the_other_ends_killed(
         fresh: Callable[[], SweepTracker]):
     killed = fresh()
-    older = killed.parent.open(None, params=PARAMS, tags={}, config_yaml=CONFIG, token="t-1")
+    older, _ = killed.parent.open(None, params=PARAMS, tags={}, config_yaml=CONFIG, token="t-1")
     killed.store.client.set_terminated(older, status="KILLED")
-    assert fresh().parent.open(None, params=PARAMS, tags={}, config_yaml=CONFIG, token="t-1") == older
+    assert fresh().parent.open(None, params=PARAMS, tags={}, config_yaml=CONFIG, token="t-1") == (older, False)
     racing = fresh()
     client = racing.store.client
     newer = client.create_run(racing.store.experiment(), tags={"sweep.role": "parent", TOKEN_TAG: "t-1"}).info.run_id
@@ -69,7 +69,7 @@ def test_a_killed_parent_is_adopted_and_of_two_running_ones_the_other_ends_kille
 
 
 def test_sync_adopts_the_unlinked_parent_rather_than_creating_one(fresh: Callable[[], SweepTracker]):
-    orphan = fresh().parent.open(None, params=PARAMS, tags={}, config_yaml=CONFIG, token="t-1")
+    orphan, _ = fresh().parent.open(None, params=PARAMS, tags={}, config_yaml=CONFIG, token="t-1")
     syncing = fresh()
     run_id, created = syncing.parent.sync(None, params=PARAMS, tags={}, config_yaml=CONFIG, token="t-1")
     assert (run_id, created) == (orphan, False) and syncing.parent.status == "RUNNING"

@@ -8,8 +8,10 @@ import pytest
 from sweep.records import BestTrial, SweepIdentity, TrialRecord
 from sweep.tracking.parent import MODEL_JSON_TRIAL, MODEL_MISSING
 from sweep.tracking.tracker import SweepTracker, open_tracker
+from sweep.trainers.sentiment import SentimentTrainer
 from trainer import Model
 
+BUILTIN = SentimentTrainer.model_publishing()
 OLD_MODEL = Model(("good", "bad"), np.array([2.0, -2.0]), 0.0).to_json()
 NEW_MODEL = Model(("good", "bad"), np.array([3.0, -3.0]), 0.5).to_json()
 
@@ -49,7 +51,7 @@ def show_old_best(tracker: SweepTracker) -> str:
 def test_a_best_whose_model_was_never_logged_replaces_the_stale_one_and_says_how_to_get_it(tracker: SweepTracker):
     show_old_best(tracker)
     rebuilt = child(tracker, 6, None)
-    agreement = tracker.parent.agree_best(best(6, rebuilt), "val_accuracy")
+    agreement = tracker.parent.agree_best(best(6, rebuilt), "val_accuracy", BUILTIN)
     tags, files = parent_state(tracker)
     assert tags["best.trial"] == "6" and tags["best.run_id"] == rebuilt
     assert "best/model.json" not in files and MODEL_JSON_TRIAL not in tags  # no trial 1 model under trial 6's name
@@ -62,8 +64,8 @@ def test_a_best_whose_model_was_never_logged_replaces_the_stale_one_and_says_how
 def test_a_second_agreement_check_finds_nothing_once_the_parent_agrees(tracker: SweepTracker):
     show_old_best(tracker)
     rebuilt = child(tracker, 6, None)
-    tracker.parent.agree_best(best(6, rebuilt), "val_accuracy")
-    again = tracker.parent.agree_best(best(6, rebuilt), "val_accuracy")
+    tracker.parent.agree_best(best(6, rebuilt), "val_accuracy", BUILTIN)
+    again = tracker.parent.agree_best(best(6, rebuilt), "val_accuracy", BUILTIN)
     assert again.repaired == [] and again.missing is not None
 
 
@@ -71,7 +73,7 @@ def test_a_stale_run_id_under_the_right_trial_is_a_disagreement(tracker: SweepTr
     old = show_old_best(tracker)
     kept = child(tracker, 6, NEW_MODEL)
     tracker.parent.record_best(BestTrial(6, old, 0.9, {"lr": 0.1}, {}, None), "val_accuracy")  # trial 6, old run
-    agreement = tracker.parent.agree_best(best(6, kept), "val_accuracy")
+    agreement = tracker.parent.agree_best(best(6, kept), "val_accuracy", BUILTIN)
     tags, _ = parent_state(tracker)
     assert tags["best.run_id"] == kept and agreement.repaired
 
@@ -79,12 +81,12 @@ def test_a_stale_run_id_under_the_right_trial_is_a_disagreement(tracker: SweepTr
 def test_the_best_trials_model_json_is_copied_from_its_child_run_onto_the_parent(tracker: SweepTracker):
     show_old_best(tracker)
     kept = child(tracker, 6, NEW_MODEL)
-    agreement = tracker.parent.agree_best(best(6, kept), "val_accuracy")
+    agreement = tracker.parent.agree_best(best(6, kept), "val_accuracy", BUILTIN)
     tags, files = parent_state(tracker)
     assert "best/model.json" in files and tags[MODEL_JSON_TRIAL] == "6"
     assert tracker.store.download_text(str(tracker.parent.run_id), "best/model.json") == NEW_MODEL
     assert agreement.model_json and agreement.missing is None and agreement.model_trial == 1  # pyfunc: republish
-    assert tracker.parent.agree_best(best(6, kept), "val_accuracy").repaired == []
+    assert tracker.parent.agree_best(best(6, kept), "val_accuracy", BUILTIN).repaired == []
 
 
 def test_a_best_recorded_without_a_run_id_removes_the_older_bests_run_id(tracker: SweepTracker):

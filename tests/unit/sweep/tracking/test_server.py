@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from sweep.records import BestAgreement, Counts, PublishedModel, SweepIdentity
-from sweep.tracking import protocol
-from sweep.tracking.protocol import (
+from sweep.records import TRIAL_LOGGED_MODEL, BestAgreement, Counts, PublishedModel, SweepIdentity
+from sweep.tracking import operations
+from sweep.tracking.operations import (
     AgreeBest,
-    Answer,
     Close,
     Connect,
-    Failure,
     FinishTrial,
     OpenParent,
     PublishModel,
@@ -17,18 +15,17 @@ from sweep.tracking.protocol import (
     Quit,
     RecordBest,
     RecordCounts,
-    Request,
-    Started,
     StartTrial,
 )
-from sweep.tracking.server import HANDLERS
+from sweep.tracking.protocol import Answer, Failure, Request, Started
 from tests.unit.sweep.tracking.fakes import Harness, best, record
 
 
-def test_every_request_type_has_exactly_one_handler():
-    request_types = {value for value in vars(protocol).values()
+def test_every_request_type_says_how_it_is_served():
+    request_types = {value for value in vars(operations).values()
                      if isinstance(value, type) and issubclass(value, Request) and value is not Request}
-    assert set(HANDLERS) == request_types
+    assert len(request_types) == 14
+    assert all("serve" in vars(kind) for kind in request_types)
 
 
 def test_connect_builds_the_tracker_from_the_identity_and_answers_the_experiment_id():
@@ -62,7 +59,7 @@ def test_a_start_jumps_ahead_of_earlier_trials_queued_logging():
 def test_close_serves_everything_queued_before_it_and_answers_last():
     harness = Harness()
     harness.run(StartTrial(0, 0), FinishTrial(record(0)), PublishPlots({"history.png": b"png"}, {"slice": "1 param"}),
-                PublishModel(best(0), None), Close("FINISHED", Counts(1)), FinishTrial(record(9)))
+                PublishModel(best(0), None, TRIAL_LOGGED_MODEL), Close("FINISHED", Counts(1)), FinishTrial(record(9)))
     assert harness.tracker.calls == ["start 0", "finish 0 run-0", "plots", "model", "close FINISHED 1"]
     closed = harness.replies[-1]
     assert isinstance(closed, Answer) and closed.operation == "Close"
@@ -127,6 +124,20 @@ def test_quit_abandons_like_a_dead_loop_and_stops_serving():
 
 def test_agree_best_is_answered_with_what_the_parent_rewrote():
     harness = Harness()
-    harness.server.dispatch(AgreeBest(best(6), "val_accuracy"))
+    harness.server.dispatch(AgreeBest(best(6), "val_accuracy", TRIAL_LOGGED_MODEL))
     assert harness.replies == [Answer("AgreeBest", BestAgreement(["best trial 6"], None, True, 6, True))]
     assert harness.tracker.calls == ["agree 6 run-6"]
+
+
+def test_open_parent_answers_the_run_and_whether_it_was_made_and_with_sync_only_looks_at_it():
+    harness = Harness()
+    harness.server.dispatch(OpenParent(None, {}, {}, "trials: 1\n"))
+    harness.server.dispatch(OpenParent("parent", {}, {}, "trials: 1\n", sync=True))
+    assert harness.replies == [Answer("OpenParent", ("parent", True)), Answer("OpenParent", ("parent", False))]
+    assert harness.tracker.calls == ["open None", "sync parent"]
+
+
+def test_a_new_best_is_always_written_and_the_final_best_only_unless_the_parent_shows_it():
+    harness = Harness()
+    harness.run(RecordBest(best(1), "acc"), RecordBest(best(2), "acc", ensure=True), Close(None, Counts(2)))
+    assert harness.tracker.calls == ["best 1", "ensure 2"]

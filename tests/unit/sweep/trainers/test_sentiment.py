@@ -226,3 +226,33 @@ def test_the_pruners_time_is_counted_apart_from_the_trainers(tiny_split, monkeyp
     assert len(trial.reports) == pruner_calls == 5
     assert clock.skipped == 5000.0  # the trial took over 5,000 s by its clock, all of it in the pruner
     assert run.pruner_seconds == pytest.approx(5000.0, abs=1.0)
+
+
+# -- how its best model is published ------------------------------------------------------------------
+
+
+def stored_model_artifact() -> str:
+    """sweep/pyfunc_model.py's MODEL_ARTIFACT, read from its source: importing it registers the model with MLflow."""
+    import ast
+
+    import sweep
+
+    tree = ast.parse((Path(sweep.__file__).parent / "pyfunc_model.py").read_text(encoding="utf-8"))
+    [value] = [node.value.value for node in tree.body if isinstance(node, ast.Assign)  # type: ignore[attr-defined]
+               and [target.id for target in node.targets] == ["MODEL_ARTIFACT"]]  # type: ignore[attr-defined]
+    return value
+
+
+def test_its_best_model_is_a_pyfunc_model_of_its_own_code_over_the_best_trials_model_json():
+    recipe = SentimentTrainer.model_publishing().pyfunc
+    assert recipe is not None and SentimentTrainer.model_publishing().shown_as == "pyfunc model"
+    assert Path(recipe.model_code).name == "pyfunc_model.py" and Path(recipe.model_code).is_file()
+    assert recipe.artifact_key == stored_model_artifact()  # where the PythonModel looks for model.json
+    assert {"trainer/model.py", "trainer/features.py"} <= set(recipe.code)
+    assert "trainer/cli.py" not in recipe.code  # the train CLI needs typer: a model server has no use for it
+    assert all(Path(source).is_file() and Path(source).name == Path(shipped).name
+               for shipped, source in recipe.code.items())
+    assert [requirement.split("==")[0] for requirement in recipe.requirements] == ["numpy", "pandas"]
+    assert set(recipe.input_example) == {"text"} and set(recipe.output_example) == {"label", "probability"}
+    assert recipe.retrain.format(name="demo") == ("sweep best --name demo --format yaml > best.yaml && "
+                                                   "train --config best.yaml")

@@ -1,0 +1,249 @@
+"""Every operation the tracking server serves, each defined once: its request, its delivery, how it is served.
+
+The engine builds the request and gives it to its Recorder: ``recorder.call(OpenParent(...))`` waits for the
+answer, ``recorder.send(FinishTrial(record))`` queues it (sweep/tracking/protocol.py says how each delivery
+behaves). ``serve`` runs in the tracking server, on the MLflow jobs of parent.py, children.py and
+publishing.py. Adding an operation means one class here, and its MLflow work in the job that does it.
+All fields are plain records (sweep/records.py): picklable, no MLflow types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sweep.records import (
+    BestAgreement,
+    BestTrial,
+    Counts,
+    ModelPublishing,
+    Reconciled,
+    SweepIdentity,
+    TrialRecord,
+)
+from sweep.states import RunStatus
+from sweep.tracking.protocol import REPLY_SECONDS, STARTUP_SECONDS, Answer, Delivery, Request, Started, operation
+
+if TYPE_CHECKING:
+    from sweep.tracking.server import TrackingServer
+
+RECONCILE_SECONDS_PER_TRIAL = 2.0  # a reconcile may write every trial's run
+
+
+# -- set-up and `sweep sync`: answered ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Connect(Request[str]):
+    """Reach the tracking store and find or create the experiment; answers its id."""
+
+    delivery: ClassVar[Delivery] = Delivery.CALL
+    identity: SweepIdentity
+
+    def serve(self, server: TrackingServer) -> str:
+        server.tracker = server.open_tracker(self.identity)
+        return server.tracker.store.connect()
+
+    def reply_seconds(self) -> float:
+        return STARTUP_SECONDS  # the first request: the server may still be importing mlflow
+
+
+@dataclass(frozen=True)
+class OpenParent(Request[tuple[str, bool]]):
+    """The sweep's parent run; answers (run id, created).
+
+    A run creates it, or reopens ``parent_run_id`` on resume; without one, the parent run tagged with the
+    study's ``token`` (its start was cut short) is adopted if there is one. With ``sync`` (`sweep sync`) an
+    existing parent is only looked at, never reopened, and one MLflow lost is created again.
+    """
+
+    delivery: ClassVar[Delivery] = Delivery.CALL
+    parent_run_id: str | None
+    params: dict[str, Any]
+    tags: dict[str, str]
+    config_yaml: str
+    token: str | None = None  # the study's token: finds a parent run it never linked
+    sync: bool = False
+
+    def serve(self, server: TrackingServer) -> tuple[str, bool]:
+        parent = server.connected().parent
+        open_or_sync = parent.sync if self.sync else parent.open
+        return open_or_sync(self.parent_run_id, token=self.token, params=self.params, tags=self.tags,
+                            config_yaml=self.config_yaml)
+
+
+@dataclass(frozen=True)
+class EndParentIfNeeded(Request[bool]):
+    """End the parent with ``status`` unless it shows it already (None: leave it); answers whether it changed."""
+
+    delivery: ClassVar[Delivery] = Delivery.CALL
+    status: RunStatus | None
+    counts: Counts
+
+    def serve(self, server: TrackingServer) -> bool:
+        return server.connected().parent.end_if_needed(self.status, self.counts)
+
+
+@dataclass(frozen=True)
+class AttachParent(Request[None]):
+    """Log under an existing parent run without owning it (a worker neither reopens nor ends it)."""
+
+    delivery: ClassVar[Delivery] = Delivery.CALL
+    parent_run_id: str
+
+    def serve(self, server: TrackingServer) -> None:
+        server.connected().parent.attach(self.parent_run_id)
+
+
+@dataclass(frozen=True)
+class Reconcile(Request[Reconciled]):
+    """Give every finished trial exactly one ended child run; answers the trials repaired and every trial's
+    run id (the study must learn those of runs it created)."""
+
+    delivery: ClassVar[Delivery] = Delivery.CALL
+    trials: list[TrialRecord]
+
+    def serve(self, server: TrackingServer) -> Reconciled:
+        return server.connected().children.reconcile(self.trials)
+
+    def reply_seconds(self) -> float:
+        return REPLY_SECONDS + RECONCILE_SECONDS_PER_TRIAL * len(self.trials)
+
+
+@dataclass(frozen=True)
+class AgreeBest(Request[BestAgreement]):
+    """`sweep sync`: make the parent's best (trial, run id, its model as ``publishing`` says) agree with
+    ``best``; answers what was rewritten and what cannot be rebuilt."""
+
+    delivery: ClassVar[Delivery] = Delivery.CALL
+    best: BestTrial
+    metric: str
+    publishing: ModelPublishing
+
+    def serve(self, server: TrackingServer) -> BestAgreement:
+        return server.connected().parent.agree_best(self.best, self.metric, self.publishing)
+
+
+# -- per trial ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StartTrial(Request[None]):
+    """Create the trial's child run now; answered by Started (the loop collects it with Recorder.run_id)."""
+
+    delivery: ClassVar[Delivery] = Delivery.START
+    number: int
+    start_ms: int
+
+    def serve(self, server: TrackingServer) -> None:
+        run_id = server.guard(self.number, lambda: server.connected().children.start(self.number, self.start_ms))
+        if run_id is not None:
+            server.open_runs[self.number] = run_id
+        server.replies.put(Started(self.number, run_id))
+
+
+@dataclass(frozen=True)
+class FinishTrial(Request[None]):
+    """Everything a finished trial's child run shows, and its end."""
+
+    record: TrialRecord
+
+    def serve(self, server: TrackingServer) -> None:
+        record = with_run_id(self.record, server.open_runs.pop(self.record.number, None))
+        server.guard(record.number, lambda: server.connected().children.finish(record))
+
+
+@dataclass(frozen=True)
+class RecordBest(Request[None]):
+    """The best trial for the parent run: a new best of this loop, or with ``ensure`` the sweep's final best
+    (found by any worker), written only when the parent does not show it already."""
+
+    best: BestTrial
+    metric: str
+    ensure: bool = False
+
+    def serve(self, server: TrackingServer) -> None:
+        parent = server.connected().parent
+        write = parent.ensure_best if self.ensure else parent.record_best
+        server.guard(None, lambda: write(self.best, self.metric))
+
+
+@dataclass(frozen=True)
+class RecordCounts(Request[None]):
+    """The trial counts for the parent run (only the latest is written, at most once a second)."""
+
+    counts: Counts
+
+    def serve(self, server: TrackingServer) -> None:
+        server.pending_counts = self.counts  # written by the server's flush_counts_if_due
+
+
+# -- the end ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishPlots(Request[None]):
+    """PNG plots (file name -> bytes) for the parent's plots/ folder, replacing older ones, and why others
+    were skipped."""
+
+    images: dict[str, bytes]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def serve(self, server: TrackingServer) -> None:
+        logged = server.guard(None, lambda: server.connected().publisher.record_plots(self.images, self.skipped))
+        if logged is not None:
+            server.report = replace(server.report, plots=logged, plots_skipped=dict(self.skipped))
+
+
+@dataclass(frozen=True)
+class PublishModel(Request[None]):
+    """The best trial's model on the parent, as ``publishing`` (the trainer's) says, registered as ``register``
+    if given; the outcome comes back in the close report."""
+
+    best: BestTrial | None
+    register: str | None
+    publishing: ModelPublishing
+
+    def serve(self, server: TrackingServer) -> None:
+        # publish_model turns its own failures into a warning; guard keeps anything else
+        model = server.guard(None, lambda: server.connected().publisher.publish_model(self.best, self.register,
+                                                                                      self.publishing))
+        if model is not None:
+            server.report = replace(server.report, model=model)
+
+
+@dataclass(frozen=True)
+class Close(Request[None]):
+    """Write everything queued, end runs left open, end the parent with ``status`` (None: leave it);
+    answered with the TrackingReport."""
+
+    delivery: ClassVar[Delivery] = Delivery.END
+    status: RunStatus | None
+    counts: Counts
+
+    def serve(self, server: TrackingServer) -> None:
+        tracker = server.tracker
+        if tracker is not None:
+            for number, run_id in server.open_runs.items():  # started, never finished: the loop was interrupted
+                server.guard(number, tracker.children.fail, run_id, "the sweep stopped before this trial ended",
+                             RunStatus.KILLED)
+            if self.status is not None:
+                server.guard(None, tracker.parent.close, self.status, self.counts)
+        server.replies.put(Answer(operation(Close), server.report))
+
+
+@dataclass(frozen=True)
+class Quit(Request[None]):
+    """The loop is going away on an error: end what it had started, then exit."""
+
+    delivery: ClassVar[Delivery] = Delivery.END
+
+    def serve(self, server: TrackingServer) -> None:
+        server.abandon()
+
+
+def with_run_id(record: TrialRecord, run_id: str | None) -> TrialRecord:
+    """The record naming the child run its StartTrial created, when there is one."""
+    if run_id is None or record.run_id == run_id:
+        return record
+    return replace(record, run_id=run_id)
