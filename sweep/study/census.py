@@ -137,7 +137,7 @@ def _key(value: float, metrics: dict[str, float], number: int, config: SweepConf
 
 
 def counted_trials(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
-    """The trials that count: all but the failed attempts a retry replaced (the README's rule)."""
+    """The trials that count: all but the failed attempts a retry replaced (docs/scaling.md's rule)."""
     retried = {number for t in trials for number in t.system_attrs.get("retry_history", ())}
     return [t for t in trials if t.number not in retried] if retried else trials
 
