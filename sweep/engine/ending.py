@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-import optuna
-
 from sweep.config import SweepConfig
 from sweep.engine.progress import SweepListener
 from sweep.records import BestTrial, TrackingReport
-from sweep.study.attrs import SweepAttrs
 from sweep.study.census import Census
-from sweep.study.plots import PLOT_MIN_TRIALS, StudyPlots, study_plots
+from sweep.study.plots import PLOT_MIN_TRIALS, StudyPlots
+from sweep.study.sweep_study import SweepStudy
 from sweep.tracking import Recorder
 
 
-def end_sweep(study: optuna.Study, config: SweepConfig, recorder: Recorder, final: Census, state: str,
+def end_sweep(study: SweepStudy, config: SweepConfig, recorder: Recorder, final: Census, state: str,
               parent_status: str, register: str | None, listener: SweepListener) -> TrackingReport:
     """The sweep ends here: the best whichever worker found it, plots and model, the parent's status, then
     the study's state.
@@ -29,17 +25,12 @@ def end_sweep(study: optuna.Study, config: SweepConfig, recorder: Recorder, fina
         recorder.ensure_best(final.best, config.metric)
     publish_results(study, recorder, final.best, register, builtin=config.trainer.builtin)
     report = recorder.close(parent_status, final.finished)
-    remember_model(study, report)
-    mark_status(study, state)
+    study.remember_model(report.model)
+    study.set_status(state)
     return report
 
 
-def mark_status(study: optuna.Study, status: str) -> None:
-    """The sweep's state in the study: running, finished or interrupted (`sweep ls`, `--resume` read it)."""
-    replace(SweepAttrs.read(study), status=status).write(study)
-
-
-def publish_results(study: optuna.Study, recorder: Recorder, best: BestTrial | None, register: str | None, *,
+def publish_results(study: SweepStudy, recorder: Recorder, best: BestTrial | None, register: str | None, *,
                     builtin: bool) -> None:
     """Plots and the best model for the parent run: once, at the end of an invocation, never per trial.
 
@@ -49,18 +40,9 @@ def publish_results(study: optuna.Study, recorder: Recorder, best: BestTrial | N
     """
     recorder.publish_model(best, register, builtin=builtin)
     try:
-        made = study_plots(study)
+        made = study.plots()
     except Exception as error:  # pictures are never worth a sweep's result: note it, carry on
         reason = f"{type(error).__name__}: {error}".splitlines()[0]
         made = StudyPlots({}, dict.fromkeys(PLOT_MIN_TRIALS, reason), 0.0)
     recorder.plots(made.images, made.skipped)
 
-
-def remember_model(study: optuna.Study, report: TrackingReport) -> None:
-    """The best model's URI, trial and registered version in the study, for `sweep best` (no MLflow there)."""
-    model = report.model
-    if model.uri is None and model.warning is None:
-        return  # nothing published here (a worker: the sweep's owner publishes): keep what the study has
-    registered_trial = model.trial if model.registered is not None else None
-    replace(SweepAttrs.read(study), model_uri=model.uri, model_trial=model.trial, registered_model=model.registered,
-            registered_trial=registered_trial).write(study)

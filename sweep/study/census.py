@@ -65,7 +65,7 @@ class Tally:
         self._retried: set[int] = set()  # failed attempts a retry replaced: they no longer count
         self._reused = 0  # complete trials that reused an earlier one's result (repeats: reuse)
         self._best: tuple[tuple[float, float, int], optuna.trial.FrozenTrial] | None = None
-        self.ended: list[optuna.trial.FrozenTrial] = []  # trials seen finished for the first time by the last look
+        self._ended: list[optuna.trial.FrozenTrial] = []  # trials seen finished for the first time by the last look
         for trial in study.get_trials(deepcopy=False):  # the first look reads everything once
             self._add(trial)
 
@@ -74,9 +74,14 @@ class Tally:
         """The counted trials that were running at the last look, as read then."""
         return [trial for trial in self._open.values() if trial.state == TrialState.RUNNING]
 
+    @property
+    def ended(self) -> list[TrialRecord]:
+        """The trials the last look saw finished for the first time (the first look: every finished one)."""
+        return [record_of(trial) for trial in self._ended]
+
     def look(self) -> Census:
         """The census now: re-read the unfinished trials, then read the new ones."""
-        self.ended = []
+        self._ended = []
         for _number, before in sorted(self._open.items()):
             now = self._storage.get_trial(trial_id_of(before))
             self._states[before.state] -= 1
@@ -123,7 +128,7 @@ class Tally:
             self._open[trial.number] = trial
             return
         self._open.pop(trial.number, None)
-        self.ended.append(trial)
+        self._ended.append(trial)
         if trial.state == TrialState.COMPLETE and trial.value is not None:
             attrs = TrialAttrs.read(trial)
             self._reused += attrs.same_as is not None

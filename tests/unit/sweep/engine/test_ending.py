@@ -9,6 +9,7 @@ from sweep.locations import StorageLocation
 from sweep.records import BestTrial, Counts, TrackingReport
 from sweep.study.attrs import SweepAttrs
 from sweep.study.census import Census
+from sweep.study.sweep_study import SweepStudy
 from tests.unit.sweep.study.conftest import new_sweep, sweep_config
 
 
@@ -47,7 +48,7 @@ def test_a_sweep_killed_while_closing_its_parent_run_is_not_marked_finished(jour
     final = Census(counted=0, running=0, waiting=0, finished=Counts(), best=None)
     recorder = RecorderKilledAtClose()
     with pytest.raises(KilledWhileClosing):
-        end_sweep(study, sweep_config(trials=1), recorder, final, "finished", "FINISHED", None,  # type: ignore[arg-type]
-                  QuietListener())  # type: ignore[arg-type]
+        end_sweep(SweepStudy(study, sweep_config(trials=1)), sweep_config(trials=1), recorder, final,  # type: ignore[arg-type]
+                  "finished", "FINISHED", None, QuietListener())  # type: ignore[arg-type]
     assert recorder.calls[-1] == "close"
     assert SweepAttrs.read(study).status == "running"
