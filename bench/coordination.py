@@ -68,9 +68,9 @@ PROFILE_TOP = 20
 PARTS = {
     "gate": ("sweep.study.sharing:TrialGate.__enter__", "waiting for the gate"),
     "census": ("sweep.study.census:Tally.look", "census (inside the gate)"),
-    "ask": ("sweep.engine.loop:ask_new", "a new trial (inside the gate; a waiting retry takes Optuna's ask)"),
+    "ask": ("sweep.study.sweep_study:ask_new", "a new trial (inside the gate; a waiting retry takes Optuna's ask)"),
     "tell": ("optuna.study.study:Study.tell", "Optuna's tell"),
-    "dead": ("sweep.engine.loop:fail_dead_trials", "dead-worker check"),
+    "dead": ("sweep.study.sweep_study:fail_dead_trials", "dead-worker check"),
     "next": ("sweep.engine.loop:TrialLoop._next_trial", "gate wait + hold (count, ask, mark worker)"),
 }
 
@@ -141,6 +141,7 @@ def run_worker(storage: str, name: str, folder: Path, index: int, seconds: float
     from sweep.locations import StorageLocation
     from sweep.study.sharing import TrialGate
     from sweep.study.storage import configure_optuna, make_pruner, make_sampler, open_storage
+    from sweep.study.sweep_study import SweepStudy
 
     configure_optuna()
     config = bench_config(seconds, sampler)
@@ -148,8 +149,8 @@ def run_worker(storage: str, name: str, folder: Path, index: int, seconds: float
     result: dict[str, Any] = {"trials": 0, "parts": {}, "error": None}
     try:
         backing = open_storage(location, create=False)
-        study = optuna.load_study(study_name=name, storage=backing, sampler=make_sampler(config),
-                                  pruner=make_pruner(config))
+        study = SweepStudy(optuna.load_study(study_name=name, storage=backing, sampler=make_sampler(config),
+                                             pruner=make_pruner(config)), config)
         gate = TrialGate(location, backing, name)
         loop = TrialLoop(study, config, SleepTrainer(trial_seconds), NullRecorder(),  # type: ignore[arg-type]
                          NullListener(), time.perf_counter(), StopSignal(), gate, folder / "workdirs")

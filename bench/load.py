@@ -88,13 +88,13 @@ SAMPLER_FACTORY = "sweep.study.starting:make_sampler"  # its samplers' methods a
 PARTS = {  # the other timed parts of a trial's overhead: label -> (module:function or module:Class.method, meaning)
     "census": ("sweep.study.census:Tally.look", "Tally.look, the loop's census before each ask (reads only the "
                "unfinished and new trials)"),
-    "dead workers": ("sweep.engine.loop:fail_dead_trials", "fail_dead_trials, looking for running trials of dead "
+    "dead workers": ("sweep.study.sweep_study:fail_dead_trials", "fail_dead_trials, looking for running trials of dead "
                      "workers before each trial"),
     "run-id wait": ("sweep.tracking.client:Recorder.run_id",
                     "waiting for the trial's child run id from the tracking process"),
     "journal writes": ("sweep.study.optuna_internals:JournalFileNoFsync.append_logs", "appends to the journal file"),
 }
-PLOTS = "sweep.study.plots:study_plots"  # the end-of-sweep plots, drawn in the main process
+PLOTS = "sweep.study.sweep_study:study_plots"  # the end-of-sweep plots, drawn in the main process (SweepStudy.plots)
 
 TARGET_RATIO = 1.3  # overhead per trial at the end / at the start (issue 14; with TPE: without the sampler's time)
 

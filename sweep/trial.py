@@ -22,6 +22,9 @@ from sweep.space import Dimension, SuggestingTrial, suggest
 class OptunaTrial(SuggestingTrial, Protocol):
     number: int
 
+    @property
+    def params(self) -> dict[str, Any]: ...  # what it suggested so far
+
     def report(self, value: float, step: int) -> None: ...
 
     def should_prune(self) -> bool: ...

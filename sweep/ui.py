@@ -32,9 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sweep.errors import NotFoundError, SweepError
-from sweep.locations import REMOTE_SCHEMES, url_scheme
+from sweep.locations import REMOTE_SCHEMES
 from sweep.queries import tracking_of
 from sweep.study import SweepRow, TrialRow, sweep_trials
+from sweep.urls import URL
 
 DEFAULT_HOST = "127.0.0.1"  # loopback: a sweep's runs and models are not for the whole network by default
 DEFAULT_PORT = 5000  # MLflow's own default
@@ -91,10 +92,10 @@ class UiTarget:
     experiment_id: str | None  # None: the experiment list (another store)
     sweep: str | None
     view: RunsView | None = field(default=None, compare=False)
+    remote: bool = field(init=False, compare=False)  # a tracking server: a UI of its own
 
-    @property
-    def remote(self) -> bool:
-        return url_scheme(self.tracking_uri) in REMOTE_SCHEMES  # a tracking server: a UI of its own
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "remote", URL.parse(self.tracking_uri).kind in REMOTE_SCHEMES)
 
     def url(self, base: str, *, shared: bool = False) -> str:
         """The sweep's runs table under ``base`` (a server's root URL), else the experiment list.

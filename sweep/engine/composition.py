@@ -9,7 +9,7 @@ from pathlib import Path
 from sweep.config import SweepConfig
 from sweep.engine.parts import Parts
 from sweep.executors import open_executor
-from sweep.locations import TrackingLocation, absolute_tracking_uri
+from sweep.locations import TrackingLocation
 from sweep.records import ModelPublishing
 from sweep.tracking.active_run import ActiveChildRuns
 from sweep.tracking.run_metrics import final_metric
@@ -31,7 +31,7 @@ def make_trainer(config: SweepConfig, tracking: TrackingLocation, workdirs: Path
                                 data_fingerprint=data_fingerprint(data))
     if config.trainer.command is not None:
         check_command(config.trainer.command, workdirs or Path.cwd() / "sweeps")
-        uri = absolute_tracking_uri(tracking.secret_url)
+        uri = tracking.absolute_uri()
         run_metric = partial(final_metric, uri) if config.source == "mlflow" else None
         return CommandTrainer(config.trainer.command, config.metric, uri, run_metric)
     fit = load_function(config.trainer)

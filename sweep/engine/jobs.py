@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import time
 
-import optuna
-from optuna.trial import TrialState
-
-from sweep import states
 from sweep.config import SweepConfig
 from sweep.engine.loop import WAIT_SECONDS, StopSignal, most_frequent
 from sweep.engine.progress import SweepListener, TrialUpdate
 from sweep.executors import Executor, Pool
 from sweep.locations import StorageLocation, TrackingLocation
 from sweep.states import LoopEnd
-from sweep.study.attrs import TrialAttrs
-from sweep.study.census import Tally, finished_state, take_census
+from sweep.study.sweep_study import SweepStudy, TrialSpan
 
 
-def supervise(study: optuna.Study, config: SweepConfig, executor: Executor, storage: StorageLocation,
+def supervise(study: SweepStudy, config: SweepConfig, executor: Executor, storage: StorageLocation,
               tracking: TrackingLocation, listener: SweepListener, stop: StopSignal, started: float
               ) -> tuple[LoopEnd, int, list[str], str | None]:
     """Run the trials in the executor's workers (processes here, or Ray tasks) until they end.
@@ -29,9 +24,9 @@ def supervise(study: optuna.Study, config: SweepConfig, executor: Executor, stor
     FAILING (the workers stopped early: their trials all failed alike) or STOPPED: workers
     ended on errors (MLflow unreachable, say) before the sweep was done.
     """
-    before = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+    before = set(study.finished_numbers())
     spawned = time.time()
-    pool = executor.start(study.study_name, storage=storage, tracking=tracking, target=config.trials)
+    pool = executor.start(study.name, storage=storage, tracking=tracking, target=config.trials)
     try:
         reported = _watch(pool, study, config, listener, stop, started, before)
         pool.wait()
@@ -42,7 +37,7 @@ def supervise(study: optuna.Study, config: SweepConfig, executor: Executor, stor
         raise
     finally:
         pool.close()
-    census = take_census(study, config)
+    census = study.census()
     done = census.finished.finished >= config.trials and census.running == 0
     counts = census.finished
     if done and not stop.requested:
@@ -53,29 +48,29 @@ def supervise(study: optuna.Study, config: SweepConfig, executor: Executor, stor
         status = LoopEnd.STOPPED
     else:
         status = LoopEnd.INTERRUPTED
-    ran = [t for t in study.get_trials(deepcopy=False) if t.number in reported - before]
+    ran = study.spans(reported - before)
     return status, len(ran), failures, too_short_note(ran, executor.workers, spawned)
 
 
-def too_short_note(trials: list[optuna.trial.FrozenTrial], jobs: int, spawned: float) -> str | None:
+def too_short_note(trials: list[TrialSpan], jobs: int, spawned: float) -> str | None:
     """A note when starting the workers took longer than each worker's share of the trials: the sweep would
     have been faster with --jobs 1 (each worker imports MLflow and Optuna and opens the stores first)."""
-    timed = [t for t in trials if t.datetime_start is not None and t.datetime_complete is not None]
+    timed = [(t.started, t.completed) for t in trials if t.started is not None and t.completed is not None]
     if not timed:
         return None
-    start_up = min(t.datetime_start.timestamp() for t in timed) - spawned  # type: ignore[union-attr]
-    busy = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in timed)  # type: ignore[operator]
+    start_up = min(started for started, _ in timed) - spawned
+    busy = sum(completed - started for started, completed in timed)
     if start_up <= busy / jobs:
         return None
     return (f"the workers took {start_up:.1f} s to start and the trials {busy:.1f} s in all: a sweep this short "
             f"is faster with --jobs 1")
 
 
-def _watch(pool: Pool, study: optuna.Study, config: SweepConfig, listener: SweepListener, stop: StopSignal,
+def _watch(pool: Pool, study: SweepStudy, config: SweepConfig, listener: SweepListener, stop: StopSignal,
            started: float, before: set[int]) -> set[int]:
     """Report each trial the workers finish, until every worker has ended; returns the trials reported."""
     reported = set(before)
-    tally = Tally(study, config)  # reads every trial once; each look after, only what changed
+    tally = study.tally()  # reads every trial once; each look after, only what changed
     shown = tally.census().finished  # counted one trial per line: the counter never goes back
     stopping = False
     while True:
@@ -87,23 +82,16 @@ def _watch(pool: Pool, study: optuna.Study, config: SweepConfig, listener: Sweep
         ended = sorted((t for t in tally.ended if t.number not in reported), key=lambda t: t.number)
         for trial in ended:  # in trial-number order, whichever worker finished first
             reported.add(trial.number)
-            attrs = TrialAttrs.read(trial)
-            if attrs.interrupted:
+            if trial.interrupted:
                 continue
-            state = finished_state(trial)
-            shown = shown.add(state)
-            listener.trial_finished(TrialUpdate(
-                trial.number, state, trial.value if state is states.TrialState.COMPLETE else None, attrs.error,
-                shown, config.trials, census.best, time.perf_counter() - started))
+            shown = shown.add(trial.state)
+            listener.trial_finished(TrialUpdate(trial.number, trial.state, trial.value, trial.error, shown,
+                                                config.trials, census.best, time.perf_counter() - started))
         if alive == 0:
             return reported
         time.sleep(WAIT_SECONDS)
 
 
-def error_summary(study: optuna.Study) -> list[tuple[str, int]]:
+def error_summary(study: SweepStudy) -> list[tuple[str, int]]:
     """The three most frequent errors of the study's failed trials, with their counts, most first."""
-    errors: dict[str, int] = {}
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        message = str(TrialAttrs.read(trial).error or "unknown error")
-        errors[message] = errors.get(message, 0) + 1
-    return most_frequent(errors)
+    return most_frequent(study.failed_errors())

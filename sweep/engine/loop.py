@@ -11,22 +11,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import optuna
-
 from sweep.config import SweepConfig
 from sweep.engine.progress import SweepListener, TrialUpdate
 from sweep.records import BestTrial, Counts, TrialRecord, now_ms
 from sweep.states import LoopEnd, TrialState
-from sweep.study.attrs import TrialAttrs
-from sweep.study.census import Tally, optuna_state
-from sweep.study.optuna_internals import ask_new, quiet_heartbeat_warnings
 from sweep.study.repeats import FinishedSettings
-from sweep.study.seeding import SamplerStreams
-from sweep.study.sharing import TrialGate, fail_dead_trials, heartbeat, worker_id
+from sweep.study.sharing import TrialGate, heartbeat, worker_id
+from sweep.study.sweep_study import OPTUNA_PRUNED, SweepStudy
 from sweep.tracking import Recorder
 from sweep.tracking.operations import FinishTrial, Reconcile, RecordBest, RecordCounts, StartTrial
 from sweep.trainers.base import Trainer, TrialOutcome
-from sweep.trial import Trial, TrialInterrupted, TrialPruned, TrialRun
+from sweep.trial import OptunaTrial, Trial, TrialInterrupted, TrialPruned, TrialRun
 
 FAIL_FAST_TRIALS = 5  # this many trials failing with one same error, and none ever succeeded: the sweep stops
 WAIT_SECONDS = 0.5  # how often a worker with no trial left to start looks at the others' last trials
@@ -85,18 +80,17 @@ class TrialLoop:
     The timeout counts from ``run()``: the stores are ready then, and the first trial can start.
     """
 
-    def __init__(self, study: optuna.Study, config: SweepConfig, trainer: Trainer, recorder: Recorder,
+    def __init__(self, study: SweepStudy, config: SweepConfig, trainer: Trainer, recorder: Recorder,
                  listener: SweepListener, started: float, stop: StopSignal, gate: TrialGate, workdirs: Path) -> None:
         self.study, self.config, self.trainer, self.recorder = study, config, trainer, recorder
         self.listener, self.workdirs = listener, workdirs
         self.started, self.stop, self.gate = started, stop, gate
-        self.tally = Tally(study, config)  # reads every trial once; each look after, only what changed
+        self.tally = study.tally()  # reads every trial once; each look after, only what changed
         self.census = self.tally.census()
         self.trainer_seconds = 0.0
         self.trials_run = 0
         self.errors: dict[str, int] = {}
         self.worker = worker_id()
-        self.streams = SamplerStreams(config)  # no two processes (or starts) replay one sampler sequence
         # repeats: reuse answers a proposal of a complete trial's settings with that trial's result
         self.finished_settings = FinishedSettings(config.fixed) if config.repeats == "reuse" else None
         self._note_finished()
@@ -118,7 +112,7 @@ class TrialLoop:
                 return LoopEnd.INTERRUPTED
             if deadline is not None and time.perf_counter() >= deadline:
                 return LoopEnd.TIMEOUT
-            for record in fail_dead_trials(self.study, self.tally.running):
+            for record in self.study.fail_dead_trials(self.tally):
                 self.recorder.call(Reconcile([record]))  # its run ends FAILED, like the trial
             trial = self._next_trial()
             if trial is not None:
@@ -130,27 +124,20 @@ class TrialLoop:
             else:
                 time.sleep(WAIT_SECONDS)  # other workers run the last trials; theirs may still fail and retry
 
-    def _next_trial(self) -> optuna.Trial | None:
+    def _next_trial(self) -> OptunaTrial | None:
         with self.gate:
             self.census = self.tally.look()
             self._note_finished()
             if not (self.census.waiting or self.census.counted < self.config.trials):
                 return None
-            with quiet_heartbeat_warnings():
-                # a WAITING trial (a retry) first, else a new one; Optuna looks for a waiting one among all
-                # the study's trials, so that look is skipped when the census saw none
-                trial = self.study.ask() if self.census.waiting else ask_new(self.study)
-            self.streams.before_sampling(self.study, trial.number)
-            if self.streams.samples_at_ask:
-                trial.relative_params  # noqa: B018 - sampled now, under the gate (see SamplerStreams)
-            TrialAttrs(worker=self.worker).write(trial)  # who runs it: a dead worker's trial is failed
-            return trial
+            # a WAITING trial (a retry) first, else a new one; marked as this worker's
+            return self.study.ask(waiting=bool(self.census.waiting), worker=self.worker)
 
     def _note_finished(self) -> None:
         if self.finished_settings is not None:
             self.finished_settings.note(self.tally.ended)  # the trials the last look saw finish
 
-    def one_trial(self, trial: optuna.Trial) -> None:
+    def one_trial(self, trial: OptunaTrial) -> None:
         start_ms = now_ms()
         self.recorder.send(StartTrial(trial.number, start_ms))
         run = TrialRun()
@@ -163,7 +150,7 @@ class TrialLoop:
         child_run = functools.cache(lambda: self.recorder.run_id(trial.number))
         try:
             with heartbeat(trial):
-                facing = Trial(trial, run, sweep=self.study.study_name, metric=self.config.metric,
+                facing = Trial(trial, run, sweep=self.study.name, metric=self.config.metric,
                                space=self.config.space, fixed=self.config.fixed,
                                run_id=child_run, workdirs=self.workdirs,
                                should_stop=lambda: self.stop.requested,
@@ -180,7 +167,7 @@ class TrialLoop:
                     finally:
                         self.stop.in_trainer = False
             value = outcome.value
-        except (TrialPruned, optuna.TrialPruned):
+        except (TrialPruned, OPTUNA_PRUNED):
             state = TrialState.PRUNED
         except (TrialInterrupted, KeyboardInterrupt):  # KeyboardInterrupt: a second Ctrl-C inside the trainer
             state, error, interrupted = TrialState.FAIL, INTERRUPTED, True
@@ -197,7 +184,7 @@ class TrialLoop:
         # the record goes to MLflow before the study: killed in between, the trial stays RUNNING and a
         # resume fails it and its run; the other order could leave a told trial with an unlogged run
         self.recorder.send(FinishTrial(record))
-        self._tell(trial, record)
+        self.study.tell(trial, record)
         self.trials_run += 1
         # the census is refreshed before the next trial; until then this trial counts as finished
         self.census = self.census.after(record, self.config)
@@ -211,13 +198,6 @@ class TrialLoop:
         self.recorder.send(RecordCounts(self.counts))
         self.listener.trial_finished(TrialUpdate(record.number, state, value, error, self.counts, self.config.trials,
                                                  self.best, time.perf_counter() - self.started, same_as))
-
-    def _tell(self, trial: optuna.Trial, record: TrialRecord) -> None:
-        # trial user attributes can only be written while the trial runs, so before tell()
-        TrialAttrs(record.run_id, record.metrics, record.error, record.interrupted,
-                   same_as=record.same_as).write(trial)
-        self.study.tell(trial, record.value if record.state is TrialState.COMPLETE else None,
-                        state=optuna_state(record.state))
 
     def failing(self) -> bool:
         """The first trials all failed with one error: the next ones would too, so the sweep stops early."""

@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from contextlib import ExitStack
 
-import optuna
-
 from sweep.config import SweepConfig, check_sampler_packages
 from sweep.engine import composition
 from sweep.engine.ending import end_sweep
@@ -19,20 +17,12 @@ from sweep.executors import check_executor
 from sweep.locations import StorageLocation, TrackingLocation, sweep_folder
 from sweep.records import SweepIdentity, TrackingReport
 from sweep.states import LoopEnd, SweepStatus, sweep_end
-from sweep.study.attrs import relink_runs
-from sweep.study.census import Census, record_of, take_census
+from sweep.study.census import Census
 from sweep.study.opening import ExistingSweep, open_sweep
-from sweep.study.sharing import TrialGate, fail_orphaned_trials
-from sweep.study.starting import (
-    claim_name,
-    create_study,
-    discard_new_study,
-    link_parent,
-    parent_params,
-    record_sweep,
-    resumed_config,
-)
+from sweep.study.sharing import TrialGate
+from sweep.study.starting import claim_name, parent_params, resumed_config
 from sweep.study.storage import grid_size, open_storage
+from sweep.study.sweep_study import SweepStudy
 from sweep.tracking import Recorder
 from sweep.tracking.operations import AttachParent, OpenParent, Reconcile
 from sweep.trainers.workdirs import tidy_workdirs
@@ -113,29 +103,28 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
         # records the sweep and a token before the parent run exists, and the parent carries the token:
         # killed before the link is written, the next run, --resume or sync finds that parent again --
         stop.defer()
-        study = existing.load(config) if existing is not None else create_study(storage, config, name)
+        study = SweepStudy.load(existing, config) if existing is not None else SweepStudy.create(storage, config, name)
         try:
             if existing is not None:
-                fail_orphaned_trials(study)
-            token = record_sweep(study, config, experiment_id, tracking)
+                study.fail_orphaned_trials()
+            token = study.record_sweep(experiment_id, tracking)
             parent_run_id, _ = recorder.call(OpenParent(
                 existing.attrs.parent_run_id if existing is not None else None, token=token,
                 params=parent_params(config), config_yaml=config.to_yaml(),
                 tags={"sweep.status": SweepStatus.RUNNING.value, "sweep.target": str(config.trials),
                       "sweep.storage": str(location), "sweep.command": redact_text(command_line),
                       **(environment or {}), **trainer.provenance()}))
-            link_parent(study, parent_run_id)
+            study.link_parent(parent_run_id)
         except BaseException:
             if existing is None:
-                discard_new_study(study)  # nothing half-written: the name stays free
+                study.discard()  # nothing half-written: the name stays free
             raise
         if existing is not None:
-            reconciled = recorder.call(Reconcile([record_of(trial) for trial in study.get_trials(deepcopy=False)]))
-            relink_runs(study, reconciled.run_ids)  # runs it rebuilt: the study must name them
+            reconciled = recorder.call(Reconcile(study.records()))
+            study.relink_runs(reconciled.run_ids)  # runs it rebuilt: the study must name them
         gate = TrialGate(location, storage, name)
         listener.sweep_started(SweepStart(name, config.experiment, parent_run_id, str(location), str(tracking),
-                                          config.trials, take_census(study, config).finished.finished,
-                                          existing is not None))
+                                          config.trials, study.census().finished.finished, existing is not None))
         # -- the trials: in this process, or in workers (--jobs processes, Ray tasks) --
         if executor is None:
             loop = TrialLoop(study, config, trainer, recorder, listener, started, stop, gate, sweep_folder(name))
@@ -147,7 +136,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
                                                                 listener, stop, started)
             trainer_seconds, errors = None, error_summary(study)
         # -- the end: the final best, the study's state, plots and model, the parent run's status --
-        final = take_census(study, config)
+        final = study.census()
         report = end_sweep(study, config, recorder, final, sweep_end(status, final.finished),
                            trainer.model_publishing(), register, listener)
         _tidy_workdirs(study, config, final)
@@ -194,8 +183,7 @@ def _complete_already(existing: ExistingSweep, config: SweepConfig, grid_note: s
     """A finished sweep resumed without a target above its count: nothing to run, and no store is written."""
     if existing.attrs.status != SweepStatus.FINISHED:
         return None
-    study = existing.read()
-    census = take_census(study, config)
+    census = SweepStudy.read(existing, config).census()
     if census.counted < config.trials or census.running or census.waiting:
         return None
     note = grid_note or (f"sweep {existing.name} is complete; give --trials above {census.counted} to extend it")
@@ -204,15 +192,14 @@ def _complete_already(existing: ExistingSweep, config: SweepConfig, grid_note: s
                         str(existing.location), existing.attrs.tracking_uri or "", note)
 
 
-def _tidy_workdirs(study: optuna.Study, config: SweepConfig, final: Census) -> None:
+def _tidy_workdirs(study: SweepStudy, config: SweepConfig, final: Census) -> None:
     """A command's trials: the best trial's working folder is kept, the other finished trials' removed (their
     logs are artifacts of their runs by now: the tracking process has closed), unless keep_workdirs."""
     command = config.trainer.command
     if command is None or command.keep_workdirs or config.name is None:
         return
-    finished = [trial.number for trial in study.get_trials(deepcopy=False) if trial.state.is_finished()]
     tidy_workdirs(sweep_folder(config.name), keep=final.best.number if final.best is not None else None,
-                  finished=finished)
+                  finished=study.finished_numbers())
 
 
 def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, trials: int | None,
@@ -245,13 +232,13 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
                                 f"`sweep run --resume --name {name}` finishes starting it")
         recorder.call(AttachParent(parent_run_id))
         stop.defer()
-        study = sweep.load(config)
+        study = SweepStudy.load(sweep, config)
         gate = TrialGate(location, sweep.storage, name)
         listener.sweep_started(SweepStart(name, config.experiment, parent_run_id, str(location), str(tracking),
-                                          config.trials, take_census(study, config).finished.finished, True))
+                                          config.trials, study.census().finished.finished, True))
         loop = TrialLoop(study, config, trainer, recorder, listener, started, stop, gate, sweep_folder(name))
         status = loop.run()
-        final = take_census(study, config)
+        final = study.census()
         if finalize and status is LoopEnd.FINISHED:
             report = end_sweep(study, config, recorder, final, sweep_end(status, final.finished),
                                trainer.model_publishing(), None, listener)

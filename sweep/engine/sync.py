@@ -11,21 +11,18 @@ as the sweep's state says. A second sync changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-
-import optuna
+from dataclasses import dataclass, field
 
 from sweep.engine import composition
-from sweep.engine.ending import publish_results, remember_model
+from sweep.engine.ending import publish_results
 from sweep.engine.parts import Parts
 from sweep.locations import StorageLocation, TrackingLocation
 from sweep.records import BestAgreement, BestTrial, ModelPublishing, SweepIdentity
 from sweep.states import SweepStatus, end_of, sweep_end
-from sweep.study.attrs import SweepAttrs, relink_runs
-from sweep.study.census import record_of, take_census
 from sweep.study.opening import open_sweep
 from sweep.study.starting import parent_params
 from sweep.study.storage import HEARTBEAT_SECONDS
+from sweep.study.sweep_study import SweepStudy
 from sweep.tracking import Recorder
 from sweep.tracking.operations import AgreeBest, EndParentIfNeeded, OpenParent, Reconcile
 
@@ -62,7 +59,7 @@ def sync_sweep(name: str | None, *, storage_url: str | None, tracking_uri: str |
     location = StorageLocation.parse(storage_url)
     sweep = open_sweep(location, name, heartbeat=HEARTBEAT_SECONDS)
     attrs, config = sweep.attrs, sweep.config
-    study = sweep.read()
+    study = SweepStudy.read(sweep)
     tracking = TrackingLocation.resolve(tracking_uri, stored=attrs.stored_tracking)
     # a sweep killed before it linked its parent run ran no trial: sync ends it as interrupted (resumable)
     state = SweepStatus.INTERRUPTED.value if attrs.status == SweepStatus.STARTING else attrs.status
@@ -77,13 +74,11 @@ def sync_sweep(name: str | None, *, storage_url: str | None, tracking_uri: str |
             config_yaml=config.to_yaml(), token=attrs.token, sync=True))
         adopted = not created and parent_run_id != attrs.parent_run_id
         if created or adopted:
-            replace(SweepAttrs.read(study), parent_run_id=parent_run_id, status=state).write(study)
-        finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+            study.adopt_parent(parent_run_id, state)
         # every param the trial had: its fixed settings and whatever it suggested (define-by-run included)
-        reconciled = recorder.call(Reconcile([replace(record_of(trial), params={**config.fixed, **trial.params})
-                                              for trial in finished]))
-        relinked = relink_runs(study, reconciled.run_ids)
-        census = take_census(study, config)  # after relinking: the best names the run MLflow holds now
+        reconciled = recorder.call(Reconcile(study.finished_records()))
+        relinked = study.relink_runs(reconciled.run_ids)
+        census = study.census()  # after relinking: the best names the run MLflow holds now
         agreement = (recorder.call(AgreeBest(census.best, config.metric, publishing))
                      if census.best is not None else None)
         published = _publish_if_needed(study, recorder, census.best, agreement, publishing)
@@ -95,7 +90,7 @@ def sync_sweep(name: str | None, *, storage_url: str | None, tracking_uri: str |
         recorder.terminate()
         raise
     if report.model.uri is not None:
-        remember_model(study, report)
+        study.remember_model(report.model)
     made = {PLOTS: bool(report.plots or report.plots_skipped), publishing.shown_as: report.model.uri is not None}
     published = [piece for piece in published if made[piece]]  # what failed is among the problems
     problems = [*report.errors, *([report.model.warning] if report.model.warning else [])]
@@ -104,7 +99,7 @@ def sync_sweep(name: str | None, *, storage_url: str | None, tracking_uri: str |
                       agreement.repaired if agreement else [], published, agreement.missing if agreement else None)
 
 
-def _publish_if_needed(study: optuna.Study, recorder: Recorder, best: BestTrial | None,
+def _publish_if_needed(study: SweepStudy, recorder: Recorder, best: BestTrial | None,
                        agreement: BestAgreement | None, publishing: ModelPublishing) -> list[str]:
     """Plots and the best model, when the parent lacks them or shows another best; returns what was sent."""
     if best is None or agreement is None:

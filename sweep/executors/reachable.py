@@ -51,7 +51,7 @@ def on_this_machine(address: str | None, here: Collection[str] | None = None) ->
 def local_tracking(tracking: TrackingLocation) -> bool:
     """An MLflow store in a file or folder of this machine (not a tracking server, not Databricks)."""
     scheme = tracking.scheme
-    return scheme in LOCAL_TRACKING_SCHEMES or (not scheme and not tracking.secret_url.startswith("databricks"))
+    return scheme in LOCAL_TRACKING_SCHEMES or (not scheme and not tracking.url.path.startswith("databricks"))
 
 
 def check_reachable(where: str, storage: StorageLocation, tracking: TrackingLocation) -> None:

@@ -2,13 +2,14 @@
 
 The study is the source of truth (which trials ran, with what settings and result); MLflow is the view
 people browse, written by the tracking layer (sweep/tracking/). The application that runs sweeps on top of
-both is sweep/engine/.
+both is sweep/engine/: it imports nothing from Optuna, and reaches a sweep's study through SweepStudy.
 
     storage.py          where studies live (journal file, RDB URL, Redis, a storage proxy), samplers, pruners
     remote.py           a journal in Redis, the storage proxy's client: opened with bounded timeouts
     proxy.py            `sweep storage-proxy`: Optuna's gRPC storage proxy, and the trial gate it serves
     attrs.py            SweepAttrs, TrialAttrs: the study's and trials' attributes, defaults in one place
     opening.py          open_sweep: an existing sweep (storage -> study row -> stored config -> study)
+    sweep_study.py      SweepStudy: one sweep's study as the engine uses it (ask, tell, census, records, attrs)
     starting.py         a new sweep's name and study, a resumed sweep's config, what the study records
     census.py           counting trials for the shared budget; a finished trial as a record
     sharing.py          one study, many workers: the trial gate, dead workers, heartbeats
@@ -29,6 +30,7 @@ from sweep.study.proxy import serve_storage
 from sweep.study.reading import SweepRow, TrialRow, list_sweeps, sweep_trials
 from sweep.study.sharing import TrialGate
 from sweep.study.storage import HEARTBEAT_SECONDS, configure_optuna, open_storage
+from sweep.study.sweep_study import SweepStudy
 
 __all__ = [
     "HEARTBEAT_SECONDS",
@@ -38,6 +40,7 @@ __all__ = [
     "StudyPlots",
     "SweepAttrs",
     "SweepRow",
+    "SweepStudy",
     "TrialAttrs",
     "TrialGate",
     "TrialRow",

@@ -82,7 +82,7 @@ class Tally:
         self._retried: set[int] = set()  # failed attempts a retry replaced: they no longer count
         self._reused = 0  # complete trials that reused an earlier one's result (repeats: reuse)
         self._best: tuple[tuple[float, float, int], optuna.trial.FrozenTrial] | None = None
-        self.ended: list[optuna.trial.FrozenTrial] = []  # trials seen finished for the first time by the last look
+        self._ended: list[optuna.trial.FrozenTrial] = []  # trials seen finished for the first time by the last look
         for trial in study.get_trials(deepcopy=False):  # the first look reads everything once
             self._add(trial)
 
@@ -91,9 +91,14 @@ class Tally:
         """The counted trials that were running at the last look, as read then."""
         return [trial for trial in self._open.values() if trial.state == TrialState.RUNNING]
 
+    @property
+    def ended(self) -> list[TrialRecord]:
+        """The trials the last look saw finished for the first time (the first look: every finished one)."""
+        return [record_of(trial) for trial in self._ended]
+
     def look(self) -> Census:
         """The census now: re-read the unfinished trials, then read the new ones."""
-        self.ended = []
+        self._ended = []
         for _number, before in sorted(self._open.items()):
             now = self._storage.get_trial(trial_id_of(before))
             self._states[before.state] -= 1
@@ -140,7 +145,7 @@ class Tally:
             self._open[trial.number] = trial
             return
         self._open.pop(trial.number, None)
-        self.ended.append(trial)
+        self._ended.append(trial)
         if trial.state == TrialState.COMPLETE and trial.value is not None:
             attrs = TrialAttrs.read(trial)
             self._reused += attrs.same_as is not None
@@ -154,7 +159,7 @@ def _key(value: float, metrics: dict[str, float], number: int, config: SweepConf
 
 
 def counted_trials(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
-    """The trials that count: all but the failed attempts a retry replaced (the README's rule)."""
+    """The trials that count: all but the failed attempts a retry replaced (docs/scaling.md's rule)."""
     retried = {number for t in trials for number in t.system_attrs.get("retry_history", ())}
     return [t for t in trials if t.number not in retried] if retried else trials
 

@@ -10,7 +10,6 @@ import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage
@@ -23,6 +22,7 @@ from sweep.study.optuna_internals import (
     JournalRedisBatched,
     quiet_experimental_warnings,
 )
+from sweep.urls import URL
 
 CONNECT_SECONDS = 5  # Redis and the storage proxy: how long an unreachable endpoint may take to say so
 REDIS_READ_SECONDS = 30  # a Redis command that gets no answer for this long fails instead of hanging
@@ -52,9 +52,12 @@ def open_redis_journal(location: StorageLocation, *, heartbeat: int, callback: S
 
 
 def redis_url(location: StorageLocation) -> str:
-    """The URL redis-py connects with: bounded timeouts added, unless the user's URL sets its own."""
-    return with_query_defaults(location.redis_url, socket_connect_timeout=CONNECT_SECONDS,
-                               socket_timeout=REDIS_READ_SECONDS)
+    """The URL redis-py connects with (password included): bounded timeouts added, unless the user's URL sets its
+    own; StorageError for a storage that is not in Redis."""
+    if location.redis is None:
+        raise StorageError(f"storage {location} is not a redis:// URL")
+    return with_query_defaults(location.redis, socket_connect_timeout=CONNECT_SECONDS,
+                               socket_timeout=REDIS_READ_SECONDS).secret
 
 
 def open_storage_proxy(location: StorageLocation, *, heartbeat: int, callback: StaleCallback) -> BaseStorage:
@@ -104,10 +107,9 @@ def proxy_unreachable(grpc: Any, target: str) -> str | None:
         channel.close()
 
 
-def with_query_defaults(url: str, **defaults: object) -> str:
+def with_query_defaults(url: URL, **defaults: object) -> URL:
     """``url`` with each of ``defaults`` as a query parameter, unless the URL sets it already."""
-    parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query))
+    query = dict(url.params)
     for key, value in defaults.items():
         query.setdefault(key, str(value))
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    return url.copy_with(params=query)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 
-from sweep.study.attrs import TrialAttrs
+from sweep.records import TrialRecord
+from sweep.states import TrialState
 
 Settings = tuple[tuple[str, str], ...]
 
@@ -45,14 +45,15 @@ class FinishedSettings:
         self._fixed = dict(fixed)
         self._by_settings: dict[Settings, FinishedTrial] = {}
 
-    def note(self, trials: Iterable[optuna.trial.FrozenTrial]) -> None:
+    def note(self, trials: Iterable[TrialRecord]) -> None:
+        """Keep the complete ones among ``trials`` (as a census's Tally hands them on: Tally.ended)."""
         for trial in trials:
-            if trial.state != TrialState.COMPLETE or trial.value is None:
+            if trial.state is not TrialState.COMPLETE or trial.value is None:
                 continue
             key = settings_key({**self._fixed, **trial.params})
             known = self._by_settings.get(key)
             if known is None or trial.number < known.number:
-                self._by_settings[key] = FinishedTrial(trial.number, float(trial.value), TrialAttrs.read(trial).metrics)
+                self._by_settings[key] = FinishedTrial(trial.number, float(trial.value), dict(trial.metrics))
 
     def find(self, settings: Mapping[str, Any]) -> FinishedTrial | None:
         """The complete trial that had exactly ``settings`` (suggested and fixed values), if any."""

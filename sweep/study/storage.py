@@ -49,7 +49,7 @@ def open_storage(location: StorageLocation | str | None, *, create: bool = True,
         location = StorageLocation.parse(location)
     try:
         if location.is_database:
-            if misread_password(location.secret_url):
+            if misread_password(location.url):
                 raise StorageError(f"storage {location}: the password holds a character that must be "
                                    f"percent-encoded in a URL (at sign as %40, slash as %2F, space as %20); encode it")
             with quiet_heartbeat_warnings():  # the heartbeat arguments are marked experimental

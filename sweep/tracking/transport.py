@@ -147,15 +147,16 @@ def _quiet_mlflow_logs() -> Iterator[None]:
 
 @contextmanager
 def _tracking_uri_restored() -> Iterator[None]:
-    """MLflow's process-wide tracking URI as it was before the server set the sweep's (TrackingStore does)."""
+    """MLflow's process-wide tracking URI (and MLFLOW_TRACKING_URI, which set_tracking_uri copies it into) as
+    they were before the server set the sweep's (TrackingStore does). Unset before: unset after, not MLflow's
+    default resolved for the folder the sweep ran in, which a later sweep in another folder would inherit."""
     import mlflow
 
-    before = mlflow.get_tracking_uri() if os.environ.get("MLFLOW_TRACKING_URI") is None else None
+    before = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
     try:
         yield
     finally:
-        if before is not None:
-            mlflow.set_tracking_uri(before)
+        mlflow.set_tracking_uri(before)  # type: ignore[arg-type]  # None unsets it, as MLflow documents
 
 
 @contextmanager

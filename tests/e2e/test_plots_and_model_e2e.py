@@ -1,4 +1,7 @@
-"""End to end: the plots, the pyfunc model and its registered version that a sweep leaves on its parent run."""
+"""End to end: the sweep's pyfunc model and `sweep predict` in a fresh interpreter, where what is imported is
+the subject: the model loads where the sweep package cannot be imported, and predict on a local store never
+imports mlflow. The sweep they read is made in-process (its plots, model and registered version are checked
+there: tests/unit/sweep/test_plots_and_model.py)."""
 
 from __future__ import annotations
 
@@ -8,46 +11,35 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import e2e
+from tests.support import e2e, inprocess
 from tests.support.stores import copy_mlflow_db
 from trainer import Model
 
 pytestmark = pytest.mark.slow
 
 TEXTS = ["a warm and wonderful film, beautifully acted", "dull, slow and far too long", "it was fine"]
-PLOTS = ["NOTES.txt", "optimization_history.png", "parallel_coordinate.png", "param_importances.png", "slice.png"]
 
 
 @pytest.fixture(scope="module")
-def shipped(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) -> tuple[Path, str]:
-    """One 10-trial sweep registered as `sentiment-best`; (its folder, its `sweep run` output)."""
+def shipped(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) -> Path:
+    """One 10-trial sweep registered as `sentiment-best`, made in-process: its folder."""
     folder = tmp_path_factory.mktemp("shipped")
     copy_mlflow_db(mlflow_template, folder)
     e2e.write_config(folder, "trials: 10\npruner: {name: none}\n" + e2e.FAST_SPACE)
-    result = e2e.sweep(folder, "run", "--config", "sweep.yaml", "--name", "shipped", "--register", "sentiment-best")
+    result = inprocess.sweep(folder, "run", "--config", "sweep.yaml", "--name", "shipped",
+                             "--register", "sentiment-best")
     assert result.returncode == 0, result.stderr
-    return folder, result.stdout
+    return folder
 
 
 def best_model(folder: Path) -> Model:
     """The winning trial's model.json, read the way `train predict` reads it."""
-    best = json.loads(e2e.sweep(folder, "best", "--format", "json").stdout)
+    best = json.loads(inprocess.sweep(folder, "best", "--format", "json").stdout)
     return Model.from_json(e2e.artifact_bytes(folder, best["run_id"], "model.json").decode())
 
 
-def test_plots_are_valid_pngs_on_the_parent_run(shipped: tuple[Path, str]):
-    folder, output = shipped
-    parent, _ = e2e.runs(folder)
-    assert e2e.artifact_names(folder, parent.info.run_id, "plots") == PLOTS
-    for name in PLOTS[1:]:
-        width, height = e2e.png_size(e2e.artifact_bytes(folder, parent.info.run_id, f"plots/{name}"))
-        assert width > 700 and height > 500, name
-    assert parent.data.tags["sweep.plots_skipped"] == "none"
-    assert "plots:          4 under plots/ on the parent run" in output
-
-
-def test_pyfunc_model_round_trips_and_predicts_like_model_json(shipped: tuple[Path, str]):
-    folder, _ = shipped
+def test_pyfunc_model_round_trips_and_predicts_like_model_json(shipped: Path):
+    folder = shipped
     parent, _ = e2e.runs(folder)
     # a fresh interpreter in which the sweep package cannot be imported: the model carries what it needs
     loaded = e2e.python_in(folder, textwrap.dedent(f"""
@@ -70,42 +62,8 @@ def test_pyfunc_model_round_trips_and_predicts_like_model_json(shipped: tuple[Pa
     assert parent.data.tags["best.model_trial"] == parent.data.tags["best.trial"]
 
 
-def test_register_creates_a_version_of_the_parents_model(shipped: tuple[Path, str]):
-    folder, output = shipped
-    parent, _ = e2e.runs(folder)
-    versions = e2e.mlflow_client(folder).search_model_versions("name = 'sentiment-best'")
-    assert [(str(v.version), v.run_id) for v in versions] == [("1", parent.info.run_id)]
-    assert versions[0].source == f"models:/{parent.data.tags['best.model_id']}"
-    assert "registered:     models:/sentiment-best/1" in output
-
-
-def test_sweep_best_shows_the_model_uri_and_registered_version(shipped: tuple[Path, str]):
-    folder, _ = shipped
-    parent, _ = e2e.runs(folder)
-    as_json = json.loads(e2e.sweep(folder, "best", "--format", "json").stdout)
-    assert as_json["pyfunc_model_uri"] == f"runs:/{parent.info.run_id}/shipped-best"
-    assert as_json["registered_model"] == "models:/sentiment-best/1"
-    text = e2e.sweep(folder, "best").stdout
-    assert f"pyfunc:     runs:/{parent.info.run_id}/shipped-best" in text
-    assert "registered: models:/sentiment-best/1" in text
-
-
-def test_sweep_predict_prints_label_probability_and_text(shipped: tuple[Path, str]):
-    folder, _ = shipped
-    labels, probabilities = best_model(folder).predict(TEXTS)
-    expected = [f"{'positive' if label else 'negative'}\t{p:.3f}\t{text}"
-                for text, label, p in zip(TEXTS, labels.tolist(), probabilities.tolist())]
-    given = e2e.sweep(folder, "predict", "--name", "shipped", *TEXTS)
-    assert given.returncode == 0, given.stderr
-    assert given.stdout.splitlines() == expected
-    (folder / "texts.txt").write_text("\n".join(TEXTS) + "\n\n", encoding="utf-8")
-    from_file = e2e.sweep(folder, "predict", "--file", "texts.txt")
-    assert from_file.returncode == 0, from_file.stderr
-    assert from_file.stdout.splitlines() == expected
-
-
-def test_sweep_predict_reads_a_local_model_without_importing_mlflow(shipped: tuple[Path, str]):
-    folder, _ = shipped
+def test_sweep_predict_reads_a_local_model_without_importing_mlflow(shipped: Path):
+    folder = shipped
     labels, _ = best_model(folder).predict(TEXTS[:1])
     given = e2e.python_in(folder, textwrap.dedent(f"""
         import sys
@@ -118,52 +76,3 @@ def test_sweep_predict_reads_a_local_model_without_importing_mlflow(shipped: tup
     """))
     assert given.returncode == 0, given.stderr
     assert given.stdout.startswith("positive" if labels[0] else "negative")
-
-
-def test_sweep_predict_without_texts_exits_2_with_one_line(shipped: tuple[Path, str]):
-    folder, _ = shipped
-    result = e2e.sweep(folder, "predict")
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "--file" in result.stderr
-
-
-def test_an_invalid_register_name_exits_2_before_anything_is_written(tmp_path: Path):
-    result = e2e.sweep(tmp_path, "run", "--trials", "1", "--register", "no spaces please")
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "--register" in result.stderr
-    assert not (tmp_path / "sweep.journal").exists() and not (tmp_path / "mlflow.db").exists()
-
-
-@pytest.mark.usefixtures("mlflow_db")
-def test_a_one_trial_sweep_skips_the_comparison_plots_with_a_note(tmp_path: Path):
-    e2e.write_config(tmp_path, "trials: 1\npruner: {name: none}\n" + e2e.FAST_SPACE)
-    result = e2e.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "single")
-    assert result.returncode == 0, result.stderr
-    parent, _ = e2e.runs(tmp_path)
-    assert e2e.artifact_names(tmp_path, parent.info.run_id, "plots") == ["NOTES.txt", "optimization_history.png"]
-    notes = e2e.artifact_bytes(tmp_path, parent.info.run_id, "plots/NOTES.txt").decode()
-    assert "skipped: slice: needs 2 completed trials, the sweep has 1" in notes
-    assert "param_importances" in parent.data.tags["sweep.plots_skipped"]
-    assert "skipped param_importances, parallel_coordinate, slice" in result.stdout
-
-
-@pytest.mark.usefixtures("mlflow_db")
-def test_extending_a_sweep_replaces_its_plots_and_model(tmp_path: Path):
-    e2e.write_config(tmp_path, "trials: 2\npruner: {name: none}\nsampler: {name: random, seed: 1}\n" + e2e.FAST_SPACE)
-    first = e2e.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "grown")
-    assert first.returncode == 0, first.stderr
-    parent, _ = e2e.runs(tmp_path)
-    run_id = parent.info.run_id
-    history = e2e.artifact_bytes(tmp_path, run_id, "plots/optimization_history.png")
-
-    extended = e2e.sweep(tmp_path, "run", "--resume", "--name", "grown", "--trials", "8")
-    assert extended.returncode == 0, extended.stderr
-    parent, _ = e2e.runs(tmp_path)
-    assert e2e.artifact_names(tmp_path, run_id, "plots") == PLOTS
-    assert e2e.artifact_bytes(tmp_path, run_id, "plots/optimization_history.png") != history
-    assert parent.data.tags["best.model_trial"] == parent.data.tags["best.trial"]
-    # runs:/<parent>/grown-best is the newest model of that name: the one that holds today's best trial
-    loaded = e2e.python_in(tmp_path, f"import mlflow; print(mlflow.pyfunc.load_model("
-                                     f"'runs:/{run_id}/grown-best').metadata.model_id)")
-    assert loaded.returncode == 0, loaded.stderr
-    assert loaded.stdout.strip().splitlines()[-1] == parent.data.tags["best.model_id"]

@@ -77,6 +77,8 @@ def assert_consistent(folder: Path, study: optuna.Study, target: int) -> None:
     assert set(numbers) == {t.number for t in trials} and max(numbers.values()) == 1, numbers
     assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
     assert not [c for c in children if c.info.status == "RUNNING"] and parent.info.status == "FINISHED"
+    settings = [tuple(sorted(t.params.items())) for t in trials if t.number not in retried]
+    assert len(set(settings)) == len(settings), f"settings proposed twice: {settings}"  # a retry repeats on purpose
     best = min((c for c in children if c.info.status == "FINISHED"),
                key=lambda r: rank_key(r.data.metrics["score"], r.data.metrics, int(r.data.tags["sweep.trial"]),
                                       metric="score", direction="maximize"))
@@ -111,6 +113,18 @@ def test_two_ray_workers_run_exactly_n_trials_each_on_its_own_gpu(cluster: RayCl
     assert len(seen) == 2, "both Ray workers ran trials"
     assert sorted(device for devices in seen.values() for device in devices) == [0.0, 1.0], seen
     assert not sweep_workers(cluster)
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_two_ray_workers_never_run_one_setting_twice(cluster: RayCluster, tmp_path: Path):
+    (tmp_path / "meeting").mkdir()  # each worker's first trial waits for the other's: both run trials
+    write_sweep(tmp_path, f"trials: 8\nsampler: {{name: cmaes, seed: 0}}\n"
+                          f"fixed: {{pause: 0.2, meeting: {tmp_path / 'meeting'}}}\n"
+                          "space:\n  y: {type: float, low: -3.0, high: 3.0}\n")
+    finish(start_sweep(tmp_path, cluster, "--config", "sweep.yaml", "--name", "distinct"))
+    study = e2e.study(tmp_path, "distinct")
+    assert_consistent(tmp_path, study, 8)  # which checks that no two trials share their settings
+    assert len({t.user_attrs["sweep.worker"] for t in study.trials}) == 2, "both Ray workers ran trials"
 
 
 @pytest.mark.usefixtures("mlflow_db")

@@ -1,5 +1,8 @@
 """examples/sklearn end to end with real stores: autologged children, the parent's best model, predict, register,
-and the winner re-run from `sweep best --format yaml`."""
+and the winner re-run from `sweep best --format yaml`.
+
+The two `sweep run`s are subprocesses: `mlflow: autolog` switches MLflow's autologging on in the sweep's own
+process, for as long as that process lives. The commands that only read the sweep run in-process."""
 
 from __future__ import annotations
 
@@ -9,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import e2e
+from tests.support import e2e, inprocess
 
 ROOT = Path(__file__).resolve().parents[2]
 pytest.importorskip("sklearn")
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("mlflow_db")
 def test_the_sklearn_example_sweeps_autologs_publishes_predicts_registers_and_reruns(tmp_path):
     shutil.copytree(ROOT / "examples" / "sklearn", tmp_path / "examples" / "sklearn")
     config = (ROOT / "configs" / "sklearn.yaml").read_text(encoding="utf-8")
@@ -46,16 +50,16 @@ def test_the_sklearn_example_sweeps_autologs_publishes_predicts_registers_and_re
     assert not [m for m in client.search_logged_models([parent.info.experiment_id]) if m.name.endswith("-best")]
     assert "plots" in {a.path for a in client.list_artifacts(parent.info.run_id)}
 
-    shown = json.loads(e2e.sweep(tmp_path, "best", "--format", "json").stdout)
+    shown = json.loads(inprocess.sweep(tmp_path, "best", "--format", "json").stdout)
     assert shown["model_uri"] == tags["best.model_uri"] and shown["registered_model"] == "models:/breast-cancer/1"
 
-    predicted = e2e.sweep(tmp_path, "predict", "--file", "examples/sklearn/rows.csv")
+    predicted = inprocess.sweep(tmp_path, "predict", "--file", "examples/sklearn/rows.csv")
     assert predicted.returncode == 0, predicted.stderr
     assert predicted.stdout.splitlines()[0] == "prediction" and len(predicted.stdout.splitlines()) == 6
 
-    rerun = e2e.sweep(tmp_path, "best", "--format", "yaml")
+    rerun = inprocess.sweep(tmp_path, "best", "--format", "yaml")
     (tmp_path / "best.yaml").write_text(rerun.stdout, encoding="utf-8")
     again = e2e.sweep(tmp_path, "run", "--config", "best.yaml", "--name", "again", timeout=600)
     assert again.returncode == 0, again.stderr
-    first_value = json.loads(e2e.sweep(tmp_path, "best", "--name", "again", "--format", "json").stdout)
+    first_value = json.loads(inprocess.sweep(tmp_path, "best", "--name", "again", "--format", "json").stdout)
     assert first_value["params"] == shown["params"] and first_value["metrics"] == shown["metrics"]

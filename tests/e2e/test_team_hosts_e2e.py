@@ -124,7 +124,7 @@ def test_two_worker_hosts_finish_a_sweep_when_one_is_cut_off_mid_trial(tmp_path)
             "import mlflow, pandas as pd\n"
             "texts = pd.DataFrame({'text': ['a warm and funny film']})\n"
             # not runs:/<parent>/hosts-best: MLflow tries that as a run artifact path first, which a proxying
-            # server answers with HTTP 500 on a missing S3 key, retried for minutes (README, step 6)
+            # server answers with HTTP 500 on a missing S3 key, retried for minutes (docs/team-server.md, step 6)
             f"a = mlflow.pyfunc.load_model('models:/{parent.data.tags['best.model_id']}').predict(texts)\n"
             "b = mlflow.pyfunc.load_model('models:/hosts/1').predict(texts)\n"
             "print(a.equals(b), int(a['label'][0]))\n"))

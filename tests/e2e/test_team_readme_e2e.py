@@ -1,4 +1,4 @@
-"""The README's "Set up a team server", run block by block: every command in it is one this test runs.
+"""docs/team-server.md, "Set up a team server", run block by block: every command in it is one this test runs.
 
 The first block (the site's values) is replaced by this machine's: the local PostgreSQL, a moto S3 endpoint,
 a free port. Each `...` placeholder gets a value. Two shells: the admin's (steps 1-5, on the server's
@@ -25,7 +25,7 @@ from tests.support.pg import ADMIN_URL, require_postgres
 
 pytestmark = pytest.mark.slow
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+TEAM_SERVER_DOC = Path(__file__).resolve().parents[2] / "docs" / "team-server.md"
 ALICE_PASSWORD = "alice-readme-pw-Tn48"
 PLACEHOLDERS = {"AWS_ACCESS_KEY_ID": team.S3_KEY_ID, "AWS_SECRET_ACCESS_KEY": team.S3_SECRET,
                 "MLFLOW_AUTH_ADMIN_PASSWORD": team.ADMIN_PASSWORD, "MLFLOW_FLASK_SERVER_SECRET_KEY": "readme-csrf",
@@ -33,9 +33,8 @@ PLACEHOLDERS = {"AWS_ACCESS_KEY_ID": team.S3_KEY_ID, "AWS_SECRET_ACCESS_KEY": te
 
 
 def section_blocks() -> list[str]:
-    text = README.read_text(encoding="utf-8")
-    section = text.split("\n## Set up a team server\n", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```bash\n(.*?)```", section, re.DOTALL)
+    text = TEAM_SERVER_DOC.read_text(encoding="utf-8")  # the page is the section
+    return re.findall(r"```bash\n(.*?)```", text, re.DOTALL)
 
 
 def fill(block: str) -> str:
@@ -118,12 +117,12 @@ def sweep_command(tmp_path: Path) -> Path:
 def test_the_team_server_section_runs_top_to_bottom_in_both_artifact_modes(tmp_path, sweep_command):
     require_postgres()
     blocks = section_blocks()
-    assert len(blocks) == 10, "the test below runs the section's blocks by position: update it with the README"
+    assert len(blocks) == 10, "the test below runs the section's blocks by position: update it with docs/team-server.md"
     values, databases, bucket, auth, proxied, direct, user, exports, doctor, sweep = blocks
     assert values.startswith("export DB_HOST=") and "--serve-artifacts" in proxied and "--no-serve" in direct
     s3_exports = bucket.splitlines()[0]
     assert s3_exports.startswith("export MLFLOW_S3_ENDPOINT_URL=")
-    with team.s3_server(tmp_path, bucket=None) as s3_endpoint:  # the README's step 2 makes the bucket
+    with team.s3_server(tmp_path, bucket=None) as s3_endpoint:  # docs/team-server.md's step 2 makes the bucket
         s3 = team.S3(s3_endpoint.endpoint, "team-readme")
         for mode, server_block in (("proxied", proxied), ("direct", direct)):
             port = e2e.free_port()

@@ -5,7 +5,7 @@ registered version; S3 problems are one line at start.
 
 The server is the session's team_stack (tests/conftest.py). The proxied mode runs in
 test_team_hosts_e2e.py (from separate network namespaces, where a client reaching S3 by accident would
-show) and in the README's set-up (test_team_readme_e2e.py).
+show) and in docs/team-server.md's set-up (test_team_readme_e2e.py).
 """
 
 from __future__ import annotations

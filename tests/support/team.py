@@ -24,7 +24,7 @@ S3_KEY_ID = "AKIATEAMSWEEPTEST01"
 S3_SECRET = "team-s3-secret-Zq81vX"  # a distinctive value: the credential tests grep every output for it
 BUCKET = "team-artifacts"
 ADMIN_PASSWORD = "admin-pw-Kx72mQ"  # basic-auth's admin, set by the fixture (MLflow ships none)
-# what the README has data scientists export: downloads stream through a proxying server, never presigned S3
+# what docs/team-server.md has data scientists export: downloads stream through a proxying server, never presigned S3
 PROXIED_DOWNLOADS = {"MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false"}
 MEMBER = "alice"  # a team member, made by the admin: what a data scientist signs in as
 MEMBER_PASSWORD = "alice-pw-Jq39zT"
@@ -134,7 +134,7 @@ def s3_server(folder: Path, *, host: str = "127.0.0.1", bucket: str | None = BUC
 
 
 def mlflow_server_command(backend: str, mode: str, s3: S3, *, host: str, port: int, auth: bool) -> list[str]:
-    """The README's `mlflow server` line for one artifact mode: "proxied" or "direct"."""
+    """docs/team-server.md's `mlflow server` line for one artifact mode: "proxied" or "direct"."""
     artifacts = (["--serve-artifacts", "--artifacts-destination", f"s3://{s3.bucket}/mlflow"] if mode == "proxied"
                  else ["--no-serve-artifacts", "--default-artifact-root", f"s3://{s3.bucket}/mlflow"])
     return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend, *artifacts,
@@ -143,7 +143,7 @@ def mlflow_server_command(backend: str, mode: str, s3: S3, *, host: str, port: i
 
 
 def auth_config(users: Path) -> str:
-    """The basic-auth app's settings, as the README's: every signed-in user may write every experiment."""
+    """The basic-auth app's settings, as docs/team-server.md's: every signed-in user may write every experiment."""
     return ("[mlflow]\ndefault_permission = EDIT\n"
             f"database_uri = sqlite:///{users}\n"
             "admin_username = admin\n"
@@ -184,7 +184,7 @@ def mlflow_server(folder: Path, backend: str, mode: str, s3: S3, *, host: str = 
 
 
 def create_user(url: str, username: str, password: str) -> None:
-    """A basic-auth user, made by the admin through the auth app's REST API (as the README does with curl)."""
+    """A basic-auth user, made by the admin through the auth app's REST API (as docs/team-server.md does with curl)."""
     import base64
     import json
 

@@ -117,8 +117,8 @@ def test_resume_of_a_complete_sweep_says_so_and_runs_nothing(workdir):
     assert not (workdir / "mlflow.db").exists()  # MLflow was not even reached
 
 
-def test_gitignore_and_readme_list_the_journal_side_files():
+def test_gitignore_and_recorded_doc_list_the_journal_side_files():
     root = Path(__file__).resolve().parents[3]
-    for text in ((root / ".gitignore").read_text(), (root / "README.md").read_text()):
+    for text in ((root / ".gitignore").read_text(), (root / "docs" / "recorded.md").read_text()):
         for pattern in ("*.journal.lock", "*.journal.gate", "*.journal.torn-*"):
             assert pattern in text

@@ -30,7 +30,7 @@ from trainer.errors import (
     ModelFileNotFoundError,
 )
 
-DOCUMENTED = [  # README "Exit codes": 1 named thing missing / store unreachable / failed; 2 bad input
+DOCUMENTED = [  # docs/cli.md "Exit codes": 1 named thing missing / store unreachable / failed; 2 bad input
     (SweepConfigError("trials: must be >= 1"), 2),
     (ConfigError("lr must be > 0"), 2),
     (DataError("bad.csv:3: unknown label"), 2),

@@ -129,3 +129,67 @@ def test_a_malformed_grpc_url_is_a_config_error_showing_the_form(url: str):
 
     with pytest.raises(SweepConfigError, match="grpc://HOST:PORT"):
         _ = StorageLocation.parse(url).grpc_address
+
+
+STORAGES = ["runs/team.journal", SECRET_PG, "sqlite:////data/optuna.db", "redis://:s3cret@cache.example:6380/2?prefix=t",
+            "grpc://proxy.example:13001", "grpc://proxy.example:port", "mongodb://localhost:27017"]
+
+
+def read_every_part(location: StorageLocation) -> list[object]:
+    parts: list[object] = [location.scheme, location.secret_url, location.is_journal, location.is_database,
+                           location.is_redis, location.is_grpc, location.is_postgres, location.is_sqlite,
+                           location.journal_path, location.local_file, location.redis_prefix, location.redis_url,
+                           location.flag, str(location), repr(location)]
+    try:
+        parts.append(location.grpc_address)
+    except Exception as error:  # a malformed or other storage: its one-line error is a part too
+        parts.append(str(error))
+    return parts
+
+
+def read_every_tracking_part(location: TrackingLocation) -> list[object]:
+    return [location.explicit, location.secret_url, location.scheme, location.is_remote, location.has_secret,
+            location.stored(), str(location), repr(location)]
+
+
+def test_a_location_reads_every_part_without_parsing_its_url_again(monkeypatch: pytest.MonkeyPatch):
+    from sweep.urls import URL
+
+    storages = [StorageLocation.parse(url) for url in STORAGES]
+    trackings = [TrackingLocation.resolve(uri, environ={}) for uri in ("https://bob:t0ken@mlflow.example", None)]
+    expected = [read_every_part(location) for location in storages]
+    expected_tracking = [read_every_tracking_part(location) for location in trackings]
+
+    def parsed_again(*_args, **_kwargs):
+        raise AssertionError("a URL was parsed (or made) again")
+
+    monkeypatch.setattr(URL, "parse", parsed_again)
+    monkeypatch.setattr(URL, "__post_init__", parsed_again)
+    assert [read_every_part(location) for location in storages] == expected
+    assert [read_every_tracking_part(location) for location in trackings] == expected_tracking
+
+
+def test_locations_are_immutable_and_equal_when_parsed_from_the_same_text():
+    location = StorageLocation.parse(SECRET_PG)
+    assert location == StorageLocation.parse(SECRET_PG) and location != StorageLocation.parse("sqlite:///x.db")
+    with pytest.raises(AttributeError):
+        location.given = False  # type: ignore[misc]
+    assert location.url.host == "db.example" and location.url.port_number == 5432 and location.url.path == "/optuna"
+
+
+def test_an_in_memory_sqlite_storage_has_no_local_file():
+    assert StorageLocation.parse("sqlite://").local_file is None
+    assert StorageLocation.parse("sqlite:///runs/optuna.db?timeout=5").local_file == Path("runs/optuna.db")
+
+
+@pytest.mark.parametrize(("uri", "seen"), [
+    ("sqlite:///mlflow.db", "sqlite:////base/mlflow.db"),
+    ("sqlite:///runs/x.db?mode=ro", "sqlite:////base/runs/x.db?mode=ro"),
+    ("sqlite:////abs/x.db", "sqlite:////abs/x.db"),
+    ("file://mlruns", "file:///base/mlruns"),
+    ("file:///abs/mlruns", "file:///abs/mlruns"),
+    ("mlruns", "/base/mlruns"),
+    ("https://bob:t0ken@mlflow.example", "https://bob:t0ken@mlflow.example"),
+])
+def test_a_relative_tracking_store_is_made_absolute_for_commands_in_other_folders(uri: str, seen: str):
+    assert TrackingLocation.resolve(uri, environ={}).absolute_uri(Path("/base")) == seen

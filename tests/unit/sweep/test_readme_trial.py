@@ -1,4 +1,4 @@
-"""The README's `sweep.Trial` table documents every public name of sweep.Trial, and only those."""
+"""The `sweep.Trial` table of docs/trainers.md documents every public name of sweep.Trial, and only those."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ from optuna.trial import FixedTrial
 from sweep import Trial
 from sweep.trial import TrialRun
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+TRAINERS_DOC = Path(__file__).resolve().parents[3] / "docs" / "trainers.md"
 
 
 def trial_section() -> str:
-    text = README.read_text(encoding="utf-8")
+    text = TRAINERS_DOC.read_text(encoding="utf-8")
     start = text.index("### `sweep.Trial`")
     return text[start:text.index("\n### ", start + 1)]
 
 
-def test_readme_trial_table_names_every_public_name_of_trial(tmp_path):
+def test_trainers_doc_trial_table_names_every_public_name_of_trial(tmp_path):
     documented = set(re.findall(r"^\| `(?:trial\.)?([a-z_]+)", trial_section(), flags=re.MULTILINE))
     documented |= set(re.findall(r", `(?:trial\.)?([a-z_]+)[(`]", trial_section()))
     trial = Trial(FixedTrial({}), TrialRun(), sweep="s", metric="value", space={}, fixed={}, run_id=lambda: None,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from sweep.urls import misread_password, redact_text, redact_url
+from sweep.urls import URL, misread_password, redact_text, redact_url
 
 
 @pytest.mark.parametrize(("url", "shown"), [
@@ -126,7 +126,92 @@ def test_password_with_unencoded_at_is_hidden_up_to_the_last_at(url, shown):
 
 
 def test_misread_password_is_detected_only_when_the_driver_would_split_it():
-    assert misread_password("postgresql://postgres:p@ss/word@host/db")
-    assert not misread_password("postgresql://postgres:pa/ss@host/db")
-    assert not misread_password("postgresql://postgres:p%40ss@host/db")
-    assert not misread_password("postgresql://postgres@host/db")
+    assert misread_password(URL.parse("postgresql://postgres:p@ss/word@host/db"))
+    assert not misread_password(URL.parse("postgresql://postgres:pa/ss@host/db"))
+    assert not misread_password(URL.parse("postgresql://postgres:p%40ss@host/db"))
+    assert not misread_password(URL.parse("postgresql://postgres@host/db"))
+
+
+# -- URL: parsed once into parts, immutable, the password masked ------------------------------------------------
+
+
+def test_a_url_is_parsed_into_its_parts_as_written():
+    url = URL.parse("postgresql+psycopg://alice:p%40ss@db.example:5432/optuna?sslmode=require&x=1#top")
+    assert (url.scheme, url.kind) == ("postgresql+psycopg", "postgresql")
+    assert (url.username, url.password) == ("alice", "p%40ss")  # as written: the driver decodes it
+    assert (url.host, url.port, url.port_number) == ("db.example", "5432", 5432)
+    assert (url.path, url.query, url.fragment) == ("/optuna", "sslmode=require&x=1", "top")
+    assert url.params == (("sslmode", "require"), ("x", "1"))
+
+
+def test_a_text_without_a_scheme_is_a_path():
+    for text in ("runs/team.journal", "journal:./runs/sweep.journal", "/abs/sweep.journal", "://odd", "databricks"):
+        url = URL.parse(text)
+        assert (url.scheme, url.kind, url.path, url.host, url.username) == ("", "", text, "", None)
+        assert url.secret == str(url) == text
+
+
+def test_an_ipv6_host_keeps_its_brackets_and_a_port_that_is_no_number_is_kept_as_written():
+    assert (URL.parse("grpc://[::1]:5").host, URL.parse("grpc://[::1]:5").port_number) == ("[::1]", 5)
+    odd = URL.parse("grpc://proxy.example:port")
+    assert (odd.host, odd.port, odd.port_number) == ("proxy.example", "port", None)
+    assert URL.parse("grpc://proxy.example:70000").port_number is None
+    assert URL.parse("http://mlflow").port is None and URL.parse("http://mlflow:").port == ""
+
+
+def test_a_password_with_an_unencoded_at_and_slash_runs_to_the_last_at():
+    url = URL.parse("postgresql://postgres:p@ss/word@host:5432/db")
+    assert (url.username, url.password) == ("postgres", "p@ss/word")
+    assert (url.host, url.port, url.path) == ("host", "5432", "/db")
+    assert str(url) == "postgresql://postgres:***@host:5432/db"
+
+
+def test_a_sqlite_path_with_a_colon_and_an_at_holds_no_password():
+    url = URL.parse("sqlite:////tmp/odd:name@host/x.db")
+    assert (url.username, url.password, url.host, url.path) == (None, None, "", "//tmp/odd:name@host/x.db")
+    assert not url.has_secret
+
+
+def test_the_password_is_masked_in_str_and_repr_and_only_secret_holds_it():
+    url = URL.parse("https://bob:t0ken@mlflow.example/api?token=abc&x=1")
+    for shown in (str(url), repr(url), f"{url}"):
+        assert "t0ken" not in shown and "abc" not in shown and "bob" in shown and "x=1" in shown
+    assert url.secret == "https://bob:t0ken@mlflow.example/api?token=abc&x=1"
+    assert url.has_secret and not URL.parse("http://mlflow:5000").has_secret
+
+
+def test_copy_with_replaces_parts_and_leaves_the_url_it_came_from_unchanged():
+    url = URL.parse("redis://:s3cret@cache.example:6380/2?prefix=team&socket_timeout=9")
+    changed = url.copy_with(host="other.example", params=[("socket_timeout", "9")])
+    assert changed.secret == "redis://:s3cret@other.example:6380/2?socket_timeout=9"
+    assert changed.params == (("socket_timeout", "9"),) and str(changed) == "redis://:***@other.example:6380/2?socket_timeout=9"
+    assert url.secret == "redis://:s3cret@cache.example:6380/2?prefix=team&socket_timeout=9"
+    assert url.copy_with(params={}).query is None and url.copy_with(params={}).secret.endswith("/2")
+    assert url.copy_with(params={"a": 1}).query == "a=1"
+    with pytest.raises(AttributeError):
+        url.host = "elsewhere"  # type: ignore[misc]
+
+
+def test_urls_with_the_same_parts_are_equal_and_hash_alike():
+    assert URL.parse("http://u:p@h:1/x") == URL.parse("http://u:p@h:1/x")
+    assert len({URL.parse("http://u:p@h:1/x"), URL.parse("http://u:p@h:1/x")}) == 1
+    assert URL.parse("http://u:p@h:1/x") != URL.parse("http://u:q@h:1/x")
+
+
+@pytest.mark.parametrize("shape", URL_SHAPES)
+@settings(max_examples=100)
+@given(password=PASSWORDS)
+def test_a_parsed_url_gives_its_text_back_and_shows_what_redact_url_shows(shape, password):
+    text = shape.format(password)
+    url = URL.parse(text)
+    assert url.secret == text and url.password == password
+    assert str(url) == redact_url(text) and repr(url) == f"URL({redact_url(text)!r})"
+    assume(password not in redact_url(shape.format("benign")))
+    assert password not in str(url) and password not in repr(url)
+
+
+@settings(max_examples=300)
+@given(text=st.one_of(st.text(), st.builds("{}://{}".format, st.sampled_from(["http", "sqlite", "redis", "x+y"]),
+                                           st.text())))
+def test_any_text_parses_and_gives_itself_back_whole(text):
+    assert URL.parse(text).secret == text

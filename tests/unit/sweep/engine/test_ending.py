@@ -10,6 +10,7 @@ from sweep.records import TRIAL_LOGGED_MODEL, Counts, TrackingReport
 from sweep.states import LoopEnd, sweep_end
 from sweep.study.attrs import SweepAttrs
 from sweep.study.census import Census
+from sweep.study.sweep_study import SweepStudy
 from sweep.tracking.operations import PublishModel, PublishPlots, RecordBest
 from sweep.tracking.protocol import Request
 from tests.unit.sweep.study.conftest import new_sweep, sweep_config
@@ -45,7 +46,7 @@ def test_a_sweep_killed_while_closing_its_parent_run_is_not_marked_finished(jour
     final = Census(counted=0, running=0, waiting=0, finished=Counts(), best=None)
     recorder = RecorderKilledAtClose()
     with pytest.raises(KilledWhileClosing):
-        end_sweep(study, sweep_config(trials=1), recorder, final, sweep_end(LoopEnd.FINISHED, Counts(1)),  # type: ignore[arg-type]
-                  TRIAL_LOGGED_MODEL, None, QuietListener())  # type: ignore[arg-type]
+        end_sweep(SweepStudy(study, sweep_config(trials=1)), sweep_config(trials=1), recorder, final,  # type: ignore[arg-type]
+                  sweep_end(LoopEnd.FINISHED, Counts(1)), TRIAL_LOGGED_MODEL, None, QuietListener())  # type: ignore[arg-type]
     assert recorder.calls[-1] == "close"
     assert SweepAttrs.read(study).status == "running"

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from optuna.distributions import FloatDistribution
-from optuna.trial import FrozenTrial, TrialState
-
 from sweep.engine.jobs import too_short_note
+from sweep.study.sweep_study import TrialSpan
 
 SPAWNED = dt.datetime(2026, 1, 1, 12, 0, 0)
 
 
-def trial(number: int, starts_after: float, seconds: float) -> FrozenTrial:
+def trial(number: int, starts_after: float, seconds: float) -> TrialSpan:
     start = SPAWNED + dt.timedelta(seconds=starts_after)
-    return FrozenTrial(number=number, state=TrialState.COMPLETE, value=1.0, datetime_start=start,
-                       datetime_complete=start + dt.timedelta(seconds=seconds), params={"x": 0.5},
-                       distributions={"x": FloatDistribution(0, 1)}, user_attrs={}, system_attrs={},
-                       intermediate_values={}, trial_id=number)
+    return TrialSpan(number, start.timestamp(), (start + dt.timedelta(seconds=seconds)).timestamp())
 
 
 def test_workers_slower_to_start_than_their_share_of_short_trials_get_the_note():
@@ -34,3 +29,7 @@ def test_long_trials_pay_for_the_start_up_and_get_no_note():
 
 def test_no_timed_trial_no_note():
     assert too_short_note([], 2, SPAWNED.timestamp()) is None
+
+
+def test_a_trial_still_running_has_no_time_and_gets_no_note():
+    assert too_short_note([TrialSpan(0, SPAWNED.timestamp() + 9.0, None)], 2, SPAWNED.timestamp()) is None

@@ -6,7 +6,7 @@ import optuna
 from optuna.trial import TrialState
 
 from sweep.study.attrs import TrialAttrs
-from sweep.study.census import Tally
+from sweep.study.census import Tally, record_of
 from sweep.study.reading import list_sweeps, sweep_trials
 from sweep.study.repeats import FinishedSettings, identical_settings, settings_key
 from tests.unit.sweep.study.conftest import add_trial, new_sweep, sweep_config
@@ -32,7 +32,7 @@ def test_finished_settings_find_the_earliest_complete_trial_with_the_same_settin
     trial_with(study, TrialState.COMPLETE, 0.7, lr=0.5)
     trial_with(study, TrialState.PRUNED, lr=0.3)
     index = FinishedSettings({"seed": 0})
-    index.note(study.get_trials(deepcopy=False))
+    index.note(record_of(trial) for trial in study.get_trials(deepcopy=False))
     found = index.find({"seed": 0, "lr": 0.5})
     assert (found.number, found.value, found.metrics) == (1, 0.7, {"val_accuracy": 0.7})
     assert index.find({"seed": 1, "lr": 0.5}) is None  # another fixed value: other settings

@@ -1,5 +1,9 @@
-"""examples/optuna_objective/ through `sweep run` as a real subprocess on real stores: an unchanged Optuna
-objective with a conditional space and per-epoch pruning, recorded the same in the study and in MLflow."""
+"""The examples/ folder run through `sweep run` in-process (tests/support/inprocess.py) on real stores.
+
+examples/optuna_objective/: an unchanged Optuna objective with a conditional space and per-epoch pruning,
+recorded the same in the study and in MLflow. examples/sklearn asks for MLflow autolog in the sweep's process,
+so its sweeps stay subprocesses (tests/e2e/test_sklearn_example_e2e.py).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,10 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from tests.support.e2e import finished, mlflow_client, runs, study, sweep
+from tests.support import inprocess
+from tests.support.e2e import finished, mlflow_client, runs, study
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 CONFIG = REPO / "configs" / "optuna_objective.yaml"
 TRIALS = 6  # the pruner starts after 3 complete trials (startup_trials: 3); TPE seed 0 prunes some of the rest
 FAMILY_PARAMS = {"linear": {"linear_loss", "linear_alpha"}, "mlp": {"mlp_units", "mlp_lr"}}
@@ -18,9 +23,9 @@ STATUS = {TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "KILLED"}
 EPOCHS = 10  # examples/optuna_objective/objective.py's EPOCHS
 
 
-@pytest.mark.slow
-def test_optuna_objective_runs_unchanged_with_conditional_params_and_pruning(tmp_path):
-    done = sweep(tmp_path, "run", "--config", str(CONFIG), "--trials", str(TRIALS), "--name", "objective")
+@pytest.mark.usefixtures("mlflow_db")
+def test_optuna_objective_runs_unchanged_with_conditional_params_and_pruning(tmp_path: Path):
+    done = inprocess.sweep(tmp_path, "run", "--config", str(CONFIG), "--trials", str(TRIALS), "--name", "objective")
     assert done.returncode == 0, done.stderr
 
     trials = finished(study(tmp_path, "objective").get_trials())

@@ -1,0 +1,189 @@
+"""One sweep's Optuna study as the engine (sweep/engine/) uses it: the engine reaches Optuna through this only.
+
+SweepStudy holds the optuna.Study of one sweep and the config it runs with, and gives the engine what it
+needs in the engine's own terms (records, a census, trials to run through sweep.trial.OptunaTrial), never
+an Optuna type to look into:
+
+- opening: ``create`` a new sweep's study, ``load`` one to run trials, ``read`` one to look only;
+- the trial loop: a Tally of the trials, dead workers' trials failed, the next trial asked under the
+  caller's trial gate (its sampler stream chosen, its worker marked), a finished trial told;
+- the sweep: its census, its trials as records, its failed trials' errors, when its trials ran, what the
+  study keeps about the sweep (its state, parent run, published model, relinked runs), and its plots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import TrialState
+
+from sweep import states
+from sweep.config import SweepConfig
+from sweep.locations import TrackingLocation
+from sweep.records import PublishedModel, TrialRecord
+from sweep.study.attrs import SweepAttrs, TrialAttrs, relink_runs
+from sweep.study.census import Census, Tally, optuna_state, record_of, take_census
+from sweep.study.opening import ExistingSweep
+from sweep.study.optuna_internals import ask_new, quiet_heartbeat_warnings
+from sweep.study.plots import StudyPlots, study_plots
+from sweep.study.seeding import SamplerStreams
+from sweep.study.sharing import fail_dead_trials, fail_orphaned_trials
+from sweep.study.starting import create_study, discard_new_study, link_parent, record_sweep
+from sweep.trial import OptunaTrial
+
+OPTUNA_PRUNED = optuna.TrialPruned  # what an unchanged Optuna objective raises to prune: as sweep.TrialPruned
+UNKNOWN_ERROR = "unknown error"  # a failed trial that kept no error (killed before it could write one)
+
+
+@dataclass(frozen=True)
+class TrialSpan:
+    """When one trial ran (POSIX timestamps); None where the study has no time (a trial still running)."""
+
+    number: int
+    started: float | None
+    completed: float | None
+
+
+class SweepStudy:
+    """The Optuna study of one sweep, and the config it runs with (its sampler and pruner, its metric)."""
+
+    def __init__(self, study: optuna.Study, config: SweepConfig) -> None:
+        self._study = study
+        self.config = config
+        self.streams = SamplerStreams(config)  # no two processes (or starts) replay one sampler sequence
+
+    @classmethod
+    def create(cls, storage: BaseStorage, config: SweepConfig, name: str) -> SweepStudy:
+        """A new sweep's study; a sweep started at the same time that took the name first stops this one."""
+        return cls(create_study(storage, config, name), config)
+
+    @classmethod
+    def load(cls, sweep: ExistingSweep, config: SweepConfig | None = None) -> SweepStudy:
+        """An existing sweep's study with the sampler and pruner of ``config`` (the stored one by default)."""
+        wanted = config or sweep.config
+        return cls(sweep.load(wanted), wanted)
+
+    @classmethod
+    def read(cls, sweep: ExistingSweep, config: SweepConfig | None = None) -> SweepStudy:
+        """An existing sweep's study to read only (no sampler is built)."""
+        return cls(sweep.read(), config or sweep.config)
+
+    @property
+    def name(self) -> str:
+        return self._study.study_name
+
+    # -- the trial loop -------------------------------------------------------------------------------------
+
+    def tally(self) -> Tally:
+        """A census kept up to date by reading only what changed (reads every trial now, once)."""
+        return Tally(self._study, self.config)
+
+    def fail_dead_trials(self, tally: Tally) -> list[TrialRecord]:
+        """Fail (and retry once) the running trials, as ``tally`` last saw them, of workers that died; returns
+        them, so that their runs end FAILED too."""
+        return fail_dead_trials(self._study, tally.running)
+
+    def ask(self, *, waiting: bool, worker: str) -> OptunaTrial:
+        """The next trial, asked while the caller holds the trial gate: a WAITING trial (a retry) first when
+        the caller's census saw one (``waiting``), else a new one. Its sampler stream is chosen before it
+        samples anything, and it is marked as run by ``worker``, so that a dead worker's trial is failed."""
+        with quiet_heartbeat_warnings():
+            # Optuna looks for a waiting trial among all the study's trials: skipped when the census saw none
+            trial = self._study.ask() if waiting else ask_new(self._study)
+        self.streams.before_sampling(self._study, trial.number)
+        if self.streams.samples_at_ask:
+            trial.relative_params  # noqa: B018 - sampled now, under the gate (see SamplerStreams)
+        TrialAttrs(worker=worker).write(trial)
+        return trial
+
+    def tell(self, trial: OptunaTrial, record: TrialRecord) -> None:
+        """The trial's end in the study: its attributes (they can only be written while it runs), then its
+        state and, when COMPLETE, its value."""
+        TrialAttrs(record.run_id, record.metrics, record.error, record.interrupted,
+                   same_as=record.same_as).write(trial)  # type: ignore[arg-type]
+        self._study.tell(trial, record.value if record.state is states.TrialState.COMPLETE else None,  # type: ignore[arg-type]
+                         state=optuna_state(record.state))
+
+    # -- the sweep ------------------------------------------------------------------------------------------
+
+    def census(self) -> Census:
+        """Count the study's trials, reading every one."""
+        return take_census(self._study, self.config)
+
+    def records(self) -> list[TrialRecord]:
+        """Every trial as the tracking process needs it to rebuild a missing child run."""
+        return [record_of(trial) for trial in self._study.get_trials(deepcopy=False)]
+
+    def finished_records(self) -> list[TrialRecord]:
+        """The finished trials as records, with every param the trial had: the sweep's fixed settings and
+        whatever it suggested (define-by-run included)."""
+        return [replace(record_of(trial), params={**self.config.fixed, **trial.params})
+                for trial in self._study.get_trials(deepcopy=False) if trial.state.is_finished()]
+
+    def finished_numbers(self) -> list[int]:
+        return [trial.number for trial in self._study.get_trials(deepcopy=False) if trial.state.is_finished()]
+
+    def spans(self, numbers: Collection[int]) -> list[TrialSpan]:
+        """When each of the trials ``numbers`` ran, in trial order."""
+        return [TrialSpan(trial.number, _timestamp(trial.datetime_start), _timestamp(trial.datetime_complete))
+                for trial in self._study.get_trials(deepcopy=False) if trial.number in numbers]
+
+    def failed_errors(self) -> dict[str, int]:
+        """The failed trials' one-line errors, each with how many trials failed with it (in trial order)."""
+        errors: dict[str, int] = {}
+        for trial in self._study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+            message = str(TrialAttrs.read(trial).error or UNKNOWN_ERROR)
+            errors[message] = errors.get(message, 0) + 1
+        return errors
+
+    def fail_orphaned_trials(self) -> None:
+        """On resume: trials left RUNNING by a hard kill become FAIL before new trials start."""
+        fail_orphaned_trials(self._study)
+
+    def record_sweep(self, experiment_id: str, tracking: TrackingLocation) -> str:
+        """What the study keeps about its sweep, before its parent run exists; returns the parent's token."""
+        return record_sweep(self._study, self.config, experiment_id, tracking)
+
+    def link_parent(self, parent_run_id: str) -> None:
+        """The study's link to its parent run, and "running"."""
+        link_parent(self._study, parent_run_id)
+
+    def adopt_parent(self, parent_run_id: str, status: str) -> None:
+        """The parent run `sweep sync` found or made for the sweep, and the sweep's state."""
+        self._update(parent_run_id=parent_run_id, status=status)
+
+    def discard(self) -> None:
+        """Remove this study, made by this invocation, when its start failed before the parent run was linked."""
+        discard_new_study(self._study)
+
+    def set_status(self, status: str) -> None:
+        """The sweep's state: running, finished, failed or interrupted (`sweep ls`, `--resume` read it)."""
+        self._update(status=status)
+
+    def remember_model(self, model: PublishedModel) -> None:
+        """The best model's URI, trial and registered version, for `sweep best` (no MLflow there); a model
+        that was not published here (a worker's: the sweep's owner publishes) leaves the study's as it is."""
+        if model.uri is None and model.warning is None:
+            return
+        registered_trial = model.trial if model.registered is not None else None
+        self._update(model_uri=model.uri, model_trial=model.trial, registered_model=model.registered,
+                     registered_trial=registered_trial)
+
+    def relink_runs(self, found: Mapping[int, str]) -> list[int]:
+        """Follow the child runs MLflow holds now (trial number -> run id); returns the trials whose run changed."""
+        return relink_runs(self._study, found)
+
+    def plots(self) -> StudyPlots:
+        """Optuna's plots of the study, as PNGs (matplotlib is imported here only)."""
+        return study_plots(self._study)
+
+    def _update(self, **changes: Any) -> None:
+        replace(SweepAttrs.read(self._study), **changes).write(self._study)
+
+
+def _timestamp(moment: Any) -> float | None:
+    return moment.timestamp() if moment is not None else None
