@@ -15,6 +15,8 @@ from optuna.trial import TrialState
 from tests.support import inprocess
 from tests.support.e2e import finished, mlflow_client, runs, study
 
+pytestmark = pytest.mark.slow  # whole sweeps, in-process, on real stores
+
 REPO = Path(__file__).resolve().parents[3]
 CONFIG = REPO / "configs" / "optuna_objective.yaml"
 TRIALS = 6  # the pruner starts after 3 complete trials (startup_trials: 3); TPE seed 0 prunes some of the rest

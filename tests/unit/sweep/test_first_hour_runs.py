@@ -11,6 +11,8 @@ import pytest
 
 from tests.support import e2e, inprocess
 
+pytestmark = pytest.mark.slow  # whole sweeps, in-process, on real stores
+
 GRID_SPACE = """
 space:
   epochs: {type: int, low: 5, high: 6}

@@ -16,6 +16,8 @@ from tests.support import e2e, inprocess
 from tests.support.stores import copy_mlflow_db
 from trainer import Model
 
+pytestmark = pytest.mark.slow  # whole sweeps, in-process, on real stores
+
 TEXTS = ["a warm and wonderful film, beautifully acted", "dull, slow and far too long", "it was fine"]
 PLOTS = ["NOTES.txt", "optimization_history.png", "parallel_coordinate.png", "param_importances.png", "slice.png"]
 

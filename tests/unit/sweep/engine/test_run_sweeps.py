@@ -15,6 +15,8 @@ from sweep.train_cli import app as train_app
 from tests.support import e2e, inprocess
 from tests.support.stores import copy_mlflow_db
 
+pytestmark = pytest.mark.slow  # whole sweeps, in-process, on real stores
+
 
 @pytest.fixture(scope="module")
 def twenty(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) -> Path:
