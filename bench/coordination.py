@@ -123,6 +123,14 @@ class SleepTrainer:
     def provenance(self) -> dict[str, str]:
         return {}
 
+    def model_publishing(self) -> Any:
+        from sweep.records import TRIAL_LOGGED_MODEL
+
+        return TRIAL_LOGGED_MODEL
+
+    def close(self) -> None:
+        return None
+
 
 def bench_config(seconds: float, sampler: str) -> Any:
     from sweep.config import SweepConfig

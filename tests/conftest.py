@@ -12,6 +12,7 @@ they stop it, or run it elsewhere.
 
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -37,6 +38,19 @@ def ctrl_c_as_from_a_terminal():
     signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.fixture(autouse=True)
+def mlflow_tracking_uri_as_it_was():
+    """MLflow's process-wide tracking URI (and MLFLOW_TRACKING_URI) after each test as before it: a test that
+    opens a tracker directly (TrackingStore sets the URI, as the tracking process does for its lifetime) must
+    not leave the next in-process sweep of this test process its store. A test that checks the product puts
+    it back asserts that within itself."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is not None and os.environ.get("MLFLOW_TRACKING_URI") != before:
+        mlflow.set_tracking_uri(before)  # None unsets it, as MLflow documents
 
 
 @pytest.fixture(scope="session", autouse=True)

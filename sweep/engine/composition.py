@@ -35,10 +35,10 @@ def make_trainer(config: SweepConfig, tracking: TrackingLocation, workdirs: Path
         run_metric = partial(final_metric, uri) if config.source == "mlflow" else None
         return CommandTrainer(config.trainer.command, config.metric, uri, run_metric)
     fit = load_function(config.trainer)
-    scope = None
-    if config.trainer.mlflow != "off":
-        scope = ActiveChildRuns(tracking.secret_url, autolog=config.trainer.mlflow == "autolog").scope
-    return FunctionTrainer(config.trainer, fit, config.metric, scope)
+    if config.trainer.mlflow == "off":
+        return FunctionTrainer(config.trainer, fit, config.metric)
+    runs = ActiveChildRuns(tracking.absolute_uri(), autolog=config.trainer.mlflow == "autolog")
+    return FunctionTrainer(config.trainer, fit, config.metric, runs.scope, on_close=runs.close)
 
 
 def model_publishing(config: SweepConfig) -> ModelPublishing:

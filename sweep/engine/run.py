@@ -25,6 +25,7 @@ from sweep.study.storage import grid_size, open_storage
 from sweep.study.sweep_study import SweepStudy
 from sweep.tracking import Recorder
 from sweep.tracking.operations import AttachParent, OpenParent, Reconcile
+from sweep.trainers.base import Trainer
 from sweep.trainers.workdirs import tidy_workdirs
 from sweep.urls import redact_text
 
@@ -81,6 +82,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
             return complete
         tracking = TrackingLocation.resolve(config.tracking_uri, stored=stored_tracking)
         trainer = parts.trainer(config, tracking)
+        cleanup.callback(trainer.close)
         executor = cleanup.enter_context(parts.executor(config.executor, config.resources, location, tracking))
     else:
         existing, stored_tracking = None, None
@@ -88,6 +90,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
         config, grid_note = _capped_at_grid(config)
         tracking = TrackingLocation.resolve(config.tracking_uri, stored=stored_tracking)
         trainer = parts.trainer(config, tracking)  # bad data or code fails here, before the storage file exists
+        cleanup.callback(trainer.close)  # however the sweep ends: a command's watchdog, MLflow's autologging
         # Ray connected (or refused: stores its nodes cannot reach, GPUs short) before any store is written
         executor = cleanup.enter_context(parts.executor(config.executor, config.resources, location, tracking))
         storage = open_storage(location, heartbeat=config.heartbeat)
@@ -216,6 +219,7 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
     location = StorageLocation.parse(storage_url)
     recorder = Recorder(parts.transport())
     stop = StopSignal(listener.stopping)
+    trainer: Trainer | None = None
     try:
         stop.install()
         sweep = open_sweep(location, name)  # with the sweep's own heartbeat, the same for every worker
@@ -251,6 +255,8 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
         raise
     finally:
         stop.restore()
+        if trainer is not None:
+            trainer.close()  # a command's watchdog, MLflow's autologging: however the worker ends
     summary = SweepSummary(name, config.experiment, parent_run_id, status, final.finished, final.best,
                            time.perf_counter() - started, loop.trainer_seconds, loop.trials_run, report,
                            str(location), str(tracking))

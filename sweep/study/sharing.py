@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 
 from sweep import states
 from sweep.locations import StorageLocation
+from sweep.processes import process_alive
 from sweep.records import TrialRecord
 from sweep.study.attrs import TrialAttrs
 from sweep.study.census import record_of
@@ -140,7 +141,7 @@ def fail_dead_trials(study: optuna.Study, running: list[optuna.trial.FrozenTrial
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in running:
         owner_host, _, pid = str(TrialAttrs.read(trial).worker or "").rpartition(":")
-        if owner_host != host or not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+        if owner_host != host or not pid.isdigit() or int(pid) == os.getpid() or process_alive(int(pid)):
             continue
         try:
             TrialAttrs(error=DEAD_WORKER).write_to_storage(storage, trial_id_of(trial))
@@ -153,7 +154,8 @@ def fail_dead_trials(study: optuna.Study, running: list[optuna.trial.FrozenTrial
 
 
 def fail_orphaned_trials(study: optuna.Study) -> None:
-    """On resume: trials left RUNNING by a hard kill become FAIL before new trials start.
+    """On resume (before this process runs any trial): trials left RUNNING by a hard kill become FAIL before
+    new trials start.
 
     A trial whose worker is alive on this machine is left alone (a `sweep worker` may still be
     running it), and so is one of another machine on a heartbeat storage: the heartbeat decides.
@@ -162,7 +164,9 @@ def fail_orphaned_trials(study: optuna.Study) -> None:
     host = socket.gethostname()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner_host, _, pid = str(TrialAttrs.read(trial).worker or "").rpartition(":")
-        if owner_host == host and pid.isdigit() and _alive(int(pid)):
+        # this process runs none of the sweep's trials yet: one marked as its own was left by an earlier
+        # sweep it ran in-process (a fit that raised SystemExit, say), as a hard kill leaves one behind
+        if owner_host == host and pid.isdigit() and int(pid) != os.getpid() and process_alive(int(pid)):
             continue
         if owner_host not in ("", host) and storage_uses_heartbeat(storage):
             continue
@@ -178,17 +182,8 @@ def worker_alive(worker: str | None) -> bool | None:
     owner_host, _, pid = str(worker or "").rpartition(":")
     if owner_host != socket.gethostname() or not pid.isdigit():
         return None
-    return _alive(int(pid))
+    return process_alive(int(pid))
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextmanager

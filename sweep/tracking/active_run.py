@@ -7,6 +7,7 @@ not before: a sweep whose trainer does not ask for it never pays for the import.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,9 +20,12 @@ class ActiveChildRuns:
     autologging is switched on once, before the first trial of this process."""
 
     def __init__(self, tracking_uri: str, *, autolog: bool) -> None:
-        self.tracking_uri = tracking_uri
+        self.tracking_uri = tracking_uri  # absolute: MLflow keeps one store per URI text for the whole process
         self.autolog = autolog
         self.ready = False
+        # MLflow's process-wide tracking URI as the caller had it (set_tracking_uri keeps it in this variable
+        # too): read now, before the sweep's tracking server (a thread, in-process) sets the sweep's own
+        self._uri_before = os.environ.get("MLFLOW_TRACKING_URI")
 
     def prepare(self) -> None:
         from sweep.tracking.settings import configure_process
@@ -33,6 +37,19 @@ class ActiveChildRuns:
         if self.autolog:
             mlflow.autolog(log_input_examples=False, silent=True)
         self.ready = True
+
+    def close(self) -> None:
+        """Put back what prepare() changed for the whole process once the sweep's trials are over here: the
+        tracking URI as it was, autologging off (a process that goes on after the sweep, a notebook or the
+        engine driven in-process, must not log its own fits into the sweep's store)."""
+        if not self.ready:
+            return
+        import mlflow
+
+        if self.autolog:
+            mlflow.autolog(disable=True, silent=True)
+        mlflow.set_tracking_uri(self._uri_before)  # type: ignore[arg-type]  # None unsets it, as MLflow documents
+        self.ready = False
 
     @contextmanager
     def scope(self, run_id: str | None) -> Iterator[None]:

@@ -70,8 +70,7 @@ class Recorder:
         while True:
             try:
                 report: TrackingReport = self._wait(operation(Close), timeout=None)
-                # no join: the child has written everything and exits by itself (tearing down
-                # mlflow takes it most of a second that nobody needs to wait for)
+                self._transport.closed()  # a process is not waited for; a thread is (see TrackingTransport)
                 return report
             except KeyboardInterrupt:
                 continue  # already closing: a second Ctrl-C must not cut the final writes short

@@ -15,6 +15,7 @@ import sqlite3
 from pathlib import Path
 
 from sweep.errors import TrackingError
+from sweep.processes import process_alive
 
 DRAFT_MARK = ".creating-"  # a draft of mlflow.db is .mlflow.db.creating-<pid of the process migrating it>
 SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")  # the database and the files SQLite keeps beside it
@@ -168,12 +169,3 @@ def remove_stale_drafts(path: Path) -> None:
             with contextlib.suppress(OSError):  # a read-only folder: the draft is harmless, only untidy
                 (folder / name).unlink(missing_ok=True)
 
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True

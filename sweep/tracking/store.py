@@ -16,6 +16,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
 from sweep.errors import TrackingError, first_line
+from sweep.locations import TrackingLocation
 from sweep.records import SweepIdentity
 from sweep.tracking.artifact_probe import is_local, probe_artifact_store
 from sweep.tracking.sqlite_file import half_created_error, prepare_sqlite
@@ -35,6 +36,11 @@ class TrackingStore:
     def __init__(self, identity: SweepIdentity) -> None:
         self.identity = identity
         self.uri = resolved_tracking_uri(identity.tracking_uri)
+        location = TrackingLocation.resolve(self.uri)
+        if location.scheme == "sqlite":
+            # a relative file made absolute: MLflow keeps one store per URI text for the whole process, so a
+            # second sweep in another folder of one process would otherwise reach the first one's file
+            self.uri = location.absolute_uri()
         # fail fast, in one line: the client opens its store at once, with minutes of retries
         check_server(self.uri)
         prepare_sqlite(self.uri)

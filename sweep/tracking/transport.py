@@ -45,6 +45,11 @@ class TrackingTransport(Protocol):
     def kill(self) -> None:
         """End the server now, whatever it is doing (a process is killed; a thread is left to end, as a daemon)."""
 
+    def closed(self) -> None:
+        """The server has answered Close and is ending: a thread is waited for (it puts MLflow's process-wide
+        state back on its way out, which the caller's next command must find done); a process is not (it
+        exits by itself, and tearing mlflow down is nobody's wait)."""
+
 
 class ProcessTransport:
     """The tracking server in a spawned child process (a clean interpreter: no forked locks or threads)."""
@@ -82,6 +87,12 @@ class ProcessTransport:
         if self._process.is_alive():
             self._process.kill()
         self._process.join(timeout=5)
+
+    def closed(self) -> None:
+        return None
+
+
+THREAD_END_SECONDS = 60.0  # a thread that answered Close only restores settings: a bound, never reached
 
 
 class ThreadTransport:
@@ -128,6 +139,9 @@ class ThreadTransport:
     def kill(self) -> None:
         self._owner_done.set()  # at its next idle look the server ends what it had open, then returns
         self._thread.join(timeout=5)
+
+    def closed(self) -> None:
+        self._thread.join(timeout=THREAD_END_SECONDS)
 
 
 @contextmanager

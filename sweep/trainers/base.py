@@ -32,3 +32,8 @@ class Trainer(Protocol):
     def model_publishing(self) -> ModelPublishing:
         """How the sweep's best model is published on its parent run (the tracking layer does as it says)."""
         ...
+
+    def close(self) -> None:
+        """Let go of what the trainer holds for its trials once this process runs none any more (a command's
+        watchdog process, MLflow's autologging): a sweep driven in-process leaves nothing behind."""
+        ...

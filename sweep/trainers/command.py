@@ -9,6 +9,7 @@ stderr become artifacts of the child run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -39,6 +40,7 @@ POLL_SECONDS = 0.05  # how often a quiet command is checked for a stop of the sw
 READ_BYTES = 256 * 1024
 DRAIN_SECONDS = 2.0  # at most this long reading what a finished command left in its pipes
 QUIET_SECONDS = 0.1  # a finished command's pipes silent this long: what is still open is held by leftovers
+WATCHDOG_EXIT_SECONDS = 10.0  # the watchdog, its stdin closed with no command left, exits at once; a bound
 STDOUT_FILE, STDERR_FILE = "command.stdout.txt", "command.stderr.txt"
 
 # the objective read from the child run after the command exits (`objective.source: mlflow`): (run id, metric)
@@ -175,6 +177,20 @@ class Watchdog:
             except (BrokenPipeError, OSError):
                 self.process = None
 
+    def close(self) -> None:
+        """End the watchdog as the end of this process would: its stdin closes, and it stops whatever command
+        is still known to it (none, after the last trial) and exits."""
+        process, self.process = self.process, None
+        if process is None or process.stdin is None:
+            return
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+        try:
+            process.wait(timeout=WATCHDOG_EXIT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
 
 class CommandTrainer:
     """Runs the command once per trial; see the module's docstring."""
@@ -200,6 +216,9 @@ class CommandTrainer:
     def model_publishing() -> ModelPublishing:
         """The MLflow model the best trial's command logged to its run (given MLFLOW_RUN_ID), if it logged one."""
         return TRIAL_LOGGED_MODEL
+
+    def close(self) -> None:
+        self.watchdog.close()
 
     def run(self, trial: Trial) -> TrialOutcome:
         try:

@@ -126,8 +126,9 @@ class FunctionTrainer:
     ``run_scope`` (the tracking layer's, so this module never imports mlflow)."""
 
     def __init__(self, spec: TrainerSpec, fit: Callable[[Trial], Any], metric: str,
-                 run_scope: RunScope | None = None) -> None:
+                 run_scope: RunScope | None = None, on_close: Callable[[], None] | None = None) -> None:
         self.spec, self.fit, self.metric, self.run_scope = spec, fit, metric, run_scope
+        self.on_close = on_close  # the tracking layer's: puts MLflow's process-wide state back
 
     def provenance(self) -> dict[str, str]:
         tags = {"trainer.function": self.spec.describe(), "trainer.mlflow": self.spec.mlflow}
@@ -143,6 +144,10 @@ class FunctionTrainer:
     def model_publishing() -> ModelPublishing:
         """The MLflow model the best trial's fit logged itself (autolog, log_model), if it logged one."""
         return TRIAL_LOGGED_MODEL
+
+    def close(self) -> None:
+        if self.on_close is not None:
+            self.on_close()
 
     def run(self, trial: Trial) -> TrialOutcome:
         scope = self.run_scope(trial.run_id) if self.run_scope is not None else nullcontext()

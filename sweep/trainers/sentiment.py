@@ -83,6 +83,9 @@ class SentimentTrainer:
         """Its trials' model.json, the best one published as a pyfunc model (`sweep predict` labels texts with it)."""
         return ModelPublishing(pyfunc_recipe())
 
+    def close(self) -> None:
+        return None  # it holds only the sweep's data
+
     def run(self, trial: Trial) -> TrialOutcome:
         """Train with the trial's settings; raises TrialPruned when its pruner says so, and TrialInterrupted
         at the first epoch after Ctrl-C or SIGTERM."""

@@ -94,10 +94,23 @@ def sweep(folder: Path, *args: str, environment: dict[str, str] | None = None) -
         finally:
             sys.argv = argv
             logging.getLogger("sweep").removeHandler(handler)
+    release_mlflow_stores()
     if outcome.exception is not None and not isinstance(outcome.exception, SystemExit):
         raise outcome.exception  # a bug: a traceback in a subprocess, so a failure here
     return Result(["sweep", *args], outcome.exit_code, outcome.stdout, outcome.stderr + stderr.getvalue(),
                   outcome.exception)
+
+
+def release_mlflow_stores() -> None:
+    """Close and forget the SQLite engines MLflow keeps per database URI for the whole process, as the end of a
+    `sweep` process does: a test that then deletes or replaces an mlflow.db must not have the next command
+    read the old file through a pooled connection, and hundreds of commands must not pile up open files.
+    (MLflow's engine map is private: this is the harness's business, never the product's.)"""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    with SqlAlchemyStore._engine_map_lock:
+        for uri in [uri for uri in SqlAlchemyStore._engine_map if uri.startswith("sqlite")]:
+            SqlAlchemyStore._engine_map.pop(uri).dispose()
 
 
 class RecordingListener:

@@ -164,13 +164,28 @@ def test_trials_of_live_workers_and_of_other_machines_are_left_running(journal):
 
 def test_on_resume_trials_left_running_by_a_dead_sweep_fail_but_live_ones_stay(journal):
     study = new_sweep(journal)
-    add_trial(study, TrialState.RUNNING)  # no worker recorded: an older sweep, killed
-    add_trial(study, TrialState.RUNNING, worker=f"{socket.gethostname()}:{dead_pid()}")
-    add_trial(study, TrialState.RUNNING, worker=worker_id())
-    fail_orphaned_trials(study)
+    live_worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # a `sweep worker`
+    try:
+        add_trial(study, TrialState.RUNNING)  # no worker recorded: an older sweep, killed
+        add_trial(study, TrialState.RUNNING, worker=f"{socket.gethostname()}:{dead_pid()}")
+        add_trial(study, TrialState.RUNNING, worker=f"{socket.gethostname()}:{live_worker.pid}")
+        fail_orphaned_trials(study)
+    finally:
+        live_worker.kill()
+        live_worker.wait()
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL, TrialState.RUNNING]
     assert TrialAttrs.read(trials[0]).error == DEAD_SWEEP
+
+
+def test_on_resume_a_trial_this_process_left_running_in_an_earlier_sweep_fails(journal):
+    """The engine driven in-process: a fit that raised SystemExit left its trial RUNNING under this very process;
+    the resume runs none yet, so that trial is an orphan, as if the process had died (else the resume waits
+    for it forever)."""
+    study = new_sweep(journal)
+    add_trial(study, TrialState.RUNNING, worker=worker_id())
+    fail_orphaned_trials(study)
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL]
 
 
 def test_a_gate_on_another_database_locks_nothing(monkeypatch: pytest.MonkeyPatch):

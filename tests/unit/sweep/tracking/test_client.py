@@ -43,6 +43,9 @@ class InlineTransport:
     def kill(self) -> None:
         pass
 
+    def closed(self) -> None:
+        self.closed_calls = getattr(self, "closed_calls", 0) + 1
+
 
 @pytest.fixture
 def transport() -> InlineTransport:

@@ -1,0 +1,24 @@
+"""Whether a process of this machine is alive: the one answer the trial gate's dead-worker check and the
+tracking store's draft tidying share."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def process_alive(pid: int) -> bool:
+    """True for a running process (ours or someone else's). A zombie, killed but not yet reaped by its parent
+    (PID 1 can take a second), has finished: it holds no trial and writes no file, so it counts as dead."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc (not Linux), or it ended just now
+        return True
+    # "pid (name) state ...": the name may hold spaces and parentheses, the state follows the last ')'
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
