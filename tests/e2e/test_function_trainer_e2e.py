@@ -1,4 +1,5 @@
-"""A user's fit(trial) swept end to end: real `sweep run` subprocesses, a real journal and MLflow database."""
+"""A user's fit(trial) in a `sweep run` subprocess that is killed or interrupted, on a real journal and MLflow
+database. The function trainer's other sweeps run in-process: tests/unit/sweep/trainers/test_function_sweeps.py."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from tests.support import e2e
 
 pytestmark = pytest.mark.slow
 
-# an Optuna objective as its users write it: define-by-run, a conditional space, reports and pruning
+# an Optuna objective as its users write it (define-by-run, a conditional space, reports and pruning), whose
+# second trial, two reports in, says so in ./in-trial-1 and then waits there until the sweep is killed
 OBJECTIVE = '''
 import sys
 import time
+from pathlib import Path
 
 import optuna
 
@@ -35,30 +38,12 @@ def fit(trial):
     for step in range(1, 6):
         score = (1.0 - (x - 1.0) ** 2 if family == "quadratic" else x) * step / 5
         trial.report(score, step)
-        time.sleep(float(trial.params.get("pause", 0)))
+        while trial.number == 1 and step == 2:  # mid-trial, until the kill
+            Path("in-trial-1").touch()
+            time.sleep(0.05)
         if trial.should_prune():
             raise optuna.TrialPruned()
     return {"score": score, "steps": 5}
-'''
-
-ACTIVE = '''
-import mlflow
-import mlflow.pyfunc
-
-
-class Constant(mlflow.pyfunc.PythonModel):
-    def predict(self, context, model_input, params=None):
-        return [1.0] * len(model_input)
-
-
-def fit(trial):
-    lr = trial.params["lr"]
-    for step in range(3):
-        mlflow.log_metric("own_loss", 1.0 / (1 + step + lr), step=step)
-    mlflow.log_text(f"lr={lr}", "notes.txt")
-    if trial.number % 2 == 0:
-        mlflow.pyfunc.log_model(name="model", python_model=Constant(), pip_requirements=[])
-    return lr
 '''
 
 
@@ -67,64 +52,27 @@ def config(folder: Path, source: str, body: str) -> Path:
     return e2e.write_config(folder, body)
 
 
-def test_an_optuna_objective_runs_unchanged_with_two_jobs_and_prunes(tmp_path: Path):
-    config(tmp_path, OBJECTIVE, "trainer: {function: train.py:fit}\nobjective: {metric: score, direction: maximize}\n"
-                                "pruner: {name: median, startup_trials: 2}\n")
-    result = e2e.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "fn", "--trials", "10", "--jobs", "2",
-                       timeout=300)
-    assert result.returncode == 0, result.stderr
-    trials = e2e.finished(e2e.study(tmp_path, "fn").get_trials())
-    assert len(trials) == 10
-    assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
-    parent, children = e2e.runs(tmp_path, experiment="sweep")
-    assert [int(c.data.tags["sweep.trial"]) for c in children] == sorted(t.number for t in trials)
-    for trial, child in zip(sorted(trials, key=lambda t: t.number), children, strict=True):
-        # the conditional params, exactly as the sampler chose them, are the child run's params
-        assert {k: v for k, v in child.data.params.items()} == {k: str(v) for k, v in trial.params.items()}
-        assert child.info.status == ("FINISHED" if trial.state == TrialState.COMPLETE else "KILLED")
-        curve = e2e.mlflow_client(tmp_path).get_metric_history(child.info.run_id, "score")
-        assert [m.step for m in curve] == sorted(trial.intermediate_values)
-    best = max((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
-    assert parent.data.tags["best.trial"] == str(best.number)
-    assert parent.data.tags["trainer.function"].endswith("train.py:fit")
-    assert "trainer.file_sha256" in parent.data.tags
-    for name, value in best.params.items():
-        assert parent.data.tags[f"best.{name}"] == str(value)
-
-
-def test_mlflow_active_puts_the_users_own_logging_in_each_child_run(tmp_path: Path):
-    config(tmp_path, ACTIVE, "trainer: {function: train.py:fit, mlflow: active}\n"
-                             "objective: {direction: maximize}\npruner: {name: none}\n"
-                             "space:\n  lr: {type: float, low: 0.1, high: 1.0}\n")
-    result = e2e.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "own", "--trials", "4", "--jobs", "2",
-                       timeout=300)
-    assert result.returncode == 0, result.stderr
-    client = e2e.mlflow_client(tmp_path)
-    parent, children = e2e.runs(tmp_path, experiment="sweep")  # one parent, and no stray top-level run
-    assert len(children) == 4
-    assert "own_loss" not in parent.data.metrics
-    for child in children:
-        assert child.info.status == "FINISHED"
-        assert [m.step for m in client.get_metric_history(child.info.run_id, "own_loss")] == [0, 1, 2]
-        assert "notes.txt" in {info.path for info in client.list_artifacts(child.info.run_id)}
-        assert child.data.metrics["value"] == pytest.approx(float(child.data.params["lr"]))
-        logged = int(child.data.tags["sweep.trial"]) % 2 == 0
-        assert ("sweep.model_uri" in child.data.tags) == logged
-        if logged:
-            model_id = child.data.tags["sweep.model_uri"].removeprefix("models:/")
-            assert client.get_logged_model(model_id).source_run_id == child.info.run_id
+def wait_for_file(process: subprocess.Popen[str], path: Path, timeout: float = 300) -> None:
+    """Until ``path`` exists (the trainer wrote it), while ``process`` runs."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, f"the sweep ended: {process.communicate()}"
+        assert time.monotonic() < deadline, f"no {path.name} in {timeout:.0f} s"
+        time.sleep(0.05)
 
 
 def test_kill_9_mid_trial_then_resume_fails_that_trial_and_finishes_the_rest(tmp_path: Path):
     config(tmp_path, OBJECTIVE, "trainer: {function: train.py:fit}\nobjective: {metric: score, direction: maximize}\n"
-                                "pruner: {name: none}\nfixed: {pause: 0.4}\n")
+                                "pruner: {name: none}\n")
     process = subprocess.Popen([*e2e.SWEEP, "run", "--config", "sweep.yaml", "--name", "killed", "--trials", "4"],
                                cwd=tmp_path, env=e2e.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, start_new_session=True)
-    e2e.wait_for_trials(process, 1, timeout=180)
-    time.sleep(0.6)  # into the second trial's steps
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
+    try:
+        e2e.wait_for_trials(process, 1, timeout=300)
+        wait_for_file(process, tmp_path / "in-trial-1")  # into the second trial's steps
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # the sweep, its tracking process, all of its group
+        process.wait(timeout=30)
     result = e2e.sweep(tmp_path, "run", "--resume", "--name", "killed", timeout=300)
     assert result.returncode == 0, result.stderr
     trials = e2e.finished(e2e.study(tmp_path, "killed").get_trials())
@@ -135,51 +83,41 @@ def test_kill_9_mid_trial_then_resume_fails_that_trial_and_finishes_the_rest(tmp
     assert {int(c.data.tags["sweep.trial"]) for c in children} >= {t.number for t in trials}
 
 
-def test_a_fit_returning_the_wrong_thing_fails_its_trials_and_stops_early_with_the_reason(tmp_path: Path):
-    config(tmp_path, "def fit(trial):\n    return 'done'\n", "trainer: {function: train.py:fit}\n"
-                                                            "objective: {direction: maximize}\n")
-    result = e2e.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "wrong", "--trials", "20")
-    assert result.returncode == 1
-    assert result.stderr.splitlines()[-1] == (
-        "error: all 5 trials failed with: TypeError: fit returned str; return a number (the objective) or a "
-        "mapping of metrics holding 'value'; stopping early")
+# a fit that never reports: after the first Ctrl-C it answers ./ping with ./pong, so the test sees it still running
+NEVER_REPORTS = '''
+import time
+from pathlib import Path
+
+
+def fit(trial):
+    Path("started").touch()
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if Path("ping").exists():
+            Path("pong").touch()
+        time.sleep(0.05)
+    return 1.0
+'''
 
 
 def test_ctrl_c_twice_stops_a_fit_that_never_reports_and_ends_its_run_killed(tmp_path: Path):
-    config(tmp_path, "import pathlib, time\n\ndef fit(trial):\n    pathlib.Path('started').touch()\n"
-                     "    time.sleep(600)\n    return 1.0\n",
+    config(tmp_path, NEVER_REPORTS,
            "trainer: {function: train.py:fit}\nobjective: {direction: maximize}\npruner: {name: none}\n")
     process = e2e.start_sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "long", "--trials", "2")
-    deadline = time.monotonic() + 120
-    while not (tmp_path / "started").exists():
-        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    time.sleep(1.0)
-    assert process.poll() is None  # the first asks the trial to stop at its next report: this one never reports
-    code, _, err = e2e.interrupt(process, signal.SIGINT)
+    try:
+        wait_for_file(process, tmp_path / "started")
+        process.send_signal(signal.SIGINT)
+        (tmp_path / "ping").touch()  # after the signal: the fit answers only if the signal left it running
+        wait_for_file(process, tmp_path / "pong")
+        assert process.poll() is None  # the first asks the trial to stop at its next report: this one never reports
+        code, _, err = e2e.interrupt(process, signal.SIGINT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
     assert code == 130, err
     assert "stopping: the running trial ends at its next report" in err and "Traceback" not in err
     trials = e2e.study(tmp_path, "long").get_trials()
     assert [t.state for t in trials] == [TrialState.FAIL]
     _, children = e2e.runs(tmp_path, experiment="sweep")
     assert [c.info.status for c in children] == ["KILLED"]
-
-
-def test_sync_rebuilds_a_function_trainers_lost_children_with_their_define_by_run_params(tmp_path: Path):
-    config(tmp_path, OBJECTIVE, "trainer: {function: train.py:fit}\nobjective: {metric: score, direction: maximize}\n"
-                                "pruner: {name: none}\nfixed: {pause: 0}\n")
-    assert e2e.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "fs", "--trials", "3").returncode == 0
-    client = e2e.mlflow_client(tmp_path)
-    _, children = e2e.runs(tmp_path, experiment="sweep")
-    client.delete_run(children[1].info.run_id)  # lost
-    synced = e2e.sweep(tmp_path, "sync", "fs")
-    assert synced.returncode == 0, synced.stderr
-    assert "repaired 1 child run" in synced.stdout
-    trials = {t.number: t for t in e2e.study(tmp_path, "fs").get_trials()}
-    _, children = e2e.runs(tmp_path, experiment="sweep")
-    rebuilt = next(c for c in children if c.data.tags["sweep.trial"] == "1")
-    assert rebuilt.info.status == "FINISHED"
-    # the sampler's conditional params (family, then x or slope) and the fixed ones
-    assert rebuilt.data.params == {**{k: str(v) for k, v in trials[1].params.items()}, "pause": "0"}
-    assert rebuilt.data.metrics["score"] == trials[1].value

@@ -1,48 +1,68 @@
-"""Parallel and distributed sweeps on real components: worker processes, PostgreSQL, an mlflow server."""
+"""Parallel and distributed sweeps on real components: worker processes, PostgreSQL, an mlflow server, and the
+signals and kills they get. `--jobs 2` on the embedded stores without either is
+tests/unit/sweep/executors/test_jobs_sweeps.py, whose assert_consistent these tests share."""
 
 from __future__ import annotations
 
-import collections
+import contextlib
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 import pytest
 from mlflow import MlflowClient
 
-from sweep.ranking import rank_key
-from tests.support import e2e, pg
+from tests.support import e2e, inprocess, pg
+from tests.unit.sweep.executors.test_jobs_sweeps import assert_consistent, parent_and_children
 
 pytestmark = pytest.mark.slow
 PASSWORD = "Sup3rSecretPw"
 
-
-def parent_and_children(client: MlflowClient, experiment: str = "sentiment"):
-    found = client.get_experiment_by_name(experiment)
-    runs = client.search_runs([found.experiment_id], max_results=5000)
-    parents = [r for r in runs if r.data.tags.get("sweep.role") == "parent"]
-    assert len(parents) == 1
-    return parents[0], [r for r in runs if r is not parents[0]]
+# A trial held until the test creates ./go, at a checkpoint every few milliseconds: Ctrl-C or SIGTERM stops it
+# there, as the built-in trainer stops at its next epoch. The first `through` trials are not held.
+HELD = """
+import time
+from pathlib import Path
 
 
-def assert_consistent(client: MlflowClient, study: optuna.Study, target: int) -> None:
-    """Exactly ``target`` counted trials, one child run each, all linked and ended, and the right best."""
-    trials = study.get_trials(deepcopy=False)
-    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
-    counted = [t for t in trials if t.number not in retried]
-    assert len(counted) == target
-    assert all(t.state.is_finished() for t in trials)
-    parent, children = parent_and_children(client)
-    numbers = collections.Counter(int(c.data.tags["sweep.trial"]) for c in children)
-    assert set(numbers) == {t.number for t in trials} and max(numbers.values()) == 1, numbers
-    assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
-    assert not [c for c in children if c.info.status == "RUNNING"] and parent.info.status == "FINISHED"
-    finished = [c for c in children if c.info.status == "FINISHED"]
-    best = min(finished, key=lambda r: rank_key(r.data.metrics["val_accuracy"], r.data.metrics,
-                                                 int(r.data.tags["sweep.trial"]), metric="val_accuracy",
-                                                 direction="maximize"))
-    assert parent.data.tags["best.trial"] == best.data.tags["sweep.trial"]
+def fit(trial):
+    lr, epochs = trial.params["lr"], trial.params["epochs"]
+    Path(f"started-{trial.number}").touch()
+    step = 0
+    while trial.number >= trial.params["through"] and not Path("go").exists():
+        step += 1
+        trial.checkpoint(step)
+        time.sleep(0.05)
+    return {"val_accuracy": 1 - 1 / (1 + lr * epochs), "val_loss": 1 / (1 + lr * epochs)}
+"""
+HELD_SWEEP = ("trainer: {function: train.py:fit}\nexperiment: sentiment\n"
+              "objective: {metric: val_accuracy, direction: maximize}\npruner: {name: none}\nspace:\n"
+              "  lr: {type: float, low: 0.1, high: 3.0, log: true}\n  epochs: {type: int, low: 3, high: 12}\n")
+
+
+def write_held_sweep(folder: Path, settings: str) -> None:
+    (folder / "train.py").write_text(HELD, encoding="utf-8")
+    e2e.write_config(folder, settings + HELD_SWEEP)
+
+
+@contextlib.contextmanager
+def let_go_at_the_end(folder: Path) -> Iterator[None]:
+    """The held trials are let go when the block ends, however it ends: a failed test leaves no sweep held."""
+    try:
+        yield
+    finally:
+        (folder / "go").touch()
+
+
+def wait_for_files(process: subprocess.Popen[str], *paths: Path, timeout: float = 300) -> None:
+    """Until every one of ``paths`` exists (the held trials have started), while ``process`` runs."""
+    deadline = time.monotonic() + timeout
+    while not all(path.exists() for path in paths):
+        assert process.poll() is None, f"the sweep ended: {process.communicate()}"
+        assert time.monotonic() < deadline, f"no {[str(p) for p in paths if not p.exists()]} in {timeout:.0f} s"
+        time.sleep(0.05)
 
 
 def journal_study(folder: Path, name: str) -> optuna.Study:
@@ -50,30 +70,18 @@ def journal_study(folder: Path, name: str) -> optuna.Study:
 
 
 @pytest.mark.usefixtures("mlflow_db")
-def test_two_jobs_on_embedded_stores_run_exactly_n_trials(tmp_path: Path):
-    e2e.write_config(tmp_path, "trials: 200\npruner: {name: none}\nspace:\n"
-                     "  lr: {type: float, low: 0.1, high: 3.0, log: true}\n  epochs: {type: int, low: 3, high: 12}\n")
-    result = e2e.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "pair", "--jobs", "2", timeout=600)
-    assert result.returncode == 0, result.stderr
-    assert "locked" not in result.stderr.lower()
-    study = journal_study(tmp_path, "pair")
-    assert not [t for t in study.trials if t.state.name == "FAIL"], "no trial may fail (database is locked?)"
-    workers = {t.user_attrs["sweep.worker"] for t in study.trials}
-    assert len(workers) == 2, "both worker processes ran trials"
-    assert_consistent(e2e.mlflow_client(tmp_path), study, 200)
-
-
-@pytest.mark.usefixtures("mlflow_db")
 def test_interrupted_parallel_sweep_resumes_to_exactly_n(tmp_path: Path):
-    e2e.write_config(tmp_path, "trials: 6\npruner: {name: none}\n" + e2e.SLOWER_SPACE)
-    process = e2e.start_sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "pairstop", "--jobs", "2")
-    e2e.wait_for_trials(process, 1)
-    code, _, err = e2e.interrupt(process, e2e.SIGINT)
+    write_held_sweep(tmp_path, "trials: 6\nfixed: {through: 1}\n")  # one trial finishes before the stop
+    with let_go_at_the_end(tmp_path):
+        process = e2e.start_sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "pairstop", "--jobs", "2")
+        e2e.wait_for_trials(process, 1)
+        wait_for_files(process, tmp_path / "started-1", tmp_path / "started-2")  # both workers are mid-trial
+        code, _, err = e2e.interrupt(process, e2e.SIGINT)
     assert code == 130, err
     client = e2e.mlflow_client(tmp_path)
     parent, children = parent_and_children(client)
     assert parent.info.status == "KILLED" and not [c for c in children if c.info.status == "RUNNING"]
-    resumed = e2e.sweep(tmp_path, "run", "--resume", "--jobs", "2", timeout=300)
+    resumed = inprocess.sweep(tmp_path, "run", "--resume", "--jobs", "2")  # no signal: this process will do
     assert resumed.returncode == 0, resumed.stderr
     assert_consistent(client, journal_study(tmp_path, "pairstop"), 6)
 
@@ -136,16 +144,17 @@ def _database_text(url: str) -> str:
 @pytest.mark.usefixtures("mlflow_db")
 def test_a_killed_worker_trial_is_failed_retried_and_its_run_fails(tmp_path: Path):
     with pg.database() as optuna_url:
-        e2e.write_config(tmp_path, "trials: 5\nheartbeat: 1\npruner: {name: none}\n" + e2e.SLOWER_SPACE)
-        first = e2e.start_sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "crash",
-                                "--storage", optuna_url)
-        _wait_for_study(first)
-        victim = subprocess.Popen([*e2e.SWEEP, "worker", "crash", "--storage", optuna_url], cwd=tmp_path,
-                                  env=e2e.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        victim_trial = _wait_for_running_trial(optuna_url, "crash", victim.pid)
-        _wait_for_child_run_and_heartbeat(tmp_path, optuna_url, "crash", victim_trial)
-        victim.kill()  # SIGKILL: no handler runs in the worker
-        victim.wait(timeout=30)
+        write_held_sweep(tmp_path, "trials: 5\nheartbeat: 1\nfixed: {through: 0}\n")
+        with let_go_at_the_end(tmp_path):  # then the first process's held trial runs on, and the rest
+            first = e2e.start_sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "crash",
+                                    "--storage", optuna_url)
+            _wait_for_study(first)
+            victim = subprocess.Popen([*e2e.SWEEP, "worker", "crash", "--storage", optuna_url], cwd=tmp_path,
+                                      env=e2e.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            victim_trial = _wait_for_running_trial(optuna_url, "crash", victim)
+            _wait_for_child_run_and_heartbeat(tmp_path, optuna_url, "crash", victim_trial)
+            victim.kill()  # SIGKILL: no handler runs in the worker
+            victim.wait(timeout=30)
         _, err = first.communicate(timeout=300)
         assert first.returncode == 0, err
         study = _pg_study(optuna_url, "crash")
@@ -162,7 +171,7 @@ def test_a_killed_worker_trial_is_failed_retried_and_its_run_fails(tmp_path: Pat
 
 
 def _wait_for_child_run_and_heartbeat(folder: Path, storage_url: str, name: str, number: int,
-                                      timeout: float = 120) -> None:
+                                      timeout: float = 300) -> None:
     """Until the trial has its child run in MLflow and a heartbeat in the study: a kill before either
     would leave nothing for the other workers to fail."""
     import psycopg
@@ -182,12 +191,14 @@ def _wait_for_child_run_and_heartbeat(folder: Path, storage_url: str, name: str,
     raise AssertionError(f"trial {number} got no child run and heartbeat in {timeout:.0f} s")
 
 
-def _wait_for_running_trial(storage_url: str, name: str, pid: int, timeout: float = 120) -> int:
+def _wait_for_running_trial(storage_url: str, name: str, worker: subprocess.Popen[str], timeout: float = 300) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for trial in pg.trials(storage_url, name):
-            if trial.state.name == "RUNNING" and str(trial.user_attrs.get("sweep.worker", "")).endswith(f":{pid}"):
+            if trial.state.name == "RUNNING" and \
+                    str(trial.user_attrs.get("sweep.worker", "")).endswith(f":{worker.pid}"):
                 return trial.number
+        assert worker.poll() is None, f"the worker ended before it started a trial: {worker.communicate()}"
         time.sleep(0.2)
     raise AssertionError("the worker never started a trial")
 

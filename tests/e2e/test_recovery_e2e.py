@@ -1,9 +1,11 @@
 """Crashes at awkward moments and broken stores: the next command recovers, or says in one line what to do.
 
 Each test reproduces a failure found by an attack on real stores (kill -9 during MLflow's first
-migration, two sweeps racing for one name, a garbage MLflow database, workers that lose MLflow, a
-killed `--jobs` worker, a lost MLflow database); the sweep runs as a real subprocess in its own
-process group, so a kill reaches the tracking process too, as a power cut would.
+migration, two sweeps racing for one name, workers that lose MLflow, a killed `--jobs` worker, a
+parent run killed before the study links it); the sweep runs as a real subprocess in its own
+process group, so a kill reaches the tracking process too, as a power cut would. The next command,
+whose recovery is checked, runs in-process (tests/support/inprocess.py). Broken or lost MLflow
+databases without a kill: tests/unit/sweep/engine/test_recovery_runs.py and test_sync_repairs.py.
 """
 
 from __future__ import annotations
@@ -19,12 +21,35 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import e2e, pg
+from tests.support import e2e, inprocess, pg
 from tests.support.stores import copy_mlflow_db
 
 pytestmark = pytest.mark.slow
 
 TWO_FAST_TRIALS = "trials: 2\npruner: {name: none}\n" + e2e.FAST_SPACE
+# each trial waits until the test creates its file "go": the trials are running while the test acts
+BARRIER_FIT = """
+import pathlib
+import time
+
+GO = pathlib.Path({go!r})
+
+
+def fit(trial):
+    while not GO.exists():
+        time.sleep(0.01)
+    return trial.params["x"]
+"""
+BARRIER_CONFIG = ("pruner: {name: none}\ntrainer: {function: train.py:fit}\nobjective: {direction: maximize}\n"
+                  "space:\n  x: {type: float, low: 0.0, high: 1.0}\n")
+
+
+def write_barrier_sweep(folder: Path, trials: int) -> Path:
+    """A sweep of ``trials`` whose trials all wait for the file this returns."""
+    go = folder / "go"
+    (folder / "train.py").write_text(BARRIER_FIT.format(go=str(go)), encoding="utf-8")
+    e2e.write_config(folder, f"trials: {trials}\n" + BARRIER_CONFIG)
+    return go
 
 
 def start_group(folder: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -34,16 +59,32 @@ def start_group(folder: Path, *args: str, env: dict[str, str] | None = None) -> 
 
 
 def kill_group(process: subprocess.Popen[str]) -> None:
+    """SIGKILL to the whole group, back only once every process of it is gone, as after a power cut: until
+    something reaps them, killed processes still count as alive (their drafts and trials as in use)."""
     os.killpg(process.pid, signal.SIGKILL)
     process.communicate(timeout=60)
+    wait_until(lambda: not group_members(process.pid), "the killed processes to be reaped", pause=0.05)
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+def group_members(group: int) -> list[int]:
+    """The processes of process group ``group``, killed but not yet reaped ones included."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()  # state, parent, process group, ...
+        except OSError:  # gone meanwhile
+            continue
+        if len(fields) > 2 and int(fields[2]) == group:
+            members.append(int(stat.parent.name))
+    return members
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 120, pause: float = 0.002) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.002)
+        time.sleep(pause)
     raise AssertionError(f"timed out waiting for {what}")
 
 
@@ -61,7 +102,7 @@ def mlflow_files(folder: Path) -> list[Path]:
 MIGRATION_KILL_DELAYS = [0.3, 0.8, 1.5]  # after the database first has content: early, middle, late migrations
 
 
-def kill_mid_migration_then_run_again(root: Path, delay: float) -> tuple[Path, subprocess.CompletedProcess[str]]:
+def kill_mid_migration_then_run_again(root: Path, delay: float) -> tuple[Path, inprocess.Result]:
     folder = root / f"kill-{delay:.2f}"
     folder.mkdir()
     e2e.write_config(folder, TWO_FAST_TRIALS)
@@ -70,10 +111,10 @@ def kill_mid_migration_then_run_again(root: Path, delay: float) -> tuple[Path, s
     time.sleep(delay)
     kill_group(process)
     # a late kill may land after the study exists: then it is resumed, as the fault harness does
-    resumed = e2e.sweep(folder, "run", "--resume", "--name", "first", timeout=600)
+    resumed = inprocess.sweep(folder, "run", "--resume", "--name", "first")
     if "no sweep named" not in resumed.stderr and "no sweeps yet" not in resumed.stderr:
         return folder, resumed
-    return folder, e2e.sweep(folder, "run", "--config", "sweep.yaml", "--name", "first", timeout=600)
+    return folder, inprocess.sweep(folder, "run", "--config", "sweep.yaml", "--name", "first")
 
 
 @pytest.mark.timeout(900)  # three kills and three first runs that migrate a new MLflow database: minutes under load
@@ -87,17 +128,6 @@ def test_kill_during_the_first_mlflow_migration_leaves_a_folder_that_works(tmp_p
         assert len(children) == 2 and parent.info.status == "FINISHED", folder.name
 
 
-def test_a_half_migrated_mlflow_database_is_named_with_the_way_out(tmp_path: Path):
-    connection = sqlite3.connect(tmp_path / "mlflow.db")  # what a kill mid-migration left with older versions
-    connection.execute("CREATE TABLE _alembic_tmp_experiments (experiment_id INTEGER)")
-    connection.close()
-    result = e2e.sweep(tmp_path, "run", "--trials", "1", "--name", "half")
-    assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "mlflow.db" in lines[0] and "half" in lines[0].lower(), result.stderr
-    assert "Traceback" not in result.stderr
-
-
 def test_two_sweeps_started_together_with_one_name_one_wins_one_says_it_exists(tmp_path: Path):
     e2e.write_config(tmp_path, TWO_FAST_TRIALS)
     processes = [start_group(tmp_path, "run", "--config", "sweep.yaml", "--name", "same") for _ in range(2)]
@@ -109,20 +139,8 @@ def test_two_sweeps_started_together_with_one_name_one_wins_one_says_it_exists(t
     assert "alembic" not in loser_err.lower() and "Traceback" not in loser_err
 
 
-def test_garbage_in_place_of_the_mlflow_database_fails_at_once_in_one_line(tmp_path: Path):
-    (tmp_path / "mlflow.db").write_bytes(b"these bytes are not a database\n" * 200)
-    env = {**e2e.env(), "SWEEP_TRACKING_RETRY_SECONDS": "300"}  # an outage would wait; this must not
-    result = subprocess.run([*e2e.SWEEP, "run", "--trials", "1", "--name", "garbage"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=90)
-    assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "not a database" in lines[0], result.stderr
-    listed = e2e.sweep(tmp_path, "ls")
-    assert "garbage" not in listed.stdout  # nothing written to the study either
-
-
 def test_jobs_whose_workers_lose_mlflow_report_the_store_not_an_interruption(tmp_path: Path, mlflow_template: Path):
-    e2e.write_config(tmp_path, "trials: 4\npruner: {name: none}\n" + e2e.SLOWER_SPACE)
+    go = write_barrier_sweep(tmp_path, 4)
     env = {**e2e.env(), "SWEEP_TRACKING_RETRY_SECONDS": "1"}
     backend = f"sqlite:///{copy_mlflow_db(mlflow_template, tmp_path, 'server.db')}"  # the server migrates nothing
     with pg.mlflow_server(backend, tmp_path / "artifacts", e2e.free_port()) as url:
@@ -131,7 +149,8 @@ def test_jobs_whose_workers_lose_mlflow_report_the_store_not_an_interruption(tmp
         assert process.stdout is not None
         first = process.stdout.readline()
         assert first.startswith("starting sweep"), first + process.communicate()[1]
-    # the server is gone before the workers reach it
+    # the server is gone before the workers reach it; a trial a worker started meanwhile ends only now
+    go.touch()
     out, err = process.communicate(timeout=300)
     assert process.returncode == 1, (out, err)
     assert "interrupted" not in err and "resume with" not in err, err
@@ -140,19 +159,20 @@ def test_jobs_whose_workers_lose_mlflow_report_the_store_not_an_interruption(tmp
 
 @pytest.mark.usefixtures("mlflow_db")
 def test_a_killed_jobs_worker_is_counted_once_everywhere(tmp_path: Path):
-    e2e.write_config(tmp_path, "trials: 6\npruner: {name: none}\n" + e2e.SLOW_SPACE)
+    go = write_barrier_sweep(tmp_path, 6)
     process = start_group(tmp_path, "run", "--config", "sweep.yaml", "--name", "one-down", "--jobs", "2")
     victim = wait_for_worker_running_a_trial(tmp_path, "one-down")
-    os.kill(victim, signal.SIGKILL)
+    os.kill(victim, signal.SIGKILL)  # mid-trial: its trial cannot end before the file exists
+    go.touch()
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, err
     assert "leaked semaphore" not in err, err
     summary = re.search(r"(\d+) trials \((\d+) complete, (\d+) pruned, (\d+) failed", out)
     assert summary is not None, out
     assert int(summary[1]) == 6
-    listed = e2e.sweep(tmp_path, "ls").stdout
+    listed = inprocess.sweep(tmp_path, "ls").stdout
     assert re.search(r"one-down\s+\S+\s+6/6", listed), listed
-    parent, children = e2e.runs(tmp_path)
+    parent, children = e2e.runs(tmp_path, experiment="sweep")  # a function trainer's config file's default
     tags = parent.data.tags
     counted = [tags["sweep.trials_complete"], tags["sweep.trials_pruned"], tags["sweep.trials_failed"]]
     assert counted == [summary[2], summary[3], summary[4]], (counted, out)
@@ -181,37 +201,6 @@ def wait_for_worker_running_a_trial(folder: Path, name: str, timeout: float = 12
 
 
 @pytest.mark.usefixtures("mlflow_db")
-def test_sync_after_the_mlflow_database_is_lost_relinks_the_study_and_predict_works(tmp_path: Path):
-    e2e.write_config(tmp_path, "trials: 4\npruner: {name: none}\n" + e2e.FAST_SPACE)
-    assert e2e.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "lost-db").returncode == 0
-    for path in mlflow_files(tmp_path):
-        path.unlink()
-    for folder in ("mlruns", "mlartifacts"):
-        if (tmp_path / folder).exists():
-            import shutil
-
-            shutil.rmtree(tmp_path / folder)
-
-    synced = e2e.sweep(tmp_path, "sync", "lost-db")
-    assert synced.returncode == 0, synced.stderr
-    assert "not found" not in synced.stdout + synced.stderr
-    parent, children = e2e.runs(tmp_path)
-    best = e2e.sweep(tmp_path, "best", "--name", "lost-db", "--format", "json")
-    import json
-
-    shown = json.loads(best.stdout)
-    by_trial = {int(child.data.tags["sweep.trial"]): child.info.run_id for child in children}
-    assert shown["run_id"] == by_trial[shown["trial"]]  # the study follows the rebuilt runs
-    assert parent.data.tags["best.run_id"] == by_trial[shown["trial"]]
-    again = e2e.sweep(tmp_path, "sync", "lost-db")
-    assert "not found" not in again.stdout + again.stderr and "nothing to repair" in again.stdout, again.stdout
-    predicted = e2e.sweep(tmp_path, "predict", "--name", "lost-db", "a warm and funny film")
-    # the rebuilt runs have no model.json (it lived in the trials' processes): say so in one line
-    assert predicted.returncode == 1 and len(predicted.stderr.strip().splitlines()) == 1, predicted.stderr
-    assert "model" in predicted.stderr and "Traceback" not in predicted.stderr
-
-
-@pytest.mark.usefixtures("mlflow_db")
 def test_a_parent_created_but_not_linked_is_adopted_or_ended_by_the_next_run(tmp_path: Path):
     e2e.write_config(tmp_path, TWO_FAST_TRIALS)
     process = start_group(tmp_path, "run", "--config", "sweep.yaml", "--name", "orphan")
@@ -231,7 +220,7 @@ def test_a_parent_created_but_not_linked_is_adopted_or_ended_by_the_next_run(tmp
     wait_until(parent_row_exists, "the parent run")
     kill_group(process)
     for args in (("run", "--resume", "--name", "orphan"), ("run", "--config", "sweep.yaml", "--name", "orphan")):
-        result = e2e.sweep(tmp_path, *args)
+        result = inprocess.sweep(tmp_path, *args)
         if result.returncode == 0:
             break
     assert result.returncode == 0, result.stderr

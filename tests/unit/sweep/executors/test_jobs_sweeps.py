@@ -1,0 +1,122 @@
+"""`sweep run --jobs 2` driven in-process (tests/support/inprocess.py): the sweep that starts and watches its
+workers runs in this process, its two `sweep worker`s are real processes on the embedded stores. What needs a
+signal, a kill or a real server is tests/e2e/test_parallel_e2e.py, which checks its sweeps with the same
+assert_consistent."""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+
+from sweep.ranking import rank_key
+from tests.support import e2e, inprocess
+
+pytestmark = pytest.mark.slow  # each test runs a whole sweep and its two worker processes
+
+
+def parent_and_children(client: MlflowClient, experiment: str = "sentiment"):
+    found = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([found.experiment_id], max_results=5000)
+    parents = [r for r in runs if r.data.tags.get("sweep.role") == "parent"]
+    assert len(parents) == 1
+    return parents[0], [r for r in runs if r is not parents[0]]
+
+
+def assert_consistent(client: MlflowClient, study: optuna.Study, target: int) -> None:
+    """Exactly ``target`` counted trials, one child run each, all linked and ended, and the right best."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    counted = [t for t in trials if t.number not in retried]
+    assert len(counted) == target
+    assert all(t.state.is_finished() for t in trials)
+    parent, children = parent_and_children(client)
+    numbers = collections.Counter(int(c.data.tags["sweep.trial"]) for c in children)
+    assert set(numbers) == {t.number for t in trials} and max(numbers.values()) == 1, numbers
+    assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
+    assert not [c for c in children if c.info.status == "RUNNING"] and parent.info.status == "FINISHED"
+    finished = [c for c in children if c.info.status == "FINISHED"]
+    best = min(finished, key=lambda r: rank_key(r.data.metrics["val_accuracy"], r.data.metrics,
+                                                 int(r.data.tags["sweep.trial"]), metric="val_accuracy",
+                                                 direction="maximize"))
+    assert parent.data.tags["best.trial"] == best.data.tags["sweep.trial"]
+
+
+PAIRED_TRIALS = 41  # 20 pairs, then one last trial both workers race for
+# Trials 2k and 2k+1 run side by side: the one started first waits for its partner, which only the other worker
+# can start (this one's is busy), so every pair keeps both workers busy and ends both trials at once: their
+# records reach the study and the one MLflow database together. The last trial (odd count) has no partner: both
+# workers are free when it is proposed, and only one may start it.
+PAIRED = f'''
+import time
+from pathlib import Path
+
+
+def fit(trial):
+    lr, epochs = trial.params["lr"], trial.params["epochs"]
+    arrivals = Path("arrivals")
+    (arrivals / str(trial.number)).touch()
+    partner = arrivals / str(trial.number ^ 1)
+    deadline = time.monotonic() + 600  # only a worker that died leaves a trial without its partner
+    while trial.number ^ 1 < {PAIRED_TRIALS} and not partner.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for epoch in range(1, epochs + 1):  # curves, as the built-in trainer logs them
+        trial.log_metrics({{"val_accuracy": 1 - 1 / (1 + lr * epoch), "val_loss": 1 / (1 + lr * epoch)}},
+                          step=epoch)
+    return {{"val_accuracy": 1 - 1 / (1 + lr * epochs), "val_loss": 1 / (1 + lr * epochs)}}
+'''
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_two_jobs_on_embedded_stores_run_exactly_n_trials(tmp_path: Path):
+    (tmp_path / "train.py").write_text(PAIRED, encoding="utf-8")
+    (tmp_path / "arrivals").mkdir()
+    e2e.write_config(tmp_path, "trainer: {function: train.py:fit}\nexperiment: sentiment\n"
+                     "objective: {metric: val_accuracy, direction: maximize}\n"
+                     f"trials: {PAIRED_TRIALS}\npruner: {{name: none}}\nspace:\n"
+                     "  lr: {type: float, low: 0.1, high: 3.0, log: true}\n  epochs: {type: int, low: 3, high: 12}\n")
+    result = inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "pair", "--jobs", "2")
+    assert result.returncode == 0, result.stderr
+    assert "locked" not in result.stderr.lower()
+    study = e2e.study(tmp_path, "pair")
+    assert not [t for t in study.trials if t.state.name == "FAIL"], "no trial may fail (database is locked?)"
+    workers = {t.user_attrs["sweep.worker"] for t in study.trials}
+    assert len(workers) == 2, "both worker processes ran trials"
+    for first in range(0, PAIRED_TRIALS - 1, 2):  # the barrier held: each pair ran in both workers at once
+        pair = study.trials[first], study.trials[first + 1]
+        assert pair[0].user_attrs["sweep.worker"] != pair[1].user_attrs["sweep.worker"], pair
+    assert_consistent(e2e.mlflow_client(tmp_path), study, PAIRED_TRIALS)
+
+
+GPU_TRAINER = '''
+import os
+import time
+from pathlib import Path
+
+
+def fit(trial):
+    x = trial.suggest_float("x", -1.0, 1.0)
+    Path(trial.params["meeting"], str(os.getpid())).touch()  # both workers run trials, whichever starts first
+    deadline = time.monotonic() + 120
+    while len(list(Path(trial.params["meeting"]).iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return {"score": x, "gpu": float(os.environ["CUDA_VISIBLE_DEVICES"])}
+'''
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_two_jobs_each_get_their_own_gpu_from_cuda_visible_devices(tmp_path: Path):
+    (tmp_path / "train.py").write_text(GPU_TRAINER, encoding="utf-8")
+    (tmp_path / "meeting").mkdir()
+    e2e.write_config(tmp_path, "trainer: {function: train.py:fit}\nobjective: {metric: score, direction: maximize}\n"
+                               f"trials: 4\nresources: {{gpus: 1}}\nfixed: {{meeting: {tmp_path / 'meeting'}}}\n")
+    result = inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "gpus", "--jobs", "2",
+                             environment={"CUDA_VISIBLE_DEVICES": "3,7"})
+    assert result.returncode == 0, result.stderr
+    seen: dict[str, set[float]] = collections.defaultdict(set)
+    for trial in e2e.study(tmp_path, "gpus").trials:
+        seen[trial.user_attrs["sweep.worker"]].add(trial.user_attrs["sweep.metrics"]["gpu"])
+    assert sorted(seen.values(), key=min) == [{3.0}, {7.0}], seen

@@ -1,0 +1,66 @@
+"""Commands swept by `sweep run` driven in-process (tests/support/inprocess.py): the examples as CI runs them,
+each trial's command a real process, real stores. `--jobs 2` still starts two real `sweep worker` processes.
+What needs the sweep in a process of its own (Ctrl-C, kill -9) is tests/e2e/test_command_trainer_e2e.py."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from sweep.trainers.teardown import TOKEN_VARIABLE
+from tests.support import e2e, inprocess
+
+pytestmark = pytest.mark.slow  # each test runs a whole sweep and its commands on real stores
+
+EXAMPLES = Path(__file__).resolve().parents[4] / "examples"
+
+
+def trial_processes(folder: Path) -> list[int]:
+    """Processes that carry a trial's token and work under ``folder``: a command of this test's sweep, or
+    anything it started, still running (other tests' commands may run at the same time)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes() if entry.isdigit() else b""
+            state = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()[0] if environ else b"Z"
+            cwd = os.readlink(f"/proc/{entry}/cwd") if environ else ""
+        except OSError:
+            continue
+        if f"{TOKEN_VARIABLE}=".encode() in environ and state != b"Z" and cwd.startswith(str(folder)):
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_the_script_example_prunes_into_killed_runs_with_curves_and_keeps_the_best_workdir(tmp_path: Path):
+    result = inprocess.sweep(tmp_path, "run", "--config", str(EXAMPLES / "script" / "sweep.yaml"), "--trials", "8",
+                             "--name", "script")
+    assert result.returncode == 0, result.stderr
+    _, children = e2e.runs(tmp_path, "sweep")
+    pruned = [run for run in children if run.data.tags["sweep.state"] == "pruned"]
+    assert pruned, "no trial was pruned"
+    client = e2e.mlflow_client(tmp_path)
+    for run in pruned:
+        assert run.info.status == "KILLED"
+        steps = [point.step for point in client.get_metric_history(run.info.run_id, "val_loss")]
+        assert steps and steps == sorted(steps) and max(steps) < 100  # its curve, up to where it was stopped
+    complete = [run for run in children if run.data.tags["sweep.state"] == "complete"]
+    assert all(len(client.get_metric_history(run.info.run_id, "val_loss")) >= 100 for run in complete)
+    assert "command.stdout.txt" in e2e.artifact_names(tmp_path, complete[0].info.run_id, "")
+    best = e2e.study(tmp_path, "script").best_trial.number
+    kept = sorted(path.name for path in (tmp_path / "sweeps" / "script").iterdir())
+    assert kept == [f"trial-{best}"] and (tmp_path / "sweeps" / "script" / kept[0] / "model.npz").is_file()
+    assert trial_processes(tmp_path) == []
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_an_awk_command_sweeps_with_two_jobs(tmp_path: Path):
+    result = inprocess.sweep(tmp_path, "run", "--config", str(EXAMPLES / "awk" / "sweep.yaml"), "--jobs", "2",
+                             "--name", "awk")
+    assert result.returncode == 0, result.stderr
+    trials = e2e.finished(e2e.study(tmp_path, "awk").get_trials())
+    assert len(trials) == 10 and all(t.state.name == "COMPLETE" for t in trials)
+    for trial in trials:
+        assert trial.value == pytest.approx((trial.params["x"] - 1) ** 2 + (trial.params["y"] + 2) ** 2, abs=1e-5)

@@ -1,0 +1,153 @@
+"""A user's fit(trial) swept by `sweep run` and `sweep sync` driven in-process (tests/support/inprocess.py), on a
+real journal and MLflow database. `--jobs 2` still starts two real `sweep worker` processes: the fit runs there.
+What needs a process of its own (kill -9 mid-trial, Ctrl-C) is tests/e2e/test_function_trainer_e2e.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+
+from tests.support import e2e, inprocess
+
+pytestmark = pytest.mark.slow  # each test runs whole sweeps on real stores (in-process)
+
+# an Optuna objective as its users write it: define-by-run, a conditional space, reports and pruning
+OBJECTIVE = '''
+import sys
+import time
+
+import optuna
+
+
+def fit(trial):
+    # mlflow: off (the default) keeps MLflow out of the trial's process: it is in the tracking process only
+    assert "mlflow" not in sys.modules, "mlflow was imported in the trial's process"
+    family = trial.suggest_categorical("family", ["quadratic", "linear"])
+    if family == "quadratic":
+        x = trial.suggest_float("x", -3.0, 3.0)
+    else:
+        x = trial.suggest_float("slope", 0.0, 1.0)
+    score = 0.0
+    for step in range(1, 6):
+        score = (1.0 - (x - 1.0) ** 2 if family == "quadratic" else x) * step / 5
+        trial.report(score, step)
+        time.sleep(float(trial.params.get("pause", 0)))
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+    return {"score": score, "steps": 5}
+'''
+# The same objective for a sweep whose trials run in this test process: its tracking server is a thread here, so
+# mlflow is imported. That the trial's process of a `sweep run` and of a `sweep worker` never imports it is checked
+# where they are processes of their own: the --jobs test below, and tests/e2e/test_function_trainer_e2e.py.
+OBJECTIVE_IN_THIS_PROCESS = OBJECTIVE.replace(
+    '    assert "mlflow" not in sys.modules, "mlflow was imported in the trial\'s process"\n', "")
+
+ACTIVE = '''
+import mlflow
+import mlflow.pyfunc
+
+
+class Constant(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return [1.0] * len(model_input)
+
+
+def fit(trial):
+    lr = trial.params["lr"]
+    for step in range(3):
+        mlflow.log_metric("own_loss", 1.0 / (1 + step + lr), step=step)
+    mlflow.log_text(f"lr={lr}", "notes.txt")
+    if trial.number % 2 == 0:
+        mlflow.pyfunc.log_model(name="model", python_model=Constant(), pip_requirements=[])
+    return lr
+'''
+
+
+def config(folder: Path, source: str, body: str) -> Path:
+    (folder / "train.py").write_text(source, encoding="utf-8")
+    return e2e.write_config(folder, body)
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_an_optuna_objective_runs_unchanged_with_two_jobs_and_prunes(tmp_path: Path):
+    config(tmp_path, OBJECTIVE, "trainer: {function: train.py:fit}\nobjective: {metric: score, direction: maximize}\n"
+                                "pruner: {name: median, startup_trials: 2}\n")
+    result = inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "fn", "--trials", "10",
+                             "--jobs", "2")
+    assert result.returncode == 0, result.stderr
+    trials = e2e.finished(e2e.study(tmp_path, "fn").get_trials())
+    assert len(trials) == 10
+    assert {t.state for t in trials} <= {TrialState.COMPLETE, TrialState.PRUNED}
+    parent, children = e2e.runs(tmp_path, experiment="sweep")
+    assert [int(c.data.tags["sweep.trial"]) for c in children] == sorted(t.number for t in trials)
+    for trial, child in zip(sorted(trials, key=lambda t: t.number), children, strict=True):
+        # the conditional params, exactly as the sampler chose them, are the child run's params
+        assert {k: v for k, v in child.data.params.items()} == {k: str(v) for k, v in trial.params.items()}
+        assert child.info.status == ("FINISHED" if trial.state == TrialState.COMPLETE else "KILLED")
+        curve = e2e.mlflow_client(tmp_path).get_metric_history(child.info.run_id, "score")
+        assert [m.step for m in curve] == sorted(trial.intermediate_values)
+    best = max((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+    assert parent.data.tags["best.trial"] == str(best.number)
+    assert parent.data.tags["trainer.function"].endswith("train.py:fit")
+    assert "trainer.file_sha256" in parent.data.tags
+    for name, value in best.params.items():
+        assert parent.data.tags[f"best.{name}"] == str(value)
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_mlflow_active_puts_the_users_own_logging_in_each_child_run(tmp_path: Path):
+    config(tmp_path, ACTIVE, "trainer: {function: train.py:fit, mlflow: active}\n"
+                             "objective: {direction: maximize}\npruner: {name: none}\n"
+                             "space:\n  lr: {type: float, low: 0.1, high: 1.0}\n")
+    result = inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "own", "--trials", "4",
+                             "--jobs", "2")
+    assert result.returncode == 0, result.stderr
+    client = e2e.mlflow_client(tmp_path)
+    parent, children = e2e.runs(tmp_path, experiment="sweep")  # one parent, and no stray top-level run
+    assert len(children) == 4
+    assert "own_loss" not in parent.data.metrics
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert [m.step for m in client.get_metric_history(child.info.run_id, "own_loss")] == [0, 1, 2]
+        assert "notes.txt" in {info.path for info in client.list_artifacts(child.info.run_id)}
+        assert child.data.metrics["value"] == pytest.approx(float(child.data.params["lr"]))
+        logged = int(child.data.tags["sweep.trial"]) % 2 == 0
+        assert ("sweep.model_uri" in child.data.tags) == logged
+        if logged:
+            model_id = child.data.tags["sweep.model_uri"].removeprefix("models:/")
+            assert client.get_logged_model(model_id).source_run_id == child.info.run_id
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_a_fit_returning_the_wrong_thing_fails_its_trials_and_stops_early_with_the_reason(tmp_path: Path):
+    config(tmp_path, "def fit(trial):\n    return 'done'\n", "trainer: {function: train.py:fit}\n"
+                                                            "objective: {direction: maximize}\n")
+    result = inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "wrong", "--trials", "20")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        "error: all 5 trials failed with: TypeError: fit returned str; return a number (the objective) or a "
+        "mapping of metrics holding 'value'; stopping early")
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_sync_rebuilds_a_function_trainers_lost_children_with_their_define_by_run_params(tmp_path: Path):
+    config(tmp_path, OBJECTIVE_IN_THIS_PROCESS, "trainer: {function: train.py:fit}\n"
+                                                "objective: {metric: score, direction: maximize}\n"
+                                                "pruner: {name: none}\nfixed: {pause: 0}\n")
+    done = inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "fs", "--trials", "3")
+    assert done.returncode == 0, done.stderr
+    client = e2e.mlflow_client(tmp_path)
+    _, children = e2e.runs(tmp_path, experiment="sweep")
+    client.delete_run(children[1].info.run_id)  # lost
+    synced = inprocess.sweep(tmp_path, "sync", "fs")
+    assert synced.returncode == 0, synced.stderr
+    assert "repaired 1 child run" in synced.stdout
+    trials = {t.number: t for t in e2e.study(tmp_path, "fs").get_trials()}
+    _, children = e2e.runs(tmp_path, experiment="sweep")
+    rebuilt = next(c for c in children if c.data.tags["sweep.trial"] == "1")
+    assert rebuilt.info.status == "FINISHED"
+    # the sampler's conditional params (family, then x or slope) and the fixed ones
+    assert rebuilt.data.params == {**{k: str(v) for k, v in trials[1].params.items()}, "pause": "0"}
+    assert rebuilt.data.metrics["score"] == trials[1].value
