@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 
 import optuna
+import sqlalchemy.exc
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileOpenLock
 
@@ -52,9 +54,7 @@ def open_storage(location: StorageLocation | str | None, *, create: bool = True,
             if misread_password(location.url):
                 raise StorageError(f"storage {location}: the password holds a character that must be "
                                    f"percent-encoded in a URL (at sign as %40, slash as %2F, space as %20); encode it")
-            with quiet_heartbeat_warnings():  # the heartbeat arguments are marked experimental
-                return RDBStorage(location.secret_url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
-                                  heartbeat_stale_trial_callback=STALE_TRIALS)
+            return open_database(location, heartbeat=heartbeat)
         if location.is_redis:
             return open_redis_journal(location, heartbeat=heartbeat, callback=STALE_TRIALS)
         if location.is_grpc:
@@ -82,6 +82,33 @@ def open_storage(location: StorageLocation | str | None, *, create: bool = True,
     except Exception as error:  # SQLAlchemy, OS and driver errors: one line, password hidden
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise StorageError(f"cannot open Optuna storage {location}: {redact_text(detail)}") from None
+
+
+def open_database(location: StorageLocation, *, heartbeat: int) -> RDBStorage:
+    """An RDB storage with the trial heartbeat. A new database gets Optuna's tables (and alembic's version table)
+    from whichever process opens it first; two opening it at once (two workers, a worker and `sweep doctor`)
+    race on creating the same table, and the loser's error only says so: after a pause, the tables are there."""
+    for attempt in range(SCHEMA_RACE_ATTEMPTS):
+        try:
+            with quiet_heartbeat_warnings():  # the heartbeat arguments are marked experimental
+                return RDBStorage(location.secret_url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
+                                  heartbeat_stale_trial_callback=STALE_TRIALS)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as error:
+            if attempt + 1 == SCHEMA_RACE_ATTEMPTS or not lost_schema_race(error):
+                raise
+            time.sleep(SCHEMA_RACE_PAUSE * (attempt + 1))
+    raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+SCHEMA_RACE_ATTEMPTS = 5  # another process creating a new database's tables at the same moment
+SCHEMA_RACE_PAUSE = 0.2  # seconds, growing with each attempt
+SCHEMA_RACE_SIGNS = ("already exists", "pg_type_typname_nsp_index", "duplicate key value violates unique constraint")
+
+
+def lost_schema_race(error: Exception) -> bool:
+    """Whether creating a table failed because another process created it (or its row type) just before."""
+    text = str(getattr(error, "orig", None) or error)
+    return any(sign in text for sign in SCHEMA_RACE_SIGNS)
 
 
 DRIVERS = {  # what a storage scheme needs installed, as the ImportError's one-line fix

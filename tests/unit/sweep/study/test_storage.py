@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -68,3 +71,21 @@ def test_postgres_opens_an_rdb_storage():
 def test_a_plain_path_is_parsed_at_the_boundary(tmp_path: Path):
     storage = open_storage(str(tmp_path / "plain.journal"))
     assert isinstance(storage, JournalStorage)
+
+
+@pytest.mark.slow  # twelve interpreters
+def test_processes_opening_a_new_postgresql_database_at_once_all_get_it():
+    """The first opener of a new database creates Optuna's tables; openers racing it (two workers, a worker and
+    `sweep doctor`) lose a CREATE to it and must see the tables on a second look, never fail."""
+    opener = ("import sys, time\n"
+              "from sweep.study.storage import open_storage\n"
+              "while time.time() < float(sys.argv[2]):\n"  # start together, as workers launched at once do
+              "    time.sleep(0.001)\n"
+              "open_storage(sys.argv[1]).engine.dispose()\n")
+    for _ in range(3):
+        with pg.database() as url:
+            start = time.time() + 2.0  # every opener has imported sweep and Optuna by then, even on a busy machine
+            processes = [subprocess.Popen([sys.executable, "-c", opener, url, str(start)], stderr=subprocess.PIPE,
+                                          text=True) for _ in range(4)]
+            errors = [process.communicate(timeout=120)[1] for process in processes]
+            assert all(process.returncode == 0 for process in processes), errors
