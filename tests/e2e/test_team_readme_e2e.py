@@ -114,7 +114,8 @@ def sweep_command(tmp_path: Path) -> Path:
     return folder
 
 
-def test_the_team_server_section_runs_top_to_bottom_in_both_artifact_modes(tmp_path, sweep_command):
+@pytest.mark.parametrize("mode", ["proxied", "direct"])  # two tests: xdist runs them side by side
+def test_the_team_server_section_runs_top_to_bottom_in_each_artifact_mode(tmp_path, sweep_command, mode):
     require_postgres()
     blocks = section_blocks()
     assert len(blocks) == 10, "the test below runs the section's blocks by position: update it with docs/team-server.md"
@@ -122,36 +123,35 @@ def test_the_team_server_section_runs_top_to_bottom_in_both_artifact_modes(tmp_p
     assert values.startswith("export DB_HOST=") and "--serve-artifacts" in proxied and "--no-serve" in direct
     s3_exports = bucket.splitlines()[0]
     assert s3_exports.startswith("export MLFLOW_S3_ENDPOINT_URL=")
+    server_block = proxied if mode == "proxied" else direct
     with team.s3_server(tmp_path, bucket=None) as s3_endpoint:  # docs/team-server.md's step 2 makes the bucket
         s3 = team.S3(s3_endpoint.endpoint, "team-readme")
-        for mode, server_block in (("proxied", proxied), ("direct", direct)):
-            port = e2e.free_port()
-            admin = Shell(tmp_path / f"{mode}-server", sweep_command)
-            scientist = Shell(tmp_path / f"{mode}-host", sweep_command)
-            site = site_values(s3, port)
-            try:
-                admin.run(site)
-                admin.run(databases)
+        port = e2e.free_port()
+        admin = Shell(tmp_path / f"{mode}-server", sweep_command)
+        scientist = Shell(tmp_path / f"{mode}-host", sweep_command)
+        site = site_values(s3, port)
+        try:
+            admin.run(site)
+            admin.run(databases)
+            admin.run(bucket)  # each mode on an S3 endpoint of its own: the page's step 2 makes the bucket
+            admin.run(auth)
+            with admin.background(server_block, f"http://127.0.0.1:{port}/health"):
+                admin.run(user)
+                scientist.run(site)
+                if mode == "direct":
+                    scientist.run(s3_exports)
+                scientist.run(exports)
+                checked = scientist.run(doctor)
+                assert checked.stdout.count("✓") == 4, checked.stdout
                 if mode == "proxied":
-                    admin.run(bucket)
-                admin.run(auth)
-                with admin.background(server_block, f"http://127.0.0.1:{port}/health"):
-                    admin.run(user)
-                    scientist.run(site)
-                    if mode == "direct":
-                        scientist.run(s3_exports)
-                    scientist.run(exports)
-                    checked = scientist.run(doctor)
-                    assert checked.stdout.count("✓") == 4, checked.stdout
-                    if mode == "proxied":
-                        assert team.S3_SECRET not in scientist.saved.read_text(encoding="utf-8")
-                        e2e.write_config(scientist.folder, "trials: 4\n" + e2e.FAST_SPACE, "my-sweep.yaml")
-                        swept = scientist.run(sweep)
-                        assert "sweep team-sweep finished: 4 trials" in swept.stdout, swept.stdout
-                        assert swept.stdout.count("✓") == 4, swept.stdout  # the doctor given the sweep
-                        assert any(key.endswith("/artifacts/best/model.json") for key in s3.keys("mlflow/"))
-                    assert ALICE_PASSWORD not in checked.stdout + checked.stderr
-                for folder in (admin.folder, scientist.folder):
-                    assert not list(folder.rglob("mlruns")), f"artifacts written under {folder}"
-            finally:
-                drop_databases(admin)
+                    assert team.S3_SECRET not in scientist.saved.read_text(encoding="utf-8")
+                    e2e.write_config(scientist.folder, "trials: 4\n" + e2e.FAST_SPACE, "my-sweep.yaml")
+                    swept = scientist.run(sweep)
+                    assert "sweep team-sweep finished: 4 trials" in swept.stdout, swept.stdout
+                    assert swept.stdout.count("✓") == 4, swept.stdout  # the doctor given the sweep
+                    assert any(key.endswith("/artifacts/best/model.json") for key in s3.keys("mlflow/"))
+                assert ALICE_PASSWORD not in checked.stdout + checked.stderr
+            for folder in (admin.folder, scientist.folder):
+                assert not list(folder.rglob("mlruns")), f"artifacts written under {folder}"
+        finally:
+            drop_databases(admin)
