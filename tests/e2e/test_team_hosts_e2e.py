@@ -28,7 +28,7 @@ heartbeat: 1
 pruner: {name: none}
 space:
   lr: {type: float, low: 0.2, high: 2.0, log: true}
-  epochs: {type: int, low: 6000, high: 8000}
+  epochs: {type: int, low: 9000, high: 10000}
   vocab_size: {type: int, low: 500, high: 1500}
 """
 
@@ -73,8 +73,9 @@ def test_two_worker_hosts_finish_a_sweep_when_one_is_cut_off_mid_trial(tmp_path)
                 first.command([*e2e.SWEEP, "run", "--config", "sweep.yaml", "--name", "hosts", "--register", "hosts"],
                               net.hidden_from(first)),
                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True))
-            wait_until(lambda: any(t.state.name == "RUNNING" for t in pg.trials(storage, "hosts")),
-                       "the first trial", workers)
+            # the second host joins as soon as the sweep has started: a busy machine starts it slowly, and the first
+            # host must not have run every trial by the time it asks for one
+            wait_until(lambda: pg.sweep_started(storage, "hosts"), "the sweep's start", workers)
             workers.append(subprocess.Popen(
                 second.command([*e2e.SWEEP, "worker", "hosts"], net.hidden_from(second)),
                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True))

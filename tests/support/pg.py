@@ -55,6 +55,20 @@ def database(password: str | None = None) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def sweep_started(url: str, name: str) -> bool:
+    """Whether sweep ``name`` has started (its study links its parent run: a `sweep worker` can join it), read
+    with plain SQL: no table is created, so no process creating the schema is raced (see trials())."""
+    import psycopg
+
+    query = ("SELECT 1 FROM study_user_attributes a JOIN studies s ON s.study_id = a.study_id "
+             "WHERE s.study_name = %s AND a.key = 'sweep.parent_run_id'")
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=10) as connection:
+            return connection.execute(query, (name,)).fetchone() is not None
+    except psycopg.errors.UndefinedTable:  # no schema yet
+        return False
+
+
 def trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
     """A study's trials, through an engine closed before returning; none before the study exists.
 
