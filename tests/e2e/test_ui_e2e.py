@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import e2e
+from tests.support import e2e, inprocess
 from tests.support.stores import copy_mlflow_db
 
 pytestmark = pytest.mark.slow
@@ -61,7 +61,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) -> Itera
     folder = tmp_path_factory.mktemp("ui")
     copy_mlflow_db(mlflow_template, folder)
     e2e.write_config(folder, f"trials: {TRIALS}\npruner: {{name: none}}\n" + e2e.FAST_SPACE)
-    swept = e2e.sweep(folder, "run", "--config", "sweep.yaml", "--name", NAME)
+    swept = inprocess.sweep(folder, "run", "--config", "sweep.yaml", "--name", NAME)  # not the subject: in-process
     assert swept.returncode == 0, swept.stderr
     port = e2e.free_port()
     process = e2e.start_sweep(folder, "ui", "--port", str(port))
