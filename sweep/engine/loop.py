@@ -36,6 +36,10 @@ class StopSignal:
     report (TrialInterrupted) and the loop starts no new trial, so a stop never lands between Optuna's
     ask and tell or inside an MLflow write. A second signal while the trainer runs (``in_trainer``)
     raises KeyboardInterrupt there: a user's fit that never reports can still be stopped.
+
+    Every signal is remembered, including one that raised: a library can swallow the KeyboardInterrupt
+    (Cython module initialisation clears errors, e.g. while numpy.random is imported), and ``defer()``
+    then raises it again, so a Ctrl-C during start-up is never lost.
     """
 
     SIGNALS = ("SIGINT", "SIGTERM")
@@ -55,6 +59,9 @@ class StopSignal:
             self._previous[signum] = signal.signal(signum, self._handle)
 
     def defer(self) -> None:
+        """From here a signal asks for a stop; one that came before and was swallowed stops the start now."""
+        if self.requested:
+            raise KeyboardInterrupt
         self._deferring = True
 
     def restore(self) -> None:
@@ -63,10 +70,10 @@ class StopSignal:
         self._previous.clear()
 
     def _handle(self, _signum: int, _frame: Any) -> None:
-        if not self._deferring or (self.requested and self.in_trainer):
-            raise KeyboardInterrupt
         first = not self.requested
         self.requested = True
+        if not self._deferring or (not first and self.in_trainer):
+            raise KeyboardInterrupt
         if first and self._on_request is not None:
             self._on_request()
 

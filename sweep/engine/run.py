@@ -52,21 +52,29 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
     new_journal = location.journal_path
     if new_journal is not None and new_journal.exists():
         new_journal = None  # not ours to remove
-    recorder = Recorder(parts.transport())  # start importing mlflow in the other process now; it touches no store yet
+    stop = StopSignal(listener.stopping)
+    stop.install()  # until the study exists, Ctrl-C stops at once: nothing is written yet
     try:
-        with ExitStack() as cleanup:  # the executor (a Ray connection) is let go of however the sweep ends
-            return _run(config, location, recorder, started, cleanup, parts, resume=resume, listener=listener,
-                        command_line=command_line, environment=environment, flags=flags, register=register)
+        recorder = Recorder(parts.transport())  # start importing mlflow in the other process now; it touches no store
+        try:
+            with ExitStack() as cleanup:  # the executor (a Ray connection) is let go of however the sweep ends
+                return _run(config, location, recorder, started, cleanup, parts, stop, resume=resume,
+                            listener=listener, command_line=command_line, environment=environment, flags=flags,
+                            register=register)
+        except BaseException:
+            recorder.terminate()
+            raise
     except BaseException:
-        recorder.terminate()
         if new_journal is not None and new_journal.exists() and new_journal.stat().st_size == 0:
             new_journal.unlink()  # failed before any study was written: leave no empty store behind
         raise
+    finally:
+        stop.restore()
 
 
 def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, started: float, cleanup: ExitStack,
-         parts: Parts, *, resume: bool, listener: SweepListener, command_line: str, environment: dict[str, str] | None,
-         flags: frozenset[str], register: str | None) -> SweepSummary:
+         parts: Parts, stop: StopSignal, *, resume: bool, listener: SweepListener, command_line: str,
+         environment: dict[str, str] | None, flags: frozenset[str], register: str | None) -> SweepSummary:
     # -- where the sweep is: an existing one (resume) or a new name in the storage --
     if resume:
         # without --name: the latest unfinished sweep, or with --trials the latest one, finished or not
@@ -98,9 +106,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
     name = config.name
     assert name is not None
 
-    stop = StopSignal(listener.stopping)
     try:
-        stop.install()  # while MLflow is being reached, Ctrl-C stops at once: nothing exists yet
         experiment_id = recorder.connect(SweepIdentity(name, config.experiment, tracking.explicit))
         # -- from here a signal only asks the loop to stop at the next epoch or trial boundary. The study
         # records the sweep and a token before the parent run exists, and the parent carries the token:
@@ -217,11 +223,12 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
     parts = parts or composition.default_parts()
     started = time.perf_counter()
     location = StorageLocation.parse(storage_url)
-    recorder = Recorder(parts.transport())
     stop = StopSignal(listener.stopping)
+    stop.install()  # before the tracking process starts: a Ctrl-C held during its start is delivered to this
     trainer: Trainer | None = None
+    recorder: Recorder | None = None
     try:
-        stop.install()
+        recorder = Recorder(parts.transport())
         sweep = open_sweep(location, name)  # with the sweep's own heartbeat, the same for every worker
         config = sweep.config.replace(storage=storage_url, tracking_uri=tracking_uri,
                                       trials=trials if trials is not None else sweep.attrs.target)
@@ -251,7 +258,8 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
             report = recorder.close(None, final.finished)
         gate.close()
     except BaseException:
-        recorder.terminate()
+        if recorder is not None:
+            recorder.terminate()
         raise
     finally:
         stop.restore()
