@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Sequence
 
 import optuna
-import sqlalchemy.exc
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileOpenLock
 
@@ -88,6 +87,8 @@ def open_database(location: StorageLocation, *, heartbeat: int) -> RDBStorage:
     """An RDB storage with the trial heartbeat. A new database gets Optuna's tables (and alembic's version table)
     from whichever process opens it first; two opening it at once (two workers, a worker and `sweep doctor`)
     race on creating the same table, and the loser's error only says so: after a pause, the tables are there."""
+    import sqlalchemy.exc  # here, not at the top: every command imports this module, few open a database
+
     for attempt in range(SCHEMA_RACE_ATTEMPTS):
         try:
             with quiet_heartbeat_warnings():  # the heartbeat arguments are marked experimental

@@ -23,13 +23,14 @@ def assert_ok(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_cli_queries_and_study_modules_import_without_mlflow(tmp_path):
+def test_cli_queries_and_study_modules_import_without_mlflow_or_sqlalchemy(tmp_path):
     assert_ok(run_python("""
         import sys
         from sweep import cli, queries, report
         import sweep.study
         loaded = sorted(m for m in sys.modules if m == "mlflow" or m.startswith("mlflow."))
         assert not loaded, loaded
+        assert "sqlalchemy" not in sys.modules, "SQLAlchemy imported: every command pays for it, journal or not"
     """, tmp_path))
 
 
