@@ -176,8 +176,13 @@ class TrialLoop:
             value = outcome.value
         except (TrialPruned, OPTUNA_PRUNED):
             state = TrialState.PRUNED
-        except (TrialInterrupted, KeyboardInterrupt):  # KeyboardInterrupt: a second Ctrl-C inside the trainer
-            state, error, interrupted = TrialState.FAIL, INTERRUPTED, True
+        except (TrialInterrupted, KeyboardInterrupt) as caught:
+            if isinstance(caught, KeyboardInterrupt) and not self.stop.requested:  # the user's code raised it
+                state, error, trace = TrialState.FAIL, raised_in_trainer(caught), traceback.format_exc()
+            else:  # a stop, or a second Ctrl-C inside the trainer
+                state, error, interrupted = TrialState.FAIL, INTERRUPTED, True
+        except SystemExit as caught:  # sys.exit() in the user's code (argparse does it) ends its trial, not the sweep
+            state, error, trace = TrialState.FAIL, raised_in_trainer(caught), traceback.format_exc()
         except Exception as caught:  # a failing trial must not end the sweep: it becomes a FAIL trial
             state, error, trace = TrialState.FAIL, f"{type(caught).__name__}: {caught}", traceback.format_exc()
         self.trainer_seconds += time.perf_counter() - clock - run.pruner_seconds
@@ -214,6 +219,15 @@ class TrialLoop:
 
     def error_summary(self) -> list[tuple[str, int]]:
         return most_frequent(self.errors)
+
+
+def raised_in_trainer(caught: SystemExit | KeyboardInterrupt) -> str:
+    """A trial's error for SystemExit or KeyboardInterrupt from the user's code: what it was, and that it only
+    ended the trial ("SystemExit: 3 (sys.exit in the trainer)")."""
+    name = type(caught).__name__
+    detail = f"{name}: {caught}" if str(caught) else name
+    where = "sys.exit in the trainer" if isinstance(caught, SystemExit) else "raised by the trainer, not a signal"
+    return f"{detail} ({where})"
 
 
 def most_frequent(errors: dict[str, int], keep: int = 3) -> list[tuple[str, int]]:

@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import math
 import sys
+import sysconfig
 import traceback
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -37,6 +38,10 @@ def load_function(spec: TrainerSpec) -> Callable[[Trial], Any]:
     except SyntaxError as error:
         raise SweepConfigError(f"trainer.function: {error.filename}:{error.lineno}: syntax error ({error.msg}); "
                                f"fix the file") from None
+    except SystemExit as error:  # argparse or sys.exit() at the module's top level: not the sweep's exit
+        raise SweepConfigError(f"trainer.function: importing {where!r} called sys.exit({error.code!r})"
+                               f"{user_frame(error)}; keep command-line parsing under "
+                               f"`if __name__ == \"__main__\":`") from None
     except Exception as error:  # the module's own top-level code failed
         raise SweepConfigError(f"trainer.function: importing {where!r} failed: {type(error).__name__}: "
                                f"{first_line(error)}{user_frame(error)}") from None
@@ -94,7 +99,9 @@ def first_line(error: BaseException) -> str:
 def user_frame(error: BaseException) -> str:
     """ ' (at file.py:12)': where in the user's code an import failed."""
     frames = traceback.extract_tb(error.__traceback__)
-    own = [frame for frame in frames if "importlib" not in frame.filename and "/sweep/" not in frame.filename]
+    installed = tuple(sysconfig.get_paths()[key] for key in ("stdlib", "purelib", "platlib"))  # argparse, numpy...
+    own = [frame for frame in frames if "importlib" not in frame.filename and "/sweep/" not in frame.filename
+           and not frame.filename.startswith(installed)]
     return f" (at {Path(own[-1].filename).name}:{own[-1].lineno})" if own else ""
 
 
