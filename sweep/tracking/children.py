@@ -24,14 +24,26 @@ def run_name(number: int, state: TrialState) -> str:
     return f"trial-{number} (pruned)" if state == TrialState.PRUNED else f"trial-{number}"
 
 
-def final_and_curves(final: Mapping[str, float], curves: Curves, last_epoch: int, timestamp: int) -> list[Metric]:
-    """Curves stepped by epoch, and the final values at the last epoch.
+def final_and_curves(final: Mapping[str, float], curves: Curves, last_epoch: int, timestamp: int,
+                     logged: Mapping[str, tuple[int, int]] | None = None) -> list[Metric]:
+    """Curves stepped by epoch, and each final value as its metric's latest point.
 
-    At step 0 a final value would start its curve with the end result; at the last epoch it is the
-    curve's own last point (the same value, which MLflow stores once) and the run's latest value.
+    MLflow's latest value of a metric (the runs table, its sort, `run.data.metrics`) is the point with the
+    highest step, then timestamp, then value: the final value goes at the last epoch, or at the last step the
+    trial's own code logged (``logged``: name -> (step, timestamp) of its latest point), after every point at
+    that step. A final value equal to its curve's last point is that point (MLflow stores it once); one that
+    differs (a curve ending at 0.31, a result of 0.06) comes a millisecond after it, so the result wins.
     """
     metrics = [Metric(name, value, timestamp, step) for name, points in curves.items() for step, value in points]
-    metrics += [Metric(name, value, timestamp, last_epoch) for name, value in final.items()]
+    for name, value in final.items():
+        step, after = last_epoch, timestamp
+        own_step, own_timestamp = (logged or {}).get(name, (-1, 0))
+        if own_step >= step:
+            step, after = own_step, max(timestamp, own_timestamp + 1)
+        at_step = [point for point_step, point in curves.get(name, []) if point_step == step]
+        if at_step and at_step[-1] != value:
+            after = max(after, timestamp + 1)
+        metrics.append(Metric(name, value, after, step))
     return metrics
 
 
@@ -56,7 +68,8 @@ class ChildRuns:
         client = self.store.client
         run_id = record.run_id or self.start(record.number, record.start_ms)
         last_epoch = max((points[-1][0] for points in record.curves.values() if points), default=0)
-        metrics = final_and_curves(record.metrics, record.curves, last_epoch, record.end_ms)
+        logged = self.latest_points(run_id, record.metrics) if record.mlflow_active else None
+        metrics = final_and_curves(record.metrics, record.curves, last_epoch, record.end_ms, logged)
         tags = {**{k: v[:MAX_TAG_CHARS] for k, v in record.tags.items()},
                 "sweep.state": record.state.lower(), "mlflow.runName": run_name(record.number, record.state)}
         if record.error:
@@ -75,6 +88,17 @@ class ChildRuns:
         client.set_terminated(run_id, status=status_of(record).value, end_time=record.end_ms)
         self.store.artifact_uris.pop(run_id, None)
         return run_id
+
+    def latest_points(self, run_id: str, names: Mapping[str, float]) -> dict[str, tuple[int, int]]:
+        """(step, timestamp) of the latest point of each of ``names`` the trial's own code logged to its run."""
+        logged = self.store.client.get_run(run_id).data.metrics
+        latest: dict[str, tuple[int, int]] = {}
+        for name in (name for name in names if name in logged):
+            history = self.store.client.get_metric_history(run_id, name)
+            if history:
+                point = max(history, key=lambda metric: (metric.step, metric.timestamp))
+                latest[name] = (point.step, point.timestamp)
+        return latest
 
     def own_logging(self, run_id: str, params: dict[str, str]) -> dict[str, str]:
         """For a trial whose code logged to its run itself (autolog, log_model): drops from ``params`` those
@@ -134,7 +158,9 @@ class ChildRuns:
                         RunTag("mlflow.runName", run_name(record.number, record.state))]
                 if record.error:
                     tags.append(RunTag("error", record.error[:MAX_TAG_CHARS]))
-                metrics = [Metric(k, v, record.end_ms or now_ms(), 0) for k, v in record.metrics.items()]
+                last_epoch = max((points[-1][0] for points in record.curves.values() if points), default=0)
+                metrics = final_and_curves(record.metrics, {}, last_epoch, record.end_ms or now_ms(),
+                                           self.latest_points(found[0], record.metrics))
                 self.store.client.log_batch(found[0], metrics=metrics, tags=tags,
                                             params=[Param(k, param_text(v)) for k, v in record.params.items()])
                 self.store.client.set_terminated(found[0], status=status_of(record).value,

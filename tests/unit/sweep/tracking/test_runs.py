@@ -33,3 +33,50 @@ def test_the_parent_carries_the_objective_once_as_best_metric(tracker: SweepTrac
                                          MODEL_JSON), "val_accuracy")
     metrics = tracker.store.client.get_run(tracker.parent.id()).data.metrics
     assert metrics == {"best_val_accuracy": 0.8, "best.val_loss": 0.4}
+
+
+# MLflow's latest value of a metric is the point with the highest step, then timestamp, then value: the runs
+# table shows and sorts on it, so it must be the trial's result, not its curve's last point
+
+CURVE = {"val_loss": [(1, 0.9), (2, 0.5), (3, 0.31)]}
+
+
+def test_a_result_below_the_curves_last_point_is_the_child_runs_latest_value(tracker: SweepTracker):
+    done = TrialRecord(4, "COMPLETE", {"lr": 0.5}, 0.06, {"val_loss": 0.06}, CURVE, start_ms=1, end_ms=5000)
+    client = tracker.store.client
+    run_id = tracker.children.finish(done)
+    assert client.get_run(run_id).data.metrics["val_loss"] == 0.06
+    history = [(m.step, m.value) for m in client.get_metric_history(run_id, "val_loss")]
+    assert sorted(history) == [(1, 0.9), (2, 0.5), (3, 0.06), (3, 0.31)]  # the curve, then the result
+
+
+def test_a_result_equal_to_the_curves_last_point_is_that_point(tracker: SweepTracker):
+    done = TrialRecord(5, "COMPLETE", {"lr": 0.5}, 0.31, {"val_loss": 0.31}, CURVE, start_ms=1, end_ms=5000)
+    run_id = tracker.children.finish(done)
+    history = [(m.step, m.value) for m in tracker.store.client.get_metric_history(run_id, "val_loss")]
+    assert sorted(history) == [(1, 0.9), (2, 0.5), (3, 0.31)]
+
+
+def own_curve(tracker: SweepTracker, run_id: str, end_ms: int) -> None:
+    """What the trial's own code logs (mlflow: active, a command): a curve at later steps and times than the
+    sweep's end timestamp of the trial."""
+    for step, value in ((1, 0.9), (7, 0.5), (9, 0.31)):
+        tracker.store.client.log_metric(run_id, "val_loss", value, timestamp=end_ms + 100 + step, step=step)
+
+
+def test_a_result_after_the_trials_own_curve_is_the_child_runs_latest_value(tracker: SweepTracker):
+    run_id = tracker.children.start(6, 1)
+    own_curve(tracker, run_id, 5000)
+    done = TrialRecord(6, "COMPLETE", {"lr": 0.5}, 0.06, {"val_loss": 0.06}, start_ms=1, end_ms=5000,
+                       run_id=run_id, mlflow_active=True)
+    tracker.children.finish(done)
+    assert tracker.store.client.get_run(run_id).data.metrics["val_loss"] == 0.06
+
+
+def test_a_run_left_running_and_reconciled_gets_the_result_as_its_latest_value(tracker: SweepTracker):
+    run_id = tracker.children.start(7, 1)
+    own_curve(tracker, run_id, 5000)
+    done = TrialRecord(7, "COMPLETE", {"lr": 0.5}, 0.06, {"val_loss": 0.06}, start_ms=1, end_ms=5000)
+    assert tracker.children.reconcile([done]).repaired == [7]
+    run = tracker.store.client.get_run(run_id)
+    assert (run.info.status, run.data.metrics["val_loss"]) == ("FINISHED", 0.06)

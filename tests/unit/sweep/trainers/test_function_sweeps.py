@@ -151,3 +151,22 @@ def test_sync_rebuilds_a_function_trainers_lost_children_with_their_define_by_ru
     # the sampler's conditional params (family, then x or slope) and the fixed ones
     assert rebuilt.data.params == {**{k: str(v) for k, v in trials[1].params.items()}, "pause": "0"}
     assert rebuilt.data.metrics["score"] == trials[1].value
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_each_child_runs_objective_is_its_trials_result_not_its_curves_last_point(tmp_path: Path):
+    # the curve ends at 0.31 + x, the result is x: MLflow keeps the larger of two points at one step and time
+    source = ("def fit(trial):\n    x = trial.suggest_float('x', 0.0, 0.1)\n"
+              "    for step, loss in enumerate((0.9, 0.5, 0.31 + x), start=1):\n"
+              "        trial.report(step=step, val_loss=loss)\n"
+              "    return {'val_loss': x}\n")
+    config(tmp_path, source, "trainer: {function: train.py:fit}\nobjective: {metric: val_loss, direction: minimize}\n"
+                             "pruner: {name: none}\n")
+    result = inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "final", "--trials", "5")
+    assert result.returncode == 0, result.stderr
+    parent, children = e2e.runs(tmp_path, experiment="sweep")
+    values = {t.number: t.value for t in e2e.study(tmp_path, "final").trials}
+    assert {int(c.data.tags["sweep.trial"]): c.data.metrics["val_loss"] for c in children} == values
+    best = min(children, key=lambda c: c.data.metrics["val_loss"])  # the runs table's "best first"
+    assert parent.data.tags["best.run_id"] == best.info.run_id
+    assert parent.data.metrics["best_val_loss"] == best.data.metrics["val_loss"]
