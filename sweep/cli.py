@@ -17,6 +17,7 @@ import click
 import typer
 import typer.core
 
+from sweep.cli_entry import run_app
 from sweep.errors import SweepConfigError, exit_code, first_line
 from sweep.states import TrialState
 
@@ -495,7 +496,7 @@ def _command_line() -> str:
 
 def main() -> None:
     show_warnings(sys.stderr)
-    app(prog_name="sweep")
+    run_app(app, "sweep")
 
 
 def show_warnings(stream: Any) -> logging.Handler:

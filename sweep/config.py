@@ -17,6 +17,7 @@ import yaml
 
 from sweep.errors import SweepConfigError
 from sweep.executors.spec import ExecutorSpec, Resources, parse_executor, parse_resources
+from sweep.locations import STORAGE_FORMS, STORAGE_SCHEMES, TRACKING_FORMS, TRACKING_SCHEMES, check_scheme
 from sweep.space import Categorical, Dimension, FloatRange, parse_space, shown_key, to_yaml_dict
 from sweep.trainers.spec import TrainerSpec, parse_trainer
 from trainer import ConfigError, TrainConfig
@@ -30,6 +31,7 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 MAX_CONFIG_BYTES = 1024 * 1024  # a sweep config is a page of YAML; a bigger file is a mistake (or /dev/zero)
 MAX_TRIALS = 1_000_000  # far beyond any sweep one study holds; a typo like 1e26 fails here, not after hours
 MAX_HEARTBEAT = 3600  # seconds: a dead worker's trial is retried after 3 of these
+MAX_SEED = 2**32 - 1  # numpy's seeds (and so every Optuna sampler's) are 32-bit
 _TOP_KEYS = {"name", "experiment", "objective", "trials", "timeout", "sampler", "pruner", "data", "fixed",
              "space", "storage", "tracking_uri", "heartbeat", "trainer", "executor", "resources", "repeats"}
 # an MLflow metric name: what its stores accept, and short enough to read
@@ -95,8 +97,9 @@ class SweepConfig:
             raise SweepConfigError(f"timeout: must be a positive number of seconds, got {self.timeout!r}")
         if self.sampler not in SAMPLERS:
             raise SweepConfigError(f"sampler.name: {self.sampler!r} is unknown; use one of {', '.join(SAMPLERS)}")
-        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0):
-            raise SweepConfigError(f"sampler.seed: must be a non-negative integer, got {self.seed!r}")
+        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)
+                                      or not 0 <= self.seed <= MAX_SEED):
+            raise SweepConfigError(f"sampler.seed: must be a non-negative integer up to {MAX_SEED}, got {self.seed!r}")
         if self.pruner not in PRUNERS:
             raise SweepConfigError(f"pruner.name: {self.pruner!r} is unknown; use one of {', '.join(PRUNERS)}")
         _positive_int("pruner.startup_trials", self.pruner_startup_trials, allow_zero=True)
@@ -108,6 +111,10 @@ class SweepConfig:
             value = getattr(self, key)
             if value is not None and not (isinstance(value, str) and value.strip()):
                 raise SweepConfigError(f"{key}: must be a URL or path string, got {value!r}")
+        if self.storage is not None:
+            check_scheme("storage", self.storage, STORAGE_SCHEMES, STORAGE_FORMS)
+        if self.tracking_uri is not None:
+            check_scheme("tracking_uri", self.tracking_uri, TRACKING_SCHEMES, TRACKING_FORMS)
         for key in ("data", "text_column", "label_column"):
             if not isinstance(getattr(self, key), str) or not getattr(self, key):
                 raise SweepConfigError(f"data.{key.replace('data', 'source')}: must be a non-empty string")

@@ -32,6 +32,19 @@ GRPC_PORT = 13000  # Optuna's own default port for the proxy
 REDIS_PREFIX_PARAM = "prefix"  # redis://...?prefix=KEY: the journal's key prefix (Optuna's default: none)
 REMOTE_SCHEMES = ("http", "https")  # an MLflow tracking server
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"  # MLflow's own default store, relative to the working folder
+# what each store opens ("": a file path): anything else is a typo, refused before anything is written
+STORAGE_SCHEMES = ("", *DATABASE_SCHEMES, *REDIS_SCHEMES, GRPC_SCHEME)
+STORAGE_FORMS = "postgresql://..., sqlite:///..., redis://..., grpc://HOST:PORT or a journal file path"
+TRACKING_SCHEMES = ("", "file", "sqlite", "postgresql", "mysql", "mssql", *REMOTE_SCHEMES, "databricks",
+                    "databricks-uc", "uc")  # MLflow's own list
+TRACKING_FORMS = "sqlite:///mlflow.db, http(s)://HOST:PORT, postgresql://..., mysql://... or a folder path"
+
+
+def check_scheme(key: str, given: str, known: tuple[str, ...], forms: str) -> None:
+    """``given`` (a storage or tracking URI) has a scheme its store opens; the message hides any password."""
+    url = URL.parse(given)
+    if url.kind not in known:
+        raise SweepConfigError(f"{key}: unknown scheme {url.kind!r} in {url}; use {forms}")
 
 
 @dataclass(frozen=True, repr=False)

@@ -6,13 +6,13 @@ trainer imports nothing from the sweep. Errors and exit codes are the ones `swee
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from sweep.cli import PlainUsage, VersionOption, errors_to_exit
+from sweep.cli_entry import run_app
 from trainer.config import TrainConfig, read_settings_file
 from trainer.data import BUNDLED, load_corpus, split
 from trainer.errors import ModelFileError
@@ -131,8 +131,8 @@ def predict_command(
 
 
 def main() -> None:
-    app(prog_name="train")
+    run_app(app, "train")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -124,6 +124,9 @@ def parse_command(value: Mapping[str, Any], base: Path) -> CommandSpec:
     if not isinstance(shell, bool):
         raise SweepConfigError(f"trainer.shell: must be true or false, got {shell!r}")
     command = value["command"]
+    if "\x00" in (command if isinstance(command, str) else "".join(map(str, command)) if isinstance(command, list)
+                   else ""):
+        raise SweepConfigError("trainer.command: holds a NUL byte, which no program argument can carry; remove it")
     if isinstance(command, str) and command.strip():
         if not shell:
             try:
@@ -172,6 +175,8 @@ def environment(value: Any) -> dict[str, str]:
         if isinstance(given, (dict, list)) or given is None:
             raise SweepConfigError(f"trainer.env.{name}: must be a string or number, got {given!r}")
         out[name] = str(given).lower() if isinstance(given, bool) else str(given)
+        if "\x00" in out[name]:
+            raise SweepConfigError(f"trainer.env.{name}: holds a NUL byte, which no environment can carry; remove it")
     return out
 
 

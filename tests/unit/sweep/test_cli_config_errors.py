@@ -67,7 +67,11 @@ def test_run_with_missing_config_file_exits_2_and_writes_nothing(workdir):
     (("--sampler", "nope"), "sampler.name"), (("--trials", "0"), "trials"), (("--pruner", "nope"), "pruner.name"),
     (("--metric", "accuracy"), "objective.metric"), (("--name", "../x"), "name"), (("--timeout", "-5"), "timeout"),
     (("--seed", "-1"), "sampler.seed"), (("--experiment", "a b"), "experiment"),
-], ids=["sampler", "trials", "pruner", "metric", "name", "timeout", "seed", "experiment"])
+    (("--seed", str(2**32)), "sampler.seed: must be a non-negative integer up to 4294967295"),
+    (("--storage", "ftp://x/y"), "storage: unknown scheme 'ftp' in ftp://x/y"),
+    (("--tracking-uri", "gopher://me:secret@x"), "tracking_uri: unknown scheme 'gopher' in gopher://me:***@x"),
+], ids=["sampler", "trials", "pruner", "metric", "name", "timeout", "seed", "experiment", "seed-past-32-bits",
+        "storage-scheme", "tracking-scheme"])
 def test_run_with_bad_flag_exits_2_with_one_line_and_writes_nothing(workdir, args, key):
     result = invoke("run", *args)
     assert result.exit_code == 2
@@ -211,3 +215,18 @@ def test_a_function_trainer_that_cannot_be_loaded_exits_2_in_one_line_and_writes
     assert result.exit_code == 2
     assert message in error_line(result)
     assert sorted(p.name for p in workdir.iterdir()) == sorted(["sweep.yaml"] + (["train.py"] if source else []))
+
+
+@pytest.mark.parametrize(("trainer", "key"), [
+    ('{command: "python fit.py\\0 --lr {lr}"}', "trainer.command: holds a NUL byte"),
+    ('{command: [python, "fit\\0.py"]}', "trainer.command: holds a NUL byte"),
+    ('{command: "python fit.py", env: {MODE: "a\\0b"}}', "trainer.env.MODE: holds a NUL byte"),
+], ids=["string", "list", "env"])
+def test_a_nul_byte_in_a_command_or_its_environment_exits_2_and_writes_nothing(workdir, trainer, key):
+    (workdir / "nul.yaml").write_text(f"trainer: {trainer}\nobjective: {{direction: maximize}}\n"
+                                      "space:\n  lr: {type: float, low: 0.1, high: 1.0}\n", encoding="utf-8")
+    result = invoke("run", "--config", "nul.yaml")
+    assert result.exit_code == 2
+    assert key in error_line(result)
+    assert "secret" not in result.stderr
+    assert_nothing_written(workdir, "nul.yaml")
