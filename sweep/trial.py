@@ -9,6 +9,8 @@ optuna or mlflow: the Optuna trial arrives from sweep/study/ and is used through
 from __future__ import annotations
 
 import math
+import posixpath
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -119,10 +121,10 @@ class Trial:
     def report(self, value: float | None = None, step: int | None = None, **metrics: float) -> None:
         """An intermediate result at ``step``: ``value`` is the objective's (Optuna's form); ``metrics`` are
         logged as curves, and the objective metric among them goes to the pruner."""
-        if step is None or isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise TypeError(f"trial.report: step must be a non-negative integer, got {step!r}")
+        step_number("trial.report", step)
         self.checkpoint(step)
-        points = {name: number(f"trial.report: {name}", given) for name, given in metrics.items()}
+        points = {metric_name("trial.report", name): number(f"trial.report: {name}", given)
+                  for name, given in metrics.items()}
         if value is not None:
             points.setdefault(self._metric, number("trial.report: value", value))
         for name, given in points.items():
@@ -146,9 +148,9 @@ class Trial:
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Metric values at ``step`` (a curve), or final values when ``step`` is None."""
         if step is not None:
-            self.checkpoint(step)
+            self.checkpoint(step_number("trial.log_metrics", step))
         for name, given in metrics.items():
-            value = number(f"trial.log_metrics: {name}", given)
+            value = number(f"trial.log_metrics: {metric_name('trial.log_metrics', name)}", given)
             if step is None:
                 self._run.metrics[name] = value
             else:
@@ -193,6 +195,27 @@ class Trial:
             points[-1] = (step, value)  # one value per step: MLflow keeps one point per (metric, step)
         else:
             points.append((step, value))
+
+
+MAX_STEP = 2**63 - 1  # MLflow stores a step as a 64-bit integer
+METRIC_NAME = re.compile(r"[\w.\- :/]{1,250}\Z")  # the characters MLflow takes in a metric name
+
+
+def step_number(where: str, step: Any) -> int:
+    """A curve's step as given, or TypeError saying what a step must be."""
+    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= MAX_STEP:
+        raise TypeError(f"{where}: step must be a non-negative integer below 2**63, got {step!r}")
+    return step
+
+
+def metric_name(where: str, name: Any) -> str:
+    """A metric name MLflow takes, or ValueError: a name it refuses would leave a child run `sweep sync` could
+    never write."""
+    if not (isinstance(name, str) and METRIC_NAME.match(name)) or posixpath.normpath(name) != name \
+            or name == "." or name.startswith(("/", "..")):  # MLflow's own test: a name is a relative path
+        raise ValueError(f"{where}: {name!r} is not a metric name; use letters, digits, '_', '-', '.', ' ', ':' "
+                         f"and '/' between words (at most 250 characters)")
+    return name
 
 
 def number(where: str, value: Any) -> float:

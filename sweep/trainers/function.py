@@ -20,7 +20,7 @@ from sweep.provenance import git_commit
 from sweep.records import TRIAL_LOGGED_MODEL, ModelPublishing
 from sweep.trainers.base import TrialOutcome
 from sweep.trainers.spec import TrainerSpec
-from sweep.trial import Trial, number
+from sweep.trial import Trial, metric_name, number
 
 # what a function trainer's trial runs under, given the trial's child run id: its MLflow active run, or nothing
 RunScope = Callable[[str | None], AbstractContextManager[None]]
@@ -108,7 +108,8 @@ def user_frame(error: BaseException) -> str:
 def outcome_of(returned: Any, metric: str, logged: Mapping[str, float]) -> TrialOutcome:
     """What ``fit`` returned -> the trial's value and final metrics; anything else fails the trial, in one line."""
     if isinstance(returned, Mapping):
-        metrics = {str(name): number(f"fit's returned {name!r}", value) for name, value in returned.items()}
+        metrics = {metric_name("fit's returned mapping", name): number(f"fit's returned {name!r}", value)
+                   for name, value in returned.items()}
         if metric not in metrics:
             shown = ", ".join(sorted(metrics)[:5]) or "nothing"
             raise ValueError(f"fit returned no {metric!r} (it returned {shown}); return it, or set "

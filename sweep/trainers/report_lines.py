@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from sweep.trial import MAX_STEP
+
 PREFIX = b"sweep:"
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/]{0,249}\Z")  # as sweep.report writes them
 
@@ -31,8 +33,8 @@ def parse_report(line: bytes) -> ReportLine:
         if not equals or not value:
             raise ValueError(f"{word!r} is not name=value")
         if name == "step":
-            if not value.isdigit():
-                raise ValueError(f"step={value} is not a non-negative integer")
+            if not value.isdigit() or int(value) > MAX_STEP:
+                raise ValueError(f"step={value} is not a non-negative integer below 2**63")
             step = int(value)
             continue
         if not NAME.match(name):

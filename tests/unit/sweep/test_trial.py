@@ -82,11 +82,37 @@ def test_the_same_step_twice_keeps_one_point_the_last(study, tmp_path):
     assert run.curves["score"] == [(4, 0.2)]
 
 
-@pytest.mark.parametrize("step", [None, -1, 1.5, True])
+@pytest.mark.parametrize("step", [None, -1, 1.5, True, 2**63, 2**70])
 def test_report_needs_a_non_negative_integer_step(study, tmp_path, step):
     trial, _, _ = make(study, tmp_path)
     with pytest.raises(TypeError, match="step must be a non-negative integer"):
         trial.report(0.5, step)
+    if step is not None:  # log_metrics without a step: final values
+        with pytest.raises(TypeError, match="step must be a non-negative integer"):
+            trial.log_metrics({"score": 0.5}, step=step)
+
+
+def test_the_largest_step_mlflow_stores_is_taken(study, tmp_path):
+    trial, run, _ = make(study, tmp_path)
+    trial.log_metrics({"score": 0.5}, step=2**63 - 1)
+    assert run.curves == {"score": [(2**63 - 1, 0.5)]}
+
+
+@pytest.mark.parametrize("name", ["", "/loss", "a//b", "../up", "loss!", "x" * 251, 3])
+def test_a_metric_name_mlflow_refuses_is_refused_where_it_enters(study, tmp_path, name):
+    trial, _, _ = make(study, tmp_path)
+    with pytest.raises(ValueError, match="is not a metric name"):
+        trial.log_metrics({name: 0.5})
+    if isinstance(name, str):  # report's names are keywords: always strings
+        with pytest.raises(ValueError, match="is not a metric name"):
+            trial.report(step=1, **{name: 0.5})
+
+
+@pytest.mark.parametrize("name", ["val/loss", "acc top-1", "f1.macro", "eval:loss", "x" * 250])
+def test_metric_names_mlflow_takes_are_taken(study, tmp_path, name):
+    trial, run, _ = make(study, tmp_path)
+    trial.log_metrics({name: 0.5})
+    assert run.metrics == {name: 0.5}
 
 
 @pytest.mark.parametrize("value", ["high", None, b"1", True, object()])

@@ -64,7 +64,8 @@ def test_report_lines_parse_to_a_step_and_metrics(line, step, metrics):
 
 
 @pytest.mark.parametrize("line", [b"sweep:", b"sweep: step=-1 a=1", b"sweep: step=1.5 a=1", b"sweep: a=b",
-                                  b"sweep: a", b"sweep: step=3", b"sweep: =1"])
+                                  b"sweep: a", b"sweep: step=3", b"sweep: =1",
+                                  b"sweep: step=99999999999999999999 a=1", b"sweep: step=9223372036854775808 a=1"])
 def test_malformed_report_lines_are_refused_with_a_reason(line):
     with pytest.raises(ValueError):
         parse_report(line)

@@ -170,3 +170,25 @@ def test_each_child_runs_objective_is_its_trials_result_not_its_curves_last_poin
     best = min(children, key=lambda c: c.data.metrics["val_loss"])  # the runs table's "best first"
     assert parent.data.tags["best.run_id"] == best.info.run_id
     assert parent.data.metrics["best_val_loss"] == best.data.metrics["val_loss"]
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_a_step_or_metric_name_mlflow_cannot_store_fails_its_trial_at_once_and_leaves_sync_nothing(tmp_path: Path):
+    source = ("def fit(trial):\n    x = trial.suggest_float('x', 0.0, 1.0)\n"
+              "    if trial.number == 1:\n        trial.report(x, step=2**70)\n"
+              "    if trial.number == 2:\n        return {'value': x, '': 1.0}\n"
+              "    return x\n")
+    config(tmp_path, source, "trainer: {function: train.py:fit}\nobjective: {direction: maximize}\n"
+                             "pruner: {name: none}\n")
+    result = inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "bad", "--trials", "4")
+    assert result.returncode == 0, result.stderr
+    trials = {t.number: t for t in e2e.study(tmp_path, "bad").trials}
+    assert [trials[n].state for n in range(4)] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.FAIL,
+                                                   TrialState.COMPLETE]
+    assert trials[1].user_attrs["sweep.error"] == (
+        "TypeError: trial.report: step must be a non-negative integer below 2**63, got 1180591620717411303424")
+    assert trials[2].user_attrs["sweep.error"].startswith("ValueError: fit's returned mapping: '' is not a metric name")
+    _, children = e2e.runs(tmp_path, experiment="sweep")
+    assert [c.info.status for c in children] == ["FINISHED", "FAILED", "FAILED", "FINISHED"]
+    synced = inprocess.sweep(tmp_path, "sync", "bad")
+    assert synced.returncode == 0 and "nothing to repair" in synced.stdout, synced.stdout + synced.stderr
