@@ -152,7 +152,8 @@ def worker(
                                                            "[default: the sweep's target]")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", is_flag=True, help="No progress lines.")] = False,
     finalize: Annotated[bool, typer.Option(" /--no-finalize", hidden=True)] = True,
-    parent_pid: Annotated[int | None, typer.Option(hidden=True, help="Die with this process (a Ray task's).")
+    parent_pid: Annotated[int | None, typer.Option(hidden=True, help="Die with this process (a Ray task's, or "
+                                                                     "the `sweep run --jobs` that started it).")
                           ] = None,
 ) -> None:
     """Join an existing sweep from any machine: same study, same parent run."""
@@ -163,7 +164,7 @@ def worker(
         from sweep.executors.lifetime import die_with_parent
 
         if not die_with_parent(parent_pid):
-            fail("the Ray task that started this worker has ended", 1)
+            fail("the process that started this worker (a Ray task, or `sweep run --jobs`) has ended", 1)
     with study_command(), sigterm_as_interrupt():
         listener = _QuietProgress() if quiet else _PlainProgress()
         try:

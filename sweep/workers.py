@@ -3,15 +3,15 @@
 Processes, not threads: the trainer holds the GIL and MLflow keeps its active run per thread. Each
 worker is the same `sweep worker` a teammate starts on another machine, so one machine and many
 machines share one code path. Secrets travel in the environment, never in argv (visible in `ps`).
-Each worker's stderr goes to its own file in a temporary folder: the parent reads a failed worker's
-`error:` line from it, and nothing a worker prints (nor the warning of a killed worker's resource
-tracker) lands in the middle of the parent's output.
+Each worker's stderr goes to its own anonymous temporary file (no name: it is gone with the last process
+holding it, kill -9 included): the parent reads a failed worker's `error:` line from it, and nothing a
+worker prints (nor the warning of a killed worker's resource tracker) lands in the middle of the parent's
+output. Each worker dies with the parent (--parent-pid), so a killed `sweep run` leaves no worker going on.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -33,8 +33,7 @@ ERROR_PREFIX = "error: "  # how `sweep worker` reports an error on stderr, in on
 @dataclass
 class WorkerPool:
     processes: list[subprocess.Popen[bytes]]
-    folder: Path  # the workers' stderr files; removed by close()
-    stderr_files: list[IO[bytes]]
+    stderr_files: list[IO[bytes]]  # anonymous: closing them removes them
 
     def alive(self) -> int:
         return sum(process.poll() is None for process in self.processes)
@@ -63,25 +62,30 @@ class WorkerPool:
             code = process.poll()
             if code is None or code in (0, INTERRUPTED_CODE):
                 continue
-            line = error_line(Path(stderr.name)) or ended_how(code)
+            stderr.seek(0)
+            line = last_error(stderr.read().decode("utf-8", errors="replace")) or ended_how(code)
             if line not in found:
                 found.append(line)
         return found
 
     def close(self) -> None:
-        """Remove the workers' stderr files (the workers have ended)."""
+        """Let go of the workers' stderr files (the workers have ended): that removes them."""
         for stderr in self.stderr_files:
             stderr.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def error_line(path: Path) -> str | None:
     """The last `error:` line a worker wrote on stderr, without its prefix; else its last line (a bug's
     traceback ends with the exception); None when it wrote nothing."""
     try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+        return last_error(path.read_text(encoding="utf-8", errors="replace"))
     except OSError:
         return None
+
+
+def last_error(text: str) -> str | None:
+    """As error_line, of a worker's stderr already read."""
+    lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line]
     errors = [line.removeprefix(ERROR_PREFIX) for line in lines if line.startswith(ERROR_PREFIX)]
     return errors[-1] if errors else (lines[-1] if lines else None)
@@ -104,21 +108,21 @@ def spawn_workers(name: str, jobs: int, *, storage: StorageLocation, tracking: T
     environment = {**os.environ, STORAGE_ENV: storage.secret_url}
     if tracking.explicit is not None:
         environment[TRACKING_ENV] = tracking.explicit
+    # --parent-pid: killed with this process (kill -9 included), a worker must not go on with the sweep unseen
     command = [sys.executable, "-m", "sweep.cli", "worker", name, "--trials", str(target), "--quiet",
-               "--no-finalize"]
-    folder = Path(tempfile.mkdtemp(prefix="sweep-workers-"))
+               "--no-finalize", "--parent-pid", str(os.getpid())]
     stderr_files: list[IO[bytes]] = []
     processes: list[subprocess.Popen[bytes]] = []
     try:
         for number in range(jobs):
-            stderr_files.append(open(folder / f"worker-{number}.stderr", "w+b"))  # noqa: SIM115 - closed by close()
+            stderr_files.append(tempfile.TemporaryFile(prefix="sweep-worker-"))  # noqa: SIM115 - closed by close()
             own = {**environment, GPU_ENV: gpus[number]} if gpus else environment
             processes.append(subprocess.Popen(command, env=own, stdout=subprocess.DEVNULL,
                                               stdin=subprocess.DEVNULL, stderr=stderr_files[-1]))
     except BaseException:
-        pool = WorkerPool(processes, folder, stderr_files)
+        pool = WorkerPool(processes, stderr_files)
         pool.stop()
         pool.wait()
         pool.close()
         raise
-    return WorkerPool(processes, folder, stderr_files)
+    return WorkerPool(processes, stderr_files)

@@ -1,4 +1,7 @@
-"""A worker process that must not outlive the process that started it (a Ray task's)."""
+"""A worker process that must not outlive the process that started it (a Ray task, `sweep run --jobs`).
+
+PR_SET_PDEATHSIG fires when the *thread* that started the process ends: workers are started from the thread
+that supervises them until they end (the main thread of `sweep run`, the Ray task's)."""
 
 from __future__ import annotations
 

@@ -181,6 +181,29 @@ def test_a_killed_jobs_worker_is_counted_once_everywhere(tmp_path: Path):
     assert sum(child.info.status == "FAILED" for child in children) >= retried
 
 
+def test_kill_9_of_a_jobs_parent_takes_its_workers_with_it_and_a_resume_finishes_exactly(tmp_path: Path):
+    go = write_barrier_sweep(tmp_path, 6)
+    process = start_group(tmp_path, "run", "--config", "sweep.yaml", "--name", "orphans", "--jobs", "2")
+    worker = wait_for_worker_running_a_trial(tmp_path, "orphans")
+    workers = [pid for pid in group_members(process.pid) if b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert worker in workers
+    os.kill(process.pid, signal.SIGKILL)  # the parent alone: its workers are not signalled by anybody
+    process.communicate(timeout=60)
+    go.touch()  # were a worker left, it would now finish its trial and go on with the sweep unseen
+    wait_until(lambda: not [pid for pid in workers if Path(f"/proc/{pid}").exists()
+                            and "Z" not in Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2][:3]],
+               "the workers to die with their parent", timeout=60, pause=0.05)
+    trials = e2e.study(tmp_path, "orphans").trials
+    assert not [t for t in trials if t.state.name == "COMPLETE"], "a worker went on after its parent died"
+    resumed = inprocess.sweep(tmp_path, "run", "--resume", "--name", "orphans")
+    assert resumed.returncode == 0, resumed.stderr
+    trials = e2e.study(tmp_path, "orphans").trials
+    assert len([t for t in trials if t.state.name == "COMPLETE"]) == 6 - sum(t.state.name == "FAIL" for t in trials)
+    assert sum(t.state.name in ("COMPLETE", "FAIL", "PRUNED") for t in trials) == len(trials)
+    listed = inprocess.sweep(tmp_path, "ls").stdout
+    assert re.search(r"orphans\s+\S+\s+6/6", listed), listed
+
+
 def wait_for_worker_running_a_trial(folder: Path, name: str, timeout: float = 120) -> int:
     """The pid of a `sweep worker` process that is running a trial of the sweep (from the journal)."""
     deadline = time.monotonic() + timeout

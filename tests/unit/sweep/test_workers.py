@@ -1,4 +1,5 @@
-"""--jobs worker processes: each one's stderr in its own file, a failed worker's own error line, nothing left."""
+"""--jobs worker processes: each one's stderr in its own anonymous file, a failed worker's own error line, nothing
+left (the files have no name: they are gone once closed, or once every process holding one is killed)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,10 @@ from sweep.workers import WorkerPool, error_line
 
 def pool_of(*scripts: str) -> WorkerPool:
     """Workers that run ``scripts`` (stand-ins for `sweep worker`), stderr captured as spawn_workers does."""
-    folder = Path(tempfile.mkdtemp(prefix="sweep-workers-test-"))
-    files = [open(folder / f"worker-{n}.stderr", "w+b") for n in range(len(scripts))]  # noqa: SIM115
+    files = [tempfile.TemporaryFile() for _ in scripts]  # noqa: SIM115 - closed by WorkerPool.close()
     processes = [subprocess.Popen([sys.executable, "-c", script], stderr=file, stdout=subprocess.DEVNULL)
                  for script, file in zip(scripts, files)]
-    return WorkerPool(processes, folder, files)
+    return WorkerPool(processes, files)
 
 
 def test_failures_give_each_distinct_error_line_of_a_worker_that_ended_on_an_error():
@@ -27,7 +27,7 @@ def test_failures_give_each_distinct_error_line_of_a_worker_that_ended_on_an_err
     assert pool.wait() == [1, 1, 0, 130, 1]
     assert pool.failures() == ["cannot reach the MLflow server", "ValueError: a bug"]
     pool.close()
-    assert not pool.folder.exists()
+    assert all(file.closed for file in pool.stderr_files)
 
 
 def test_a_worker_killed_without_a_word_is_named_by_its_signal():
