@@ -188,3 +188,29 @@ def _url_end(text: str, start: int, after_scheme: int) -> int:
     last_at = text.rfind("@", first_at, bound)
     found = _URL_END.search(text, last_at, bound)
     return found.start() if found else bound
+
+
+SECRET_NAME = re.compile(r"(?i)(PASSWORD|PASSWD|TOKEN|SECRET|ACCESS_KEY|CONNECTION_STRING)")  # AWS_SECRET_ACCESS_KEY
+MIN_SECRET = 4  # shorter values ("1", "true") would hide ordinary words, not secrets
+
+
+def secrets_in(environment: Mapping[str, str]) -> tuple[str, ...]:
+    """The secrets a process given ``environment`` knows: the values of variables named like one
+    (MLFLOW_TRACKING_PASSWORD, AWS_SECRET_ACCESS_KEY, ...) and the passwords of the URLs in any value, as
+    written and decoded; longest first, so that hiding one never leaves part of a longer one."""
+    found: set[str] = set()
+    for name, value in environment.items():
+        if SECRET_NAME.search(name):
+            found.add(value)
+        url = URL.parse(value) if "://" in value else None
+        if url is not None and url.password:
+            found.update((url.password, unquote(url.password)))
+    return tuple(sorted((secret for secret in found if len(secret) >= MIN_SECRET), key=lambda s: (-len(s), s)))
+
+
+def hide_secrets(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with URL passwords and each of ``secrets`` masked: for output captured from a user's program."""
+    text = redact_text(text)
+    for secret in secrets:
+        text = text.replace(secret, MASK)
+    return text

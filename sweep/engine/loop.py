@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import signal
 import threading
 import time
@@ -22,6 +23,7 @@ from sweep.tracking import Recorder
 from sweep.tracking.operations import FinishTrial, Reconcile, RecordBest, RecordCounts, StartTrial
 from sweep.trainers.base import Trainer, TrialOutcome
 from sweep.trial import OptunaTrial, Trial, TrialInterrupted, TrialPruned, TrialRun
+from sweep.urls import hide_secrets, secrets_in
 
 FAIL_FAST_TRIALS = 5  # this many trials failing with one same error, and none ever succeeded: the sweep stops
 WAIT_SECONDS = 0.5  # how often a worker with no trial left to start looks at the others' last trials
@@ -98,6 +100,7 @@ class TrialLoop:
         self.trials_run = 0
         self.errors: dict[str, int] = {}
         self.worker = worker_id()
+        self.secrets = secrets_in(os.environ)  # hidden in every error and traceback a trial leaves
         # repeats: reuse answers a proposal of a complete trial's settings with that trial's result
         self.finished_settings = FinishedSettings(config.fixed) if config.repeats == "reuse" else None
         self._note_finished()
@@ -186,6 +189,8 @@ class TrialLoop:
         except Exception as caught:  # a failing trial must not end the sweep: it becomes a FAIL trial
             state, error, trace = TrialState.FAIL, f"{type(caught).__name__}: {caught}", traceback.format_exc()
         self.trainer_seconds += time.perf_counter() - clock - run.pruner_seconds
+        if error is not None:  # the user's code may print a password it was given: none is stored
+            error, trace = hide_secrets(error, self.secrets), trace and hide_secrets(trace, self.secrets)
         record = TrialRecord(trial.number, state, run.params or dict(trial.params), value,
                              outcome.metrics if outcome else dict(run.metrics), run.curves,
                              outcome.model_json if outcome else None, error, trace,

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -32,6 +32,7 @@ from sweep.trainers.base import TrialOutcome
 from sweep.trainers.command_spec import CommandSpec
 from sweep.trainers.report_lines import PREFIX, ReportLine, parse_report
 from sweep.trial import Trial, TrialPruned
+from sweep.urls import hide_secrets, secrets_in
 
 LOG_BYTES = 1024 * 1024  # of stdout and of stderr, the last this many bytes are kept as artifacts
 ERROR_LINES = 20  # the last lines of stderr in the error of a failed trial
@@ -72,19 +73,21 @@ class Tail:
         if len(self.data) > 2 * LOG_BYTES:
             del self.data[:-LOG_BYTES]
 
-    def save(self, path: Path) -> Path | None:
+    def save(self, path: Path, secrets: Sequence[str] = ()) -> Path | None:
+        """The kept bytes in ``path``, every secret hidden (other bytes kept as they were)."""
         if not self.total:
             return None
         kept = bytes(self.data[-LOG_BYTES:])
         cut = self.total - len(kept)
+        text = hide_secrets(kept.decode("utf-8", errors="surrogateescape"), secrets)
         with open(path, "wb") as handle:
             if cut:
                 handle.write(f"[the first {cut} bytes are not kept]\n".encode())
-            handle.write(kept)
+            handle.write(text.encode("utf-8", errors="surrogateescape"))
         return path
 
-    def last_lines(self, count: int) -> list[str]:
-        text = bytes(self.data[-16 * 1024:]).decode("utf-8", errors="replace")
+    def last_lines(self, count: int, secrets: Sequence[str] = ()) -> list[str]:
+        text = hide_secrets(bytes(self.data[-16 * 1024:]).decode("utf-8", errors="replace"), secrets)
         return [line.rstrip() for line in text.splitlines() if line.strip()][-count:]
 
 
@@ -231,9 +234,11 @@ class CommandTrainer:
         argv = ["/bin/sh", "-c", arguments[0]] if self.spec.shell else arguments
         token = uuid.uuid4().hex
         run_id = trial.run_id
+        environment = self.environment(trial, values, run_id, token)
+        secrets = secrets_in(environment)  # what the command could print: hidden in all that is kept of it
         self.watchdog.tell(f"expect {token}")  # a kill before the `add` below still leaves the command known
         try:
-            process = start(argv, workdir, self.environment(trial, values, run_id, token))
+            process = start(argv, workdir, environment)
         except BaseException:
             self.watchdog.tell(f"remove 0 {token}")
             raise
@@ -249,8 +254,8 @@ class CommandTrainer:
             self.watchdog.tell(f"remove {process.pid} {token}")
             drain(process, stdout, stderr, reports)
             process.wait()
-            self.keep_logs(trial, workdir, stdout, stderr, reports, stopped if exited else 0)
-        return self.outcome(process.returncode, trial, run_id, stderr, reports)
+            self.keep_logs(trial, workdir, stdout, stderr, reports, stopped if exited else 0, secrets)
+        return self.outcome(process.returncode, trial, run_id, stderr, reports, secrets)
 
     def environment(self, trial: Trial, values: dict[str, object], run_id: str | None, token: str) -> dict[str, str]:
         env = {**os.environ, "PYTHONUNBUFFERED": os.environ.get("PYTHONUNBUFFERED", "1"), **self.spec.env,
@@ -317,11 +322,11 @@ class CommandTrainer:
                 raise TrialPruned(f"pruned at step {report.step}")
 
     def keep_logs(self, trial: Trial, workdir: Path, stdout: Tail, stderr: Tail, reports: ReportStream,
-                  leftovers: int) -> None:
+                  leftovers: int, secrets: Sequence[str]) -> None:
         """stdout and stderr as child-run artifacts; malformed reports and leftover processes as tags."""
         for tail, name in ((stdout, STDOUT_FILE), (stderr, STDERR_FILE)):
             try:
-                saved = tail.save(workdir / name)
+                saved = tail.save(workdir / name, secrets)
             except OSError:
                 continue  # the folder went away (a full disk, a user's rm): the trial's result matters more
             if saved is not None:
@@ -329,7 +334,7 @@ class CommandTrainer:
         tags = {}
         if reports.malformed:
             tags["sweep.report_warning"] = (f"{reports.malformed} malformed report line(s) ignored; first: "
-                                            f"{reports.first_malformed}")
+                                            f"{hide_secrets(reports.first_malformed, secrets)}")
         if leftovers:
             tags["sweep.leftover_processes"] = (f"{leftovers} process(es) still ran after the command exited; "
                                                 f"they were stopped")
@@ -337,9 +342,9 @@ class CommandTrainer:
             trial.set_tags(tags)
 
     def outcome(self, code: int, trial: Trial, run_id: str | None, stderr: Tail,
-                reports: ReportStream) -> TrialOutcome:
+                reports: ReportStream, secrets: Sequence[str] = ()) -> TrialOutcome:
         if code != 0:
-            lines = stderr.last_lines(ERROR_LINES)
+            lines = stderr.last_lines(ERROR_LINES, secrets)
             how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
             last = f": {lines[-1]}" if lines else " (nothing on stderr)"
             tail = ("\n" + "\n".join(lines)) if len(lines) > 1 else ""

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from sweep.urls import URL, misread_password, redact_text, redact_url
+from sweep.urls import URL, hide_secrets, misread_password, redact_text, redact_url, secrets_in
 
 
 @pytest.mark.parametrize(("url", "shown"), [
@@ -215,3 +215,15 @@ def test_a_parsed_url_gives_its_text_back_and_shows_what_redact_url_shows(shape,
                                            st.text())))
 def test_any_text_parses_and_gives_itself_back_whole(text):
     assert URL.parse(text).secret == text
+
+
+def test_secrets_in_an_environment_are_named_like_secrets_or_url_passwords_longest_first():
+    found = secrets_in({"MLFLOW_TRACKING_PASSWORD": "hunter2", "AWS_SECRET_ACCESS_KEY": "abcd/efgh",
+                        "DB": "postgresql://me:p%40ss-word@db/x", "HOME": "/root", "DEBUG": "1",
+                        "GITHUB_TOKEN": "abc"})  # too short to hide: would mask ordinary words
+    assert found == ("p%40ss-word", "abcd/efgh", "p@ss-word", "hunter2")
+
+
+def test_hide_secrets_masks_each_secret_and_every_url_password():
+    text = "uri=http://u:other-pw@h:5000 token=hunter2 key=abcd/efgh"
+    assert hide_secrets(text, ("abcd/efgh", "hunter2")) == "uri=http://u:***@h:5000 token=*** key=***"

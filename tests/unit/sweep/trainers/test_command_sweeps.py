@@ -64,3 +64,33 @@ def test_an_awk_command_sweeps_with_two_jobs(tmp_path: Path):
     assert len(trials) == 10 and all(t.state.name == "COMPLETE" for t in trials)
     for trial in trials:
         assert trial.value == pytest.approx((trial.params["x"] - 1) ** 2 + (trial.params["y"] + 2) ** 2, abs=1e-5)
+
+
+SECRETS = {"token": "tok-5ec4et-9931", "password": "hunter2-pw!", "url": "db-pa55word"}
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_secrets_a_command_prints_reach_no_file_the_sweep_writes(tmp_path: Path):
+    """A command printing its environment (as a debugging user does) must not copy the tracking password, a
+    token or a URL's password into the journal, the error tag, traceback.txt or command.stderr.txt."""
+    printing = ('echo "uri=$MLFLOW_TRACKING_URI token=$MY_API_TOKEN pw=$MLFLOW_TRACKING_PASSWORD db=$DB_URL"; '
+                'echo "token=$MY_API_TOKEN db=$DB_URL pw=$MLFLOW_TRACKING_PASSWORD" >&2; '
+                'if [ "$SWEEP_TRIAL" = 1 ]; then exit 3; fi; echo "sweep: value={x}"')
+    e2e.write_config(tmp_path, f"trainer: {{command: '{printing}', shell: true}}\n"
+                               "objective: {direction: maximize}\npruner: {name: none}\n"
+                               "space:\n  x: {type: float, low: 0.0, high: 1.0}\n")
+    secrets = {"MLFLOW_TRACKING_PASSWORD": SECRETS["password"], "MY_API_TOKEN": SECRETS["token"],
+               "DB_URL": f"postgresql://me:{SECRETS['url']}@db/x"}  # the environment: where secrets belong
+    result = inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "leaky", "--trials", "3",
+                             environment=secrets)
+    assert result.returncode == 0, result.stderr
+    trials = {t.number: t for t in e2e.study(tmp_path, "leaky").trials}
+    assert trials[1].state.name == "FAIL" and "***" in trials[1].user_attrs["sweep.error"]
+    written = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert any(path.name == "command.stderr.txt" for path in written)
+    for path in written:
+        content = path.read_bytes()
+        for secret in SECRETS.values():
+            assert secret.encode() not in content, f"{secret!r} is in {path.relative_to(tmp_path)}"
+    for text in (result.stdout, result.stderr):
+        assert not [secret for secret in SECRETS.values() if secret in text]

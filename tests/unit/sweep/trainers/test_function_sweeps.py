@@ -192,3 +192,21 @@ def test_a_step_or_metric_name_mlflow_cannot_store_fails_its_trial_at_once_and_l
     assert [c.info.status for c in children] == ["FINISHED", "FAILED", "FAILED", "FINISHED"]
     synced = inprocess.sweep(tmp_path, "sync", "bad")
     assert synced.returncode == 0 and "nothing to repair" in synced.stdout, synced.stdout + synced.stderr
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_a_password_in_a_fits_error_is_hidden_in_the_study_and_the_run(tmp_path: Path):
+    source = ("import os\n\ndef fit(trial):\n"
+              "    raise ConnectionError(f\"cannot reach {os.environ['FEATURE_DB']} as {os.environ['API_TOKEN']}\")\n")
+    config(tmp_path, source, "trainer: {function: train.py:fit}\nobjective: {direction: maximize}\n"
+                             "space:\n  x: {type: float, low: 0.0, high: 1.0}\n")
+    secrets = {"FEATURE_DB": "postgresql://me:pg-pa55word@db/features", "API_TOKEN": "tok-0a1b2c3d"}
+    result = inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "hidden", "--trials", "2",
+                             environment=secrets)
+    assert result.returncode == 1  # every trial failed
+    error = e2e.study(tmp_path, "hidden").trials[0].user_attrs["sweep.error"]
+    assert error == "ConnectionError: cannot reach postgresql://me:***@db/features as ***"
+    for path in (path for path in tmp_path.rglob("*") if path.is_file()):
+        content = path.read_bytes()
+        assert b"pg-pa55word" not in content and b"tok-0a1b2c3d" not in content, path
+    assert "pg-pa55word" not in result.stdout + result.stderr
