@@ -14,6 +14,9 @@ from contextlib import contextmanager
 from sweep.errors import TrackingError
 from sweep.states import RunStatus
 
+EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_ID"  # where MLflow puts a run started with no experiment given
+PARENT_TAG = "mlflow.parentRunId"
+
 
 class ActiveChildRuns:
     """Makes each trial's child run the active run while its ``fit`` runs; with ``autolog``, MLflow's
@@ -60,13 +63,24 @@ class ActiveChildRuns:
             self.prepare()
         import mlflow
 
-        mlflow.start_run(run_id=run_id)
+        child = mlflow.start_run(run_id=run_id)
+        # a run the user's code starts itself (start_run(nested=True), or end_run() then start_run()) lands in
+        # the sweep's experiment, not in Default
+        experiment_before = os.environ.get(EXPERIMENT_ENV)
+        os.environ[EXPERIMENT_ENV] = child.info.experiment_id
         try:
             yield
         finally:
-            # runs the user's code left open (its own nested runs) end first; the child run is left RUNNING for
-            # the tracking process, which ends it with the trial's real status once its record is written
+            # runs the user's code left open end first, each one made a child of the trial's run if it has no
+            # parent (after end_run(); start_run()); the child run is left RUNNING for the tracking process,
+            # which ends it with the trial's real status once its record is written
             while (active := mlflow.active_run()) is not None and active.info.run_id != run_id:
+                if PARENT_TAG not in active.data.tags:
+                    mlflow.set_tag(PARENT_TAG, run_id)
                 mlflow.end_run()
             if mlflow.active_run() is not None:
                 mlflow.end_run(status=RunStatus.RUNNING.value)
+            if experiment_before is None:
+                os.environ.pop(EXPERIMENT_ENV, None)
+            else:
+                os.environ[EXPERIMENT_ENV] = experiment_before

@@ -210,3 +210,39 @@ def test_a_password_in_a_fits_error_is_hidden_in_the_study_and_the_run(tmp_path:
         content = path.read_bytes()
         assert b"pg-pa55word" not in content and b"tok-0a1b2c3d" not in content, path
     assert "pg-pa55word" not in result.stdout + result.stderr
+
+
+OWN_RUNS = '''
+import mlflow
+
+
+def fit(trial):
+    lr = trial.params["lr"]
+    with mlflow.start_run(nested=True, run_name="inner"):  # a user's own nested run
+        mlflow.log_metric("inner", lr)
+    if trial.number == 1:  # a user's code that ends the active run and starts its own, left open
+        mlflow.end_run()
+        mlflow.start_run(run_name="restarted")
+        mlflow.log_metric("restarted", lr)
+    return lr
+'''
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_runs_a_fit_starts_itself_land_in_the_sweeps_experiment_under_the_trials_run(tmp_path: Path):
+    config(tmp_path, OWN_RUNS, "trainer: {function: train.py:fit, mlflow: active}\n"
+                               "objective: {direction: maximize}\npruner: {name: none}\n"
+                               "space:\n  lr: {type: float, low: 0.1, high: 1.0}\n")
+    result = inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "own-runs", "--trials", "2")
+    assert result.returncode == 0, result.stderr
+    client = e2e.mlflow_client(tmp_path)
+    default = client.search_runs(["0"])
+    assert not default, f"runs in experiment Default: {[r.info.run_name for r in default]}"
+    runs = client.search_runs([client.get_experiment_by_name("sweep").experiment_id])
+    trial_runs = {int(r.data.tags["sweep.trial"]): r.info.run_id for r in runs if "sweep.trial" in r.data.tags}
+    own = [r for r in runs if r.info.run_name in ("inner", "restarted")]
+    assert sorted(r.info.run_name for r in own) == ["inner", "inner", "restarted"]
+    assert {r.data.tags["mlflow.parentRunId"] for r in own} == set(trial_runs.values())
+    restarted = next(r for r in own if r.info.run_name == "restarted")
+    assert restarted.data.tags["mlflow.parentRunId"] == trial_runs[1]
+    assert all(r.info.status != "RUNNING" for r in runs)
