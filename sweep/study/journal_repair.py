@@ -90,6 +90,42 @@ def find_broken_line(journal: Path) -> BrokenJournalError | None:
     return None
 
 
+def find_unusable_record(journal: Path) -> BrokenJournalError | None:
+    """The first line of ``journal`` that is a JSON object or value Optuna cannot apply (an unknown op_code, a
+    missing key, a list), found by replaying the records as Optuna does on open; None when every one applies."""
+    from optuna.storages.journal._storage import JournalStorageReplayResult  # the replay Optuna runs on open
+
+    replay = JournalStorageReplayResult(worker_id_prefix="sweep-check-")
+    with open(journal, "rb") as file:
+        for number, line in enumerate(file, start=1):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # not JSON: find_broken_line's and the torn tail's to report
+            try:
+                replay.apply_logs([record])
+            except Exception as error:  # Optuna's replay asserts, indexes and looks keys up: any of them fails
+                return BrokenJournalError(
+                    f"{journal}: line {number} is a record Optuna cannot apply ({what_is_wrong(record, error)}); "
+                    f"nothing was written. "
+                    f"To keep the {number - 1} lines before it: copy the file, cut the copy from line {number} "
+                    f"on (head -n {number - 1} {journal.name} > repaired.journal), then use --storage "
+                    f"repaired.journal")
+    return None
+
+
+def what_is_wrong(record: object, error: Exception) -> str:
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    if "op_code" not in record:
+        return "no op_code"
+    if isinstance(error, KeyError):
+        return f"op_code {record['op_code']!r} without {error.args[0]!r}"
+    if isinstance(error, AssertionError):
+        return f"unknown op_code {record['op_code']!r}"
+    return f"{type(error).__name__}: {error}"
+
+
 def _is_record(line: bytes) -> bool:
     if not line.endswith(b"\n"):
         return False

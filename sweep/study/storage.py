@@ -16,7 +16,7 @@ from sweep.config import SweepConfig, check_sampler_packages
 from sweep.errors import NotFoundError, StorageError, SweepConfigError, SweepError
 from sweep.locations import StorageLocation
 from sweep.space import grid
-from sweep.study.journal_repair import find_broken_line, set_aside_torn_tail
+from sweep.study.journal_repair import find_broken_line, find_unusable_record, set_aside_torn_tail
 from sweep.study.optuna_internals import JournalFileNoFsync, quiet_heartbeat_warnings
 from sweep.study.remote import open_redis_journal, open_storage_proxy
 from sweep.urls import misread_password, redact_text
@@ -73,6 +73,9 @@ def open_storage(location: StorageLocation | str | None, *, create: bool = True,
             return JournalStorage(JournalFileNoFsync(str(path), lock_obj=JournalFileOpenLock(str(path))))
         except ValueError:  # a line Optuna cannot decode, with lines after it
             raise find_broken_line(path) or StorageError(f"cannot open Optuna storage {path}: unreadable") from None
+        except (AssertionError, KeyError, TypeError, IndexError, AttributeError):  # JSON, not a record it applies
+            raise find_unusable_record(path) or StorageError(f"cannot open Optuna storage {path}: unreadable"
+                                                             ) from None
     except SweepError:
         raise
     except ImportError:
