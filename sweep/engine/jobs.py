@@ -84,7 +84,8 @@ def _watch(pool: Pool, study: SweepStudy, config: SweepConfig, listener: SweepLi
             reported.add(trial.number)
             if trial.interrupted:
                 continue
-            shown = shown.add(trial.state)
+            if trial.number not in tally.retried:  # a failed attempt a retry replaced counts through its retry
+                shown = shown.add(trial.state)
             listener.trial_finished(TrialUpdate(trial.number, trial.state, trial.value, trial.error, shown,
                                                 config.trials, census.best, time.perf_counter() - started))
         if alive == 0:

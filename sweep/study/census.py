@@ -92,6 +92,11 @@ class Tally:
         return [trial for trial in self._open.values() if trial.state == TrialState.RUNNING]
 
     @property
+    def retried(self) -> frozenset[int]:
+        """The failed attempts a retry has replaced, as of the last look: each counts through its retry."""
+        return frozenset(self._retried)
+
+    @property
     def ended(self) -> list[TrialRecord]:
         """The trials the last look saw finished for the first time (the first look: every finished one)."""
         return [record_of(trial) for trial in self._ended]
@@ -185,7 +190,7 @@ def record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     attrs = TrialAttrs.read(trial)
     return TrialRecord(trial.number, state, dict(trial.params),
                        trial.value if state is states.TrialState.COMPLETE else None, attrs.metrics, {}, None,
-                       attrs.error, None,
+                       attrs.error if state is states.TrialState.FAIL else None, None,  # a retry inherits the error
                        _ms(trial.datetime_start), _ms(trial.datetime_complete), attrs.run_id, attrs.interrupted)
 
 

@@ -170,6 +170,10 @@ def test_a_killed_jobs_worker_is_counted_once_everywhere(tmp_path: Path):
     summary = re.search(r"(\d+) trials \((\d+) complete, (\d+) pruned, (\d+) failed", out)
     assert summary is not None, out
     assert int(summary[1]) == 6
+    for line in out.splitlines():  # the killed attempt's retry is counted once, and completes without its error
+        counter = re.search(r"\[\s*(\d+)/6\]", line)
+        assert counter is None or int(counter[1]) <= 6, out
+        assert not (" complete " in line and "error:" in line), out
     listed = inprocess.sweep(tmp_path, "ls").stdout
     assert re.search(r"one-down\s+\S+\s+6/6", listed), listed
     parent, children = e2e.runs(tmp_path, experiment="sweep")  # a function trainer's config file's default
