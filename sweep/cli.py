@@ -127,7 +127,7 @@ def run(
         from sweep.engine import SweepInterrupted, WorkersFailed, run_sweep
 
         with sigterm_as_interrupt():  # only once the input is valid: nothing to interrupt before
-            listener = _RichProgress() if sys.stdout.isatty() else _PlainProgress()
+            listener = RichProgress() if sys.stdout.isatty() else PlainProgress()
             try:
                 summary = run_sweep(sweep_config, resume=resume, listener=listener, command_line=_command_line(),
                                     environment=provenance.collect(),
@@ -166,7 +166,7 @@ def worker(
         if not die_with_parent(parent_pid):
             fail("the process that started this worker (a Ray task, or `sweep run --jobs`) has ended", 1)
     with study_command(), sigterm_as_interrupt():
-        listener = _QuietProgress() if quiet else _PlainProgress()
+        listener = QuietProgress() if quiet else PlainProgress()
         try:
             summary = run_worker(name, storage_url=storage, tracking_uri=tracking_uri, trials=trials,
                                  listener=listener, finalize=finalize)
@@ -358,7 +358,7 @@ class Output:
 OUTPUT = Output()
 
 
-class _PlainProgress:
+class PlainProgress:
     """One line per trial: for logs, CI and pipes."""
 
     def sweep_started(self, start: Any) -> None:
@@ -371,22 +371,26 @@ class _PlainProgress:
 
         OUTPUT.echo(render_trial_line(update))
 
+    publishing = False  # the trials are over: the end's plots and model are being written
+
     def finishing(self) -> None:
         from sweep.views import FINISHING
 
+        self.publishing = True
         OUTPUT.echo(FINISHING)
 
     def stopping(self) -> None:
-        from sweep.views import STOPPING
+        from sweep.views import STOPPING, STOPPING_WHILE_PUBLISHING
 
         with contextlib.suppress(OSError):
-            os.write(sys.stderr.fileno(), (STOPPING + "\n").encode())
+            message = STOPPING_WHILE_PUBLISHING if self.publishing else STOPPING
+            os.write(sys.stderr.fileno(), (message + "\n").encode())
 
     def close(self) -> None:
         return None
 
 
-class _QuietProgress(_PlainProgress):
+class QuietProgress(PlainProgress):
     """Workers started by `sweep run --jobs`: the parent process reports progress."""
 
     def sweep_started(self, start: Any) -> None:
@@ -402,7 +406,7 @@ class _QuietProgress(_PlainProgress):
         return None  # the `sweep run --jobs` process says it once
 
 
-class _RichProgress(_PlainProgress):
+class RichProgress(PlainProgress):
     """A progress bar: trials done / total, best so far, elapsed and remaining time."""
 
     def __init__(self) -> None:
@@ -436,6 +440,7 @@ class _RichProgress(_PlainProgress):
     def finishing(self) -> None:
         from sweep.views import FINISHING
 
+        self.publishing = True
         self._progress.console.print(FINISHING)
 
     def close(self) -> None:

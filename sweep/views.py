@@ -57,6 +57,8 @@ def render_trial_line(update: TrialUpdate) -> str:
 FINISHING = "writing plots and the best model to the parent run..."
 STOPPING = ("stopping: the running trial ends at its next report or epoch (Ctrl-C again stops it now); "
             "the sweep can be resumed")
+STOPPING_WHILE_PUBLISHING = ("stopping: every trial has ended; the sweep ends once its plots and best model are "
+                             "written to the parent run")
 
 
 def render_summary(summary: SweepSummary) -> str:

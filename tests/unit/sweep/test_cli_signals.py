@@ -51,3 +51,15 @@ def test_run_and_worker_install_sigterm_while_running_and_restore_it(tmp_path, m
     assert result.exit_code == 1, result.output
     assert seen and seen[0] is not before  # SIGTERM was an interrupt while the sweep ran
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_stop_while_the_end_is_written_says_the_sweep_ends_once_it_is_written(capfd: pytest.CaptureFixture[str]):
+    """Ctrl-C after the last trial, while the plots and model are written, used to say "the running trial ends
+    at its next report": there is none, and the sweep then ends with exit 0."""
+    from sweep.views import STOPPING, STOPPING_WHILE_PUBLISHING
+
+    progress = cli.PlainProgress()
+    progress.stopping()
+    progress.finishing()
+    progress.stopping()
+    assert capfd.readouterr().err.splitlines() == [STOPPING, STOPPING_WHILE_PUBLISHING]
