@@ -93,6 +93,9 @@ class Trial:
     @property
     def workdir(self) -> Path:
         folder = self._workdirs / f"trial-{self.number}"
+        if folder.is_symlink():  # left by someone else: following it would write (and later delete) elsewhere
+            raise FileExistsError(f"the trial's working folder {folder} is a symbolic link; remove it (a sweep "
+                                  f"writes only into folders of its own)")
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 

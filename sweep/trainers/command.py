@@ -227,6 +227,8 @@ class CommandTrainer:
         try:
             workdir = trial.workdir
         except OSError as error:
+            if error.strerror is None:  # refused by the trial itself (a symbolic link in its place): says why
+                raise CommandFailed(str(error)) from None
             raise CommandFailed(f"cannot create the trial's working folder: {error.strerror} ({error.filename}); "
                                 f"run the sweep from a writable folder") from None
         values = {**trial.params, "workdir": str(workdir), "trial": trial.number, "sweep": trial.sweep}

@@ -94,3 +94,20 @@ def test_secrets_a_command_prints_reach_no_file_the_sweep_writes(tmp_path: Path)
             assert secret.encode() not in content, f"{secret!r} is in {path.relative_to(tmp_path)}"
     for text in (result.stdout, result.stderr):
         assert not [secret for secret in SECRETS.values() if secret in text]
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_a_trial_folder_that_is_a_symbolic_link_is_refused_not_followed(tmp_path: Path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "sweeps" / "linked").mkdir(parents=True)
+    (tmp_path / "sweeps" / "linked" / "trial-0").symlink_to(elsewhere)
+    e2e.write_config(tmp_path, "trainer: {command: 'echo out > result.txt; echo \"sweep: value={x}\"', shell: true}\n"
+                               "objective: {direction: maximize}\npruner: {name: none}\n"
+                               "space:\n  x: {type: float, low: 0.0, high: 1.0}\n")
+    result = inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "linked", "--trials", "2")
+    assert result.returncode == 0, result.stderr
+    trials = {t.number: t for t in e2e.study(tmp_path, "linked").trials}
+    assert trials[0].state.name == "FAIL" and "is a symbolic link" in trials[0].user_attrs["sweep.error"]
+    assert trials[1].state.name == "COMPLETE"
+    assert list(elsewhere.iterdir()) == [], "the sweep wrote through the link"
