@@ -17,6 +17,7 @@ import multiprocessing.resource_tracker
 import os
 import queue
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,6 +56,7 @@ class ProcessTransport:
     """The tracking server in a spawned child process (a clean interpreter: no forked locks or threads)."""
 
     def __init__(self) -> None:
+        start_resource_tracker_quietly()  # before the queues: their locks start it otherwise, stderr and all
         context = multiprocessing.get_context("spawn")
         self._requests: Any = context.Queue()
         self._replies: Any = context.Queue()
@@ -173,6 +175,21 @@ def _tracking_uri_restored() -> Iterator[None]:
         mlflow.set_tracking_uri(before)  # type: ignore[arg-type]  # None unsets it, as MLflow documents
 
 
+def start_resource_tracker_quietly() -> None:
+    """multiprocessing's resource tracker, started with its stderr on /dev/null. It outlives a sweep killed with
+    kill -9 and then warns of "leaked semaphore objects" (the tracking queues' locks, which it cleans up itself)
+    on the terminal the sweep ran in, after the shell prompt: noise about a cleanup that worked."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            multiprocessing.resource_tracker.ensure_running()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 @contextmanager
 def signals_held() -> Iterator[None]:
     """SIGINT and SIGTERM held back for the block, then delivered to this process when it ends.
@@ -184,7 +201,7 @@ def signals_held() -> Iterator[None]:
     this thread (what the child inherits) and caught process-wide (another thread may be the one the kernel
     picks). multiprocessing's resource tracker unblocks both signals whenever it starts, so it starts first.
     """
-    multiprocessing.resource_tracker.ensure_running()
+    start_resource_tracker_quietly()
     held = (signal.SIGINT, signal.SIGTERM)
     caught: list[int] = []
     on_main_thread = threading.current_thread() is threading.main_thread()  # the only one that sets handlers
