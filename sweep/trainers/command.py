@@ -21,13 +21,14 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from sweep.errors import SweepConfigError
 from sweep.provenance import git_commit
 from sweep.records import TRIAL_LOGGED_MODEL, ModelPublishing
-from sweep.trainers import teardown
+from sweep.trainers import launcher, teardown
 from sweep.trainers.base import TrialOutcome
 from sweep.trainers.command_spec import CommandSpec
 from sweep.trainers.report_lines import PREFIX, ReportLine, parse_report
@@ -240,10 +241,11 @@ class CommandTrainer:
         secrets = secrets_in(environment)  # what the command could print: hidden in all that is kept of it
         self.watchdog.tell(f"expect {token}")  # a kill before the `add` below still leaves the command known
         try:
-            process = start(argv, workdir, environment)
+            launched = start(argv, workdir, environment)
         except BaseException:
             self.watchdog.tell(f"remove 0 {token}")
             raise
+        process = launched.process
         self.watchdog.tell(f"add {process.pid} {token}")
         stdout, stderr, reports = Tail(), Tail(), ReportStream()
         exited = False
@@ -256,6 +258,7 @@ class CommandTrainer:
             self.watchdog.tell(f"remove {process.pid} {token}")
             drain(process, stdout, stderr, reports)
             process.wait()
+            stopped += launched.escaped_count()  # what the launcher ended outside the group
             self.keep_logs(trial, workdir, stdout, stderr, reports, stopped if exited else 0, secrets)
         return self.outcome(process.returncode, trial, run_id, stderr, reports, secrets)
 
@@ -369,11 +372,36 @@ class CommandTrainer:
         return TrialOutcome(final[self.metric], {**trial.final_metrics, **final})
 
 
-def start(argv: list[str], workdir: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """The command in a session (and process group) of its own, in the trial's folder; failures in one line."""
+@dataclass
+class Launched:
+    """A started command (its launcher's process) and the pipe its launcher reports on."""
+
+    process: subprocess.Popen[bytes]
+    report: int  # read end; closed by escaped_count()
+
+    def escaped_count(self) -> int:
+        """How many processes outside the command's group the launcher ended (read once it has exited)."""
+        with os.fdopen(self.report, "rb") as pipe:
+            text = pipe.read().decode(errors="replace").strip()
+        return int(text) if text.isdigit() else 0
+
+
+def start(argv: list[str], workdir: Path, env: dict[str, str]) -> Launched:
+    """The command in a session (and process group) of its own, in the trial's folder, under the launcher (which
+    ends what the command leaves outside that group: see launcher.py); failures in one line."""
     try:
-        return subprocess.Popen(argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True)
+        check_runnable(argv[0], workdir, env)
+        read, write = os.pipe()  # the launcher says on it how many escaped processes it ended
+        try:
+            process = subprocess.Popen([sys.executable, "-I", "-S", launcher.__file__, str(write), *argv], cwd=workdir,
+                                       env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, start_new_session=True, pass_fds=(write,))
+        except BaseException:
+            os.close(read)
+            raise
+        finally:
+            os.close(write)
+        return Launched(process, read)
     except FileNotFoundError:
         raise CommandFailed(f"cannot start {argv[0]!r}: no such program; check trainer.command") from None
     except PermissionError:
@@ -381,6 +409,19 @@ def start(argv: list[str], workdir: Path, env: dict[str, str]) -> subprocess.Pop
                             f"interpreter") from None
     except OSError as error:
         raise CommandFailed(f"cannot start {argv[0]!r}: {error.strerror}; check trainer.command") from None
+
+
+def check_runnable(program: str, workdir: Path, env: dict[str, str]) -> None:
+    """FileNotFoundError or PermissionError, as starting ``program`` directly would raise them (the launcher,
+    a Python program, always starts)."""
+    if "/" in program:
+        path = workdir / program  # a relative path is read from the folder the command runs in
+        if not path.exists():
+            raise FileNotFoundError(program)
+        if path.is_dir() or not os.access(path, os.X_OK):
+            raise PermissionError(program)
+    elif shutil.which(program, path=env.get("PATH", os.defpath)) is None:
+        raise FileNotFoundError(program)
 
 
 def wait_for(process: subprocess.Popen[bytes], seconds: float) -> bool:

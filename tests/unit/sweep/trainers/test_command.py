@@ -171,11 +171,43 @@ def test_a_daemon_left_behind_in_its_own_session_is_stopped_and_the_trial_still_
                             "        os.close(1); os.close(2)\n"
                             f"        open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
                             "        time.sleep(60)\n    os._exit(0)\n"
+                            f"while not os.path.getsize({str(pid_file)!r}) if os.path.exists({str(pid_file)!r}) "
+                            "else True:\n    time.sleep(0.01)\n"  # the daemon runs when the command ends
                             "print('sweep: loss=0.5')\n")
     outcome = trainer([PY, path], kill_grace=1).run(trial)
-    wait_for_file(pid_file)
     assert outcome.value == 0.5 and gone(pid_file)
     assert "1 process(es) still ran after the command exited" in run.tags["sweep.leftover_processes"]
+
+
+def running_with_argument(argument: str) -> list[int]:
+    """Live processes whose command line holds ``argument`` (a zombie has ended)."""
+    found = []
+    for entry in (name for name in os.listdir("/proc") if name.isdigit()):
+        try:
+            command = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            state = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if argument.encode() in command and state not in (b"Z", b"X"):
+            found.append(int(entry))
+    return found
+
+
+def test_processes_that_shed_the_group_and_the_environment_end_with_the_trial(tmp_path):
+    """`setsid env -i sleep &` and a double fork that clears its environment escape both the command's process
+    group and the trial's token: the launcher, their subreaper, ends them when the command ends."""
+    trial, run, _ = make(tmp_path)
+    marker = f"{time.time_ns() % 10**6}.5"  # a sleep length no other process has
+    daemon = script(tmp_path, "import os, time\n"
+                              "if os.fork() == 0:\n    os.setsid()\n"
+                              "    if os.fork() == 0:\n"
+                              f"        os.execve('/bin/sleep', ['sleep', '{marker}1'], {{}})\n"
+                              "    os._exit(0)\n")
+    command = f"setsid env -i sleep {marker}0 & {PY} {daemon}; sleep 0.2; echo 'sweep: loss=0.5'"
+    outcome = trainer(["sh", "-c", command], kill_grace=1).run(trial)
+    assert outcome.value == 0.5
+    assert running_with_argument(f"{marker}0") == [] and running_with_argument(f"{marker}1") == []
+    assert "2 process(es) still ran after the command exited" in run.tags["sweep.leftover_processes"]
 
 
 def test_a_command_that_cannot_start_fails_in_one_line(tmp_path):
