@@ -24,6 +24,11 @@ def run_name(number: int, state: TrialState) -> str:
     return f"trial-{number} (pruned)" if state == TrialState.PRUNED else f"trial-{number}"
 
 
+def last_step(curves: Curves) -> int:
+    """The last step any of a trial's curves reached (0 without curves): where its final values go."""
+    return max((points[-1][0] for points in curves.values() if points), default=0)
+
+
 def final_and_curves(final: Mapping[str, float], curves: Curves, last_epoch: int, timestamp: int,
                      logged: Mapping[str, tuple[int, int]] | None = None) -> list[Metric]:
     """Curves stepped by epoch, and each final value as its metric's latest point.
@@ -67,9 +72,8 @@ class ChildRuns:
         """Params, final metrics, curves, model.json and status of one trial, in one batch and one file."""
         client = self.store.client
         run_id = record.run_id or self.start(record.number, record.start_ms)
-        last_epoch = max((points[-1][0] for points in record.curves.values() if points), default=0)
         logged = self.latest_points(run_id, record.metrics) if record.mlflow_active else None
-        metrics = final_and_curves(record.metrics, record.curves, last_epoch, record.end_ms, logged)
+        metrics = final_and_curves(record.metrics, record.curves, last_step(record.curves), record.end_ms, logged)
         tags = {**{k: v[:MAX_TAG_CHARS] for k, v in record.tags.items()},
                 "sweep.state": record.state.lower(), "mlflow.runName": run_name(record.number, record.state)}
         if record.error:
@@ -158,8 +162,7 @@ class ChildRuns:
                         RunTag("mlflow.runName", run_name(record.number, record.state))]
                 if record.error:
                     tags.append(RunTag("error", record.error[:MAX_TAG_CHARS]))
-                last_epoch = max((points[-1][0] for points in record.curves.values() if points), default=0)
-                metrics = final_and_curves(record.metrics, {}, last_epoch, record.end_ms or now_ms(),
+                metrics = final_and_curves(record.metrics, {}, last_step(record.curves), record.end_ms or now_ms(),
                                            self.latest_points(found[0], record.metrics))
                 self.store.client.log_batch(found[0], metrics=metrics, tags=tags,
                                             params=[Param(k, param_text(v)) for k, v in record.params.items()])

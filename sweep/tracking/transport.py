@@ -201,7 +201,7 @@ def signals_held() -> Iterator[None]:
     this thread (what the child inherits) and caught process-wide (another thread may be the one the kernel
     picks). multiprocessing's resource tracker unblocks both signals whenever it starts, so it starts first.
     """
-    start_resource_tracker_quietly()
+    multiprocessing.resource_tracker.ensure_running()  # started quietly by ProcessTransport(): a probe here
     held = (signal.SIGINT, signal.SIGTERM)
     caught: list[int] = []
     on_main_thread = threading.current_thread() is threading.main_thread()  # the only one that sets handlers
