@@ -411,17 +411,28 @@ def start(argv: list[str], workdir: Path, env: dict[str, str]) -> Launched:
         raise CommandFailed(f"cannot start {argv[0]!r}: {error.strerror}; check trainer.command") from None
 
 
+def program_problem(program: str, folder: Path, search_path: str | None) -> str | None:
+    """Why ``program`` cannot be started from ``folder`` ("missing", "a folder", "not executable", or "not on
+    PATH" for a bare name looked up in ``search_path``), None when it can: what check_command tells before the
+    sweep, and check_runnable before each trial."""
+    if "/" not in program:
+        return "not on PATH" if shutil.which(program, path=search_path) is None else None
+    path = folder / program  # a relative path is read from ``folder``; an absolute one stays as it is
+    if not path.exists():
+        return "missing"
+    if path.is_dir():
+        return "a folder"
+    return None if os.access(path, os.X_OK) else "not executable"
+
+
 def check_runnable(program: str, workdir: Path, env: dict[str, str]) -> None:
     """FileNotFoundError or PermissionError, as starting ``program`` directly would raise them (the launcher,
     a Python program, always starts)."""
-    if "/" in program:
-        path = workdir / program  # a relative path is read from the folder the command runs in
-        if not path.exists():
-            raise FileNotFoundError(program)
-        if path.is_dir() or not os.access(path, os.X_OK):
-            raise PermissionError(program)
-    elif shutil.which(program, path=env.get("PATH", os.defpath)) is None:
+    problem = program_problem(program, workdir, env.get("PATH", os.defpath))
+    if problem in ("missing", "not on PATH"):
         raise FileNotFoundError(program)
+    if problem is not None:
+        raise PermissionError(program)
 
 
 def wait_for(process: subprocess.Popen[bytes], seconds: float) -> bool:
@@ -460,21 +471,20 @@ def check_command(spec: CommandSpec, workdirs: Path) -> None:
     folders can be made under ``workdirs``. Each problem is one line, before any store is touched."""
     program = "/bin/sh" if spec.shell else spec.words[0]
     if "{" not in program:
-        if "/" in program:
-            path = Path(program)
-            if not path.is_absolute():
-                raise SweepConfigError(f"trainer.command: no such file {program!r} beside the config; a relative "
-                                       f"path is read from the config file's folder")
-            if not path.exists():
-                raise SweepConfigError(f"trainer.command: no such file {program!r}; check the path")
-            if path.is_dir():
-                raise SweepConfigError(f"trainer.command: {program!r} is a folder, not a program")
-            if not os.access(path, os.X_OK):
-                raise SweepConfigError(f"trainer.command: {program!r} is not executable; chmod +x it, or run it "
-                                       f"through its interpreter (e.g. sh {path.name}, python {path.name})")
-        elif shutil.which(program, path=spec.env.get("PATH", os.environ.get("PATH"))) is None:
-            raise SweepConfigError(f"trainer.command: program {program!r} not found on PATH; check its name or "
-                                   f"give its full path")
+        if "/" in program and not Path(program).is_absolute():
+            raise SweepConfigError(f"trainer.command: no such file {program!r} beside the config; a relative "
+                                   f"path is read from the config file's folder")
+        problem = program_problem(program, Path("/"), spec.env.get("PATH", os.environ.get("PATH")))
+        name = Path(program).name
+        messages = {
+            "missing": f"no such file {program!r}; check the path",
+            "a folder": f"{program!r} is a folder, not a program",
+            "not executable": f"{program!r} is not executable; chmod +x it, or run it through its interpreter "
+                              f"(e.g. sh {name}, python {name})",
+            "not on PATH": f"program {program!r} not found on PATH; check its name or give its full path",
+        }
+        if problem is not None:
+            raise SweepConfigError(f"trainer.command: {messages[problem]}")
     existing = workdirs
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
