@@ -104,6 +104,16 @@ def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return migrated_mlflow_db(tmp_path_factory.mktemp("mlflow-template"))
 
 
+@pytest.fixture(scope="session")
+def shipped(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) -> tuple[Path, str]:
+    """One 10-trial sweep registered as `sentiment-best`, for the tests that only read it (support/shipped.py):
+    (its folder, its `sweep run` output)."""
+    from tests.support.shipped import make_shipped
+
+    folder = tmp_path_factory.mktemp("shipped")
+    return folder, make_shipped(folder, mlflow_template)
+
+
 @pytest.fixture
 def mlflow_db(tmp_path: Path, mlflow_template: Path) -> Path:
     """tmp_path/mlflow.db, new and empty: as a first `sweep run` in tmp_path creates it. For tests whose

@@ -11,35 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import e2e, inprocess
-from tests.support.stores import copy_mlflow_db
-from trainer import Model
+from tests.support import e2e
+from tests.support.shipped import TEXTS, best_model
 
 pytestmark = pytest.mark.slow
 
-TEXTS = ["a warm and wonderful film, beautifully acted", "dull, slow and far too long", "it was fine"]
-
-
-@pytest.fixture(scope="module")
-def shipped(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) -> Path:
-    """One 10-trial sweep registered as `sentiment-best`, made in-process: its folder."""
-    folder = tmp_path_factory.mktemp("shipped")
-    copy_mlflow_db(mlflow_template, folder)
-    e2e.write_config(folder, "trials: 10\npruner: {name: none}\n" + e2e.FAST_SPACE)
-    result = inprocess.sweep(folder, "run", "--config", "sweep.yaml", "--name", "shipped",
-                             "--register", "sentiment-best")
-    assert result.returncode == 0, result.stderr
-    return folder
-
-
-def best_model(folder: Path) -> Model:
-    """The winning trial's model.json, read the way `train predict` reads it."""
-    best = json.loads(inprocess.sweep(folder, "best", "--format", "json").stdout)
-    return Model.from_json(e2e.artifact_bytes(folder, best["run_id"], "model.json").decode())
-
-
-def test_pyfunc_model_round_trips_and_predicts_like_model_json(shipped: Path):
-    folder = shipped
+def test_pyfunc_model_round_trips_and_predicts_like_model_json(shipped: tuple[Path, str]):
+    folder, _ = shipped
     parent, _ = e2e.runs(folder)
     # a fresh interpreter in which the sweep package cannot be imported: the model carries what it needs
     loaded = e2e.python_in(folder, textwrap.dedent(f"""
@@ -62,8 +40,8 @@ def test_pyfunc_model_round_trips_and_predicts_like_model_json(shipped: Path):
     assert parent.data.tags["best.model_trial"] == parent.data.tags["best.trial"]
 
 
-def test_sweep_predict_reads_a_local_model_without_importing_mlflow(shipped: Path):
-    folder = shipped
+def test_sweep_predict_reads_a_local_model_without_importing_mlflow(shipped: tuple[Path, str]):
+    folder, _ = shipped
     labels, _ = best_model(folder).predict(TEXTS[:1])
     given = e2e.python_in(folder, textwrap.dedent(f"""
         import sys

@@ -1,6 +1,7 @@
 """The plots, the pyfunc model and its registered version that a sweep leaves on its parent run, with `sweep`
-driven in-process (tests/support/inprocess.py). What needs a fresh interpreter (a model loaded where sweep
-cannot be imported, predict without importing mlflow) stays in tests/e2e/test_plots_and_model_e2e.py."""
+driven in-process (tests/support/inprocess.py), on the session's `shipped` sweep (tests/support/shipped.py).
+What needs a fresh interpreter (a model loaded where sweep cannot be imported, predict without importing
+mlflow) stays in tests/e2e/test_plots_and_model_e2e.py."""
 
 from __future__ import annotations
 
@@ -13,31 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests.support import e2e, inprocess
-from tests.support.stores import copy_mlflow_db
-from trainer import Model
+from tests.support.shipped import TEXTS, best_model
 
 pytestmark = pytest.mark.slow  # whole sweeps, in-process, on real stores
 
-TEXTS = ["a warm and wonderful film, beautifully acted", "dull, slow and far too long", "it was fine"]
 PLOTS = ["NOTES.txt", "optimization_history.png", "parallel_coordinate.png", "param_importances.png", "slice.png"]
-
-
-@pytest.fixture(scope="module")
-def shipped(tmp_path_factory: pytest.TempPathFactory, mlflow_template: Path) -> tuple[Path, str]:
-    """One 10-trial sweep registered as `sentiment-best`; (its folder, its `sweep run` output)."""
-    folder = tmp_path_factory.mktemp("shipped")
-    copy_mlflow_db(mlflow_template, folder)
-    e2e.write_config(folder, "trials: 10\npruner: {name: none}\n" + e2e.FAST_SPACE)
-    result = inprocess.sweep(folder, "run", "--config", "sweep.yaml", "--name", "shipped",
-                             "--register", "sentiment-best")
-    assert result.returncode == 0, result.stderr
-    return folder, result.stdout
-
-
-def best_model(folder: Path) -> Model:
-    """The winning trial's model.json, read the way `train predict` reads it."""
-    best = json.loads(inprocess.sweep(folder, "best", "--format", "json").stdout)
-    return Model.from_json(e2e.artifact_bytes(folder, best["run_id"], "model.json").decode())
 
 
 @contextmanager
