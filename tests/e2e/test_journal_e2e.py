@@ -22,19 +22,6 @@ space:
 """
 
 
-def _check_all_finished(folder: Path, count: int, journal: Path | None = None) -> None:
-    import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    storage = JournalStorage(JournalFileBackend(str(journal or folder / "sweep.journal")))
-    trials = optuna.load_study(study_name="c", storage=storage).trials
-    assert len(trials) == count and all(t.state.is_finished() for t in trials), [t.state.name for t in trials]
-    parent, children = e2e.runs(folder)
-    assert sorted(int(c.data.tags["sweep.trial"]) for c in children) == list(range(count))
-    assert not [r for r in [parent, *children] if r.info.status == "RUNNING"]
-
-
 def _mount_tmpfs(folder: Path, size: str) -> None:
     """A tiny file system of its own; skipped (except in CI) where this user may not mount one."""
     folder.mkdir()
@@ -66,7 +53,7 @@ def test_disk_full_stops_in_one_line_and_resumes_to_the_exact_count(tmp_path: Pa
         resumed = e2e.sweep(tmp_path, "run", "--resume", "--name", "c", "--trials", "9", "--storage", str(journal))
 
         assert resumed.returncode == 0, resumed.stderr
-        _check_all_finished(tmp_path, 9, journal)
+        e2e.assert_all_finished(tmp_path, "c", 9, journal)
     finally:
         if subprocess.run(["umount", str(disk)], capture_output=True).returncode != 0:
             subprocess.run(["umount", "--lazy", str(disk)], capture_output=True)  # still busy: detach it anyway

@@ -103,13 +103,23 @@ def runs(folder: Path, experiment: str = "sentiment") -> tuple[Run, list[Run]]:
     return parents[0], sorted(children, key=lambda r: int(r.data.tags["sweep.trial"]))
 
 
-def study(folder: Path, name: str) -> optuna.Study:
+def study(folder: Path, name: str, journal: Path | None = None) -> optuna.Study:
+    """Study ``name`` of ``folder``'s sweep.journal (or of ``journal``)."""
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    storage = JournalStorage(JournalFileBackend(str(folder / "sweep.journal")))
+    storage = JournalStorage(JournalFileBackend(str(journal or folder / "sweep.journal")))
     return optuna.load_study(study_name=name, storage=storage)
+
+
+def assert_all_finished(folder: Path, name: str, count: int, journal: Path | None = None) -> None:
+    """Sweep ``name`` holds ``count`` finished trials, each with its child run, and no run is left RUNNING."""
+    trials = study(folder, name, journal).trials
+    assert len(trials) == count and all(t.state.is_finished() for t in trials), [t.state.name for t in trials]
+    parent, children = runs(folder)
+    assert sorted(int(c.data.tags["sweep.trial"]) for c in children) == list(range(count))
+    assert not [r for r in [parent, *children] if r.info.status == "RUNNING"]
 
 
 def finished(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:

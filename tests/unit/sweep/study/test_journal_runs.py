@@ -29,19 +29,6 @@ def sweep_of(folder: Path, trials: int) -> Path:
     return folder / "sweep.journal"
 
 
-def check_all_finished(folder: Path, count: int, journal: Path | None = None) -> None:
-    import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    storage = JournalStorage(JournalFileBackend(str(journal or folder / "sweep.journal")))
-    trials = optuna.load_study(study_name="c", storage=storage).trials
-    assert len(trials) == count and all(t.state.is_finished() for t in trials), [t.state.name for t in trials]
-    parent, children = e2e.runs(folder)
-    assert sorted(int(c.data.tags["sweep.trial"]) for c in children) == list(range(count))
-    assert not [r for r in [parent, *children] if r.info.status == "RUNNING"]
-
-
 @pytest.mark.usefixtures("mlflow_db")
 @pytest.mark.parametrize("damage", ["truncated", "garbage-line"])
 def test_torn_last_line_then_resume_sets_it_aside_and_reaches_the_target(tmp_path: Path, damage: str):
@@ -62,7 +49,7 @@ def test_torn_last_line_then_resume_sets_it_aside_and_reaches_the_target(tmp_pat
     assert len(list(tmp_path.glob("sweep.journal.torn-*"))) == 1
     listed = inprocess.sweep(tmp_path, "ls")
     assert listed.returncode == 0 and "5/5" in listed.stdout, listed.stderr
-    check_all_finished(tmp_path, 5)
+    e2e.assert_all_finished(tmp_path, "c", 5)
 
 
 @pytest.mark.usefixtures("mlflow_db")
