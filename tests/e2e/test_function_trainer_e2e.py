@@ -13,38 +13,15 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.support import e2e
+from tests.support.objectives import define_by_run
 
 pytestmark = pytest.mark.slow
 
 # an Optuna objective as its users write it (define-by-run, a conditional space, reports and pruning), whose
 # second trial, two reports in, says so in ./in-trial-1 and then waits there until the sweep is killed
-OBJECTIVE = '''
-import sys
-import time
-from pathlib import Path
-
-import optuna
-
-
-def fit(trial):
-    # mlflow: off (the default) keeps MLflow out of the trial's process: it is in the tracking process only
-    assert "mlflow" not in sys.modules, "mlflow was imported in the trial's process"
-    family = trial.suggest_categorical("family", ["quadratic", "linear"])
-    if family == "quadratic":
-        x = trial.suggest_float("x", -3.0, 3.0)
-    else:
-        x = trial.suggest_float("slope", 0.0, 1.0)
-    score = 0.0
-    for step in range(1, 6):
-        score = (1.0 - (x - 1.0) ** 2 if family == "quadratic" else x) * step / 5
-        trial.report(score, step)
-        while trial.number == 1 and step == 2:  # mid-trial, until the kill
-            Path("in-trial-1").touch()
-            time.sleep(0.05)
-        if trial.should_prune():
-            raise optuna.TrialPruned()
-    return {"score": score, "steps": 5}
-'''
+OBJECTIVE = define_by_run('        while trial.number == 1 and step == 2:  # mid-trial, until the kill\n'
+                          '            Path("in-trial-1").touch()\n'
+                          '            time.sleep(0.05)\n')
 
 
 def config(folder: Path, source: str, body: str) -> Path:

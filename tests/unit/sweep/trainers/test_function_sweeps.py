@@ -10,34 +10,12 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.support import e2e, inprocess
+from tests.support.objectives import define_by_run
 
 pytestmark = pytest.mark.slow  # each test runs whole sweeps on real stores (in-process)
 
-# an Optuna objective as its users write it: define-by-run, a conditional space, reports and pruning
-OBJECTIVE = '''
-import sys
-import time
-
-import optuna
-
-
-def fit(trial):
-    # mlflow: off (the default) keeps MLflow out of the trial's process: it is in the tracking process only
-    assert "mlflow" not in sys.modules, "mlflow was imported in the trial's process"
-    family = trial.suggest_categorical("family", ["quadratic", "linear"])
-    if family == "quadratic":
-        x = trial.suggest_float("x", -3.0, 3.0)
-    else:
-        x = trial.suggest_float("slope", 0.0, 1.0)
-    score = 0.0
-    for step in range(1, 6):
-        score = (1.0 - (x - 1.0) ** 2 if family == "quadratic" else x) * step / 5
-        trial.report(score, step)
-        time.sleep(float(trial.params.get("pause", 0)))
-        if trial.should_prune():
-            raise optuna.TrialPruned()
-    return {"score": score, "steps": 5}
-'''
+# an Optuna objective as its users write it; a trial pauses after each report for fixed: {pause: seconds}
+OBJECTIVE = define_by_run('        time.sleep(float(trial.params.get("pause", 0)))\n')
 # The same objective for a sweep whose trials run in this test process: its tracking server is a thread here, so
 # mlflow is imported. That the trial's process of a `sweep run` and of a `sweep worker` never imports it is checked
 # where they are processes of their own: the --jobs test below, and tests/e2e/test_function_trainer_e2e.py.
