@@ -81,9 +81,7 @@ def find_broken_line(journal: Path) -> BrokenJournalError | None:
                 line_number, byte = broken
                 return BrokenJournalError(
                     f"{journal}: line {line_number} (byte {byte}) is not a whole journal record and lines follow "
-                    f"it; nothing was written. To keep the {line_number - 1} lines before it: copy the file, "
-                    f"cut the copy from line {line_number} on (head -n {line_number - 1} {journal.name} > "
-                    f"repaired.journal), then use --storage repaired.journal")
+                    f"it; nothing was written. {keep_lines_before(journal, line_number)}")
             if not _is_record(line):
                 broken = (number, offset)
             offset += len(line)
@@ -107,11 +105,14 @@ def find_unusable_record(journal: Path) -> BrokenJournalError | None:
             except Exception as error:  # Optuna's replay asserts, indexes and looks keys up: any of them fails
                 return BrokenJournalError(
                     f"{journal}: line {number} is a record Optuna cannot apply ({what_is_wrong(record, error)}); "
-                    f"nothing was written. "
-                    f"To keep the {number - 1} lines before it: copy the file, cut the copy from line {number} "
-                    f"on (head -n {number - 1} {journal.name} > repaired.journal), then use --storage "
-                    f"repaired.journal")
+                    f"nothing was written. {keep_lines_before(journal, number)}")
     return None
+
+
+def keep_lines_before(journal: Path, line: int) -> str:
+    """The way out of a journal broken at ``line``: a copy cut before it."""
+    return (f"To keep the {line - 1} lines before it: copy the file, cut the copy from line {line} on "
+            f"(head -n {line - 1} {journal.name} > repaired.journal), then use --storage repaired.journal")
 
 
 def what_is_wrong(record: object, error: Exception) -> str:
