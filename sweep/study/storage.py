@@ -14,7 +14,7 @@ from optuna.storages.journal import JournalFileOpenLock
 
 from sweep.config import SweepConfig, check_sampler_packages
 from sweep.errors import NotFoundError, StorageError, SweepConfigError, SweepError
-from sweep.locations import StorageLocation
+from sweep.locations import STORAGE_FORMS, StorageLocation
 from sweep.space import grid
 from sweep.study.journal_repair import find_broken_line, find_unusable_record, set_aside_torn_tail
 from sweep.study.optuna_internals import JournalFileNoFsync, quiet_heartbeat_warnings
@@ -60,8 +60,7 @@ def open_storage(location: StorageLocation | str | None, *, create: bool = True,
             return open_storage_proxy(location, heartbeat=heartbeat, callback=STALE_TRIALS)
         path = location.journal_path
         if path is None:
-            raise StorageError(f"storage {location}: unknown scheme {location.scheme!r}; use postgresql://..., "
-                               f"sqlite:///..., redis://..., grpc://HOST:PORT or a journal file path")
+            raise StorageError(f"storage {location}: unknown scheme {location.scheme!r}; use {STORAGE_FORMS}")
         if not path.exists() and not create:
             raise NotFoundError(f"no sweeps yet: {path} does not exist; start one with `sweep run`")
         path.parent.mkdir(parents=True, exist_ok=True)
