@@ -62,6 +62,14 @@ class StorageError(SweepError):
     """The Optuna storage cannot be opened or written."""
 
 
+class StorageUnavailableError(StorageError):
+    """The Optuna storage stopped answering mid-sweep and did not come back within the retry time."""
+
+    def resumable(self, resume_command: str) -> StorageUnavailableError:
+        """The same error, saying how to continue once the storage answers again."""
+        return StorageUnavailableError(f"{self}; when it answers again, continue with: {resume_command}")
+
+
 class TrackingError(SweepError):
     """The MLflow tracking store cannot be reached or written."""
 

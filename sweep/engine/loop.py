@@ -14,6 +14,7 @@ from typing import Any
 
 from sweep.config import SweepConfig
 from sweep.engine.progress import SweepListener, TrialUpdate
+from sweep.errors import StorageUnavailableError
 from sweep.records import BestTrial, Counts, TrialRecord, now_ms
 from sweep.states import LoopEnd, TrialState
 from sweep.study.repeats import FinishedSettings
@@ -184,6 +185,8 @@ class TrialLoop:
                 state, error, trace = TrialState.FAIL, raised_in_trainer(caught), traceback.format_exc()
             else:  # a stop, or a second Ctrl-C inside the trainer
                 state, error, interrupted = TrialState.FAIL, INTERRUPTED, True
+        except StorageUnavailableError:  # the storage went away during the trial (a report): the sweep stops
+            raise
         except SystemExit as caught:  # sys.exit() in the user's code (argparse does it) ends its trial, not the sweep
             state, error, trace = TrialState.FAIL, raised_in_trainer(caught), traceback.format_exc()
         except Exception as caught:  # a failing trial must not end the sweep: it becomes a FAIL trial

@@ -12,7 +12,7 @@ from sweep.engine.jobs import error_summary, supervise
 from sweep.engine.loop import StopSignal, TrialLoop
 from sweep.engine.parts import Parts
 from sweep.engine.progress import SweepInterrupted, SweepListener, SweepStart, SweepSummary, WorkersFailed
-from sweep.errors import AllTrialsFailedError, NotFoundError
+from sweep.errors import AllTrialsFailedError, NotFoundError, StorageUnavailableError
 from sweep.executors import check_executor
 from sweep.locations import StorageLocation, TrackingLocation, sweep_folder
 from sweep.records import SweepIdentity, TrackingReport
@@ -150,6 +150,8 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
                            trainer.model_publishing(), register, listener)
         _tidy_workdirs(study, config, final)
         gate.close()
+    except StorageUnavailableError as lost:  # the storage went away mid-sweep: say how to continue
+        raise lost.resumable(f"sweep run --resume --name {name}{location.flag}") from None
     finally:
         stop.restore()
     summary = SweepSummary(name, config.experiment, parent_run_id, status, final.finished, final.best,
@@ -257,9 +259,11 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
         else:
             report = recorder.close(None, final.finished)
         gate.close()
-    except BaseException:
+    except BaseException as error:
         if recorder is not None:
             recorder.terminate()
+        if isinstance(error, StorageUnavailableError):  # the storage went away mid-sweep: say how to continue
+            raise error.resumable(f"sweep worker {name}{location.flag}") from None
         raise
     finally:
         stop.restore()

@@ -13,7 +13,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
@@ -27,11 +27,15 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sweep.errors import StorageError
 
+if TYPE_CHECKING:
+    from sweep.study.patience import Patience
+
 REDIS_READ_BATCH = 1000  # journal entries read from Redis in one round trip
 BEAT_ATTR = "sweep:heartbeat"  # a running trial's last heartbeat (epoch seconds), on storages without one of their own
 
 __all__ = [
     "BEAT_ATTR",
+    "STORAGE_CALLS",
     "BeatingJournalStorage",
     "BeatingProxyStorage",
     "FrozenStudy",
@@ -48,6 +52,11 @@ __all__ = [
     "study_id_of",
     "trial_id_of",
 ]
+
+# what a storage is asked by Optuna: its public interface, the heartbeat's write, and the heartbeat's query for
+# stale trials (private, called by fail_stale_trials)
+STORAGE_CALLS = frozenset(name for name in vars(BaseStorage) if not name.startswith("_")) | {
+    "record_heartbeat", "_get_stale_trial_ids"}
 
 HEARTBEAT_WITH_ASK = "Heartbeat of storage is supposed to be used with Study.optimize"
 
@@ -211,10 +220,25 @@ class JournalRedisBatched(JournalRedisBackend):
     and asks, inside the trial gate: one round trip per entry made that part, so the gate's capacity,
     shrink as workers were added. Overriding read_logs needs the backend's client, prefix and key format,
     all private. An entry counted but not yet written (a cluster's two-step append) is waited for as
-    Optuna's own read does.
+    Optuna's own read does. With ``patience``, a Redis that went away is waited for (a bounded time) by
+    each read and append, here, below Optuna's journal: retrying a whole storage call could append twice.
     """
 
+    patience: Patience | None = None
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        if self.patience is None:
+            super().append_logs(logs)
+        else:
+            self.patience.call(super().append_logs, logs)
+
     def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+        if self.patience is None:
+            yield from self._read_logs_once(log_number_from)
+        else:
+            yield from self.patience.items(lambda: self._read_logs_once(log_number_from))
+
+    def _read_logs_once(self, log_number_from: int) -> Iterator[dict[str, Any]]:
         last_bytes = self._redis.get(f"{self._prefix}:log_number")
         if last_bytes is None:
             return

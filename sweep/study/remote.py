@@ -22,6 +22,7 @@ from sweep.study.optuna_internals import (
     JournalRedisBatched,
     quiet_experimental_warnings,
 )
+from sweep.study.patience import Patience, PatientStorage
 from sweep.urls import URL
 
 CONNECT_SECONDS = 5  # Redis and the storage proxy: how long an unreachable endpoint may take to say so
@@ -47,8 +48,9 @@ def open_redis_journal(location: StorageLocation, *, heartbeat: int, callback: S
                            f"is redis-server running there, and its address, password and db in the URL right?"
                            ) from None
     with quiet_experimental_warnings():
-        return BeatingJournalStorage(JournalRedisBatched(url, prefix=location.redis_prefix), heartbeat=heartbeat,
-                                     callback=callback)
+        backend = JournalRedisBatched(url, prefix=location.redis_prefix)
+        backend.patience = Patience(str(location))  # a Redis restarted mid-sweep is waited for
+        return BeatingJournalStorage(backend, heartbeat=heartbeat, callback=callback)
 
 
 def redis_url(location: StorageLocation) -> str:
@@ -73,7 +75,8 @@ def open_storage_proxy(location: StorageLocation, *, heartbeat: int, callback: S
         raise StorageError(f"cannot reach the storage proxy at {location}: {refused}; start it there with "
                            f"`sweep storage-proxy --storage URL --port {port}`")
     with quiet_experimental_warnings():
-        proxy = BeatingProxyStorage(host=host, port=port, heartbeat=heartbeat, callback=callback)
+        proxy = PatientProxyStorage(Patience(str(location)), host=host, port=port, heartbeat=heartbeat,
+                                    callback=callback)
     try:
         proxy.get_study_id_from_name(f"sweep-probe-{uuid.uuid4().hex}")  # a proxy answers: no such study
     except KeyError:
@@ -83,6 +86,14 @@ def open_storage_proxy(location: StorageLocation, *, heartbeat: int, callback: S
         raise StorageError(f"{location} answers, but not as an Optuna storage proxy ({error.code().name}); check "
                            f"the host and port `sweep storage-proxy` printed") from None
     return proxy
+
+
+class PatientProxyStorage(PatientStorage, BeatingProxyStorage):
+    """A client of the storage proxy whose calls wait (a bounded time) for a proxy that went away (patience.py)."""
+
+    def __init__(self, patience: Patience, **options: Any) -> None:
+        self.patience = patience
+        super().__init__(**options)
 
 
 def proxy_unreachable(grpc: Any, target: str) -> str | None:

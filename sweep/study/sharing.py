@@ -31,6 +31,7 @@ from sweep.study.optuna_internals import (
     storage_uses_heartbeat,
     trial_id_of,
 )
+from sweep.study.patience import Patience, lost_connection
 from sweep.study.proxy import LEASE_SECONDS as GATE_LEASE_SECONDS
 from sweep.study.proxy import ProxyGate
 from sweep.study.remote import redis_url
@@ -50,6 +51,8 @@ class TrialGate:
     storage proxy for grpc:// (proxy.py). The Redis lock and the proxy's lease run out after
     GATE_LEASE_SECONDS, so a worker killed while holding one delays the others, never blocks them.
     Other databases go without, and may start a trial too many.
+    A server that went away is waited for, as by every storage call (patience.py); a lock whose server went
+    away while it was held is gone with its connection (PostgreSQL) or runs out (Redis, the proxy).
     """
 
     def __init__(self, location: StorageLocation, storage: BaseStorage, study_name: str) -> None:
@@ -58,6 +61,7 @@ class TrialGate:
         self._connection: Any = None
         self._redis_lock: Any = None
         self._proxy: ProxyGate | None = None
+        self._patience = Patience(str(location))
         if location.is_postgres and isinstance(storage, RDBStorage):
             self._engine = storage.engine
             self._key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True)
@@ -73,6 +77,10 @@ class TrialGate:
             self._file = open(f"{location.local_file}.gate", "a+b")  # noqa: SIM115 - held for the gate's life
 
     def __enter__(self) -> TrialGate:
+        self._patience.call(self._acquire)
+        return self
+
+    def _acquire(self) -> None:
         if self._file is not None:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
         elif self._redis_lock is not None:
@@ -82,11 +90,23 @@ class TrialGate:
         elif self._engine is not None:
             from sqlalchemy import text
 
-            self._connection = self._engine.connect()
-            self._connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": self._key})
-        return self
+            connection = self._engine.connect()
+            try:
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": self._key})
+            except BaseException:
+                connection.close()
+                raise
+            self._connection = connection
 
     def __exit__(self, *_exc: object) -> None:
+        try:
+            self._release()
+        except Exception as error:
+            if not lost_connection(error):
+                raise
+            self._connection = None
+
+    def _release(self) -> None:
         if self._file is not None:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
         elif self._redis_lock is not None:
@@ -99,9 +119,11 @@ class TrialGate:
         elif self._connection is not None:
             from sqlalchemy import text
 
-            self._connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})
-            self._connection.close()
-            self._connection = None
+            connection, self._connection = self._connection, None
+            try:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})
+            finally:
+                connection.close()
 
     def close(self) -> None:
         if self._file is not None:

@@ -7,6 +7,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -18,6 +19,7 @@ from sweep.locations import STORAGE_FORMS, StorageLocation
 from sweep.space import grid
 from sweep.study.journal_repair import find_broken_line, find_unusable_record, set_aside_torn_tail
 from sweep.study.optuna_internals import JournalFileNoFsync, quiet_heartbeat_warnings
+from sweep.study.patience import Patience, PatientStorage
 from sweep.study.remote import open_redis_journal, open_storage_proxy
 from sweep.urls import misread_password, redact_text
 
@@ -94,13 +96,24 @@ def open_database(location: StorageLocation, *, heartbeat: int) -> RDBStorage:
     for attempt in range(SCHEMA_RACE_ATTEMPTS):
         try:
             with quiet_heartbeat_warnings():  # the heartbeat arguments are marked experimental
-                return RDBStorage(location.secret_url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
-                                  heartbeat_stale_trial_callback=STALE_TRIALS)
+                if location.is_sqlite:  # a local file: nothing to wait for
+                    return RDBStorage(location.secret_url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat,
+                                      heartbeat_stale_trial_callback=STALE_TRIALS)
+                return PatientRDBStorage(Patience(str(location)), location.secret_url, heartbeat_interval=heartbeat,
+                                         grace_period=3 * heartbeat, heartbeat_stale_trial_callback=STALE_TRIALS)
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as error:
             if attempt + 1 == SCHEMA_RACE_ATTEMPTS or not lost_schema_race(error):
                 raise
             time.sleep(SCHEMA_RACE_PAUSE * (attempt + 1))
     raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+class PatientRDBStorage(PatientStorage, RDBStorage):
+    """A database server's storage whose calls wait (a bounded time) for a server that went away (patience.py)."""
+
+    def __init__(self, patience: Patience, url: str, **options: Any) -> None:
+        self.patience = patience  # first: RDBStorage's own start calls storage methods
+        super().__init__(url, **options)
 
 
 SCHEMA_RACE_ATTEMPTS = 5  # another process creating a new database's tables at the same moment

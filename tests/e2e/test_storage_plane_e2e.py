@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
@@ -19,6 +17,7 @@ from sweep.locations import StorageLocation
 from sweep.study.storage import open_storage
 from tests.e2e.test_parallel_e2e import assert_consistent
 from tests.support import e2e, pg, redis_db
+from tests.support.storage_proxy import storage_proxy
 
 pytestmark = pytest.mark.slow
 
@@ -54,24 +53,6 @@ def _jobs_then_two_workers(folder: Path, url: str) -> None:
 def test_a_journal_in_redis_runs_exactly_the_target_with_jobs_and_with_workers(tmp_path: Path):
     with redis_db.journal() as url:
         _jobs_then_two_workers(tmp_path, url)
-
-
-@contextmanager
-def storage_proxy(folder: Path, storage: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """`sweep storage-proxy` serving ``storage`` on a free port: (the grpc:// URL it printed, its process)."""
-    port = e2e.free_port()
-    process = subprocess.Popen([*e2e.SWEEP, "storage-proxy", "--storage", storage, "--port", str(port)], cwd=folder,
-                               env=e2e.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        url = f"grpc://127.0.0.1:{port}"
-        assert f"workers use --storage {url}" in line, (line, process.stderr.read() if process.stderr else "")
-        yield url, process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate(timeout=30)
 
 
 @pytest.mark.usefixtures("mlflow_db")
