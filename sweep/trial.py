@@ -20,6 +20,8 @@ from typing import Any, Protocol
 from sweep.records import Curves
 from sweep.space import Dimension, SuggestingTrial, suggest
 
+MAX_STEP = 2**63 - 1  # MLflow stores a step as a 64-bit integer
+
 
 class OptunaTrial(SuggestingTrial, Protocol):
     number: int
@@ -74,8 +76,10 @@ class Trial:
 
     def __init__(self, trial: OptunaTrial, run: TrialRun, *, sweep: str, metric: str, space: Mapping[str, Dimension],
                  fixed: Mapping[str, Any], run_id: Callable[[], str | None], workdirs: Path,
-                 should_stop: Callable[[], bool] = lambda: False, experiment_id: str | None = None) -> None:
+                 should_stop: Callable[[], bool] = lambda: False, experiment_id: str | None = None,
+                 storage_step_limit: int = MAX_STEP) -> None:
         self._trial, self._run, self._metric = trial, run, metric
+        self._storage_step_limit = storage_step_limit  # the largest step the Optuna storage keeps
         self._fixed = dict(fixed)
         self._run_id, self._workdirs, self._should_stop = run_id, workdirs, should_stop
         self.number: int = trial.number
@@ -134,6 +138,10 @@ class Trial:
             self._point(name, step, given)
         objective = points.get(self._metric)
         if objective is not None and math.isfinite(objective):
+            if step > self._storage_step_limit:  # the storage would refuse it with an error about its commit
+                raise ValueError(f"trial.report: step {step} is above {self._storage_step_limit}, the largest step "
+                                 f"the Optuna storage keeps (a database keeps steps as 32-bit integers); count "
+                                 f"steps from 0 (epochs, batches)")
             clock = time.perf_counter()
             self._trial.report(objective, step)
             self._run.pruner_seconds += time.perf_counter() - clock
@@ -200,7 +208,6 @@ class Trial:
             points.append((step, value))
 
 
-MAX_STEP = 2**63 - 1  # MLflow stores a step as a 64-bit integer
 METRIC_NAME = re.compile(r"[\w.\- :/]{1,250}\Z")  # the characters MLflow takes in a metric name
 
 

@@ -165,7 +165,8 @@ class TrialLoop:
                                space=self.config.space, fixed=self.config.fixed,
                                run_id=child_run, workdirs=self.workdirs,
                                should_stop=lambda: self.stop.requested,
-                               experiment_id=self.recorder.experiment_id)
+                               experiment_id=self.recorder.experiment_id,
+                               storage_step_limit=self.study.step_limit)
                 same = self.finished_settings.find(run.params) if self.finished_settings is not None else None
                 if same is not None:  # the sampler proposed settings a complete trial had: its result answers
                     same_as = same.number

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages import BaseStorage, GrpcStorageProxy, JournalStorage, fail_stale_trials
+from optuna.storages import BaseStorage, GrpcStorageProxy, JournalStorage, RDBStorage, fail_stale_trials
+from optuna.storages._cached_storage import _CachedStorage
 from optuna.storages._grpc.server import make_server
 from optuna.storages._heartbeat import BaseHeartbeat, get_heartbeat_thread, is_heartbeat_enabled
 from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
@@ -42,6 +43,7 @@ __all__ = [
     "JournalFileNoFsync",
     "JournalRedisBatched",
     "ask_new",
+    "database_url_of",
     "fail_stale_trials_quietly",
     "heartbeat_thread",
     "proxy_server",
@@ -103,6 +105,13 @@ def ask_new(study: optuna.Study) -> optuna.Trial:
 def storage_of(study: optuna.Study) -> BaseStorage:
     """The storage a loaded study reads and writes (Study._storage)."""
     return study._storage
+
+
+def database_url_of(study: optuna.Study) -> str | None:
+    """The URL of the RDB storage a loaded study uses (Optuna wraps it in its private _CachedStorage), else None."""
+    storage = study._storage
+    backend = storage._backend if isinstance(storage, _CachedStorage) else storage
+    return backend.url if isinstance(backend, RDBStorage) else None
 
 
 def trial_id_of(trial: optuna.Trial | optuna.trial.FrozenTrial) -> int:

@@ -28,14 +28,15 @@ from sweep.records import PublishedModel, TrialRecord
 from sweep.study.attrs import SweepAttrs, TrialAttrs, relink_runs
 from sweep.study.census import Census, Tally, optuna_state, record_of, take_census
 from sweep.study.opening import ExistingSweep
-from sweep.study.optuna_internals import ask_new, quiet_heartbeat_warnings
+from sweep.study.optuna_internals import ask_new, database_url_of, quiet_heartbeat_warnings
 from sweep.study.plots import StudyPlots, study_plots
 from sweep.study.seeding import SamplerStreams
 from sweep.study.sharing import fail_dead_trials, fail_orphaned_trials
 from sweep.study.starting import create_study, discard_new_study, link_parent, record_sweep
-from sweep.trial import OptunaTrial
+from sweep.trial import MAX_STEP, OptunaTrial
 
 OPTUNA_PRUNED = optuna.TrialPruned  # what an unchanged Optuna objective raises to prune: as sweep.TrialPruned
+DATABASE_STEP_LIMIT = 2**31 - 1  # Optuna's RDB schema keeps an intermediate value's step as INTEGER
 UNKNOWN_ERROR = "unknown error"  # a failed trial that kept no error (killed before it could write one)
 
 
@@ -99,6 +100,13 @@ class SweepStudy:
             trial.relative_params  # noqa: B018 - sampled now, under the gate (see SamplerStreams)
         TrialAttrs(worker=worker).write(trial)
         return trial
+
+    @property
+    def step_limit(self) -> int:
+        """The largest intermediate step the storage keeps: a database server's column is a 32-bit integer (SQLite
+        keeps any 64-bit one)."""
+        url = database_url_of(self._study)
+        return DATABASE_STEP_LIMIT if url is not None and not url.startswith("sqlite") else MAX_STEP
 
     def tell(self, trial: OptunaTrial, record: TrialRecord) -> None:
         """The trial's end in the study: its attributes (they can only be written while it runs), then its

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.support import e2e, inprocess
+from tests.support import e2e, inprocess, pg
 from tests.support.objectives import define_by_run
 
 pytestmark = pytest.mark.slow  # each test runs whole sweeps on real stores (in-process)
@@ -224,3 +225,22 @@ def test_runs_a_fit_starts_itself_land_in_the_sweeps_experiment_under_the_trials
     restarted = next(r for r in own if r.info.run_name == "restarted")
     assert restarted.data.tags["mlflow.parentRunId"] == trial_runs[1]
     assert all(r.info.status != "RUNNING" for r in runs)
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_a_step_beyond_a_database_storages_32_bit_column_fails_its_trial_with_the_reason(tmp_path: Path):
+    source = ("def fit(trial):\n    x = trial.suggest_float('x', 0.0, 1.0)\n"
+              "    trial.report(x, step=2**31 - 1 if trial.number == 0 else 2**31)\n"
+              "    return x\n")
+    config(tmp_path, source, "trainer: {function: train.py:fit}\nobjective: {direction: maximize}\n"
+                             "pruner: {name: none}\n")
+    with pg.database() as storage:
+        result = inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "steps", "--trials", "2",
+                                 "--storage", storage)
+        trials = sorted(optuna.load_study(study_name="steps", storage=storage).trials, key=lambda t: t.number)
+    assert result.returncode == 0, result.stderr
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL]
+    assert list(trials[0].intermediate_values) == [2**31 - 1]
+    assert trials[1].user_attrs["sweep.error"] == (
+        "ValueError: trial.report: step 2147483648 is above 2147483647, the largest step the Optuna storage keeps "
+        "(a database keeps steps as 32-bit integers); count steps from 0 (epochs, batches)")
