@@ -141,6 +141,7 @@ class Reconciled:
 
     repaired: list[int] = field(default_factory=list)
     run_ids: dict[int, str] = field(default_factory=dict)  # trial number -> its one child run (found or made)
+    refused: dict[int, str] = field(default_factory=dict)  # trial number -> what MLflow refused of its record
 
 
 @dataclass(frozen=True)

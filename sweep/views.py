@@ -208,6 +208,9 @@ def render_sync(result: Any) -> str:
         lines.append(f"best trial on the parent run {result.parent_run_id}: {result.best_trial}")
     if result.missing:
         lines.append(f"cannot rebuild: {result.missing}")
+    for number, reason in result.refused.items():
+        lines.append(f"skipped what MLflow refused of trial {number}'s record ({reason}); its run ended as the study "
+                     f"says, tagged sweep.refused")
     lines += [f"warning: {problem}" for problem in result.problems]
     return "\n".join(lines)
 

@@ -43,6 +43,7 @@ class SyncResult:
     best_repaired: list[str] = field(default_factory=list)  # pieces of the parent's best that disagreed
     published: list[str] = field(default_factory=list)  # PLOTS, the model's shown_as: (re)published on the parent
     missing: str | None = None  # what of the best trial cannot be rebuilt, why, and how to get it
+    refused: dict[int, str] = field(default_factory=dict)  # trial -> what MLflow refused of its record (skipped)
 
     @property
     def changed(self) -> bool:
@@ -96,7 +97,8 @@ def sync_sweep(name: str | None, *, storage_url: str | None, tracking_uri: str |
     problems = [*report.errors, *([report.model.warning] if report.model.warning else [])]
     return SyncResult(sweep.name, parent_run_id, created, adopted, reconciled.repaired, ended,
                       census.best.number if census.best else None, problems, relinked,
-                      agreement.repaired if agreement else [], published, agreement.missing if agreement else None)
+                      agreement.repaired if agreement else [], published, agreement.missing if agreement else None,
+                      reconciled.refused)
 
 
 def _publish_if_needed(study: SweepStudy, recorder: Recorder, best: BestTrial | None,

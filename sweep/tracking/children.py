@@ -6,11 +6,17 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 
+from sweep.errors import first_line
 from sweep.records import Curves, Reconciled, TrialRecord, now_ms
 from sweep.states import RunStatus, TrialState, run_status
 from sweep.tracking.parent import TRIAL_MODEL_TAG, ParentRun
 from sweep.tracking.store import MAX_TAG_CHARS, param_text
+
+PARAMS_DIFFER_TAG = "sweep.params_differ"  # the sweep's values of params the trial's own code logged otherwise
+REFUSALS = ("INVALID_PARAMETER_VALUE", "BAD_REQUEST")  # MLflow refusing a write for what it holds: never retried
+REFUSED_TAG = "sweep.refused"  # what MLflow refused of a trial's record when `sweep sync` or a resume wrote it
 
 
 def status_of(record: TrialRecord) -> RunStatus:
@@ -80,7 +86,9 @@ class ChildRuns:
             tags["error"] = record.error[:MAX_TAG_CHARS]
         params = {k: param_text(v) for k, v in record.params.items()}
         if record.mlflow_active:
-            tags.update(self.own_logging(run_id, params))
+            params, differ = self.params_to_log(run_id, params)
+            tags.update(differ)
+            tags.update(self.own_model(run_id))
         client.log_batch(run_id, metrics=metrics, params=[Param(k, v) for k, v in params.items()],
                          tags=[RunTag(k, v) for k, v in tags.items()])
         for path in record.artifacts:
@@ -104,14 +112,22 @@ class ChildRuns:
                 latest[name] = (point.step, point.timestamp)
         return latest
 
-    def own_logging(self, run_id: str, params: dict[str, str]) -> dict[str, str]:
-        """For a trial whose code logged to its run itself (autolog, log_model): drops from ``params`` those
-        it logged already (MLflow refuses a param's second value, and autolog writes its own text for the
-        same setting), and returns a tag naming its newest logged model, which becomes the parent's when
-        the trial is the best."""
+    def params_to_log(self, run_id: str, params: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        """(the params of ``params`` the run does not hold yet, a tag naming those it holds with another value).
+
+        MLflow refuses a param's second value: what the trial's own code logged (autolog writes its own text
+        for a setting; a script may log a setting of the same name) stays, and where it differs from the
+        sweep's, tag sweep.params_differ keeps the sweep's value (``name=value, ...``).
+        """
         logged = self.store.client.get_run(run_id).data.params
-        for name in [name for name in params if name in logged]:
-            del params[name]
+        differ = ", ".join(f"{name}={value}" for name, value in params.items()
+                           if name in logged and logged[name] != value)
+        return ({name: value for name, value in params.items() if name not in logged},
+                {PARAMS_DIFFER_TAG: differ[:MAX_TAG_CHARS]} if differ else {})
+
+    def own_model(self, run_id: str) -> dict[str, str]:
+        """For a trial whose code logged to its run itself (autolog, log_model): a tag naming its newest logged
+        model, which becomes the parent's when the trial is the best."""
         models = self.store.client.search_logged_models(
             [self.store.experiment()], filter_string=f"source_run_id = '{run_id}'",
             order_by=[{"field_name": "creation_time", "ascending": False}], max_results=1)
@@ -146,27 +162,42 @@ class ChildRuns:
         children = self.listing()
         repaired: list[int] = []
         run_ids: dict[int, str] = {}
+        refused: dict[int, str] = {}
         for record in trials:
             found = children.get(record.number)
-            if found is None:
-                # a new run: the one the trial names (if any) was deleted or lost with the store
-                run_ids[record.number] = self.finish(replace(record, run_id=None))
-                repaired.append(record.number)
+            if found is not None and found[1] == status_of(record):
+                run_ids[record.number] = found[0]
                 continue
-            run_ids[record.number] = found[0]
-            if found[1] != status_of(record):
-                # left RUNNING, or ended KILLED by a dying sweep whose trial the study has since failed
-                # its final record may never have arrived: log what the study knows (params are
-                # immutable in MLflow, but logging the same value again is accepted)
-                tags = [RunTag("sweep.state", record.state.lower()),
-                        RunTag("mlflow.runName", run_name(record.number, record.state))]
-                if record.error:
-                    tags.append(RunTag("error", record.error[:MAX_TAG_CHARS]))
-                metrics = final_and_curves(record.metrics, {}, last_step(record.curves), record.end_ms or now_ms(),
-                                           self.latest_points(found[0], record.metrics))
-                self.store.client.log_batch(found[0], metrics=metrics, tags=tags,
-                                            params=[Param(k, param_text(v)) for k, v in record.params.items()])
-                self.store.client.set_terminated(found[0], status=status_of(record).value,
+            # a new run: the one the trial names (if any) was deleted or lost with the store
+            run_id = found[0] if found is not None else self.start(record.number, record.start_ms)
+            run_ids[record.number] = run_id
+            try:
+                if found is None:
+                    self.finish(replace(record, run_id=run_id))
+                else:
+                    self.correct(run_id, record)
+            except MlflowException as error:
+                if error.error_code not in REFUSALS:
+                    raise
+                # what MLflow refuses now it will refuse on every sync: the run ends as the study says, and the
+                # refusal is named on it and reported, instead of stopping every later repair
+                refused[record.number] = first_line(error)
+                self.store.client.set_tag(run_id, REFUSED_TAG, refused[record.number][:MAX_TAG_CHARS])
+                self.store.client.set_terminated(run_id, status=status_of(record).value,
                                                  end_time=record.end_ms or now_ms())
-                repaired.append(record.number)
-        return Reconciled(repaired, run_ids)
+            repaired.append(record.number)
+        return Reconciled(repaired, run_ids, refused)
+
+    def correct(self, run_id: str, record: TrialRecord) -> None:
+        """A run left RUNNING, or ended KILLED by a dying sweep whose trial the study has since failed: its final
+        record may never have arrived, so what the study knows is logged (params the run holds stay)."""
+        tags = {"sweep.state": record.state.lower(), "mlflow.runName": run_name(record.number, record.state)}
+        if record.error:
+            tags["error"] = record.error[:MAX_TAG_CHARS]
+        params, differ = self.params_to_log(run_id, {k: param_text(v) for k, v in record.params.items()})
+        tags.update(differ)
+        metrics = final_and_curves(record.metrics, {}, last_step(record.curves), record.end_ms or now_ms(),
+                                   self.latest_points(run_id, record.metrics))
+        self.store.client.log_batch(run_id, metrics=metrics, tags=[RunTag(k, v) for k, v in tags.items()],
+                                    params=[Param(k, v) for k, v in params.items()])
+        self.store.client.set_terminated(run_id, status=status_of(record).value, end_time=record.end_ms or now_ms())

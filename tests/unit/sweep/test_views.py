@@ -100,3 +100,16 @@ def test_a_reused_trial_says_whose_result_it_took_and_the_summary_counts_them():
     assert line.endswith("same settings as trial 3: its result reused")
     summary = SweepSummary("demo", "exp", "parent-1", "finished", Counts(20, 0, 0, reused=14), best, 9.0, None, 20)
     assert "(20 complete (14 reused from identical settings), 0 pruned, 0 failed)" in render_summary(summary)
+
+
+def test_sync_names_what_mlflow_refused_of_a_trials_record():
+    from sweep.engine.sync import SyncResult
+    from sweep.views import render_sync
+
+    result = SyncResult("s", "p1", False, False, [4], False, 2, [], refused={4: "Invalid value \"\" for metric name"})
+    assert render_sync(result).splitlines() == [
+        "repaired 1 child runs (trials 4)",
+        "best trial on the parent run p1: 2",
+        "skipped what MLflow refused of trial 4's record (Invalid value \"\" for metric name); its run ended as the "
+        "study says, tagged sweep.refused",
+    ]

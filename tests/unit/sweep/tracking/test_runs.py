@@ -80,3 +80,38 @@ def test_a_run_left_running_and_reconciled_gets_the_result_as_its_latest_value(t
     assert tracker.children.reconcile([done]).repaired == [7]
     run = tracker.store.client.get_run(run_id)
     assert (run.info.status, run.data.metrics["val_loss"]) == ("FINISHED", 0.06)
+
+
+def test_a_param_the_trials_own_code_logged_otherwise_is_kept_and_the_sweeps_value_named(tracker: SweepTracker):
+    run_id = tracker.children.start(8, 1)
+    tracker.store.client.log_param(run_id, "lr", "999")  # mlflow: active code logging a setting of the same name
+    done = TrialRecord(8, "COMPLETE", {"lr": 0.5, "l2": 0.1}, 0.6, {"val_accuracy": 0.6}, start_ms=1, end_ms=2,
+                       run_id=run_id, mlflow_active=True)
+    tracker.children.finish(done)
+    run = tracker.store.client.get_run(run_id)
+    assert run.data.params == {"lr": "999", "l2": "0.1"}
+    assert run.data.tags["sweep.params_differ"] == "lr=0.5"
+
+
+def test_a_run_left_running_with_a_param_logged_otherwise_is_reconciled_and_a_second_time_left_alone(
+        tracker: SweepTracker):
+    run_id = tracker.children.start(9, 1)
+    tracker.store.client.log_param(run_id, "lr", "999")  # a sweep killed after its trial's code logged this
+    failed = TrialRecord(9, "FAIL", {"lr": 0.5}, error="the sweep process died during this trial", start_ms=1,
+                         end_ms=2)
+    assert tracker.children.reconcile([failed]).repaired == [9]  # MLflow refused this every time before
+    run = tracker.store.client.get_run(run_id)
+    assert (run.info.status, run.data.tags["sweep.params_differ"]) == ("FAILED", "lr=0.5")
+    assert tracker.children.reconcile([failed]).repaired == []
+
+
+def test_what_mlflow_refuses_of_a_record_is_skipped_named_and_the_other_trials_repaired(tracker: SweepTracker):
+    broken = TrialRecord(10, "COMPLETE", {"lr": 0.5}, 0.6, {"val_accuracy": 0.6, "": 1.0}, start_ms=1, end_ms=2)
+    reconciled = tracker.children.reconcile([broken, record(11, "COMPLETE")])  # a study written before validation
+    assert reconciled.repaired == [10, 11]
+    assert list(reconciled.refused) == [10] and "metrics[1].name" in reconciled.refused[10]
+    runs = {number: tracker.store.client.get_run(run_id) for number, run_id in reconciled.run_ids.items()}
+    assert runs[10].info.status == "FINISHED" and runs[10].data.tags["sweep.refused"] == reconciled.refused[10]
+    assert runs[11].info.status == "FINISHED" and runs[11].data.metrics["val_accuracy"] == 0.6
+    assert tracker.store.client.get_run(tracker.parent.id()).info.status == "RUNNING"  # the parent is untouched
+    assert tracker.children.reconcile([broken, record(11, "COMPLETE")]).repaired == []
