@@ -98,3 +98,36 @@ def test_ctrl_c_twice_stops_a_fit_that_never_reports_and_ends_its_run_killed(tmp
     assert [t.state for t in trials] == [TrialState.FAIL]
     _, children = e2e.runs(tmp_path, experiment="sweep")
     assert [c.info.status for c in children] == ["KILLED"]
+
+
+OWN_PARAM = '''
+import os
+import signal
+
+import mlflow
+
+
+def fit(trial):
+    x = trial.suggest_float("x", 0.0, 1.0)
+    mlflow.log_param("x", 999)  # the script's own value for a setting the sweep logs too
+    if trial.number == 1 and not os.path.exists("killed-once"):
+        open("killed-once", "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)  # the whole sweep process: its trial's run is left behind
+    return x
+'''
+
+
+def test_a_param_the_fit_logged_otherwise_does_not_block_the_resume_or_sync_after_a_kill(tmp_path: Path):
+    config(tmp_path, OWN_PARAM, "trainer: {function: train.py:fit, mlflow: active}\n"
+                                "objective: {direction: maximize}\npruner: {name: none}\n")
+    killed = e2e.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "own", "--trials", "3")
+    assert killed.returncode == -signal.SIGKILL
+    resumed = e2e.sweep(tmp_path, "run", "--resume", "--name", "own")
+    assert resumed.returncode == 0, resumed.stderr  # MLflow refused the reconcile of trial 1's run, every time
+    parent, children = e2e.runs(tmp_path, experiment="sweep")
+    assert parent.info.status == "FINISHED"
+    assert [c.info.status for c in children] == ["FINISHED", "FAILED", "FINISHED"]
+    assert all(c.data.params["x"] == "999" for c in children)
+    assert children[1].data.tags["sweep.params_differ"].startswith("x=0.")
+    synced = e2e.sweep(tmp_path, "sync", "own")
+    assert synced.returncode == 0 and "nothing to repair" in synced.stdout, synced.stdout + synced.stderr
