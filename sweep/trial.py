@@ -82,12 +82,19 @@ class Trial:
         self._storage_step_limit = storage_step_limit  # the largest step the Optuna storage keeps
         self._fixed = dict(fixed)
         self._run_id, self._workdirs, self._should_stop = run_id, workdirs, should_stop
-        self.number: int = trial.number
         self.sweep = sweep
         self.experiment_id = experiment_id  # the MLflow experiment of the sweep's runs (None: not known here)
         run.params.update(self._fixed)
         run.params.update(suggest(trial, space))
-        self.params: dict[str, Any] = run.params  # the same dict: define-by-run suggestions land in it
+
+    @property
+    def number(self) -> int:
+        return self._trial.number
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The trial's settings: the run's own dict, so define-by-run suggestions land in it."""
+        return self._run.params
 
     @property
     def run_id(self) -> str | None:

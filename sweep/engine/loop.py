@@ -23,7 +23,7 @@ from sweep.study.sweep_study import OPTUNA_PRUNED, SweepStudy
 from sweep.tracking import Recorder
 from sweep.tracking.operations import FinishTrial, Reconcile, RecordBest, RecordCounts, StartTrial
 from sweep.trainers.base import Trainer, TrialOutcome
-from sweep.trial import OptunaTrial, Trial, TrialInterrupted, TrialPruned, TrialRun
+from sweep.trial import OptunaTrial, TrialInterrupted, TrialPruned, TrialRun
 from sweep.urls import hide_secrets, secrets_in
 
 FAIL_FAST_TRIALS = 5  # this many trials failing with one same error, and none ever succeeded: the sweep stops
@@ -161,12 +161,12 @@ class TrialLoop:
         child_run = functools.cache(lambda: self.recorder.run_id(trial.number))
         try:
             with heartbeat(trial):
-                facing = Trial(trial, run, sweep=self.study.name, metric=self.config.metric,
-                               space=self.config.space, fixed=self.config.fixed,
-                               run_id=child_run, workdirs=self.workdirs,
-                               should_stop=lambda: self.stop.requested,
-                               experiment_id=self.recorder.experiment_id,
-                               storage_step_limit=self.study.step_limit)
+                facing = self.study.facing_trial(trial, run, sweep=self.study.name, metric=self.config.metric,
+                                                 space=self.config.space, fixed=self.config.fixed,
+                                                 run_id=child_run, workdirs=self.workdirs,
+                                                 should_stop=lambda: self.stop.requested,
+                                                 experiment_id=self.recorder.experiment_id,
+                                                 storage_step_limit=self.study.step_limit)
                 same = self.finished_settings.find(run.params) if self.finished_settings is not None else None
                 if same is not None:  # the sampler proposed settings a complete trial had: its result answers
                     same_as = same.number

@@ -27,13 +27,14 @@ from sweep.locations import TrackingLocation
 from sweep.records import PublishedModel, TrialRecord
 from sweep.study.attrs import SweepAttrs, TrialAttrs, relink_runs
 from sweep.study.census import Census, Tally, optuna_state, record_of, take_census
+from sweep.study.full_trial import FullTrial
 from sweep.study.opening import ExistingSweep
 from sweep.study.optuna_internals import ask_new, database_url_of, quiet_heartbeat_warnings
 from sweep.study.plots import StudyPlots, study_plots
 from sweep.study.seeding import SamplerStreams
 from sweep.study.sharing import fail_dead_trials, fail_orphaned_trials
 from sweep.study.starting import create_study, discard_new_study, link_parent, record_sweep
-from sweep.trial import MAX_STEP, OptunaTrial
+from sweep.trial import MAX_STEP, OptunaTrial, Trial, TrialRun
 
 OPTUNA_PRUNED = optuna.TrialPruned  # what an unchanged Optuna objective raises to prune: as sweep.TrialPruned
 DATABASE_STEP_LIMIT = 2**31 - 1  # Optuna's RDB schema keeps an intermediate value's step as INTEGER
@@ -107,6 +108,11 @@ class SweepStudy:
         keeps any 64-bit one)."""
         url = database_url_of(self._study)
         return DATABASE_STEP_LIMIT if url is not None and not url.startswith("sqlite") else MAX_STEP
+
+    def facing_trial(self, trial: OptunaTrial, run: TrialRun, **sweep_settings: Any) -> Trial:
+        """What the trainer's fit receives for ``trial`` (as ``ask`` gave it): a sweep.Trial that is also the
+        optuna.trial.Trial, every Optuna member working (full_trial.py)."""
+        return FullTrial(trial, run, **sweep_settings)  # type: ignore[arg-type]
 
     def tell(self, trial: OptunaTrial, record: TrialRecord) -> None:
         """The trial's end in the study: its attributes (they can only be written while it runs), then its
