@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import signal
 import threading
 import time
@@ -22,7 +23,7 @@ from sweep.study.sharing import TrialGate, heartbeat, worker_id
 from sweep.study.sweep_study import OPTUNA_PRUNED, SweepStudy
 from sweep.tracking import Recorder
 from sweep.tracking.operations import FinishTrial, Reconcile, RecordBest, RecordCounts, StartTrial
-from sweep.trainers.base import Trainer, TrialOutcome
+from sweep.trainers.base import Trainer, TrialOutcome, UnusableTrainer
 from sweep.trial import OptunaTrial, TrialInterrupted, TrialPruned, TrialRun
 from sweep.urls import hide_secrets, secrets_in
 
@@ -100,6 +101,7 @@ class TrialLoop:
         self.trainer_seconds = 0.0
         self.trials_run = 0
         self.errors: dict[str, int] = {}
+        self.unusable = False  # a trial found the trainer's code at odds with the sweep (UnusableTrainer)
         self.worker = worker_id()
         self.secrets = secrets_in(os.environ)  # hidden in every error and traceback a trial leaves
         # repeats: reuse answers a proposal of a complete trial's settings with that trial's result
@@ -128,7 +130,7 @@ class TrialLoop:
             trial = self._next_trial()
             if trial is not None:
                 self.one_trial(trial)
-                if self.failing():
+                if self.unusable or self.failing():
                     return LoopEnd.FAILING
             elif self.census.running == 0:
                 return LoopEnd.FINISHED
@@ -188,6 +190,8 @@ class TrialLoop:
                 state, error, interrupted = TrialState.FAIL, INTERRUPTED, True
         except StorageUnavailableError:  # the storage went away during the trial (a report): the sweep stops
             raise
+        except UnusableTrainer as caught:  # no later trial can do better: the sweep stops after this one
+            state, error, self.unusable = TrialState.FAIL, str(caught), True
         except SystemExit as caught:  # sys.exit() in the user's code (argparse does it) ends its trial, not the sweep
             state, error, trace = TrialState.FAIL, raised_in_trainer(caught), traceback.format_exc()
         except Exception as caught:  # a failing trial must not end the sweep: it becomes a FAIL trial
@@ -221,9 +225,10 @@ class TrialLoop:
                                                  self.best, time.perf_counter() - self.started, same_as))
 
     def failing(self) -> bool:
-        """The first trials all failed with one error: the next ones would too, so the sweep stops early."""
+        """The first trials all failed with one kind of error: the next ones would too, so the sweep stops early."""
         counts = self.counts
-        return (len(self.errors) == 1 and next(iter(self.errors.values())) >= FAIL_FAST_TRIALS
+        kinds = grouped(self.errors)
+        return (len(kinds) == 1 and next(iter(kinds.values()))[1] >= FAIL_FAST_TRIALS
                 and counts.complete == 0 and counts.pruned == 0)
 
     def error_summary(self) -> list[tuple[str, int]]:
@@ -240,5 +245,30 @@ def raised_in_trainer(caught: SystemExit | KeyboardInterrupt) -> str:
 
 
 def most_frequent(errors: dict[str, int], keep: int = 3) -> list[tuple[str, int]]:
-    """(message, count) of the ``keep`` most frequent errors, most first."""
-    return sorted(errors.items(), key=lambda item: -item[1])[:keep]
+    """(message, count) of the ``keep`` most frequent kinds of error, most first: messages that differ only in run
+    ids, trial folders and numbers are one kind (error_kind), shown by the first of them."""
+    return sorted(grouped(errors).values(), key=lambda item: -item[1])[:keep]
+
+
+def grouped(errors: dict[str, int]) -> dict[str, tuple[str, int]]:
+    """error_kind -> (its first message, how many trials failed with a message of that kind)."""
+    kinds: dict[str, tuple[str, int]] = {}
+    for message, count in errors.items():
+        first, before = kinds.get(error_kind(message), (message, 0))
+        kinds[error_kind(message)] = (first, before + count)
+    return kinds
+
+
+ERROR_VARIABLES = (  # what differs between trials failing the same way, most specific first
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"), "<id>"),  # a UUID
+    (re.compile(r"\b[0-9a-f]{32}\b"), "<id>"),  # an MLflow run id
+    (re.compile(r"\S*trial-\d+\S*"), "<trial path>"),  # a path in (or naming) a trial's folder
+    (re.compile(r"\d+(\.\d+)?([eE][-+]?\d+)?"), "<n>"),  # a number: a trial's value, step, line number
+)
+
+
+def error_kind(message: str) -> str:
+    """``message`` with what varies from trial to trial (ids, trial folders, numbers) replaced by placeholders."""
+    for pattern, placeholder in ERROR_VARIABLES:
+        message = pattern.sub(placeholder, message)
+    return message

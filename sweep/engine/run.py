@@ -171,6 +171,8 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
 def failing_message(failed: int, errors: list[tuple[str, int]]) -> str:
     """Why a sweep whose every trial failed the same way stopped early (``errors``: (message, count), most first)."""
     error = errors[0][0] if errors else "unknown error"
+    if failed == 1:  # the trainer's code conflicts with the sweep (UnusableTrainer): one trial says so
+        return f"trial failed with: {error}; stopping: every trial would fail the same way"
     return f"all {failed} trials failed with: {error}; stopping early"
 
 

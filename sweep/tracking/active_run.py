@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sweep.errors import TrackingError
 from sweep.states import RunStatus
@@ -64,12 +65,12 @@ class ActiveChildRuns:
         import mlflow
 
         child = mlflow.start_run(run_id=run_id)
-        # a run the user's code starts itself (start_run(nested=True), or end_run() then start_run()) lands in
-        # the sweep's experiment, not in Default
+        # a run the user's code starts itself with another run id lands in the sweep's experiment, not in Default
         experiment_before = os.environ.get(EXPERIMENT_ENV)
         os.environ[EXPERIMENT_ENV] = child.info.experiment_id
         try:
-            yield
+            with trial_run_kept(run_id):
+                yield
         finally:
             # runs the user's code left open end first, each one made a child of the trial's run if it has no
             # parent (after end_run(); start_run()); the child run is left RUNNING for the tracking process,
@@ -84,3 +85,47 @@ class ActiveChildRuns:
                 os.environ.pop(EXPERIMENT_ENV, None)
             else:
                 os.environ[EXPERIMENT_ENV] = experiment_before
+
+
+@contextmanager
+def trial_run_kept(run_id: str) -> Iterator[None]:
+    """While the trial's code runs, MLflow code as people write it logs into the trial's run and leaves it open.
+
+    ``mlflow.start_run()`` (no run id, ``nested=True``, or the trial's run id) while the trial's run is the active
+    one returns that run, so ``with mlflow.start_run(): ...`` logs into it; ``mlflow.end_run()`` and leaving such
+    a ``with`` block leave it open: the tracking process ends it with the trial's real status. A run id of
+    another run, or a start while the code's own run is active, is MLflow's as usual. MLflow's module functions
+    are swapped for the trial's span only (its ``with`` blocks end runs through the module's own end_run), and
+    put back after.
+    """
+    import mlflow
+    from mlflow.tracking import fluent
+
+    started, ended = fluent.start_run, fluent.end_run
+
+    def trial_run() -> Any:
+        active = fluent.active_run()
+        return active if active is not None and active.info.run_id == run_id else None
+
+    def start_run(given_run_id: str | None = None, *args: Any, **kwargs: Any) -> Any:
+        active = trial_run()
+        if active is not None and given_run_id in (None, run_id) and not kwargs.get("parent_run_id"):
+            if kwargs.get("tags"):
+                fluent.set_tags(kwargs["tags"])
+            return active
+        return started(given_run_id, *args, **kwargs)
+
+    def end_run(*args: Any, **kwargs: Any) -> None:
+        if trial_run() is None:
+            ended(*args, **kwargs)
+
+    swapped = [(module, name) for module in (mlflow, fluent) for name in ("start_run", "end_run")]
+    before = {(module, name): getattr(module, name) for module, name in swapped}
+    replacement = {"start_run": start_run, "end_run": end_run}
+    for module, name in swapped:
+        setattr(module, name, replacement[name])
+    try:
+        yield
+    finally:
+        for (module, name), function in before.items():
+            setattr(module, name, function)

@@ -18,6 +18,11 @@ class TrialOutcome:
     model_json: str | None = None  # the trial's model file (model.json), if its trainer makes one
 
 
+class UnusableTrainer(Exception):
+    """The trainer's code conflicts with how the sweep runs it (the message says what to change): every trial
+    would fail the same way, so the sweep stops after the first instead of running them all."""
+
+
 class Trainer(Protocol):
     """What the trial loop calls, the same for the built-in trainer and the user's function."""
 

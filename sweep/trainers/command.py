@@ -29,7 +29,7 @@ from sweep.errors import SweepConfigError
 from sweep.provenance import git_commit
 from sweep.records import TRIAL_LOGGED_MODEL, ModelPublishing
 from sweep.trainers import launcher, teardown
-from sweep.trainers.base import TrialOutcome
+from sweep.trainers.base import TrialOutcome, UnusableTrainer
 from sweep.trainers.command_spec import CommandSpec
 from sweep.trainers.report_lines import PREFIX, ReportLine, parse_report
 from sweep.trial import Trial, TrialPruned
@@ -47,6 +47,10 @@ STDOUT_FILE, STDERR_FILE = "command.stdout.txt", "command.stderr.txt"
 
 # the objective read from the child run after the command exits (`objective.source: mlflow`): (run id, metric)
 RunMetric = Callable[[str, str], "float | None"]
+
+
+# what MLflow says when a script's set_experiment() conflicts with the run MLFLOW_RUN_ID names
+EXPERIMENT_CONFLICT = "because active experiment ID does not match environment run ID"
 
 
 class CommandFailed(Exception):
@@ -353,6 +357,10 @@ class CommandTrainer:
             how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
             last = f": {lines[-1]}" if lines else " (nothing on stderr)"
             tail = ("\n" + "\n".join(lines)) if len(lines) > 1 else ""
+            if any(EXPERIMENT_CONFLICT in line for line in lines):
+                raise UnusableTrainer(f"{how}: the command calls mlflow.set_experiment(...), which cannot open the "
+                                      f"trial's run (MLFLOW_RUN_ID) in another experiment: remove that call (the "
+                                      f"sweep's runs go to its own experiment, `experiment:` in the config)")
             raise CommandFailed(f"{how}{last}{tail}")
         if self.run_metric is not None:
             value = self.run_metric(run_id, self.metric) if run_id is not None else None

@@ -5,6 +5,7 @@ What needs the sweep in a process of its own (Ctrl-C, kill -9) is tests/e2e/test
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,30 @@ def test_a_trial_folder_that_is_a_symbolic_link_is_refused_not_followed(tmp_path
     assert trials[0].state.name == "FAIL" and "is a symbolic link" in trials[0].user_attrs["sweep.error"]
     assert trials[1].state.name == "COMPLETE"
     assert list(elsewhere.iterdir()) == [], "the sweep wrote through the link"
+
+
+SET_EXPERIMENT = '''
+import sys
+
+import mlflow
+
+mlflow.set_experiment("mine")  # as a script run on its own would
+with mlflow.start_run():
+    mlflow.log_metric("val_loss", float(sys.argv[1]))
+print(f"sweep: val_loss={sys.argv[1]}")
+'''
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_a_script_calling_set_experiment_fails_its_first_trial_saying_what_to_remove_and_the_sweep_stops(
+        tmp_path: Path):
+    (tmp_path / "script.py").write_text(SET_EXPERIMENT, encoding="utf-8")
+    e2e.write_config(tmp_path, f'trainer: {{command: "{sys.executable} script.py {{x}}"}}\n'
+                               "objective: {metric: val_loss, direction: minimize}\npruner: {name: none}\n"
+                               "space:\n  x: {type: float, low: 0.0, high: 1.0}\n")
+    result = inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "exp", "--trials", "6")
+    assert result.returncode == 1
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: trial failed with: exit code 1: the command calls mlflow.set_experiment(...)")
+    assert "remove that call" in error and error.endswith("every trial would fail the same way")
+    assert len(e2e.study(tmp_path, "exp").trials) == 1  # not all six

@@ -197,9 +197,14 @@ import mlflow
 
 def fit(trial):
     lr = trial.params["lr"]
-    with mlflow.start_run(nested=True, run_name="inner"):  # a user's own nested run
+    with mlflow.start_run():  # the most common MLflow code there is
+        mlflow.log_metric("plain", lr)
+    assert mlflow.active_run().info.run_id == trial.run_id  # leaving the block did not end the trial's run
+    with mlflow.start_run(nested=True, run_name="inner"):
         mlflow.log_metric("inner", lr)
-    if trial.number == 1:  # a user's code that ends the active run and starts its own, left open
+    with mlflow.start_run(run_id=trial.run_id):
+        mlflow.log_metric("by_id", lr)
+    if trial.number == 1:  # code that ends the active run and starts its own
         mlflow.end_run()
         mlflow.start_run(run_name="restarted")
         mlflow.log_metric("restarted", lr)
@@ -208,23 +213,25 @@ def fit(trial):
 
 
 @pytest.mark.usefixtures("mlflow_db")
-def test_runs_a_fit_starts_itself_land_in_the_sweeps_experiment_under_the_trials_run(tmp_path: Path):
+def test_mlflow_runs_a_fit_starts_itself_are_the_trials_run_and_leave_it_open(tmp_path: Path):
     config(tmp_path, OWN_RUNS, "trainer: {function: train.py:fit, mlflow: active}\n"
                                "objective: {direction: maximize}\npruner: {name: none}\n"
                                "space:\n  lr: {type: float, low: 0.1, high: 1.0}\n")
     result = inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "own-runs", "--trials", "2")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "error" not in result.stdout
     client = e2e.mlflow_client(tmp_path)
     default = client.search_runs(["0"])
     assert not default, f"runs in experiment Default: {[r.info.run_name for r in default]}"
+    _, children = e2e.runs(tmp_path, experiment="sweep")
     runs = client.search_runs([client.get_experiment_by_name("sweep").experiment_id])
-    trial_runs = {int(r.data.tags["sweep.trial"]): r.info.run_id for r in runs if "sweep.trial" in r.data.tags}
-    own = [r for r in runs if r.info.run_name in ("inner", "restarted")]
-    assert sorted(r.info.run_name for r in own) == ["inner", "inner", "restarted"]
-    assert {r.data.tags["mlflow.parentRunId"] for r in own} == set(trial_runs.values())
-    restarted = next(r for r in own if r.info.run_name == "restarted")
-    assert restarted.data.tags["mlflow.parentRunId"] == trial_runs[1]
-    assert all(r.info.status != "RUNNING" for r in runs)
+    assert len(runs) == 3  # the parent and the two trials' runs: no run of the code's own
+    for child in children:
+        lr = float(child.data.params["lr"])
+        assert child.info.status == "FINISHED"
+        assert {name: child.data.metrics[name] for name in ("plain", "inner", "by_id")} == \
+            {"plain": lr, "inner": lr, "by_id": lr}
+    assert "restarted" in children[1].data.metrics and "restarted" not in children[0].data.metrics
 
 
 @pytest.mark.usefixtures("mlflow_db")
