@@ -11,7 +11,7 @@ from sweep.engine.parts import Parts
 from sweep.executors import open_executor
 from sweep.locations import TrackingLocation
 from sweep.records import ModelPublishing
-from sweep.tracking.active_run import ActiveChildRuns
+from sweep.tracking.active_run import ActiveChildRuns, StrayRunWatch
 from sweep.tracking.run_metrics import final_metric
 from sweep.tracking.transport import ProcessTransport
 from sweep.trainers.base import Trainer
@@ -36,7 +36,8 @@ def make_trainer(config: SweepConfig, tracking: TrackingLocation, workdirs: Path
         return CommandTrainer(config.trainer.command, config.metric, uri, run_metric)
     fit = load_function(config.trainer)
     if config.trainer.mlflow == "off":
-        return FunctionTrainer(config.trainer, fit, config.metric)
+        stray_runs = StrayRunWatch(f"function: {config.trainer.describe()}")
+        return FunctionTrainer(config.trainer, fit, config.metric, stray_runs.scope)
     runs = ActiveChildRuns(tracking.absolute_uri(), autolog=config.trainer.mlflow == "autolog")
     return FunctionTrainer(config.trainer, fit, config.metric, runs.scope, on_close=runs.close)
 

@@ -7,13 +7,17 @@ not before: a sweep whose trainer does not ask for it never pays for the import.
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sweep.errors import TrackingError
 from sweep.states import RunStatus
+
+log = logging.getLogger(__name__)  # shown by the CLI on stderr
 
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_ID"  # where MLflow puts a run started with no experiment given
 PARENT_TAG = "mlflow.parentRunId"
@@ -129,3 +133,27 @@ def trial_run_kept(run_id: str) -> Iterator[None]:
     finally:
         for (module, name), function in before.items():
             setattr(module, name, function)
+
+
+class StrayRunWatch:
+    """`mlflow: off`: the trial's process never imports mlflow for the sweep, but the user's code may log to MLflow
+    itself, which makes one top-level run (in experiment Default) that every trial writes over. After each trial,
+    a run left active by that code is said once per sweep, with the setting that puts its logging into each
+    trial's child run. mlflow is looked at only if the code imported it."""
+
+    def __init__(self, trainer_setting: str) -> None:
+        self.trainer_setting = trainer_setting  # how the config names the trainer, for the fix it suggests
+        self.warned = False
+
+    @contextmanager
+    def scope(self, _run_id: str | None) -> Iterator[None]:
+        yield
+        mlflow = sys.modules.get("mlflow")
+        if self.warned or mlflow is None:
+            return
+        active = mlflow.active_run()
+        if active is not None:
+            self.warned = True
+            log.warning("the trainer logs to MLflow itself (run %s, outside the sweep's runs) but trainer.mlflow "
+                        "is off: set `trainer: {%s, mlflow: active}` to log into each trial's child run",
+                        active.info.run_id, self.trainer_setting)

@@ -251,3 +251,22 @@ def test_a_step_beyond_a_database_storages_32_bit_column_fails_its_trial_with_th
     assert trials[1].user_attrs["sweep.error"] == (
         "ValueError: trial.report: step 2147483648 is above 2147483647, the largest step the Optuna storage keeps "
         "(a database keeps steps as 32-bit integers); count steps from 0 (epochs, batches)")
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_a_fit_logging_to_mlflow_itself_with_mlflow_off_gets_one_warning_naming_the_setting(tmp_path: Path):
+    source = ("import mlflow\n\n\ndef fit(trial):\n    x = trial.suggest_float('x', 0.0, 1.0)\n"
+              "    mlflow.log_metric('own', x)\n    return x\n")
+    config(tmp_path, source, "trainer: {function: train.py:fit}\nobjective: {direction: maximize}\n"
+                             "pruner: {name: none}\n")
+    try:
+        result = inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "off", "--trials", "3")
+    finally:
+        import mlflow
+
+        with inprocess.working_in(tmp_path):  # in the store the fit's own run went to (./mlflow.db)
+            mlflow.end_run()  # left active in this test process, as in the user's
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "logs to MLflow itself" in line]
+    assert len(warnings) == 1, result.stderr
+    assert "set `trainer: {function: " in warnings[0] and "train.py:fit, mlflow: active}`" in warnings[0]
