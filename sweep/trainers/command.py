@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import selectors
 import shutil
 import subprocess
@@ -237,7 +238,7 @@ class CommandTrainer:
             raise CommandFailed(f"cannot create the trial's working folder: {error.strerror} ({error.filename}); "
                                 f"run the sweep from a writable folder") from None
         values = {**trial.params, "workdir": str(workdir), "trial": trial.number, "sweep": trial.sweep}
-        arguments = self.spec.arguments(values)
+        arguments = self.spec.arguments(values, trial.params)
         argv = ["/bin/sh", "-c", arguments[0]] if self.spec.shell else arguments
         token = uuid.uuid4().hex
         run_id = trial.run_id
@@ -419,6 +420,27 @@ def start(argv: list[str], workdir: Path, env: dict[str, str]) -> Launched:
         raise CommandFailed(f"cannot start {argv[0]!r}: {error.strerror}; check trainer.command") from None
 
 
+INTERPRETERS = re.compile(r"(python[\d.]*|pypy[\d.]*|Rscript|bash|sh|zsh|node|julia|ruby|perl|php)\Z")
+SCRIPT_SUFFIXES = (".py", ".R", ".r", ".sh", ".js", ".mjs", ".jl", ".rb", ".pl", ".php")
+
+
+def missing_script(words: Sequence[str]) -> str | None:
+    """The script an interpreter is given (``python trian.py``) when it does not exist, else None. Files beside
+    the config were made absolute when the config was read; one still relative was not found there. Options
+    are skipped; ``-m`` / ``-c`` / ``-e`` (a module or code, not a file) end the look."""
+    if len(words) < 2 or not INTERPRETERS.match(Path(words[0]).name):
+        return None
+    for word in words[1:]:
+        if word in ("-m", "-c", "-e", "--eval") or "{" in word:
+            return None
+        if word.startswith("-"):
+            continue
+        looks_like_file = "/" in word or word.endswith(SCRIPT_SUFFIXES)
+        found = Path(word).is_absolute() and Path(word).exists()  # the command runs in the trial's own folder
+        return word if looks_like_file and not found else None
+    return None
+
+
 def program_problem(program: str, folder: Path, search_path: str | None) -> str | None:
     """Why ``program`` cannot be started from ``folder`` ("missing", "a folder", "not executable", or "not on
     PATH" for a bare name looked up in ``search_path``), None when it can: what check_command tells before the
@@ -493,6 +515,10 @@ def check_command(spec: CommandSpec, workdirs: Path) -> None:
         }
         if problem is not None:
             raise SweepConfigError(f"trainer.command: {messages[problem]}")
+        script = missing_script(spec.words)
+        if script is not None:
+            raise SweepConfigError(f"trainer.command: no such file {script!r} beside the config for {name} to run; "
+                                   f"check its name (a relative path is read from the config file's folder)")
     existing = workdirs
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent

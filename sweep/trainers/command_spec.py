@@ -21,7 +21,8 @@ from typing import Any
 from sweep.errors import SweepConfigError
 
 KEYS = ("command", "shell", "timeout", "env", "kill_grace", "keep_workdirs")
-BUILT_IN_PLACEHOLDERS = ("workdir", "trial", "sweep")  # what every trial has besides its params
+BUILT_IN_PLACEHOLDERS = ("workdir", "trial", "sweep", "params")  # what every trial has besides its params
+ALL_PARAMS = "params"  # {params}: every param as --name=value, one argument each (W&B's ${args})
 DEFAULT_KILL_GRACE = 10.0  # seconds between SIGTERM and SIGKILL: time for a script to save a checkpoint
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -71,14 +72,27 @@ class CommandSpec:
                 raise SweepConfigError(f"trainer.command: placeholder {{{name}}} has no value; use one of "
                                        f"{', '.join('{' + key + '}' for key in known)} (write {{{{ for a "
                                        f"literal brace)")
+        if ALL_PARAMS in used or not [name for name in used if name not in BUILT_IN_PLACEHOLDERS]:
+            return  # every param reaches the command: as --name=value, or in SWEEP_PARAMS when it names none
         for name in space:
             if name not in used:
-                raise SweepConfigError(f"space.{name}: the command never uses it; add {{{name}}} to "
-                                       f"trainer.command, or remove it from space:")
+                raise SweepConfigError(f"space.{name}: the command never uses it; add {{{name}}} (or {{params}} "
+                                       f"for all) to trainer.command, or remove it from space:")
 
-    def arguments(self, values: Mapping[str, Any]) -> list[str]:
-        """The command with its placeholders filled: a list of arguments (with ``shell``: [the string])."""
-        return [fill(word, values, quote=self.shell) for word in self.words]
+    def arguments(self, values: Mapping[str, Any], params: Mapping[str, Any] | None = None) -> list[str]:
+        """The command with its placeholders filled: a list of arguments (with ``shell``: [the string]).
+        ``{params}`` is every one of ``params`` as ``--name=value``, an argument each (quoted, with ``shell``)."""
+        flags = [f"--{name}={shown(value)}" for name, value in (params or {}).items()]
+        if self.shell:
+            return [fill(self.words[0], {**values, ALL_PARAMS: " ".join(shlex.quote(flag) for flag in flags)},
+                         quote=True, quoted=(ALL_PARAMS,))]
+        filled: list[str] = []
+        for word in self.words:
+            if word == "{" + ALL_PARAMS + "}":
+                filled += flags
+            else:
+                filled.append(fill(word, values, quote=False))
+        return filled
 
 
 def fields_of(word: str) -> list[tuple[str, str]]:
@@ -99,14 +113,15 @@ def fields_of(word: str) -> list[tuple[str, str]]:
     return found
 
 
-def fill(word: str, values: Mapping[str, Any], *, quote: bool) -> str:
-    """One word with its placeholders replaced by the trial's values (shell-quoted for a shell command)."""
+def fill(word: str, values: Mapping[str, Any], *, quote: bool, quoted: Iterable[str] = ()) -> str:
+    """One word with its placeholders replaced by the trial's values (shell-quoted for a shell command, except
+    the ``quoted`` ones, quoted already)."""
     out = []
     for literal, name, spec, _conversion in string.Formatter().parse(word):
         out.append(literal)
         if name is not None:
             text = format(values[name], spec or "") if spec else shown(values[name])
-            out.append(shlex.quote(text) if quote else text)
+            out.append(shlex.quote(text) if quote and name not in quoted else text)
     return "".join(out)
 
 
@@ -151,6 +166,10 @@ def parse_command(value: Mapping[str, Any], base: Path) -> CommandSpec:
     if not isinstance(spec.keep_workdirs, bool):
         raise SweepConfigError(f"trainer.keep_workdirs: must be true or false, got {spec.keep_workdirs!r}")
     spec.placeholders  # noqa: B018 - a malformed brace is refused now, not at the first trial
+    if not spec.shell and any("{" + ALL_PARAMS + "}" in word and word != "{" + ALL_PARAMS + "}"
+                              for word in spec.words):
+        raise SweepConfigError("trainer.command: {params} stands for several arguments: give it as an argument of "
+                               "its own (python train.py {params})")
     return spec
 
 

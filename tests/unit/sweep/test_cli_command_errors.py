@@ -17,7 +17,11 @@ BAD_COMMANDS = {  # id: (trainer section, what the error line must name)
     "not-executable": ("{command: './score.sh {x}'}", "is not executable; chmod +x it"),
     "missing-file": ("{command: './missing.sh {x}'}", "no such file './missing.sh' beside the config"),
     "placeholder-typo": ("{command: 'sh score.sh {xx}'}", "placeholder {xx} has no value"),
-    "unused-space-key": ("{command: sh score.sh 1}", "space.x: the command never uses it"),
+    "unused-space-key": ("{command: 'sh score.sh {x}'}\nspace:\n  y: {type: int, low: 1, high: 2}",
+                         "space.y: the command never uses it; add {y} (or {params} for all)"),
+    "missing-script": ("{command: 'python3 -u trian.py {x}'}", "no such file 'trian.py' beside the config for "
+                                                               "python3 to run"),
+    "params-inside-a-word": ("{command: 'sh score.sh --all={params}'}", "{params} stands for several arguments"),
     "unterminated-quote": ("{command: \"sh score.sh '{x}\"}", "No closing quotation"),
     "bad-brace": ("{command: 'sh score.sh {x'}", "write {{ and }} for literal braces"),
     "list-with-shell": ("{command: [sh, score.sh, '{x}'], shell: true}", "trainer.shell: true takes the command"),
@@ -33,6 +37,9 @@ def test_a_command_trainer_that_cannot_run_exits_2_in_one_line_and_writes_nothin
     (workdir / "score.sh").write_text("echo \"sweep: loss=$1\"\n", encoding="utf-8")
     (workdir / "score.py").write_text("def fit(trial):\n    return 1\n", encoding="utf-8")
     space = SPACE if "objective" not in trainer else "space:\n  x: {type: float, low: 0, high: 1}\n"
+    if "\nspace:\n" in trainer:  # a second space key: joined to the first
+        trainer, extra = trainer.split("\nspace:\n")
+        space = space.replace("space:\n", f"space:\n{extra}\n")
     (workdir / "sweep.yaml").write_text(f"trainer: {trainer}\n{space}", encoding="utf-8")
     result = invoke("run", "--config", "sweep.yaml")
     assert result.exit_code == 2, result.output

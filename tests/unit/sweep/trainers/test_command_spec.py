@@ -53,6 +53,18 @@ def test_shell_values_are_quoted_and_plain_arguments_are_not(tmp_path):
     assert plain is not None and plain.arguments({"lr": "a b", "trial": 3}) == ["echo", "a b", "3"]
 
 
+def test_params_gives_every_param_as_an_argument_and_a_command_naming_none_reads_sweep_params(tmp_path):
+    command = load_config(write(tmp_path, "{command: 'python train.py {params} --out {workdir}'}",
+                                "fixed: {seed: 3}\n")).trainer.command
+    assert command is not None
+    assert command.arguments({"workdir": "/w"}, {"lr": 0.5, "seed": 3, "deep": True}) == [
+        "python", str(tmp_path / "train.py"), "--lr=0.5", "--seed=3", "--deep=true", "--out", "/w"]
+    shell = load_config(write(tmp_path, "{command: 'python train.py {params}', shell: true}")).trainer.command
+    assert shell is not None and shell.arguments({}, {"name": "a b"}) == [f"python {tmp_path / 'train.py'} "
+                                                                          "'--name=a b'"]
+    assert load_config(write(tmp_path, "{command: 'python train.py --out {workdir}'}")).trainer.command is not None
+
+
 @pytest.mark.parametrize(("line", "step", "metrics"), [
     (b"sweep: step=10 val_loss=0.31 val_accuracy=0.88", 10, {"val_loss": 0.31, "val_accuracy": 0.88}),
     (b"sweep: val_accuracy=0.91\r", None, {"val_accuracy": 0.91}),
