@@ -44,7 +44,8 @@ class SweepStatus(TextEnum):
     STARTING = "starting"  # the study records the sweep; no parent run linked yet
     RUNNING = "running"
     FINISHED = "finished"  # the target was met
-    INTERRUPTED = "interrupted"  # stopped (or timed out) before its target: resumable
+    INTERRUPTED = "interrupted"  # stopped before its target: resumable
+    TIMEOUT = "timeout"  # its --timeout passed before its target: resumable
     FAILED = "failed"  # every trial failed: not a finished sweep to build on
 
 
@@ -94,7 +95,7 @@ def sweep_end(end: LoopEnd, counts: Counts) -> SweepEnd:
     if end in (LoopEnd.INTERRUPTED, LoopEnd.STOPPED):
         return SweepEnd(SweepStatus.INTERRUPTED, RunStatus.KILLED)
     if end is LoopEnd.TIMEOUT:
-        return SweepEnd(SweepStatus.INTERRUPTED, ran_to_its_end)
+        return SweepEnd(SweepStatus.TIMEOUT, ran_to_its_end)
     if end is LoopEnd.FAILING or nothing_worked:
         return SweepEnd(SweepStatus.FAILED, ran_to_its_end)
     return SweepEnd(SweepStatus.FINISHED, ran_to_its_end)
@@ -104,4 +105,5 @@ def end_of(status: str) -> LoopEnd | None:
     """The invocation end a stored sweep status stands for (`sweep sync` ends a parent run as it says);
     None for a sweep still running, or of unknown state: its parent is left as it is."""
     return {SweepStatus.FINISHED: LoopEnd.FINISHED, SweepStatus.FAILED: LoopEnd.FAILING,
-            SweepStatus.INTERRUPTED: LoopEnd.INTERRUPTED, SweepStatus.STARTING: LoopEnd.INTERRUPTED}.get(status)
+            SweepStatus.INTERRUPTED: LoopEnd.INTERRUPTED, SweepStatus.TIMEOUT: LoopEnd.TIMEOUT,
+            SweepStatus.STARTING: LoopEnd.INTERRUPTED}.get(status)

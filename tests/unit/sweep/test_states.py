@@ -42,8 +42,8 @@ def test_a_finished_trials_child_run_status(state, interrupted, status):
     (LoopEnd.FINISHED, Counts(pruned=2), SweepEnd(SweepStatus.FINISHED, RunStatus.FINISHED)),
     (LoopEnd.FINISHED, Counts(failed=3), SweepEnd(SweepStatus.FAILED, RunStatus.FAILED)),
     (LoopEnd.FAILING, Counts(failed=5), SweepEnd(SweepStatus.FAILED, RunStatus.FAILED)),
-    (LoopEnd.TIMEOUT, Counts(complete=1), SweepEnd(SweepStatus.INTERRUPTED, RunStatus.FINISHED)),
-    (LoopEnd.TIMEOUT, Counts(failed=1), SweepEnd(SweepStatus.INTERRUPTED, RunStatus.FAILED)),
+    (LoopEnd.TIMEOUT, Counts(complete=1), SweepEnd(SweepStatus.TIMEOUT, RunStatus.FINISHED)),
+    (LoopEnd.TIMEOUT, Counts(failed=1), SweepEnd(SweepStatus.TIMEOUT, RunStatus.FAILED)),
     (LoopEnd.INTERRUPTED, Counts(complete=1), SweepEnd(SweepStatus.INTERRUPTED, RunStatus.KILLED)),
     (LoopEnd.STOPPED, Counts(failed=1), SweepEnd(SweepStatus.INTERRUPTED, RunStatus.KILLED)),
 ])

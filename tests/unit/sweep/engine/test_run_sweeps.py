@@ -179,3 +179,5 @@ def test_timeout_stops_starting_trials_and_finishes_cleanly(tmp_path: Path):
     assert 1 <= len(children) < 500
     assert parent.info.status == "FINISHED"
     assert all(c.info.status == "FINISHED" for c in children)
+    listed = inprocess.sweep(tmp_path, "ls")
+    assert "timeout" in listed.stdout.splitlines()[1], listed.stdout  # not "interrupted": nobody stopped it
