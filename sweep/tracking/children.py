@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -58,6 +59,22 @@ def final_and_curves(final: Mapping[str, float], curves: Curves, last_epoch: int
     return metrics
 
 
+def no_result_marks(record: TrialRecord, logged: Mapping[str, tuple[int, int]]) -> list[Metric]:
+    """A trial that ended without a result (pruned, failed, interrupted): each curve without a final value ends
+    with a NaN point, so the run's latest value is "none" and the runs table, sorted on the objective, puts it
+    after every complete trial (MLflow sorts NaN after numbers both ways); the curve keeps what it reached."""
+    marks = []
+    for name, points in record.curves.items():
+        if not points or name in record.metrics:
+            continue
+        step, timestamp = points[-1][0], record.end_ms
+        own_step, own_timestamp = logged.get(name, (-1, 0))
+        if own_step >= step:
+            step, timestamp = own_step, max(timestamp, own_timestamp)
+        marks.append(Metric(name, math.nan, timestamp + 2, step))  # after a final value's +1 (final_and_curves)
+    return marks
+
+
 class ChildRuns:
     """The trials' runs under one parent run (tag mlflow.parentRunId)."""
 
@@ -78,8 +95,11 @@ class ChildRuns:
         """Params, final metrics, curves, model.json and status of one trial, in one batch and one file."""
         client = self.store.client
         run_id = record.run_id or self.start(record.number, record.start_ms)
-        logged = self.latest_points(run_id, record.metrics) if record.mlflow_active else None
+        logged = (self.latest_points(run_id, {**record.metrics, **record.curves}) if record.mlflow_active
+                  else None)
         metrics = final_and_curves(record.metrics, record.curves, last_step(record.curves), record.end_ms, logged)
+        if record.state != TrialState.COMPLETE:
+            metrics += no_result_marks(record, logged or {})
         tags = {**{k: v[:MAX_TAG_CHARS] for k, v in record.tags.items()},
                 "sweep.state": record.state.lower(), "mlflow.runName": run_name(record.number, record.state)}
         if record.error:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from sweep.records import BestTrial, TrialRecord, TrialState
@@ -115,3 +117,22 @@ def test_what_mlflow_refuses_of_a_record_is_skipped_named_and_the_other_trials_r
     assert runs[11].info.status == "FINISHED" and runs[11].data.metrics["val_accuracy"] == 0.6
     assert tracker.store.client.get_run(tracker.parent.id()).info.status == "RUNNING"  # the parent is untouched
     assert tracker.children.reconcile([broken, record(11, "COMPLETE")]).repaired == []
+
+
+def test_a_run_without_a_result_never_outranks_a_complete_one_in_the_runs_table(tracker: SweepTracker):
+    # a pruned trial whose curve reached a loss below every complete trial's result, and a failed one
+    pruned = TrialRecord(0, "PRUNED", {"lr": 0.5}, metrics={}, curves={"val_loss": [(0, 0.9), (1, 0.01)]},
+                         start_ms=1, end_ms=10)
+    failed = TrialRecord(1, "FAIL", {"lr": 0.4}, metrics={}, curves={"val_loss": [(0, 0.02)]}, error="boom",
+                         start_ms=1, end_ms=10)
+    complete = [TrialRecord(n, "COMPLETE", {"lr": 0.1 * n}, 0.1 * n, {"val_loss": 0.1 * n},
+                            curves={"val_loss": [(0, 0.5), (1, 0.1 * n)]}, start_ms=1, end_ms=10) for n in (2, 3)]
+    runs = {record.number: tracker.children.finish(record) for record in (pruned, failed, *complete)}
+    client = tracker.store.client
+    for order in ("ASC", "DESC"):  # as the UI asks for the table sorted on the objective, either direction
+        table = client.search_runs([tracker.store.experiment()], filter_string="tags.`sweep.trial` != ''",
+                                   order_by=[f"metrics.`val_loss` {order}"])
+        numbers = [int(run.data.tags["sweep.trial"]) for run in table]
+        assert numbers[:2] == ([2, 3] if order == "ASC" else [3, 2]) and set(numbers[2:]) == {0, 1}
+    history = [point.value for point in client.get_metric_history(runs[0], "val_loss")]
+    assert history[:2] == [0.9, 0.01] and math.isnan(history[-1])  # the curve keeps what the trial reached
