@@ -80,7 +80,8 @@ def run(
     pruner: Annotated[str | None, typer.Option(metavar="NAME", help="median | hyperband | none. [default: median]")
                       ] = None,
     seed: Annotated[int | None, typer.Option(help="Sampler seed.")] = None,
-    metric: Annotated[str | None, typer.Option(help="Objective: val_accuracy or val_loss.")] = None,
+    metric: Annotated[str | None, typer.Option(help="Objective: any metric the trainer reports (the built-in "
+                                                    "one: val_accuracy or val_loss).")] = None,
     data: Annotated[str | None, typer.Option(help="CSV/TSV/JSONL file, or 'bundled'. [default: bundled]")] = None,
     text_column: Annotated[str | None, typer.Option(help="Data column holding the text. [default: text]")] = None,
     label_column: Annotated[str | None, typer.Option(help="Data column holding the 0/1 label. [default: label]")
@@ -109,7 +110,12 @@ def run(
     register: Annotated[str | None, typer.Option(help="Register the best model as a new version of this "
                                                       "MLflow registered model.")] = None,
 ) -> None:
-    """Run a sweep: each trial trains the classifier in its own MLflow child run."""
+    """Run a sweep: each trial runs the config's trainer in its own MLflow child run.
+
+    The trainer is the built-in sentiment classifier, your Python function (trainer: {function: train.py:fit},
+    an unchanged Optuna objective too) or any command (trainer: {command: "python train.py {params}"});
+    docs/trainers.md has the details.
+    """
     from sweep.config import check_sampler_packages, load_config, registered_model_name
     from sweep.executors import check_executor_packages
     from sweep.views import render_summary

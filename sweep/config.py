@@ -254,7 +254,10 @@ def _fields_from_file(text: str, source: str, base: Path) -> dict[str, Any]:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or "invalid syntax"
-        raise SweepConfigError(f"{source}{where}: not valid YAML ({problem}); fix the syntax") from None
+        hint = "fix the syntax"
+        if problem == "expected ',' or '}', but got '{'":  # a {placeholder} inside a {flow: mapping}
+            hint = "quote a value that holds braces, e.g. {command: \"python train.py {x}\"}"
+        raise SweepConfigError(f"{source}{where}: not valid YAML ({problem}); {hint}") from None
     except (ValueError, OverflowError) as error:  # an impossible date (2001-02-30), an int of 5,000 digits
         raise SweepConfigError(f"{source}: not valid YAML ({' '.join(str(error).split())}); fix the value") from None
     except RecursionError:

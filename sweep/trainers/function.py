@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import math
 import sys
 import sysconfig
@@ -48,13 +49,24 @@ def load_function(spec: TrainerSpec) -> Callable[[Trial], Any]:
     target: Any = module
     for part in name.split("."):
         if not hasattr(target, part):
-            raise SweepConfigError(f"trainer.function: {where!r} has no {name!r}; check the name after ':' "
-                                   f"in {shown!r}")
+            defined = functions_in(module)
+            listed = f"; it defines {', '.join(defined)}" if defined else "; it defines no function"
+            raise SweepConfigError(f"trainer.function: {where!r} has no {name!r}{listed}; check the name after "
+                                   f"':' in {shown!r}")
         target = getattr(target, part)
+    if inspect.isclass(target):  # calling it would make an instance, never a trial's result
+        raise SweepConfigError(f"trainer.function: {shown!r} is a class, not a function; point it at a function "
+                               f"fit(trial) (or at a method: module:Class.method)")
     if not callable(target):
         raise SweepConfigError(f"trainer.function: {shown!r} is a {type(target).__name__}, not a function; "
                                f"point it at fit(trial)")
     return target
+
+
+def functions_in(module: ModuleType) -> list[str]:
+    """The functions ``module`` defines itself (not those it imports), in the order written."""
+    return [name for name, value in vars(module).items()
+            if inspect.isfunction(value) and value.__module__ == module.__name__ and not name.startswith("_")]
 
 
 def import_module(name: str) -> ModuleType:

@@ -81,7 +81,9 @@ def parse_trainer(value: Any, base: Path) -> TrainerSpec:
         return TrainerSpec(command=parse_command(value, base))
     unknown = sorted(str(key) for key in value if key not in FUNCTION_KEYS)
     if unknown:
-        raise SweepConfigError(f"trainer: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(FUNCTION_KEYS))}")
+        raise SweepConfigError(f"trainer: unknown key {unknown[0]!r}; a function trainer takes "
+                               f"{', '.join(sorted(FUNCTION_KEYS))}; a command trainer takes command (and its "
+                               f"settings: shell, timeout, env, kill_grace, keep_workdirs)")
     if "function" not in value:
         raise SweepConfigError("trainer: give function: module:fit (or file.py:fit), or command: ...")
     mode = value.get("mlflow", "off")

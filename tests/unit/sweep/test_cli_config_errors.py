@@ -15,6 +15,9 @@ BAD_CONFIGS = {  # id: (config text, what the error line must name)
     "unknown-key": ("trails: 10\nspace:\n  lr: {type: float, low: 0.1, high: 1}\n", "'trails'"),
     "low-not-below-high": ("space:\n  lr: {type: float, low: 1.0, high: 0.5}\n", "space.lr"),
     "unknown-trainer-setting": ("space:\n  dropout: {type: float, low: 0.1, high: 0.5}\n", "space.dropout"),
+    "braces-in-a-flow-mapping": ("trainer: {command: python train.py {x}}\n",
+                                 'quote a value that holds braces, e.g. {command: "python train.py {x}"}'),
+    "misspelt-trainer-key": ("trainer: {funtion: train.py:fit}\n", "a command trainer takes command"),
 }
 
 
@@ -198,7 +201,9 @@ def test_run_with_unusable_data_file_exits_2_naming_file_and_line_and_writes_not
 @pytest.mark.parametrize(("source", "trainer", "message"), [
     (None, "{function: missing.py:fit}", "trainer.function: no such file"),
     ("def fit(trial)\n", "{function: train.py:fit}", "syntax error"),
-    ("def fit(trial):\n    return 1\n", "{function: train.py:fitt}", "has no 'fitt'"),
+    ("def fit(trial):\n    return 1\n\n\ndef helper():\n    pass\n", "{function: train.py:fitt}",
+     "has no 'fitt'; it defines fit, helper"),
+    ("class Model:\n    pass\n", "{function: train.py:Model}", "train.py:Model' is a class, not a function"),
     ("def fit(trial):\n    return 1\n", "{function: not_a_module_here:fit}", "no module named 'not_a_module_here'"),
     ("def fit(trial):\n    return 1\n", "{function: train.py:fit}\nobjective: {metric: f1}",
      "objective.direction: required"),

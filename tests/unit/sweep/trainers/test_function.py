@@ -40,7 +40,7 @@ def test_a_module_function_is_found_from_the_working_folder(tmp_path, monkeypatc
 
 
 @pytest.mark.parametrize(("source", "reference", "message"), [
-    ("def fit(trial):\n    return 1\n", "train.py:missing", "has no 'missing'; check the name after ':'"),
+    ("def fit(trial):\n    return 1\n", "train.py:missing", "has no 'missing'; it defines fit; check the name"),
     ("def fit(trial)\n    return 1\n", "train.py:fit", "train.py:1: syntax error"),
     ("import not_a_package_anywhere\n", "train.py:fit", "importing"),
     ("fit = 3\n", "train.py:fit", "is a int, not a function"),
