@@ -73,14 +73,16 @@ class Counts:
     failed: int = 0
     retried: int = 0  # failed attempts a retry replaced (a worker died during them): not in finished
     reused: int = 0  # complete trials answered by an earlier one of identical settings (repeats: reuse): in complete
+    interrupted: int = 0  # trials a stop (Ctrl-C, SIGTERM) cut short: FAIL in the study, not failures; in finished
 
     @property
     def finished(self) -> int:
-        return self.complete + self.pruned + self.failed
+        return self.complete + self.pruned + self.failed + self.interrupted
 
-    def add(self, state: TrialState, *, reused: bool = False) -> Counts:
+    def add(self, state: TrialState, *, reused: bool = False, interrupted: bool = False) -> Counts:
         return Counts(self.complete + (state == TrialState.COMPLETE), self.pruned + (state == TrialState.PRUNED),
-                      self.failed + (state == TrialState.FAIL), self.retried, self.reused + reused)
+                      self.failed + (state == TrialState.FAIL and not interrupted), self.retried,
+                      self.reused + reused, self.interrupted + (state == TrialState.FAIL and interrupted))
 
 
 @dataclass(frozen=True)

@@ -61,12 +61,16 @@ STOPPING_WHILE_PUBLISHING = ("stopping: every trial has ended; the sweep ends on
                              "written to the parent run")
 
 
+def _interrupted(counts: Counts) -> str:
+    return f", {counts.interrupted} interrupted" if counts.interrupted else ""
+
+
 def render_summary(summary: SweepSummary) -> str:
     counts = summary.counts
     lines = [f"note: {summary.note}"] if summary.note else []
     lines += [f"sweep {summary.name} {summary.status}: {counts.finished} trials "
               f"({counts.complete} complete{_reused(counts)}, {counts.pruned} pruned, {counts.failed} failed"
-              f"{_retried(counts, ', ')}) in {summary.elapsed:.1f}s"
+              f"{_interrupted(counts)}{_retried(counts, ', ')}) in {summary.elapsed:.1f}s"
              + (f" ({summary.trainer_seconds:.1f}s training)" if summary.trainer_seconds is not None else "")]
     if counts.failed and counts.failed * 2 >= counts.finished:
         lines.append(f"warning: {counts.failed} of {counts.finished} trials failed; `sweep show` gives their errors")

@@ -17,6 +17,7 @@ from sweep.study.attrs import PREFIX, SweepAttrs, TrialAttrs
 from sweep.study.optuna_internals import storage_of, study_id_of, trial_id_of
 
 REUSED_ATTR = PREFIX + "same_as"  # TrialAttrs.same_as as stored: looked up without reading the other attributes
+INTERRUPTED_ATTR = PREFIX + "interrupted"  # TrialAttrs.interrupted as stored
 
 
 def state_of(state: TrialState) -> states.TrialState:
@@ -54,7 +55,8 @@ class Census:
             best = BestTrial(record.number, record.run_id, record.value, record.params, record.metrics,
                              record.model_json)
         return Census(self.counted, max(0, self.running - 1), self.waiting,
-                      self.finished.add(record.state, reused=record.same_as is not None), best)
+                      self.finished.add(record.state, reused=record.same_as is not None,
+                                        interrupted=record.interrupted), best)
 
 
 def take_census(study: optuna.Study, config: SweepConfig) -> Census:
@@ -81,6 +83,7 @@ class Tally:
         self._states: collections.Counter[TrialState] = collections.Counter()  # of the counted trials
         self._retried: set[int] = set()  # failed attempts a retry replaced: they no longer count
         self._reused = 0  # complete trials that reused an earlier one's result (repeats: reuse)
+        self._interrupted = 0  # failed trials a stop cut short: counted apart from the failures
         self._best: tuple[tuple[float, float, int], optuna.trial.FrozenTrial] | None = None
         self._ended: list[optuna.trial.FrozenTrial] = []  # trials seen finished for the first time by the last look
         for trial in study.get_trials(deepcopy=False):  # the first look reads everything once
@@ -127,8 +130,9 @@ class Tally:
                              {**self._config.fixed, **top.params}, attrs.metrics, None)
         states = self._states
         return Census(self._next - len(self._retried), states[TrialState.RUNNING], states[TrialState.WAITING],
-                      Counts(states[TrialState.COMPLETE], states[TrialState.PRUNED], states[TrialState.FAIL],
-                             len(self._retried), self._reused), best)
+                      Counts(states[TrialState.COMPLETE], states[TrialState.PRUNED],
+                             states[TrialState.FAIL] - self._interrupted, len(self._retried), self._reused,
+                             self._interrupted), best)
 
     def _add(self, trial: optuna.trial.FrozenTrial) -> None:
         self._next = max(self._next, trial.number + 1)
@@ -151,6 +155,8 @@ class Tally:
             return
         self._open.pop(trial.number, None)
         self._ended.append(trial)
+        if trial.state == TrialState.FAIL and trial.user_attrs.get(INTERRUPTED_ATTR):
+            self._interrupted += 1
         if trial.state == TrialState.COMPLETE and trial.value is not None:
             attrs = TrialAttrs.read(trial)
             self._reused += attrs.same_as is not None
@@ -174,7 +180,10 @@ def count_states(trials: list[optuna.trial.FrozenTrial]) -> Counts:
     complete ones that reused an earlier trial's result."""
     states = collections.Counter(trial.state for trial in trials)  # one pass, no object per trial
     reused = sum(1 for trial in trials if trial.state == TrialState.COMPLETE and REUSED_ATTR in trial.user_attrs)
-    return Counts(states[TrialState.COMPLETE], states[TrialState.PRUNED], states[TrialState.FAIL], 0, reused)
+    interrupted = sum(1 for trial in trials
+                      if trial.state == TrialState.FAIL and trial.user_attrs.get(INTERRUPTED_ATTR))
+    return Counts(states[TrialState.COMPLETE], states[TrialState.PRUNED], states[TrialState.FAIL] - interrupted, 0,
+                  reused, interrupted)
 
 
 def count_trials(trials: list[optuna.trial.FrozenTrial]) -> Counts:

@@ -136,6 +136,8 @@ class ParentRun:
                   "trials_failed": counts.failed, "trials_retried": counts.retried}
         if counts.reused:  # only in sweeps that reuse (repeats: reuse): the others' runs stay as they were
             values["trials_reused"] = counts.reused
+        if counts.interrupted:
+            values["trials_interrupted"] = counts.interrupted
         timestamp = now_ms()
         self.store.client.log_batch(
             self.id(),

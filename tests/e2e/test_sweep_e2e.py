@@ -60,9 +60,10 @@ def test_interrupted_sweep_resumes_to_exactly_n_trials(tmp_path: Path, signum: i
     barrier_sweep(tmp_path, trials=4)
     process = e2e.start_sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "stopped")
     wait_until_held(process, tmp_path)  # inside the second trial: it is the one interrupted
-    code, _, err = e2e.interrupt(process, signum)
+    code, out, err = e2e.interrupt(process, signum)
     assert code == 130, err
     assert "resume with: sweep run --resume --name stopped" in err
+    assert "2 trials (1 complete, 0 pruned, 0 failed, 1 interrupted)" in out + err  # a stop is no failure
     parent, children = e2e.runs(tmp_path, "sweep")
     assert parent.info.status == "KILLED"
     assert all(c.info.status != "RUNNING" for c in children)

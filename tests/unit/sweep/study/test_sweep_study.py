@@ -9,6 +9,7 @@ from optuna.trial import TrialState
 
 from sweep.records import PublishedModel, TrialRecord
 from sweep.study.attrs import SweepAttrs, TrialAttrs
+from sweep.study.census import count_trials
 from sweep.study.sharing import DEAD_WORKER
 from sweep.study.sweep_study import OPTUNA_PRUNED, SweepStudy, TrialSpan
 from tests.unit.sweep.study.conftest import add_trial, new_sweep, sweep_config
@@ -117,3 +118,18 @@ def test_what_the_study_keeps_about_its_sweep_status_parent_and_published_model(
 
 def test_an_optuna_objectives_prune_is_the_one_the_loop_catches():
     assert OPTUNA_PRUNED is optuna.TrialPruned
+
+
+def test_an_interrupted_trial_is_counted_apart_from_the_failures_toward_the_target(journal):
+    raw = new_sweep(journal)
+    study = SweepStudy(raw, sweep_config())
+    tally = study.tally()
+    for state, error, interrupted in (("COMPLETE", None, False), ("FAIL", "ValueError: bad", False),
+                                      ("FAIL", "interrupted (Ctrl-C or SIGTERM)", True)):
+        trial = study.ask(waiting=False, worker="host-a:12")
+        study.tell(trial, TrialRecord(trial.number, state, {}, 0.5 if state == "COMPLETE" else None, error=error,
+                                      interrupted=interrupted))
+    for census in (study.census(), tally.look()):  # read whole, and kept up to date
+        assert (census.finished.complete, census.finished.failed, census.finished.interrupted) == (1, 1, 1)
+        assert census.finished.finished == 3 and census.counted == 3
+    assert count_trials(raw.get_trials()).interrupted == 1
