@@ -367,6 +367,11 @@ OUTPUT = Output()
 class PlainProgress:
     """One line per trial: for logs, CI and pipes."""
 
+    def sweep_opening(self, name: str, target: int, resumed: bool) -> None:
+        from sweep.views import render_opening
+
+        OUTPUT.echo(render_opening(name, target, resumed))
+
     def sweep_started(self, start: Any) -> None:
         from sweep.views import render_start
 
@@ -398,6 +403,9 @@ class PlainProgress:
 
 class QuietProgress(PlainProgress):
     """Workers started by `sweep run --jobs`: the parent process reports progress."""
+
+    def sweep_opening(self, name: str, target: int, resumed: bool) -> None:
+        return None
 
     def sweep_started(self, start: Any) -> None:
         return None

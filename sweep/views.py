@@ -24,13 +24,17 @@ def shown_metrics(metric_sets: list[dict[str, float]], objective: str) -> list[s
     return (known + sorted(present - set(SHOWN_METRICS)))[:MAX_SHOWN_METRICS]
 
 
+def render_opening(name: str, target: int, resumed: bool) -> str:
+    """The sweep's first line, before its stores are open."""
+    return f"{'resuming' if resumed else 'starting'} sweep {name}: {target} trials"
+
+
 def render_start(start: SweepStart) -> str:
-    verb = "resuming" if start.resumed else "starting"
-    done = f", {start.already_finished} done" if start.resumed else ""
-    return (f"{verb} sweep {start.name}: {start.target} trials{done}\n"
-            f"  optuna storage: {start.storage}\n"
+    """The lines that follow the first once the stores are open: where the study and the runs are."""
+    done = f"\n  done already:   {start.already_finished} trials" if start.resumed else ""
+    return (f"  optuna storage: {start.storage}\n"
             f"  mlflow:         {start.tracking_uri}  (experiment {start.experiment!r}, "
-            f"parent run {start.parent_run_id})")
+            f"parent run {start.parent_run_id}){done}")
 
 
 def render_best_so_far(update: TrialUpdate) -> str:

@@ -36,6 +36,10 @@ class TrialUpdate:
 
 
 class SweepListener(Protocol):
+    def sweep_opening(self, name: str, target: int, resumed: bool) -> None:
+        """The sweep's name is known and its trainer is ready; its stores are being opened (MLflow's import
+        takes seconds): said at once, so the command answers before it."""
+
     def sweep_started(self, start: SweepStart) -> None: ...
 
     def trial_finished(self, update: TrialUpdate) -> None: ...

@@ -105,6 +105,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
         config = config.replace(name=claim_name(storage, config.name))
     name = config.name
     assert name is not None
+    listener.sweep_opening(name, config.trials, existing is not None)
 
     try:
         experiment_id = recorder.connect(SweepIdentity(name, config.experiment, tracking.explicit))
@@ -240,6 +241,7 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
         config, _ = _capped_at_grid(config)  # past its last point the grid would only repeat itself
         tracking = TrackingLocation.resolve(tracking_uri, stored=sweep.attrs.stored_tracking)
         trainer = parts.trainer(config, tracking)
+        listener.sweep_opening(name, config.trials, True)
         recorder.connect(SweepIdentity(name, config.experiment, tracking.explicit))
         parent_run_id = sweep.attrs.parent_run_id
         if parent_run_id is None:

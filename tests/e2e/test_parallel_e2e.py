@@ -94,9 +94,11 @@ def _wait_for_study(creator: subprocess.Popen[str]) -> None:
     """Until `sweep run` says it started: the study and parent exist (and a fresh database's schema:
     two processes creating Optuna's tables at once race, so nothing else touches the database before)."""
     assert creator.stdout is not None
-    line = creator.stdout.readline()
-    if not line.startswith(("starting sweep", "resuming sweep")):
-        raise AssertionError(f"sweep run did not start: {line}{creator.communicate()}")
+    seen = ""
+    while not (line := creator.stdout.readline()).startswith("  mlflow:"):  # the line naming the parent run
+        seen += line
+        if not line:
+            raise AssertionError(f"sweep run did not start: {seen}{creator.communicate()}")
 
 
 def test_workers_share_a_postgres_study_under_an_mlflow_server(tmp_path: Path):

@@ -149,6 +149,8 @@ def test_jobs_whose_workers_lose_mlflow_report_the_store_not_an_interruption(tmp
         assert process.stdout is not None
         first = process.stdout.readline()
         assert first.startswith("starting sweep"), first + process.communicate()[1]
+        for _ in range(2):  # the stores' lines: the parent run exists, the workers start next
+            process.stdout.readline()
     # the server is gone before the workers reach it; a trial a worker started meanwhile ends only now
     go.touch()
     out, err = process.communicate(timeout=300)

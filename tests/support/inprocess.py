@@ -117,10 +117,14 @@ class RecordingListener:
     """A SweepListener that keeps what the engine told it."""
 
     def __init__(self) -> None:
+        self.opening: list[tuple[str, int, bool]] = []
         self.started: list[Any] = []
         self.updates: list[Any] = []
         self.finishing_calls = 0
         self.stopping_calls = 0
+
+    def sweep_opening(self, name: str, target: int, resumed: bool) -> None:
+        self.opening.append((name, target, resumed))
 
     def sweep_started(self, start: Any) -> None:
         self.started.append(start)

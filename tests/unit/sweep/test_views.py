@@ -113,3 +113,17 @@ def test_sync_names_what_mlflow_refused_of_a_trials_record():
         "skipped what MLflow refused of trial 4's record (Invalid value \"\" for metric name); its run ended as the "
         "study says, tagged sweep.refused",
     ]
+
+
+def test_the_first_line_needs_no_store_and_the_next_ones_say_where_the_sweep_is():
+    from sweep.engine import SweepStart
+    from sweep.views import render_opening, render_start
+
+    assert render_opening("s", 20, False) == "starting sweep s: 20 trials"
+    assert render_opening("s", 20, True) == "resuming sweep s: 20 trials"
+    start = SweepStart("s", "exp", "p1", "sweep.journal", "sqlite:///mlflow.db", 20, 4, True)
+    assert render_start(start).splitlines() == [
+        "  optuna storage: sweep.journal",
+        "  mlflow:         sqlite:///mlflow.db  (experiment 'exp', parent run p1)",
+        "  done already:   4 trials",
+    ]

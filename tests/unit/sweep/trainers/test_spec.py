@@ -78,7 +78,7 @@ BAD_SPECS = {
     "not-a-trainer-name": ("fit", "trainer: 'fit' is not a trainer", "{function: module:fit}"),
     "a-list": (["train.py:fit"], "trainer: expected sentiment or a mapping", "{function: train.py:fit}"),
     "unknown-key": ({"function": "train.py:fit", "mlfow": "off"}, "trainer: unknown key 'mlfow'",
-                    "allowed: function, mlflow"),
+                    "a function trainer takes function, mlflow; a command trainer takes command"),
     "no-function": ({"mlflow": "active"}, "trainer: give function:", "module:fit (or file.py:fit)"),
     "no-colon": ({"function": "train.py"}, "trainer.function: 'train.py' is not a function reference",
                  "write module.path:fit or path/to/train.py:fit"),
