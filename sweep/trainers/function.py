@@ -10,6 +10,7 @@ import math
 import sys
 import sysconfig
 import traceback
+import warnings
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -149,6 +150,7 @@ class FunctionTrainer:
                  run_scope: RunScope | None = None, on_close: Callable[[], None] | None = None) -> None:
         self.spec, self.fit, self.metric, self.run_scope = spec, fit, metric, run_scope
         self.on_close = on_close  # the tracking layer's: puts MLflow's process-wide state back
+        self.warnings = WarningsOnce()
 
     def provenance(self) -> dict[str, str]:
         tags = {"trainer.function": self.spec.describe(), "trainer.mlflow": self.spec.mlflow}
@@ -166,14 +168,44 @@ class FunctionTrainer:
         return TRIAL_LOGGED_MODEL
 
     def close(self) -> None:
+        self.warnings.restore()
         if self.on_close is not None:
             self.on_close()
 
     def run(self, trial: Trial) -> TrialOutcome:
+        self.warnings.install()
         scope = self.run_scope(trial.run_id) if self.run_scope is not None else nullcontext()
         with scope:
             returned = self.fit(trial)
         return outcome_of(returned, self.metric, trial.final_metrics)
+
+
+class WarningsOnce:
+    """Each warning the trials' code raises is shown once per sweep, not once per trial: libraries (MLflow's
+    autologging among them) reset Python's record of warnings already shown, so its own once-per-place rule
+    repeats the same lines after every trial. Installed on the first trial, put back when the trainer closes."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[type[Warning], str, str, int]] = set()
+        self.previous: Callable[..., None] | None = None
+
+    def install(self) -> None:
+        if self.previous is None:
+            self.previous = warnings.showwarning
+            warnings.showwarning = self.show
+
+    def restore(self) -> None:
+        if self.previous is not None and warnings.showwarning == self.show:
+            warnings.showwarning = self.previous
+        self.previous = None
+
+    def show(self, message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        key = (category, str(message), filename, lineno)
+        if key in self.seen or self.previous is None:
+            return
+        self.seen.add(key)
+        self.previous(message, category, filename, lineno, file, line)
 
 
 def module_file(function: Callable[..., Any]) -> Path | None:

@@ -4,6 +4,7 @@ What needs a process of its own (kill -9 mid-trial, Ctrl-C) is tests/e2e/test_fu
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import optuna
@@ -270,3 +271,19 @@ def test_a_fit_logging_to_mlflow_itself_with_mlflow_off_gets_one_warning_naming_
     warnings = [line for line in result.stderr.splitlines() if "logs to MLflow itself" in line]
     assert len(warnings) == 1, result.stderr
     assert "set `trainer: {function: " in warnings[0] and "train.py:fit, mlflow: active}`" in warnings[0]
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_a_warning_the_trials_code_raises_every_trial_is_shown_once_per_sweep(tmp_path: Path):
+    source = ("import warnings\n\n\ndef fit(trial):\n"
+              "    with warnings.catch_warnings():  # as MLflow's autologging does: Python's record is reset\n"
+              "        pass\n"
+              "    warnings.warn('y_pred was renamed to y_proba', FutureWarning)\n"
+              "    return trial.suggest_float('x', 0.0, 1.0)\n")
+    config(tmp_path, source, "trainer: {function: train.py:fit}\nobjective: {direction: maximize}\n"
+                             "pruner: {name: none}\n")
+    with warnings.catch_warnings(record=True) as shown:  # what reaches the screen (here: this list)
+        warnings.simplefilter("always")  # even Python's own once-per-place rule would show it every time
+        result = inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "warns", "--trials", "3")
+    assert result.returncode == 0, result.stderr
+    assert sum("y_pred was renamed to y_proba" in str(w.message) for w in shown) == 1
