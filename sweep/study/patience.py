@@ -26,6 +26,14 @@ RETRY_DEFAULT_SECONDS = 120.0
 FIRST_PAUSE_SECONDS = 0.2  # doubling after each try, up to LONGEST_PAUSE_SECONDS
 LONGEST_PAUSE_SECONDS = 5.0
 
+# what a database driver says when its server is away (down, restarting, unreachable), rather than answering
+# with an error: a database that does not exist or a refused password is never waited for
+SERVER_AWAY_SIGNS = ("connection refused", "could not connect", "server closed the connection", "connection reset",
+                     "connection timed out", "timeout expired", "the database system is starting up",
+                     "the database system is shutting down", "the database system is in recovery mode",
+                     "terminating connection due to administrator command", "no route to host",
+                     "network is unreachable", "connection is closed", "consuming input failed")
+
 log = logging.getLogger(__name__)  # shown by the CLI on stderr: a sweep that waits says why
 
 T = TypeVar("T")
@@ -56,9 +64,8 @@ def connection_loss(error: BaseException) -> BaseException | None:
         if grpc is not None and isinstance(seen, grpc.RpcError) and _grpc_unavailable(grpc, seen):
             return seen
         sqlalchemy_errors = sys.modules.get("sqlalchemy.exc")
-        if sqlalchemy_errors is not None and (
-                isinstance(seen, sqlalchemy_errors.OperationalError | sqlalchemy_errors.InterfaceError)
-                or (isinstance(seen, sqlalchemy_errors.DBAPIError) and seen.connection_invalidated)):
+        if sqlalchemy_errors is not None and isinstance(seen, sqlalchemy_errors.DBAPIError) and (
+                seen.connection_invalidated or any(sign in str(seen).lower() for sign in SERVER_AWAY_SIGNS)):
             return seen.orig if seen.orig is not None else seen
         seen = seen.__cause__ or seen.__context__
     return None

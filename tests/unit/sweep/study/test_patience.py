@@ -90,6 +90,12 @@ def test_the_client_libraries_lost_connections_count_and_their_wrapped_forms_too
     assert lost_connection(wrapped)
     assert describe_loss(wrapped) == "server closed the connection unexpectedly"
     assert not lost_connection(sqlalchemy.exc.IntegrityError("INSERT", {}, OSError("duplicate key")))
+    refused = sqlalchemy.exc.OperationalError("connect", {}, OSError("connection failed: Connection refused"))
+    assert lost_connection(refused)
+    assert not lost_connection(sqlalchemy.exc.OperationalError("connect", {}, OSError(
+        'FATAL:  database "gone" does not exist')))  # an answer: never waited for
+    assert not lost_connection(sqlalchemy.exc.OperationalError("connect", {}, OSError(
+        'FATAL:  password authentication failed for user "sweep"')))
     assert not lost_connection(ValueError("bad value"))
 
 
