@@ -94,6 +94,9 @@ class NullRecorder:
 
 
 class NullListener:
+    def sweep_opening(self, _name: str, _target: int, _resumed: bool) -> None:
+        return None  # the stores' opening is timed from sweep_started
+
     def sweep_started(self, start: Any) -> None:
         return None
 

@@ -196,6 +196,9 @@ class Listener:
         self.profiler: Any = None
         self.main_hwm_trials: int | None = None  # this process's VmHWM at the last trial_finished: before the plots
 
+    def sweep_opening(self, _name: str, _target: int, _resumed: bool) -> None:
+        return None  # the stores' opening is timed from sweep_started
+
     def sweep_started(self, _start: Any) -> None:
         self.started = time.perf_counter()
         self.cpu_started = time.process_time()

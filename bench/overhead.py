@@ -363,6 +363,9 @@ class Listener:
         self.started: float | None = None
         self.ends: list[float] = []
 
+    def sweep_opening(self, _name: str, _target: int, _resumed: bool) -> None:
+        return None  # the stores' opening is timed from sweep_started
+
     def sweep_started(self, _start: Any) -> None:
         self.started = time.perf_counter()
 
