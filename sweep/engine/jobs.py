@@ -80,11 +80,12 @@ def _watch(pool: Pool, study: SweepStudy, config: SweepConfig, listener: SweepLi
             stopping = True
         census = tally.look()
         ended = sorted((t for t in tally.ended if t.number not in reported), key=lambda t: t.number)
+        retried = tally.retried
         for trial in ended:  # in trial-number order, whichever worker finished first
             reported.add(trial.number)
             if trial.interrupted:
                 continue
-            if trial.number not in tally.retried:  # a failed attempt a retry replaced counts through its retry
+            if trial.number not in retried:  # a failed attempt a retry replaced counts through its retry
                 shown = shown.add(trial.state)
             listener.trial_finished(TrialUpdate(trial.number, trial.state, trial.value, trial.error, shown,
                                                 config.trials, census.best, time.perf_counter() - started))

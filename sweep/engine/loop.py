@@ -254,8 +254,9 @@ def grouped(errors: dict[str, int]) -> dict[str, tuple[str, int]]:
     """error_kind -> (its first message, how many trials failed with a message of that kind)."""
     kinds: dict[str, tuple[str, int]] = {}
     for message, count in errors.items():
-        first, before = kinds.get(error_kind(message), (message, 0))
-        kinds[error_kind(message)] = (first, before + count)
+        kind = error_kind(message)
+        first, before = kinds.get(kind, (message, 0))
+        kinds[kind] = (first, before + count)
     return kinds
 
 

@@ -179,9 +179,12 @@ def count_states(trials: list[optuna.trial.FrozenTrial]) -> Counts:
     """Complete, pruned and failed trials among ``trials``, every one counted (see count_trials), and the
     complete ones that reused an earlier trial's result."""
     states = collections.Counter(trial.state for trial in trials)  # one pass, no object per trial
-    reused = sum(1 for trial in trials if trial.state == TrialState.COMPLETE and REUSED_ATTR in trial.user_attrs)
-    interrupted = sum(1 for trial in trials
-                      if trial.state == TrialState.FAIL and trial.user_attrs.get(INTERRUPTED_ATTR))
+    reused = interrupted = 0
+    for trial in trials:  # a second pass, reading only what the state does not say
+        if trial.state == TrialState.COMPLETE:
+            reused += REUSED_ATTR in trial.user_attrs
+        elif trial.state == TrialState.FAIL:
+            interrupted += bool(trial.user_attrs.get(INTERRUPTED_ATTR))
     return Counts(states[TrialState.COMPLETE], states[TrialState.PRUNED], states[TrialState.FAIL] - interrupted, 0,
                   reused, interrupted)
 

@@ -76,7 +76,8 @@ def describe_loss(error: BaseException) -> str:
     loss = connection_loss(error) or error
     code, details = getattr(loss, "code", None), getattr(loss, "details", None)
     if callable(code) and callable(details):  # a gRPC error
-        return f"{code().name}: {str(details() or '').splitlines()[0] if details() else ''}".rstrip(": ")
+        lines = str(details() or "").splitlines()
+        return f"{code().name}: {lines[0] if lines else ''}".rstrip(": ")
     return first_line(loss).rstrip(".")
 
 

@@ -101,10 +101,9 @@ class TrialGate:
     def __exit__(self, *_exc: object) -> None:
         try:
             self._release()
-        except Exception as error:
+        except Exception as error:  # _release let go of the connection already: the lock went with it
             if not lost_connection(error):
                 raise
-            self._connection = None
 
     def _release(self) -> None:
         if self._file is not None:

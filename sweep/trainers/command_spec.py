@@ -21,8 +21,8 @@ from typing import Any
 from sweep.errors import SweepConfigError
 
 KEYS = ("command", "shell", "timeout", "env", "kill_grace", "keep_workdirs")
-BUILT_IN_PLACEHOLDERS = ("workdir", "trial", "sweep", "params")  # what every trial has besides its params
 ALL_PARAMS = "params"  # {params}: every param as --name=value, one argument each (W&B's ${args})
+BUILT_IN_PLACEHOLDERS = ("workdir", "trial", "sweep", ALL_PARAMS)  # what every trial has besides its params
 DEFAULT_KILL_GRACE = 10.0  # seconds between SIGTERM and SIGKILL: time for a script to save a checkpoint
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 

@@ -10,19 +10,7 @@ import pytest
 
 from sweep.errors import StorageUnavailableError
 from sweep.study.patience import Patience, PatientStorage, describe_loss, lost_connection
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.pauses: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.pauses.append(seconds)
-        self.now += seconds
+from tests.unit.sweep.tracking.fakes import FakeClock
 
 
 def failing(times: int, error: Exception):
@@ -36,8 +24,8 @@ def failing(times: int, error: Exception):
     return call, calls
 
 
-def patience(budget: float = 10.0) -> tuple[Patience, Clock]:
-    clock = Clock()
+def patience(budget: float = 10.0) -> tuple[Patience, FakeClock]:
+    clock = FakeClock()
     return Patience("redis://host/0", budget, clock=clock, sleep=clock.sleep), clock
 
 
@@ -45,7 +33,7 @@ def test_a_lost_connection_is_tried_again_with_growing_pauses_until_it_answers()
     waiting, clock = patience()
     call, calls = failing(3, ConnectionRefusedError("refused"))
     assert waiting.call(call) == "written"
-    assert calls["n"] == 4 and clock.pauses == [0.2, 0.4, 0.8]
+    assert calls["n"] == 4 and clock.sleeps == [0.2, 0.4, 0.8]
 
 
 def test_a_storage_away_past_the_budget_is_one_line_naming_it():
@@ -64,7 +52,7 @@ def test_an_answer_that_is_an_error_is_raised_at_once():
     call, calls = failing(1, KeyError("no such study"))
     with pytest.raises(KeyError):
         waiting.call(call)
-    assert calls["n"] == 1 and clock.pauses == []
+    assert calls["n"] == 1 and clock.sleeps == []
 
 
 def test_a_call_inside_a_call_shares_the_outer_budget():
@@ -72,8 +60,8 @@ def test_a_call_inside_a_call_shares_the_outer_budget():
     inner, inner_calls = failing(100, ConnectionError("down"))
     with pytest.raises(StorageUnavailableError):
         waiting.call(lambda: waiting.call(inner))
-    assert sum(clock.pauses) <= 1.0  # not the inner budget, then the outer one again
-    assert inner_calls["n"] == len(clock.pauses) + 1
+    assert sum(clock.sleeps) <= 1.0  # not the inner budget, then the outer one again
+    assert inner_calls["n"] == len(clock.sleeps) + 1
 
 
 def test_the_client_libraries_lost_connections_count_and_their_wrapped_forms_too():
