@@ -150,6 +150,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
         report = end_sweep(study, config, recorder, final, sweep_end(status, final.finished),
                            trainer.model_publishing(), register, listener)
         _tidy_workdirs(study, config, final)
+        front_size = len(study.front()) if config.multi_objective else None
         gate.close()
     except StorageUnavailableError as lost:  # the storage went away mid-sweep: say how to continue
         raise lost.resumable(f"sweep run --resume --name {name}{location.flag}") from None
@@ -157,7 +158,8 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
         stop.restore()
     summary = SweepSummary(name, config.experiment, parent_run_id, status, final.finished, final.best,
                            time.perf_counter() - started, trainer_seconds, trials_run, report, str(location),
-                           str(tracking), (grid_note or jobs_note) if status is LoopEnd.FINISHED else None)
+                           str(tracking), (grid_note or jobs_note) if status is LoopEnd.FINISHED else None,
+                           front_size=front_size)
     if status is LoopEnd.INTERRUPTED:
         raise SweepInterrupted(summary, location.flag)
     if status is LoopEnd.FAILING:
