@@ -427,6 +427,9 @@ def _objective_list(entries: list[Any], source: str, *, builtin: bool) -> tuple[
         metric = entry.get("metric", None if builtin else f"values_{position}")
         if metric is None:
             raise SweepConfigError(f"{source}: {where}.metric: required; use one of {', '.join(BUILTIN_OBJECTIVES)}")
+        if builtin and not (isinstance(metric, str) and metric in BUILTIN_OBJECTIVES):
+            raise SweepConfigError(f"{source}: {where}.metric: {metric!r} is not supported; use one of "
+                                   f"{', '.join(BUILTIN_OBJECTIVES)}")
         direction = entry.get("direction")
         if direction is None and builtin and isinstance(metric, str):
             direction = BUILTIN_OBJECTIVES.get(metric)
