@@ -76,3 +76,9 @@ def test_a_function_trainers_objectives_need_directions(tmp_path):
     with pytest.raises(SweepConfigError, match=r"objective\[1\].direction: required for 'cost'"):
         load_config(config(tmp_path, "trainer: {function: train.py:fit}\n"
                                      "objective: [{metric: acc, direction: maximize}, {metric: cost}]\n"))
+
+
+def test_the_shipped_two_objective_example_loads():
+    loaded = load_config(Path(__file__).parents[3] / "configs" / "two_objectives.yaml")
+    assert [o.metric for o in loaded.objectives] == ["val_accuracy", "model_bytes"]
+    assert loaded.constraints.bounds == (Bound("train_seconds", "<=", 5.0),)
