@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sweep.ranking import rank_key
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sweep.ranking import dominates, pareto_front, rank_key
 
 
 def ranked(trials: list[tuple[int, dict[str, float]]], *, metric: str, direction: str) -> list[int]:
@@ -66,11 +69,6 @@ def test_rank_key_is_smaller_for_the_better_trial():
 
 
 # -- several objectives ------------------------------------------------------------------------------------------
-
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from sweep.ranking import dominates, pareto_front  # noqa: E402
 
 POINTS = st.lists(st.lists(st.integers(0, 6).map(float), min_size=2, max_size=2), max_size=25)
 
