@@ -18,7 +18,17 @@ import yaml
 from sweep.errors import SweepConfigError
 from sweep.executors.spec import ExecutorSpec, Resources, parse_executor, parse_resources
 from sweep.locations import STORAGE_FORMS, STORAGE_SCHEMES, TRACKING_FORMS, TRACKING_SCHEMES, check_scheme
-from sweep.space import Categorical, Dimension, FloatRange, parse_space, shown_key, to_yaml_dict
+from sweep.space import (
+    Categorical,
+    Dimension,
+    FloatRange,
+    IntRange,
+    outside,
+    parse_space,
+    shown_key,
+    to_yaml_dict,
+    wrong_type,
+)
 from sweep.trainers.spec import TrainerSpec, parse_trainer
 from trainer import ConfigError, TrainConfig
 
@@ -33,7 +43,8 @@ MAX_TRIALS = 1_000_000  # far beyond any sweep one study holds; a typo like 1e26
 MAX_HEARTBEAT = 3600  # seconds: a dead worker's trial is retried after 3 of these
 MAX_SEED = 2**32 - 1  # numpy's seeds (and so every Optuna sampler's) are 32-bit
 _TOP_KEYS = {"name", "experiment", "objective", "trials", "timeout", "sampler", "pruner", "data", "fixed",
-             "space", "storage", "tracking_uri", "heartbeat", "trainer", "executor", "resources", "repeats"}
+             "space", "storage", "tracking_uri", "heartbeat", "trainer", "executor", "resources", "repeats",
+             "start_with"}
 # an MLflow metric name: what its stores accept, and short enough to read
 METRIC_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,249}\Z")
 REPEATS = ("train", "reuse")  # a trial proposed with a finished trial's exact settings: train it again, or reuse
@@ -69,6 +80,8 @@ class SweepConfig:
     resources: Resources = field(default_factory=Resources)  # what one trial needs (Ray; GPUs with --jobs)
     executor: ExecutorSpec = field(default_factory=ExecutorSpec)  # where the trial loops run; never stored
     repeats: str = "train"  # train | reuse: a proposal identical to a complete trial's settings is answered by it
+    # param sets the first trials run (numbers 0, 1, ...), each a mapping of tuned params; left out: sampled
+    start_with: tuple[dict[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         builtin = self.trainer.builtin
@@ -143,6 +156,67 @@ class SweepConfig:
         if self.sampler == "grid" and not self.space:
             raise SweepConfigError("sampler.name: the grid sampler needs a space: to lay its grid over; add one "
                                    "or use another --sampler")
+        self._check_start_with()
+
+    def _check_start_with(self) -> None:
+        if not isinstance(self.start_with, (tuple, list)):
+            raise SweepConfigError(f"start_with: expected a list of param sets, e.g. [{{lr: 0.5, epochs: 30}}], got "
+                                   f"{_shown_value(self.start_with)}")
+        object.__setattr__(self, "start_with", tuple(self.start_with))
+        if not self.start_with:
+            return
+        if self.sampler == "grid":
+            raise SweepConfigError("start_with: the grid sampler tries every point of its grid itself; drop "
+                                   "start_with or use another --sampler")
+        if len(self.start_with) > self.trials:
+            raise SweepConfigError(f"start_with: {len(self.start_with)} param sets but trials: {self.trials}; "
+                                   f"raise trials to at least {len(self.start_with)} or drop some")
+        object.__setattr__(self, "start_with", tuple(self.check_params(params, f"start_with[{i}]")
+                                                     for i, params in enumerate(self.start_with)))
+
+    def check_params(self, params: Any, where: str, *, allow_outside: bool = False,
+                     outside_hint: str = "give a value inside it") -> dict[str, Any]:
+        """A param set a trial must run with (``where`` names it in errors): a mapping of tuned params, each a
+        point of its dimension (with ``allow_outside``, out of its range too, though never another type or a
+        choice the space lacks). A name under fixed: may be given with its fixed value (what `sweep best
+        --format yaml` prints holds both). Returns the set without the fixed names."""
+        if not isinstance(params, Mapping) or not params:
+            raise SweepConfigError(f"{where}: expected a mapping of tuned params, e.g. {{lr: 0.5}}, got "
+                                   f"{_shown_value(params)}")
+        tuned: dict[str, Any] = {}
+        for name, value in params.items():
+            key = f"{where}.{shown_key(name)}"
+            if name in self.fixed:
+                if value != self.fixed[name] or isinstance(value, bool) != isinstance(self.fixed[name], bool):
+                    raise SweepConfigError(f"{key}: {_shown_value(value)} differs from its fixed: value "
+                                           f"{_shown_value(self.fixed[name])}; only params under space: are tuned")
+                continue
+            if not isinstance(name, str):
+                raise SweepConfigError(f"{key}: a param name is text, got {_shown_value(name)}")
+            dimension = self.space.get(name)
+            if dimension is None and (self.space or self.trainer.function is None):
+                raise SweepConfigError(f"{key}: not a tuned param; use one of {', '.join(self.space) or 'none'} "
+                                       f"(the params under space:)")
+            if dimension is None:  # no space: the function suggests its own params, whose names are unknown here
+                if not (value is None or isinstance(value, (bool, int, float, str))):
+                    raise SweepConfigError(f"{key}: {_shown_value(value)} is not a number, string, boolean or null")
+            else:
+                why = outside(dimension, value)
+                if why is not None and (not allow_outside or wrong_type(dimension, value)):
+                    hint = ("give one of them" if isinstance(dimension, Categorical) else
+                            f"give {'an integer' if isinstance(dimension, IntRange) else 'a number'}"
+                            if wrong_type(dimension, value) else outside_hint)
+                    raise SweepConfigError(f"{key}: {_shown_value(value)} is {why} (space.{shown_key(name)}); "
+                                           f"{hint}")
+            tuned[name] = value
+        if not tuned:
+            raise SweepConfigError(f"{where}: sets only fixed: params; give at least one param under space:")
+        if self.trainer.builtin:
+            try:
+                TrainConfig.from_mapping({**self.fixed, **tuned})
+            except ConfigError as error:
+                raise SweepConfigError(f"{where}: not a valid trainer setting ({error})") from None
+        return tuned
 
     def to_yaml(self) -> str:
         """The resolved config, in the file format from_file reads (stored with the sweep)."""
@@ -167,6 +241,8 @@ class SweepConfig:
             del out["data"]  # only the built-in trainer reads data; a function loads its own
         if self.repeats != "train":
             out["repeats"] = self.repeats  # stored only when set: configs of earlier sweeps read the same
+        if self.start_with:
+            out["start_with"] = [dict(params) for params in self.start_with]  # stored only when set, as repeats
         resources = self.resources.to_yaml()
         if resources is not None:
             out["resources"] = resources  # what a trial needs is the sweep's; where it runs (executor:) is not
@@ -298,7 +374,8 @@ def _fields_from_file(text: str, source: str, base: Path) -> dict[str, Any]:
     except SweepConfigError as error:
         raise SweepConfigError(f"{source}: {error}") from None
     plain = {"name": "name", "experiment": "experiment", "trials": "trials", "timeout": "timeout",
-             "storage": "storage", "tracking_uri": "tracking_uri", "heartbeat": "heartbeat", "repeats": "repeats"}
+             "storage": "storage", "tracking_uri": "tracking_uri", "heartbeat": "heartbeat", "repeats": "repeats",
+             "start_with": "start_with"}
     values.update({target: document[key] for key, target in plain.items() if document.get(key) is not None})
     nested = {("objective", "metric"): "metric", ("objective", "direction"): "direction",
               ("objective", "source"): "source",

@@ -118,6 +118,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
             if existing is not None:
                 study.fail_orphaned_trials()
             token = study.record_sweep(experiment_id, tracking)
+            study.queue_start_with()  # once the config is stored: a start killed before leaves no trial behind
             parent_run_id, _ = recorder.call(OpenParent(
                 existing.attrs.parent_run_id if existing is not None else None, token=token,
                 params=parent_params(config), config_yaml=config.to_yaml(),

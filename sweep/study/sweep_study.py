@@ -33,7 +33,7 @@ from sweep.study.optuna_internals import ask_new, database_url_of, quiet_heartbe
 from sweep.study.plots import StudyPlots, study_plots
 from sweep.study.seeding import SamplerStreams
 from sweep.study.sharing import fail_dead_trials, fail_orphaned_trials
-from sweep.study.starting import create_study, discard_new_study, link_parent, record_sweep
+from sweep.study.starting import create_study, discard_new_study, link_parent, queue_start_with, record_sweep
 from sweep.trial import MAX_STEP, OptunaTrial, Trial, TrialRun
 
 OPTUNA_PRUNED = optuna.TrialPruned  # what an unchanged Optuna objective raises to prune: as sweep.TrialPruned
@@ -161,6 +161,10 @@ class SweepStudy:
     def record_sweep(self, experiment_id: str, tracking: TrackingLocation) -> str:
         """What the study keeps about its sweep, before its parent run exists; returns the parent's token."""
         return record_sweep(self._study, self.config, experiment_id, tracking)
+
+    def queue_start_with(self) -> None:
+        """The config's start_with param sets as the first trials, when the study holds none yet."""
+        queue_start_with(self._study, self.config)
 
     def link_parent(self, parent_run_id: str) -> None:
         """The study's link to its parent run, and "running"."""
