@@ -208,6 +208,9 @@ class SweepConfig:
                             if wrong_type(dimension, value) else outside_hint)
                     raise SweepConfigError(f"{key}: {_shown_value(value)} is {why} (space.{shown_key(name)}); "
                                            f"{hint}")
+                if why is not None and not isinstance(dimension, Categorical) and dimension.log and value <= 0:
+                    raise SweepConfigError(f"{key}: {_shown_value(value)} is not > 0, which a log scale needs "
+                                           f"(space.{shown_key(name)}); give a positive value")
             tuned[name] = value
         if not tuned:
             raise SweepConfigError(f"{where}: sets only fixed: params; give at least one param under space:")
@@ -312,6 +315,29 @@ def read_config_file(file: Path) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise SweepConfigError(f"{file}: cannot read config file ({error})") from error
+
+
+def param_set_from_file(file: Path) -> dict[str, Any]:
+    """The params of a trial to queue, from a YAML (or JSON) file: `sweep best --format yaml`'s config (its
+    fixed: holds every param of the winner), `sweep best --format json`'s (its params:), or a plain mapping."""
+    source = str(file)
+    try:
+        text = read_config_file(file)
+    except SweepConfigError as error:
+        raise SweepConfigError(str(error).replace("config file", "file").replace("--config", "--from")) from None
+    try:
+        document = yaml.load(text, Loader=UniqueKeyLoader)
+    except DuplicateKeyError as error:
+        raise SweepConfigError(f"{source}:{error.line}: key {shown_key(error.key)!r} appears twice; keep one") from None
+    except (yaml.YAMLError, ValueError, OverflowError, RecursionError):
+        raise SweepConfigError(f"{source}: not valid YAML; give a mapping of params, e.g. lr: 0.5") from None
+    if isinstance(document, Mapping):
+        for section in ("params", "fixed"):  # sweep best --format json, then --format yaml
+            if isinstance(document.get(section), Mapping) and not isinstance(document.get("space"), Mapping):
+                return dict(document[section])
+        return dict(document)
+    raise SweepConfigError(f"{source}: expected a mapping of params (or `sweep best --format yaml` output), got "
+                           f"{_shown_value(document)}")
 
 
 def config_from_yaml(text: str, source: str = "stored config") -> SweepConfig:

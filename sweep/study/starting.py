@@ -89,16 +89,6 @@ def record_sweep(study: optuna.Study, config: SweepConfig, experiment_id: str, t
     return token
 
 
-def queue_start_with(study: optuna.Study, config: SweepConfig) -> None:
-    """The config's start_with param sets as the sweep's first trials (numbers 0, 1, ...), queued WAITING with
-    their params fixed, for the first free workers to take. Only while the study holds no trial: a new sweep's,
-    or one whose start was cut short before this (a resume never queues them twice)."""
-    if not config.start_with or storage_of(study).get_n_trials(study_id_of(study)) > 0:
-        return
-    for params in config.start_with:
-        study.enqueue_trial(dict(params))
-
-
 def link_parent(study: optuna.Study, parent_run_id: str) -> None:
     """The study's link to its parent run, and "running"."""
     replace(SweepAttrs.read(study), parent_run_id=parent_run_id, status=SweepStatus.RUNNING.value).write(study)

@@ -492,3 +492,17 @@ def test_start_with_is_refused_with_the_grid_sampler(tmp_path):
 def test_start_with_names_a_define_by_run_functions_params_freely(tmp_path):
     text = function_config(tmp_path, "objective: {direction: maximize}\nstart_with: [{x: 0.5, family: linear}]\n")
     assert load_text(tmp_path, text).start_with == ({"x": 0.5, "family": "linear"},)
+
+
+def test_a_param_set_file_is_best_yaml_best_json_or_a_plain_mapping(tmp_path):
+    from sweep.config import param_set_from_file
+
+    files = {"best.yaml": "trials: 1\nfixed: {lr: 0.5, seed: 0}\n", "best.json": '{"trial": 3, "params": {"lr": 0.5}}',
+             "plain.yaml": "lr: 0.5\n"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    assert param_set_from_file(tmp_path / "best.yaml") == {"lr": 0.5, "seed": 0}
+    assert param_set_from_file(tmp_path / "best.json") == {"lr": 0.5}
+    assert param_set_from_file(tmp_path / "plain.yaml") == {"lr": 0.5}
+    with pytest.raises(SweepConfigError, match="no such file; check --from"):
+        param_set_from_file(tmp_path / "missing.yaml")

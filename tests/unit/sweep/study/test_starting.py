@@ -15,7 +15,6 @@ from sweep.study.starting import (
     create_study,
     discard_new_study,
     link_parent,
-    queue_start_with,
     record_sweep,
     resumed_config,
 )
@@ -97,12 +96,3 @@ def test_a_failed_start_never_removes_a_study_another_run_made_under_the_name(jo
     assert [s.study_name for s in storage.get_all_studies()] == ["raced"]
     assert open_sweep(journal, "raced").attrs.parent_run_id == SweepAttrs.read(theirs).parent_run_id
 
-
-def test_start_with_sets_are_queued_as_the_first_trials_once(journal):
-    config = sweep_config(trials=4, start_with=({"lr": 0.5}, {"lr": 0.25}))
-    study = create_study(open_storage(journal), config, "steered")
-    queue_start_with(study, config)
-    queue_start_with(study, config)  # a resume: the study holds trials, none is queued again
-    trials = study.get_trials(deepcopy=False)
-    assert [(t.number, t.state, t.system_attrs["fixed_params"]) for t in trials] == [
-        (0, TrialState.WAITING, {"lr": 0.5}), (1, TrialState.WAITING, {"lr": 0.25})]
