@@ -18,6 +18,7 @@ import yaml
 from sweep.errors import SweepConfigError
 from sweep.executors.spec import ExecutorSpec, Resources, parse_executor, parse_resources
 from sweep.locations import STORAGE_FORMS, STORAGE_SCHEMES, TRACKING_FORMS, TRACKING_SCHEMES, check_scheme
+from sweep.run_names import TRIAL_FIELD, template_fields
 from sweep.space import (
     Categorical,
     Dimension,
@@ -44,7 +45,7 @@ MAX_HEARTBEAT = 3600  # seconds: a dead worker's trial is retried after 3 of the
 MAX_SEED = 2**32 - 1  # numpy's seeds (and so every Optuna sampler's) are 32-bit
 _TOP_KEYS = {"name", "experiment", "objective", "trials", "timeout", "sampler", "pruner", "data", "fixed",
              "space", "storage", "tracking_uri", "heartbeat", "trainer", "executor", "resources", "repeats",
-             "start_with"}
+             "start_with", "run_name"}
 # an MLflow metric name: what its stores accept, and short enough to read
 METRIC_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,249}\Z")
 REPEATS = ("train", "reuse")  # a trial proposed with a finished trial's exact settings: train it again, or reuse
@@ -82,6 +83,7 @@ class SweepConfig:
     repeats: str = "train"  # train | reuse: a proposal identical to a complete trial's settings is answered by it
     # param sets the first trials run (numbers 0, 1, ...), each a mapping of tuned params; left out: sampled
     start_with: tuple[dict[str, Any], ...] = ()
+    run_name: str | None = None  # child run names: a template of {trial} and params; None: trial-<number>
 
     def __post_init__(self) -> None:
         builtin = self.trainer.builtin
@@ -157,6 +159,38 @@ class SweepConfig:
             raise SweepConfigError("sampler.name: the grid sampler needs a space: to lay its grid over; add one "
                                    "or use another --sampler")
         self._check_start_with()
+        self._check_run_name()
+
+    def _check_run_name(self) -> None:
+        """The template names the trial and params only, each formatted as its spec says: tried on every corner
+        of the space (the range's ends, each choice) and the fixed values, so a bad spec fails here."""
+        template = self.run_name
+        if template is None:
+            return
+        if not isinstance(template, str) or not template.strip():
+            raise SweepConfigError(f"run_name: expected a text such as \"{{trial}}-lr{{lr:.2g}}\", got "
+                                   f"{_shown_value(template)}")
+        try:
+            fields = template_fields(template)
+        except ValueError as error:
+            raise SweepConfigError(f"run_name: {error} in {template!r}; write {{{{ and }}}} for literal "
+                                   f"braces") from None
+        known = [TRIAL_FIELD, *self.space, *self.fixed]
+        free = not self.space and self.trainer.function is not None  # a define-by-run fit names its own params
+        samples: dict[str, tuple[Any, ...]] = {TRIAL_FIELD: (0,)}
+        samples.update({name: (value,) for name, value in self.fixed.items()})
+        samples.update({name: _corners(dimension) for name, dimension in self.space.items()})
+        for name, _spec, _conversion in fields:
+            if name not in known and not (free and name.isidentifier()):
+                raise SweepConfigError(f"run_name: {{{shown_key(name)}}} names no param; use {{trial}} or a param "
+                                       f"under space: or fixed: ({', '.join(known)})")
+        for name, spec, conversion in fields:
+            for value in samples.get(name, ()):  # a define-by-run param's type is unknown here: not tried
+                try:
+                    format(CONVERSIONS.get(conversion or "", lambda given: given)(value), spec)
+                except (ValueError, TypeError) as error:
+                    raise SweepConfigError(f"run_name: cannot format {shown_key(name)}={_shown_value(value)} with "
+                                           f"{{{shown_key(name)}:{spec}}} ({error}); change its format spec") from None
 
     def _check_start_with(self) -> None:
         if not isinstance(self.start_with, (tuple, list)):
@@ -246,6 +280,8 @@ class SweepConfig:
             out["repeats"] = self.repeats  # stored only when set: configs of earlier sweeps read the same
         if self.start_with:
             out["start_with"] = [dict(params) for params in self.start_with]  # stored only when set, as repeats
+        if self.run_name is not None:
+            out["run_name"] = self.run_name  # stored only when set, as repeats
         resources = self.resources.to_yaml()
         if resources is not None:
             out["resources"] = resources  # what a trial needs is the sweep's; where it runs (executor:) is not
@@ -401,7 +437,7 @@ def _fields_from_file(text: str, source: str, base: Path) -> dict[str, Any]:
         raise SweepConfigError(f"{source}: {error}") from None
     plain = {"name": "name", "experiment": "experiment", "trials": "trials", "timeout": "timeout",
              "storage": "storage", "tracking_uri": "tracking_uri", "heartbeat": "heartbeat", "repeats": "repeats",
-             "start_with": "start_with"}
+             "start_with": "start_with", "run_name": "run_name"}
     values.update({target: document[key] for key, target in plain.items() if document.get(key) is not None})
     nested = {("objective", "metric"): "metric", ("objective", "direction"): "direction",
               ("objective", "source"): "source",
@@ -499,6 +535,9 @@ def _check_function_settings(space: Mapping[str, Dimension], fixed: Mapping[str,
         if not (value is None or isinstance(value, (bool, int, float, str, list, dict))):
             raise SweepConfigError(f"fixed.{shown_key(key)}: {_shown_value(value)} is not a number, string, "
                                    f"boolean, list or mapping")
+
+
+CONVERSIONS = {"r": repr, "s": str, "a": ascii}  # a template field's !r, !s, !a
 
 
 def _corners(dimension: Dimension) -> tuple[Any, ...]:

@@ -506,3 +506,33 @@ def test_a_param_set_file_is_best_yaml_best_json_or_a_plain_mapping(tmp_path):
     assert param_set_from_file(tmp_path / "plain.yaml") == {"lr": 0.5}
     with pytest.raises(SweepConfigError, match="no such file; check --from"):
         param_set_from_file(tmp_path / "missing.yaml")
+
+
+# -- run_name --------------------------------------------------------------------------------------------
+
+
+def test_run_name_takes_the_trial_and_params_with_format_specs_and_is_stored_only_when_set(tmp_path):
+    assert "run_name" not in load_text(tmp_path, STEERED).to_yaml()  # earlier sweeps' stored configs read alike
+    config = load_text(tmp_path, STEERED + 'run_name: "{trial}-lr{lr:.2g}-ep{epochs:03d}-{ngrams}-s{seed}"\n')
+    assert config.run_name == "{trial}-lr{lr:.2g}-ep{epochs:03d}-{ngrams}-s{seed}"
+    assert config_from_yaml(config.to_yaml()).run_name == config.run_name
+
+
+@pytest.mark.parametrize(("template", "error"), [
+    ("{trial}-{learning_rate}", "run_name: {learning_rate} names no param; use {trial} or a param under space: or "
+                                "fixed: (trial, lr, epochs, ngrams, seed)"),
+    ("{}", "run_name: {} names no param"),
+    ("{lr.real}", "run_name: {lr.real} names no param"),
+    ("{trial", "run_name: expected '}' before end of string in '{trial'; write {{ and }} for literal braces"),
+    ("{epochs:.2s}", "run_name: cannot format epochs=2 with {epochs:.2s}"),
+    ("{lr:d}", "run_name: cannot format lr=0.1 with {lr:d}"),
+    ("", "run_name: expected a text such as"),
+])
+def test_a_run_name_naming_an_unknown_param_or_malformed_is_refused(tmp_path, template, error):
+    message = config_error(tmp_path, STEERED + yaml.safe_dump({"run_name": template}))
+    assert error in message
+
+
+def test_a_run_name_may_name_a_define_by_run_functions_own_params(tmp_path):
+    text = function_config(tmp_path, "objective: {direction: maximize}\nrun_name: '{trial}-{family}-{x:.2f}'\n")
+    assert load_text(tmp_path, text).run_name == "{trial}-{family}-{x:.2f}"
