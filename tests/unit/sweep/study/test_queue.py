@@ -6,6 +6,7 @@ from optuna.trial import TrialState
 
 from sweep.study.attrs import SweepAttrs
 from sweep.study.queue import queue_start_with, queue_trial
+from sweep.study.reading import sweep_trials
 from sweep.study.starting import create_study
 from sweep.study.storage import open_storage
 from tests.unit.sweep.study.conftest import add_trial, new_sweep, sweep_config
@@ -38,3 +39,10 @@ def test_a_trial_queued_into_a_sweep_that_started_its_target_raises_the_target_b
     queued = queue_trial(study, sweep_config(trials=2), {"lr": 0.3})
     assert (queued.number, queued.target, queued.target_raised) == (2, 3, True)
     assert SweepAttrs.read(study).target == 3
+
+
+def test_a_queued_trial_shows_the_params_it_will_run_with(journal):
+    study = new_sweep(journal, config=sweep_config(trials=4))
+    queue_trial(study, sweep_config(trials=4), {"lr": 0.3})
+    _, [row], _ = sweep_trials(str(journal), "demo")
+    assert (row.number, row.state, row.params) == (0, "WAITING", {"lr": 0.3})
