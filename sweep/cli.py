@@ -209,6 +209,27 @@ def best(
             typer.echo(queries.render_best(result, fmt))
 
 
+@app.command(cls=PlainUsage)
+def enqueue(
+    arguments: Annotated[list[str] | None, typer.Argument(
+        metavar="[NAME] PARAM=VALUE...", help="The sweep (default: the latest), then the trial's params.")] = None,
+    from_file: Annotated[Path | None, typer.Option("--from", metavar="FILE", help="Params from a YAML file: "
+                                                   "`sweep best --format yaml` output, or a mapping; PARAM=VALUE "
+                                                   "arguments override it.")] = None,
+    allow_outside: Annotated[bool, typer.Option("--allow-outside", is_flag=True, help="Run values outside their "
+                                                "range in the space (never a choice the space lacks).")] = False,
+    storage: StorageOption = None,
+) -> None:
+    """Queue a trial with these params into a sweep, running or stopped: the next free worker runs it, once, and
+    it counts toward the target."""
+    from sweep.engine import enqueue_trial
+    from sweep.views import render_enqueued
+
+    with study_command():
+        typer.echo(render_enqueued(enqueue_trial(arguments or [], storage_url=storage, from_file=from_file,
+                                                 allow_outside=allow_outside)))
+
+
 @app.command("ls", cls=PlainUsage)
 def list_command(storage: StorageOption = None) -> None:
     """List the sweeps: status, trials done / target, best value, start time."""

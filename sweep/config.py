@@ -19,7 +19,18 @@ from sweep.constraints import Constraints, parse_constraints
 from sweep.errors import SweepConfigError
 from sweep.executors.spec import ExecutorSpec, Resources, parse_executor, parse_resources
 from sweep.locations import STORAGE_FORMS, STORAGE_SCHEMES, TRACKING_FORMS, TRACKING_SCHEMES, check_scheme
-from sweep.space import Categorical, Dimension, FloatRange, parse_space, shown_key, to_yaml_dict
+from sweep.run_names import TRIAL_FIELD, template_fields
+from sweep.space import (
+    Categorical,
+    Dimension,
+    FloatRange,
+    IntRange,
+    outside,
+    parse_space,
+    shown_key,
+    to_yaml_dict,
+    wrong_type,
+)
 from sweep.trainers.spec import BUILTIN, TrainerSpec, parse_trainer
 from trainer import ConfigError, TrainConfig
 
@@ -40,7 +51,8 @@ MAX_TRIALS = 1_000_000  # far beyond any sweep one study holds; a typo like 1e26
 MAX_HEARTBEAT = 3600  # seconds: a dead worker's trial is retried after 3 of these
 MAX_SEED = 2**32 - 1  # numpy's seeds (and so every Optuna sampler's) are 32-bit
 _TOP_KEYS = {"name", "experiment", "objective", "constraints", "trials", "timeout", "sampler", "pruner", "data",
-             "fixed", "space", "storage", "tracking_uri", "heartbeat", "trainer", "executor", "resources", "repeats"}
+             "fixed", "space", "storage", "tracking_uri", "heartbeat", "trainer", "executor", "resources", "repeats",
+             "start_with", "run_name"}
 # an MLflow metric name: what its stores accept, and short enough to read
 METRIC_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,249}\Z")
 REPEATS = ("train", "reuse")  # a trial proposed with a finished trial's exact settings: train it again, or reuse
@@ -100,6 +112,9 @@ class SweepConfig:
     @property
     def multi_objective(self) -> bool:
         return bool(self.more_objectives)
+    # param sets the first trials run (numbers 0, 1, ...), each a mapping of tuned params; left out: sampled
+    start_with: tuple[dict[str, Any], ...] = ()
+    run_name: str | None = None  # child run names: a template of {trial} and params; None: trial-<number>
 
     def __post_init__(self) -> None:
         builtin = self.trainer.builtin
@@ -177,6 +192,102 @@ class SweepConfig:
         if self.sampler == "grid" and not self.space:
             raise SweepConfigError("sampler.name: the grid sampler needs a space: to lay its grid over; add one "
                                    "or use another --sampler")
+        self._check_start_with()
+        self._check_run_name()
+
+    def _check_run_name(self) -> None:
+        """The template names the trial and params only, each formatted as its spec says: tried on every corner
+        of the space (the range's ends, each choice) and the fixed values, so a bad spec fails here."""
+        template = self.run_name
+        if template is None:
+            return
+        if not isinstance(template, str) or not template.strip():
+            raise SweepConfigError(f"run_name: expected a text such as \"{{trial}}-lr{{lr:.2g}}\", got "
+                                   f"{_shown_value(template)}")
+        try:
+            fields = template_fields(template)
+        except ValueError as error:
+            raise SweepConfigError(f"run_name: {error} in {template!r}; write {{{{ and }}}} for literal "
+                                   f"braces") from None
+        known = [TRIAL_FIELD, *self.space, *self.fixed]
+        free = not self.space and self.trainer.function is not None  # a define-by-run fit names its own params
+        samples: dict[str, tuple[Any, ...]] = {TRIAL_FIELD: (0,)}
+        samples.update({name: (value,) for name, value in self.fixed.items()})
+        samples.update({name: _corners(dimension) for name, dimension in self.space.items()})
+        for name, _spec, _conversion in fields:
+            if name not in known and not (free and name.isidentifier()):
+                raise SweepConfigError(f"run_name: {{{shown_key(name)}}} names no param; use {{trial}} or a param "
+                                       f"under space: or fixed: ({', '.join(known)})")
+        for name, spec, conversion in fields:
+            for value in samples.get(name, ()):  # a define-by-run param's type is unknown here: not tried
+                try:
+                    format(CONVERSIONS.get(conversion or "", lambda given: given)(value), spec)
+                except (ValueError, TypeError) as error:
+                    raise SweepConfigError(f"run_name: cannot format {shown_key(name)}={_shown_value(value)} with "
+                                           f"{{{shown_key(name)}:{spec}}} ({error}); change its format spec") from None
+
+    def _check_start_with(self) -> None:
+        if not isinstance(self.start_with, (tuple, list)):
+            raise SweepConfigError(f"start_with: expected a list of param sets, e.g. [{{lr: 0.5, epochs: 30}}], got "
+                                   f"{_shown_value(self.start_with)}")
+        object.__setattr__(self, "start_with", tuple(self.start_with))
+        if not self.start_with:
+            return
+        if self.sampler == "grid":
+            raise SweepConfigError("start_with: the grid sampler tries every point of its grid itself; drop "
+                                   "start_with or use another --sampler")
+        if len(self.start_with) > self.trials:
+            raise SweepConfigError(f"start_with: {len(self.start_with)} param sets but trials: {self.trials}; "
+                                   f"raise trials to at least {len(self.start_with)} or drop some")
+        object.__setattr__(self, "start_with", tuple(self.check_params(params, f"start_with[{i}]")
+                                                     for i, params in enumerate(self.start_with)))
+
+    def check_params(self, params: Any, where: str, *, allow_outside: bool = False,
+                     outside_hint: str = "give a value inside it") -> dict[str, Any]:
+        """A param set a trial must run with (``where`` names it in errors): a mapping of tuned params, each a
+        point of its dimension (with ``allow_outside``, out of its range too, though never another type or a
+        choice the space lacks). A name under fixed: may be given with its fixed value (what `sweep best
+        --format yaml` prints holds both). Returns the set without the fixed names."""
+        if not isinstance(params, Mapping) or not params:
+            raise SweepConfigError(f"{where}: expected a mapping of tuned params, e.g. {{lr: 0.5}}, got "
+                                   f"{_shown_value(params)}")
+        tuned: dict[str, Any] = {}
+        for name, value in params.items():
+            key = f"{where}.{shown_key(name)}"
+            if name in self.fixed:
+                if value != self.fixed[name] or isinstance(value, bool) != isinstance(self.fixed[name], bool):
+                    raise SweepConfigError(f"{key}: {_shown_value(value)} differs from its fixed: value "
+                                           f"{_shown_value(self.fixed[name])}; only params under space: are tuned")
+                continue
+            if not isinstance(name, str):
+                raise SweepConfigError(f"{key}: a param name is text, got {_shown_value(name)}")
+            dimension = self.space.get(name)
+            if dimension is None and (self.space or self.trainer.function is None):
+                raise SweepConfigError(f"{key}: not a tuned param; use one of {', '.join(self.space) or 'none'} "
+                                       f"(the params under space:)")
+            if dimension is None:  # no space: the function suggests its own params, whose names are unknown here
+                if not (value is None or isinstance(value, (bool, int, float, str))):
+                    raise SweepConfigError(f"{key}: {_shown_value(value)} is not a number, string, boolean or null")
+            else:
+                why = outside(dimension, value)
+                if why is not None and (not allow_outside or wrong_type(dimension, value)):
+                    hint = ("give one of them" if isinstance(dimension, Categorical) else
+                            f"give {'an integer' if isinstance(dimension, IntRange) else 'a number'}"
+                            if wrong_type(dimension, value) else outside_hint)
+                    raise SweepConfigError(f"{key}: {_shown_value(value)} is {why} (space.{shown_key(name)}); "
+                                           f"{hint}")
+                if why is not None and not isinstance(dimension, Categorical) and dimension.log and value <= 0:
+                    raise SweepConfigError(f"{key}: {_shown_value(value)} is not > 0, which a log scale needs "
+                                           f"(space.{shown_key(name)}); give a positive value")
+            tuned[name] = value
+        if not tuned:
+            raise SweepConfigError(f"{where}: sets only fixed: params; give at least one param under space:")
+        if self.trainer.builtin:
+            try:
+                TrainConfig.from_mapping({**self.fixed, **tuned})
+            except ConfigError as error:
+                raise SweepConfigError(f"{where}: not a valid trainer setting ({error})") from None
+        return tuned
 
     def _check_objectives(self) -> None:
         """The objectives after the first, the sampler and pruner that go with several, and the constraints."""
@@ -240,6 +351,10 @@ class SweepConfig:
             out["repeats"] = self.repeats  # stored only when set: configs of earlier sweeps read the same
         if self.constraints:
             out["constraints"] = self.constraints.to_yaml()
+        if self.start_with:
+            out["start_with"] = [dict(params) for params in self.start_with]  # stored only when set, as repeats
+        if self.run_name is not None:
+            out["run_name"] = self.run_name  # stored only when set, as repeats
         resources = self.resources.to_yaml()
         if resources is not None:
             out["resources"] = resources  # what a trial needs is the sweep's; where it runs (executor:) is not
@@ -318,6 +433,29 @@ def read_config_file(file: Path) -> str:
         raise SweepConfigError(f"{file}: cannot read config file ({error})") from error
 
 
+def param_set_from_file(file: Path) -> dict[str, Any]:
+    """The params of a trial to queue, from a YAML (or JSON) file: `sweep best --format yaml`'s config (its
+    fixed: holds every param of the winner), `sweep best --format json`'s (its params:), or a plain mapping."""
+    source = str(file)
+    try:
+        text = read_config_file(file)
+    except SweepConfigError as error:
+        raise SweepConfigError(str(error).replace("config file", "file").replace("--config", "--from")) from None
+    try:
+        document = yaml.load(text, Loader=UniqueKeyLoader)
+    except DuplicateKeyError as error:
+        raise SweepConfigError(f"{source}:{error.line}: key {shown_key(error.key)!r} appears twice; keep one") from None
+    except (yaml.YAMLError, ValueError, OverflowError, RecursionError):
+        raise SweepConfigError(f"{source}: not valid YAML; give a mapping of params, e.g. lr: 0.5") from None
+    if isinstance(document, Mapping):
+        for section in ("params", "fixed"):  # sweep best --format json, then --format yaml
+            if isinstance(document.get(section), Mapping) and not isinstance(document.get("space"), Mapping):
+                return dict(document[section])
+        return dict(document)
+    raise SweepConfigError(f"{source}: expected a mapping of params (or `sweep best --format yaml` output), got "
+                           f"{_shown_value(document)}")
+
+
 def config_from_yaml(text: str, source: str = "stored config") -> SweepConfig:
     """Rebuild a stored sweep's config (the study keeps its resolved YAML)."""
     return SweepConfig(**_fields_from_file(text, source, Path.cwd()))
@@ -388,7 +526,8 @@ def _fields_from_file(text: str, source: str, base: Path) -> dict[str, Any]:
     except SweepConfigError as error:
         raise SweepConfigError(f"{source}: {error}") from None
     plain = {"name": "name", "experiment": "experiment", "trials": "trials", "timeout": "timeout",
-             "storage": "storage", "tracking_uri": "tracking_uri", "heartbeat": "heartbeat", "repeats": "repeats"}
+             "storage": "storage", "tracking_uri": "tracking_uri", "heartbeat": "heartbeat", "repeats": "repeats",
+             "start_with": "start_with", "run_name": "run_name"}
     values.update({target: document[key] for key, target in plain.items() if document.get(key) is not None})
     nested = {("objective", "metric"): "metric", ("objective", "direction"): "direction",
               ("objective", "source"): "source",
@@ -522,6 +661,9 @@ def _check_function_settings(space: Mapping[str, Dimension], fixed: Mapping[str,
         if not (value is None or isinstance(value, (bool, int, float, str, list, dict))):
             raise SweepConfigError(f"fixed.{shown_key(key)}: {_shown_value(value)} is not a number, string, "
                                    f"boolean, list or mapping")
+
+
+CONVERSIONS = {"r": repr, "s": str, "a": ascii}  # a template field's !r, !s, !a
 
 
 def _corners(dimension: Dimension) -> tuple[Any, ...]:

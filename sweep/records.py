@@ -23,6 +23,8 @@ class SweepIdentity:
     name: str  # the Optuna study name and the parent run's name
     experiment: str
     tracking_uri: str | None  # None: MLFLOW_TRACKING_URI, else MLflow's default
+    run_name: str | None = None  # the config's run_name template for child runs; None: trial-<number>
+    fixed: dict[str, Any] = field(default_factory=dict)  # the sweep's fixed params, which the template may name
 
 
 @dataclass(frozen=True)

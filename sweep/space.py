@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import yaml
+
 from sweep.errors import SweepConfigError
 
 Choice = bool | int | float | str | None
@@ -167,6 +169,76 @@ def grid(space: Mapping[str, Dimension]) -> dict[str, list[Choice]]:
                                    f"float; add step: or use another --sampler")
         out[name] = values
     return out
+
+
+def same_choice(value: Any, choice: Choice) -> bool:
+    """Optuna finds a choice with ==, so 1 and 1.0 are one choice; True and 1 stay apart by type."""
+    return value == choice and isinstance(value, bool) == isinstance(choice, bool)
+
+
+def outside(dimension: Dimension, value: Any) -> str | None:
+    """Why ``value`` is not a point of ``dimension`` ("outside 0.01..5", "not among the choices"), else None."""
+    if isinstance(dimension, Categorical):
+        if any(same_choice(value, choice) for choice in dimension.choices):
+            return None
+        return f"not among the choices {', '.join(repr(choice) for choice in dimension.choices)}"
+    integer = isinstance(dimension, IntRange)
+    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)) or not _finite(value):
+        return f"not {'an integer' if integer else 'a number'}"
+    if not dimension.low <= value <= dimension.high:
+        return f"outside the range {dimension.low}..{dimension.high}"
+    if dimension.step is not None and not _on_step(value - dimension.low, dimension.step):
+        return f"not on the range's step of {dimension.step} from {dimension.low}"
+    return None
+
+
+def _on_step(offset: float, step: float) -> bool:
+    """Whether ``offset`` is a whole number of steps (as Optuna's own check, with room for float rounding)."""
+    steps = offset / step
+    return abs(steps - round(steps)) < 1e-8
+
+
+def wrong_type(dimension: Dimension, value: Any) -> bool:
+    """Whether ``value`` cannot be a value of ``dimension`` at all (whatever its range): a text for a number,
+    a fraction for an integer, a value not among a categorical's choices."""
+    if isinstance(dimension, Categorical):
+        return outside(dimension, value) is not None
+    integer = isinstance(dimension, IntRange)
+    return isinstance(value, bool) or not isinstance(value, int if integer else (int, float)) or not _finite(value)
+
+
+def parse_value(dimension: Dimension | None, text: str) -> Any:
+    """A value given as text (`lr=0.5` on the command line) read as ``dimension`` holds it: an integer, a number,
+    or the categorical choice it spells (``true``, ``3``, ``adam``); without a dimension, as YAML reads it."""
+    if isinstance(dimension, Categorical):
+        for choice in dimension.choices:
+            if text == str(choice) or text == _yaml_text(choice):
+                return choice
+        return _yaml_scalar(text)
+    if isinstance(dimension, IntRange):
+        try:
+            return int(text)
+        except ValueError:
+            return _yaml_scalar(text)
+    if isinstance(dimension, FloatRange):
+        try:
+            return float(text)
+        except ValueError:
+            return _yaml_scalar(text)
+    return _yaml_scalar(text)
+
+
+def _yaml_text(choice: Choice) -> str:
+    """A choice as YAML writes it (true, null): what a user types for a categorical's bool or null."""
+    return str(yaml.safe_dump(choice, default_flow_style=True)).removesuffix("\n...\n").strip()
+
+
+def _yaml_scalar(text: str) -> Any:
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if value is None or isinstance(value, (bool, int, float, str)) else text
 
 
 def to_yaml_dict(dimension: Dimension) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from sweep.records import Counts
 from sweep.study import SweepRow, TrialRow
 
 if TYPE_CHECKING:
+    from sweep.engine.enqueue import Enqueued
     from sweep.predict import Prediction, TablePredictions
 
 SHOWN_METRICS = ("val_accuracy", "val_loss", "test_accuracy", "train_accuracy")
@@ -206,6 +207,15 @@ def table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     cells = [tuple(str(c) for c in header)] + [tuple(str(c) for c in row) for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
+
+
+def render_enqueued(queued: Enqueued) -> str:
+    """One line: the trial queued, and what will run it."""
+    params = " ".join(f"{name}={value}" for name, value in queued.params.items())
+    raised = f"; the sweep's target is now {queued.target}" if queued.target_raised else ""
+    how = (f"the sweep's next free worker runs it (if none is left: {queued.resume})" if queued.running
+           else f"{queued.resume} runs it")
+    return f"queued trial {queued.number} of sweep {queued.sweep} ({params}){raised}: {how}"
 
 
 def render_sync(result: Any) -> str:

@@ -11,6 +11,7 @@ defaults of sweep/engine/composition.py, and tests drive the same engine in-proc
     jobs.py         workers (--jobs processes, Ray tasks): their progress read from the study
     ending.py       the end of a sweep: final best, status, plots and the published model
     sync.py         `sweep sync`: rebuild what MLflow is missing from the study
+    enqueue.py      `sweep enqueue`: a trial with given params queued into a sweep, running or stopped
     progress.py     what a running sweep reports to its caller (the listener, the summary)
 """
 
@@ -22,6 +23,7 @@ from typing import Any
 # name -> the module defining it: imported on first use, so that `sweep best` importing the progress
 # records does not pay for the trainers, executors and tracking transport
 _EXPORTS = {
+    "Enqueued": "sweep.engine.enqueue",
     "Parts": "sweep.engine.parts",
     "StopSignal": "sweep.engine.loop",
     "SweepInterrupted": "sweep.engine.progress",
@@ -31,6 +33,7 @@ _EXPORTS = {
     "SyncResult": "sweep.engine.sync",
     "TrialUpdate": "sweep.engine.progress",
     "WorkersFailed": "sweep.engine.progress",
+    "enqueue_trial": "sweep.engine.enqueue",
     "run_sweep": "sweep.engine.run",
     "run_worker": "sweep.engine.run",
     "sync_sweep": "sweep.engine.sync",

@@ -108,7 +108,8 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
     listener.sweep_opening(name, config.trials, existing is not None)
 
     try:
-        experiment_id = recorder.connect(SweepIdentity(name, config.experiment, tracking.explicit))
+        experiment_id = recorder.connect(SweepIdentity(name, config.experiment, tracking.explicit,
+                                                            config.run_name, dict(config.fixed)))
         # -- from here a signal only asks the loop to stop at the next epoch or trial boundary. The study
         # records the sweep and a token before the parent run exists, and the parent carries the token:
         # killed before the link is written, the next run, --resume or sync finds that parent again --
@@ -118,6 +119,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
             if existing is not None:
                 study.fail_orphaned_trials()
             token = study.record_sweep(experiment_id, tracking)
+            study.queue_start_with()  # once the config is stored: a start killed before leaves no trial behind
             parent_run_id, _ = recorder.call(OpenParent(
                 existing.attrs.parent_run_id if existing is not None else None, token=token,
                 params=parent_params(config), config_yaml=config.to_yaml(),
@@ -244,7 +246,8 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
         tracking = TrackingLocation.resolve(tracking_uri, stored=sweep.attrs.stored_tracking)
         trainer = parts.trainer(config, tracking)
         listener.sweep_opening(name, config.trials, True)
-        recorder.connect(SweepIdentity(name, config.experiment, tracking.explicit))
+        recorder.connect(SweepIdentity(name, config.experiment, tracking.explicit,
+                                       config.run_name, dict(config.fixed)))
         parent_run_id = sweep.attrs.parent_run_id
         if parent_run_id is None:
             raise NotFoundError(f"sweep {name!r} has no parent run yet (its start was cut short); "

@@ -67,7 +67,8 @@ def sync_sweep(name: str | None, *, storage_url: str | None, tracking_uri: str |
     publishing = composition.model_publishing(config)
     recorder = Recorder((parts or composition.default_parts()).transport())
     try:
-        recorder.connect(SweepIdentity(sweep.name, config.experiment, tracking.explicit))
+        recorder.connect(SweepIdentity(sweep.name, config.experiment, tracking.explicit, config.run_name,
+                                       dict(config.fixed)))
         parent_run_id, created = recorder.call(OpenParent(
             attrs.parent_run_id, params=parent_params(config),
             tags={"sweep.status": state, "sweep.target": str(attrs.target or config.trials),

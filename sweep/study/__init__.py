@@ -15,6 +15,7 @@ both is sweep/engine/: it imports nothing from Optuna, and reaches a sweep's stu
     sharing.py          one study, many workers: the trial gate, dead workers, heartbeats
     seeding.py          which sampler sequence each trial draws from: no two processes replay one
     repeats.py          trials with identical settings: reused (repeats: reuse), marked, counted
+    queue.py            trials queued with fixed params: start_with's, `sweep enqueue`'s
     reading.py          list_sweeps, sweep_trials: what `sweep best/ls/show` read (read-only)
     plots.py            Optuna's plots as PNGs
     health.py           `sweep doctor`'s look at a storage

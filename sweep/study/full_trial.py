@@ -10,7 +10,9 @@ settings, curves into the child run, ``log_metrics``, ``workdir``, ``run_id``, t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import optuna
@@ -20,6 +22,16 @@ from sweep.study.objective_pruning import report_objectives, should_prune_object
 from sweep.trial import Trial, TrialRun
 
 USER_TAG_PREFIX = "user."  # a user attribute on the trial's child run: tag user.<key>
+OUT_OF_RANGE = r"Fixed parameter .* is out of range"  # Optuna's warning for a queued value outside its range
+
+
+@contextmanager
+def values_outside_asked_for() -> Iterator[None]:
+    """A queued trial's value outside its range was asked for (`sweep enqueue --allow-outside`): Optuna's
+    warning about it is silenced around the suggest call only."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=OUT_OF_RANGE)
+        yield
 
 
 class OptunaSide:
@@ -39,10 +51,12 @@ class OptunaSide:
 
     def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
                       log: bool = False) -> float:
-        return optuna.trial.Trial.suggest_float(self._whole, name, low, high, step=step, log=log)
+        with values_outside_asked_for():
+            return optuna.trial.Trial.suggest_float(self._whole, name, low, high, step=step, log=log)
 
     def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
-        return optuna.trial.Trial.suggest_int(self._whole, name, low, high, step=step, log=log)
+        with values_outside_asked_for():
+            return optuna.trial.Trial.suggest_int(self._whole, name, low, high, step=step, log=log)
 
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
         return optuna.trial.Trial.suggest_categorical(self._whole, name, choices)

@@ -144,7 +144,10 @@ def _best_row(trials: list[optuna.trial.FrozenTrial], attrs: SweepAttrs) -> Tria
 
 def _trial_row(trial: optuna.trial.FrozenTrial, sweep: SweepAttrs) -> TrialRow:
     attrs = TrialAttrs.read(trial)
+    params = trial.params
+    if not params and trial.state == TrialState.WAITING:  # queued (start_with, sweep enqueue): what it will run with
+        params = trial.system_attrs.get("fixed_params", {})
     complete = trial.state == TrialState.COMPLETE
     return TrialRow(trial.number, state_of(trial.state), first_value(trial) if complete else None,
-                    dict(trial.params), attrs.metrics, sweep.run_id_of(trial.number, attrs.run_id), attrs.error,
+                    dict(params), attrs.metrics, sweep.run_id_of(trial.number, attrs.run_id), attrs.error,
                     values=tuple(trial.values) if complete and trial.values else None, feasible=is_feasible(trial))

@@ -35,6 +35,7 @@ from sweep.study.full_trial import FullTrial
 from sweep.study.opening import ExistingSweep
 from sweep.study.optuna_internals import ask_new, database_url_of, quiet_heartbeat_warnings, storage_of, trial_id_of
 from sweep.study.plots import StudyPlots, study_plots
+from sweep.study.queue import QueuedTrial, queue_start_with, queue_trial
 from sweep.study.seeding import SamplerStreams
 from sweep.study.sharing import fail_dead_trials, fail_orphaned_trials
 from sweep.study.starting import create_study, discard_new_study, link_parent, record_sweep
@@ -156,8 +157,10 @@ class SweepStudy:
         return take_census(self._study, self.config)
 
     def records(self) -> list[TrialRecord]:
-        """Every trial as the tracking process needs it to rebuild a missing child run."""
-        return [record_of(trial) for trial in self._study.get_trials(deepcopy=False)]
+        """Every trial as the tracking process needs it to rebuild a missing child run; a WAITING trial (queued, or
+        a retry) has no run until a worker takes it."""
+        return [record_of(trial) for trial in self._study.get_trials(deepcopy=False)
+                if trial.state != TrialState.WAITING]
 
     def finished_records(self) -> list[TrialRecord]:
         """The finished trials as records, with every param the trial had: the sweep's fixed settings and
@@ -188,6 +191,14 @@ class SweepStudy:
     def record_sweep(self, experiment_id: str, tracking: TrackingLocation) -> str:
         """What the study keeps about its sweep, before its parent run exists; returns the parent's token."""
         return record_sweep(self._study, self.config, experiment_id, tracking)
+
+    def queue_start_with(self) -> None:
+        """The config's start_with param sets as the first trials, when the study holds none yet."""
+        queue_start_with(self._study, self.config)
+
+    def queue_trial(self, params: Mapping[str, Any]) -> QueuedTrial:
+        """A trial with ``params`` queued for the next free worker (the caller holds the trial gate)."""
+        return queue_trial(self._study, self.config, params)
 
     def link_parent(self, parent_run_id: str) -> None:
         """The study's link to its parent run, and "running"."""

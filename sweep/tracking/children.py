@@ -11,6 +11,7 @@ from mlflow.exceptions import MlflowException
 
 from sweep.errors import first_line
 from sweep.records import Curves, Reconciled, TrialRecord, now_ms
+from sweep.run_names import default_name, run_name
 from sweep.states import RunStatus, TrialState, run_status
 from sweep.tracking.parent import TRIAL_MODEL_TAG, ParentRun
 from sweep.tracking.store import MAX_TAG_CHARS, param_text
@@ -23,12 +24,6 @@ REFUSED_TAG = "sweep.refused"  # what MLflow refused of a trial's record when `s
 def status_of(record: TrialRecord) -> RunStatus:
     """The child run status of a finished trial (KILLED when the sweep was interrupted during it)."""
     return run_status(record.state, interrupted=record.interrupted)
-
-
-def run_name(number: int, state: TrialState) -> str:
-    """`trial-12`, or `trial-12 (pruned)`: a pruned run is KILLED like an interrupted one, and the runs
-    table shows the same mark for both (and for failures); the name tells them apart at a glance."""
-    return f"trial-{number} (pruned)" if state == TrialState.PRUNED else f"trial-{number}"
 
 
 def feasibility_tags(record: TrialRecord) -> dict[str, str]:
@@ -97,11 +92,16 @@ class ChildRuns:
     def start(self, number: int, start_ms: int) -> str:
         """Create the trial's run now, so the trial can log under it; returns its run id."""
         run = self.store.client.create_run(
-            self.store.experiment(), start_time=start_ms, run_name=f"trial-{number}",
+            self.store.experiment(), start_time=start_ms, run_name=default_name(number),  # named again at its end
             tags={"mlflow.parentRunId": self.parent.id(), "sweep.name": self.store.identity.name,
                   "sweep.trial": str(number)})
         self.store.artifact_uris[run.info.run_id] = run.info.artifact_uri
         return run.info.run_id
+
+    def run_name(self, record: TrialRecord) -> str:
+        """`trial-12`, or the config's run_name template filled; ` (pruned)` appended for a pruned trial."""
+        identity = self.store.identity
+        return run_name(identity.run_name, record.number, {**identity.fixed, **record.params}, record.state)
 
     def finish(self, record: TrialRecord) -> str:
         """Params, final metrics, curves, model.json and status of one trial, in one batch and one file."""
@@ -113,7 +113,7 @@ class ChildRuns:
         if record.state != TrialState.COMPLETE:
             metrics += no_result_marks(record, logged or {})
         tags = {**{k: v[:MAX_TAG_CHARS] for k, v in record.tags.items()},
-                "sweep.state": record.state.lower(), "mlflow.runName": run_name(record.number, record.state),
+                "sweep.state": record.state.lower(), "mlflow.runName": self.run_name(record),
                 **feasibility_tags(record)}
         if record.error:
             tags["error"] = record.error[:MAX_TAG_CHARS]
@@ -224,7 +224,7 @@ class ChildRuns:
     def correct(self, run_id: str, record: TrialRecord) -> None:
         """A run left RUNNING, or ended KILLED by a dying sweep whose trial the study has since failed: its final
         record may never have arrived, so what the study knows is logged (params the run holds stay)."""
-        tags = {"sweep.state": record.state.lower(), "mlflow.runName": run_name(record.number, record.state),
+        tags = {"sweep.state": record.state.lower(), "mlflow.runName": self.run_name(record),
                 **feasibility_tags(record)}
         if record.error:
             tags["error"] = record.error[:MAX_TAG_CHARS]

@@ -434,3 +434,105 @@ def test_reuse_without_a_space_to_compare_is_refused(tmp_path):
     message = config_error(tmp_path, "trainer: {function: train.py:fit}\nobjective: {direction: maximize}\n"
                                       "repeats: reuse\n")
     assert "repeats: reuse" in message and "space:" in message
+
+
+# -- start_with ------------------------------------------------------------------------------------------
+
+STEERED = ("space:\n  lr: {type: float, low: 0.1, high: 1.0, log: true}\n"
+           "  epochs: {type: int, low: 2, high: 20, step: 2}\n  ngrams: [1, 2]\nfixed: {seed: 3}\ntrials: 5\n")
+
+
+def test_start_with_takes_param_sets_and_round_trips_through_the_stored_yaml(tmp_path):
+    # the second set is pasted from `sweep best --format yaml` (fixed: holds every param, seed included)
+    config = load_text(tmp_path, STEERED + "start_with:\n  - {lr: 0.5, epochs: 4}\n"
+                                           "  - {lr: 0.2, epochs: 20, ngrams: 2, seed: 3}\n")
+    assert config.start_with == ({"lr": 0.5, "epochs": 4}, {"lr": 0.2, "epochs": 20, "ngrams": 2})
+    assert config_from_yaml(config.to_yaml()).start_with == config.start_with
+
+
+def test_start_with_is_stored_only_when_set(tmp_path):
+    config = load_text(tmp_path, STEERED)
+    assert config.start_with == () and "start_with" not in config.to_yaml()  # earlier sweeps' configs read alike
+
+
+@pytest.mark.parametrize(("entry", "key", "fix"), [
+    ("{lr: 2.0}", "start_with[1].lr: 2.0 is outside the range 0.1..1.0 (space.lr)", "inside it"),
+    ("{epochs: 3}", "start_with[1].epochs: 3 is not on the range's step of 2", "inside it"),
+    ("{epochs: 4.5}", "start_with[1].epochs: 4.5 is not an integer", "give an integer"),
+    ("{ngrams: 3}", "start_with[1].ngrams: 3 is not among the choices 1, 2", "give one of them"),
+    ("{ngrams: true}", "start_with[1].ngrams: True is not among the choices", "give one of them"),
+    ("{lr: fast}", "start_with[1].lr: 'fast' is not a number", "give a number"),
+    ("{learning_rate: 0.5}", "start_with[1].learning_rate: not a tuned param", "lr, epochs, ngrams"),
+    ("{seed: 4}", "start_with[1].seed: 4 differs from its fixed: value 3", "space:"),
+    ("{seed: 3}", "start_with[1]: sets only fixed: params", "space:"),
+    ("[0.5, 4]", "start_with[1]: expected a mapping of tuned params", "{lr: 0.5}"),
+    ("{}", "start_with[1]: expected a mapping of tuned params", "{lr: 0.5}"),
+])
+def test_a_start_with_entry_outside_the_space_is_refused_naming_the_entry(tmp_path, entry, key, fix):
+    message = config_error(tmp_path, STEERED + f"start_with:\n  - {{lr: 0.5}}\n  - {entry}\n")
+    assert key in message and fix in message
+
+
+def test_start_with_must_be_a_list(tmp_path):
+    message = config_error(tmp_path, STEERED + "start_with: {lr: 0.5}\n")
+    assert "start_with: expected a list of param sets" in message
+
+
+def test_more_start_with_sets_than_trials_are_refused(tmp_path):
+    message = config_error(tmp_path, STEERED + "start_with: [{lr: 0.5}, {lr: 0.6}]\n", {"trials": 1})
+    assert "start_with: 2 param sets but trials: 1" in message and "raise trials" in message
+
+
+def test_start_with_is_refused_with_the_grid_sampler(tmp_path):
+    message = config_error(tmp_path, STEERED.replace("log: true", "step: 0.1") + "start_with: [{lr: 0.5}]\n",
+                           {"sampler": "grid"})
+    assert "start_with: the grid sampler tries every point" in message
+
+
+def test_start_with_names_a_define_by_run_functions_params_freely(tmp_path):
+    text = function_config(tmp_path, "objective: {direction: maximize}\nstart_with: [{x: 0.5, family: linear}]\n")
+    assert load_text(tmp_path, text).start_with == ({"x": 0.5, "family": "linear"},)
+
+
+def test_a_param_set_file_is_best_yaml_best_json_or_a_plain_mapping(tmp_path):
+    from sweep.config import param_set_from_file
+
+    files = {"best.yaml": "trials: 1\nfixed: {lr: 0.5, seed: 0}\n", "best.json": '{"trial": 3, "params": {"lr": 0.5}}',
+             "plain.yaml": "lr: 0.5\n"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    assert param_set_from_file(tmp_path / "best.yaml") == {"lr": 0.5, "seed": 0}
+    assert param_set_from_file(tmp_path / "best.json") == {"lr": 0.5}
+    assert param_set_from_file(tmp_path / "plain.yaml") == {"lr": 0.5}
+    with pytest.raises(SweepConfigError, match="no such file; check --from"):
+        param_set_from_file(tmp_path / "missing.yaml")
+
+
+# -- run_name --------------------------------------------------------------------------------------------
+
+
+def test_run_name_takes_the_trial_and_params_with_format_specs_and_is_stored_only_when_set(tmp_path):
+    assert "run_name" not in load_text(tmp_path, STEERED).to_yaml()  # earlier sweeps' stored configs read alike
+    config = load_text(tmp_path, STEERED + 'run_name: "{trial}-lr{lr:.2g}-ep{epochs:03d}-{ngrams}-s{seed}"\n')
+    assert config.run_name == "{trial}-lr{lr:.2g}-ep{epochs:03d}-{ngrams}-s{seed}"
+    assert config_from_yaml(config.to_yaml()).run_name == config.run_name
+
+
+@pytest.mark.parametrize(("template", "error"), [
+    ("{trial}-{learning_rate}", "run_name: {learning_rate} names no param; use {trial} or a param under space: or "
+                                "fixed: (trial, lr, epochs, ngrams, seed)"),
+    ("{}", "run_name: {} names no param"),
+    ("{lr.real}", "run_name: {lr.real} names no param"),
+    ("{trial", "run_name: expected '}' before end of string in '{trial'; write {{ and }} for literal braces"),
+    ("{epochs:.2s}", "run_name: cannot format epochs=2 with {epochs:.2s}"),
+    ("{lr:d}", "run_name: cannot format lr=0.1 with {lr:d}"),
+    ("", "run_name: expected a text such as"),
+])
+def test_a_run_name_naming_an_unknown_param_or_malformed_is_refused(tmp_path, template, error):
+    message = config_error(tmp_path, STEERED + yaml.safe_dump({"run_name": template}))
+    assert error in message
+
+
+def test_a_run_name_may_name_a_define_by_run_functions_own_params(tmp_path):
+    text = function_config(tmp_path, "objective: {direction: maximize}\nrun_name: '{trial}-{family}-{x:.2f}'\n")
+    assert load_text(tmp_path, text).run_name == "{trial}-{family}-{x:.2f}"

@@ -8,7 +8,18 @@ import pytest
 from optuna.trial import FixedTrial
 
 from sweep.errors import SweepConfigError
-from sweep.space import Categorical, FloatRange, IntRange, grid, parse_dimension, parse_space, suggest, to_yaml_dict
+from sweep.space import (
+    Categorical,
+    FloatRange,
+    IntRange,
+    grid,
+    outside,
+    parse_dimension,
+    parse_space,
+    parse_value,
+    suggest,
+    to_yaml_dict,
+)
 
 FORMS = {  # id: (YAML form, the Dimension it parses to)
     "float": ({"type": "float", "low": 0.1, "high": 1}, FloatRange(0.1, 1.0)),
@@ -141,3 +152,21 @@ def test_grid_of_a_float_without_step_names_it_and_says_add_a_step(dimension):
         grid({"epochs": IntRange(1, 3), "lr": dimension})
     message = str(caught.value)
     assert message.startswith("space.lr:") and "add step:" in message and "\n" not in message
+
+
+def test_a_value_given_as_text_is_read_as_its_dimension_holds_it():
+    choices = Categorical((True, None, 3, "adam"))
+    assert [parse_value(choices, text) for text in ("true", "True", "null", "3", "adam")] == [True, True, None, 3,
+                                                                                              "adam"]
+    assert parse_value(IntRange(1, 9), "4") == 4 and parse_value(IntRange(1, 9), "4.5") == 4.5  # refused later
+    assert parse_value(FloatRange(0.1, 1.0), "1e-1") == 0.1 and parse_value(FloatRange(0.1, 1.0), "x") == "x"
+    assert parse_value(None, "0.5") == 0.5 and parse_value(None, "linear") == "linear"
+
+
+def test_outside_says_why_a_value_is_not_a_point_of_its_dimension():
+    assert outside(FloatRange(0.1, 1.0, step=0.1), 0.3) is None
+    assert outside(FloatRange(0.1, 1.0, step=0.1), 0.35) == "not on the range's step of 0.1 from 0.1"
+    assert outside(FloatRange(0.1, 1.0), 2) == "outside the range 0.1..1.0"
+    assert outside(IntRange(1, 9, step=2), 4) == "not on the range's step of 2 from 1"
+    assert outside(IntRange(1, 9), True) == "not an integer"
+    assert outside(Categorical((1, 2)), True) == "not among the choices 1, 2"  # True == 1, but not a choice of 1

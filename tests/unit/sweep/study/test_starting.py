@@ -95,3 +95,4 @@ def test_a_failed_start_never_removes_a_study_another_run_made_under_the_name(jo
     discard_new_study(ours)
     assert [s.study_name for s in storage.get_all_studies()] == ["raced"]
     assert open_sweep(journal, "raced").attrs.parent_run_id == SweepAttrs.read(theirs).parent_run_id
+
