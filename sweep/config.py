@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import math
 import os
 import re
 import stat
@@ -33,14 +34,16 @@ MAX_TRIALS = 1_000_000  # far beyond any sweep one study holds; a typo like 1e26
 MAX_HEARTBEAT = 3600  # seconds: a dead worker's trial is retried after 3 of these
 MAX_SEED = 2**32 - 1  # numpy's seeds (and so every Optuna sampler's) are 32-bit
 _TOP_KEYS = {"name", "experiment", "objective", "trials", "timeout", "sampler", "pruner", "data", "fixed",
-             "space", "storage", "tracking_uri", "heartbeat", "trainer", "executor", "resources", "repeats"}
+             "space", "storage", "tracking_uri", "heartbeat", "trainer", "executor", "resources", "repeats",
+             "stop", "budget"}
 # an MLflow metric name: what its stores accept, and short enough to read
 METRIC_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,249}\Z")
 REPEATS = ("train", "reuse")  # a trial proposed with a finished trial's exact settings: train it again, or reuse
 OBJECTIVE_SOURCES = ("report", "mlflow")  # where a command's objective comes from: its report lines, or its run
 _SECTION_KEYS = {"objective": {"metric", "direction", "source"}, "sampler": {"name", "seed"},
                  "pruner": {"name", "startup_trials", "warmup_epochs"},
-                 "data": {"source", "text_column", "label_column"}}
+                 "data": {"source", "text_column", "label_column"},
+                 "stop": {"patience", "target"}, "budget": {"seconds", "trial_seconds"}}
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,10 @@ class SweepConfig:
     resources: Resources = field(default_factory=Resources)  # what one trial needs (Ray; GPUs with --jobs)
     executor: ExecutorSpec = field(default_factory=ExecutorSpec)  # where the trial loops run; never stored
     repeats: str = "train"  # train | reuse: a proposal identical to a complete trial's settings is answered by it
+    stop_patience: int | None = None  # finished trials after the best without a better one: no new trial starts
+    stop_target: float | None = None  # a best value this good (direction-aware) is good enough: no new trial starts
+    budget_seconds: float | None = None  # wall seconds while any of the sweep's trials ran, over all its invocations
+    budget_trial_seconds: float | None = None  # the sweep's trials' durations summed (compute: GPU-hours and co.)
 
     def __post_init__(self) -> None:
         builtin = self.trainer.builtin
@@ -140,6 +147,18 @@ class SweepConfig:
         if self.repeats == "reuse" and not self.space:
             raise SweepConfigError("repeats: reuse compares the settings under space: before a trial trains, and "
                                    "this config tunes none there; move the tuned settings into space: or drop repeats")
+        _positive_int("stop.patience", self.stop_patience, optional=True)
+        if self.stop_target is not None and (isinstance(self.stop_target, bool)
+                                             or not isinstance(self.stop_target, (int, float))
+                                             or not math.isfinite(self.stop_target)):
+            raise SweepConfigError(f"stop.target: must be a number (a value of {self.metric} good enough to stop), "
+                                   f"got {_shown_value(self.stop_target)}")
+        for key in ("budget_seconds", "budget_trial_seconds"):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not 0 < value < math.inf):
+                raise SweepConfigError(f"{key.replace('_', '.', 1)}: must be a positive number of seconds, "
+                                       f"got {_shown_value(value)}")
         if self.sampler == "grid" and not self.space:
             raise SweepConfigError("sampler.name: the grid sampler needs a space: to lay its grid over; add one "
                                    "or use another --sampler")
@@ -167,6 +186,15 @@ class SweepConfig:
             del out["data"]  # only the built-in trainer reads data; a function loads its own
         if self.repeats != "train":
             out["repeats"] = self.repeats  # stored only when set: configs of earlier sweeps read the same
+        # stored only when set: configs of earlier sweeps read the same
+        stop = {key: value for key, value in (("patience", self.stop_patience), ("target", self.stop_target))
+                if value is not None}
+        if stop:
+            out["stop"] = stop
+        budget = {key: value for key, value in (("seconds", self.budget_seconds),
+                                                ("trial_seconds", self.budget_trial_seconds)) if value is not None}
+        if budget:
+            out["budget"] = budget
         resources = self.resources.to_yaml()
         if resources is not None:
             out["resources"] = resources  # what a trial needs is the sweep's; where it runs (executor:) is not
@@ -305,7 +333,9 @@ def _fields_from_file(text: str, source: str, base: Path) -> dict[str, Any]:
               ("sampler", "name"): "sampler", ("sampler", "seed"): "seed", ("pruner", "name"): "pruner",
               ("pruner", "startup_trials"): "pruner_startup_trials",
               ("pruner", "warmup_epochs"): "pruner_warmup_epochs", ("data", "source"): "data",
-              ("data", "text_column"): "text_column", ("data", "label_column"): "label_column"}
+              ("data", "text_column"): "text_column", ("data", "label_column"): "label_column",
+              ("stop", "patience"): "stop_patience", ("stop", "target"): "stop_target",
+              ("budget", "seconds"): "budget_seconds", ("budget", "trial_seconds"): "budget_trial_seconds"}
     values.update({target: sections[section][key] for (section, key), target in nested.items()
                    if key in sections[section]})
     if values.get("direction") == "":
@@ -345,7 +375,10 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _positive_int(key: str, value: Any, *, allow_zero: bool = False, at_most: int | None = None) -> None:
+def _positive_int(key: str, value: Any, *, allow_zero: bool = False, at_most: int | None = None,
+                  optional: bool = False) -> None:
+    if optional and value is None:
+        return
     if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
         raise SweepConfigError(f"{key}: must be an integer >= {0 if allow_zero else 1}, got {_shown_value(value)}")
     if at_most is not None and value > at_most:

@@ -72,7 +72,8 @@ def _interrupted(counts: Counts) -> str:
 def render_summary(summary: SweepSummary) -> str:
     counts = summary.counts
     lines = [f"note: {summary.note}"] if summary.note else []
-    lines += [f"sweep {summary.name} {summary.status}: {counts.finished} trials "
+    stopped = f" (stopped by {summary.stopped_by})" if summary.stopped_by is not None else ""
+    lines += [f"sweep {summary.name} {summary.status}{stopped}: {counts.finished} trials "
               f"({counts.complete} complete{_reused(counts)}, {counts.pruned} pruned, {counts.failed} failed"
               f"{_interrupted(counts)}{_retried(counts, ', ')}) in {summary.elapsed:.1f}s"
              + (f" ({summary.trainer_seconds:.1f}s training)" if summary.trainer_seconds is not None else "")]

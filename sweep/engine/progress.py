@@ -7,7 +7,7 @@ from typing import Protocol
 
 from sweep.errors import Interrupted, SweepError
 from sweep.records import BestTrial, Counts, TrackingReport
-from sweep.states import LoopEnd, TrialState
+from sweep.states import LoopEnd, StopRule, TrialState
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ class SweepSummary:
     storage: str = ""
     tracking_uri: str = ""
     note: str | None = None  # one line about how the sweep ended (an exhausted grid, nothing left to run)
+    stopped_by: StopRule | None = None  # the config's rule that ended it before its target
 
 
 class SweepInterrupted(Interrupted):

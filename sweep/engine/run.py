@@ -12,6 +12,7 @@ from sweep.engine.jobs import error_summary, supervise
 from sweep.engine.loop import StopSignal, TrialLoop
 from sweep.engine.parts import Parts
 from sweep.engine.progress import SweepInterrupted, SweepListener, SweepStart, SweepSummary, WorkersFailed
+from sweep.engine.stopping import Stopped, rule_that_holds
 from sweep.errors import AllTrialsFailedError, NotFoundError, StorageUnavailableError
 from sweep.executors import check_executor
 from sweep.locations import StorageLocation, TrackingLocation, sweep_folder
@@ -147,17 +148,20 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
             trainer_seconds, errors = None, error_summary(study)
         # -- the end: the final best, the study's state, plots and model, the parent run's status --
         final = study.census()
+        stopped = stopped_early(final, config, status)
         report = end_sweep(study, config, recorder, final, sweep_end(status, final.finished),
-                           trainer.model_publishing(), register, listener)
+                           trainer.model_publishing(), register, listener, stopped and stopped.rule)
         _tidy_workdirs(study, config, final)
         gate.close()
     except StorageUnavailableError as lost:  # the storage went away mid-sweep: say how to continue
         raise lost.resumable(f"sweep run --resume --name {name}{location.flag}") from None
     finally:
         stop.restore()
+    note = (stopped and stopped.reason) or grid_note or jobs_note
     summary = SweepSummary(name, config.experiment, parent_run_id, status, final.finished, final.best,
                            time.perf_counter() - started, trainer_seconds, trials_run, report, str(location),
-                           str(tracking), (grid_note or jobs_note) if status is LoopEnd.FINISHED else None)
+                           str(tracking), note if status is LoopEnd.FINISHED else None,
+                           stopped_by=stopped and stopped.rule)
     if status is LoopEnd.INTERRUPTED:
         raise SweepInterrupted(summary, location.flag)
     if status is LoopEnd.FAILING:
@@ -167,6 +171,14 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
     if final.finished.complete == 0 and final.finished.failed:
         raise AllTrialsFailedError(all_failed_message(final.finished.failed, errors))
     return summary
+
+
+def stopped_early(final: Census, config: SweepConfig, status: LoopEnd) -> Stopped | None:
+    """The rule of the config that ended a finished sweep before its target (the stored one, `sweep set`'s),
+    else None."""
+    if status is not LoopEnd.FINISHED or final.counted >= (final.target or config.trials):
+        return None
+    return rule_that_holds(final, config)
 
 
 def failing_message(failed: int, errors: list[tuple[str, int]]) -> str:
@@ -253,12 +265,15 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
         gate = TrialGate(location, sweep.storage, name)
         listener.sweep_started(SweepStart(name, config.experiment, parent_run_id, str(location), str(tracking),
                                           config.trials, study.census().finished.finished, True))
-        loop = TrialLoop(study, config, trainer, recorder, listener, started, stop, gate, sweep_folder(name))
+        # a worker given a target of its own keeps it; one given the sweep's follows `sweep set`
+        loop = TrialLoop(study, config, trainer, recorder, listener, started, stop, gate, sweep_folder(name),
+                         own_target=trials is not None and trials != sweep.attrs.target)
         status = loop.run()
         final = study.census()
+        stopped = stopped_early(final, config, status)
         if finalize and status is LoopEnd.FINISHED:
             report = end_sweep(study, config, recorder, final, sweep_end(status, final.finished),
-                               trainer.model_publishing(), None, listener)
+                               trainer.model_publishing(), None, listener, stopped and stopped.rule)
             _tidy_workdirs(study, config, final)
         else:
             report = recorder.close(None, final.finished)
@@ -275,7 +290,8 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
             trainer.close()  # a command's watchdog, MLflow's autologging: however the worker ends
     summary = SweepSummary(name, config.experiment, parent_run_id, status, final.finished, final.best,
                            time.perf_counter() - started, loop.trainer_seconds, loop.trials_run, report,
-                           str(location), str(tracking))
+                           str(location), str(tracking), stopped and stopped.reason,
+                           stopped_by=stopped and stopped.rule)
     if status is LoopEnd.INTERRUPTED:
         raise SweepInterrupted(summary, location.flag)
     if status is LoopEnd.FAILING:

@@ -174,9 +174,10 @@ class SweepStudy:
         """Remove this study, made by this invocation, when its start failed before the parent run was linked."""
         discard_new_study(self._study)
 
-    def set_status(self, status: str) -> None:
-        """The sweep's state: running, finished, failed or interrupted (`sweep ls`, `--resume` read it)."""
-        self._update(status=status)
+    def set_status(self, status: str, stopped_by: str | None = None) -> None:
+        """The sweep's state: running, finished, failed or interrupted (`sweep ls`, `--resume` read it), and
+        the rule that ended it early (``stopped_by``; "" clears an earlier one, None leaves it)."""
+        self._update(status=status, stopped_by=stopped_by)
 
     def remember_model(self, model: PublishedModel) -> None:
         """The best model's URI, trial and registered version, for `sweep best` (no MLflow there); a model

@@ -434,3 +434,29 @@ def test_reuse_without_a_space_to_compare_is_refused(tmp_path):
     message = config_error(tmp_path, "trainer: {function: train.py:fit}\nobjective: {direction: maximize}\n"
                                       "repeats: reuse\n")
     assert "repeats: reuse" in message and "space:" in message
+
+
+# -- stop and budget ---------------------------------------------------------------------------------------
+
+
+def test_stop_and_budget_are_stored_only_when_set_and_round_trip(tmp_path):
+    stored = load_text(tmp_path, MINIMAL).to_yaml()
+    assert "stop" not in stored and "budget" not in stored  # earlier sweeps' stored configs read alike
+    config = load_text(tmp_path, MINIMAL + "stop: {patience: 20, target: 0.9}\nbudget: {seconds: 3600, "
+                                           "trial_seconds: 7200.5}\n")
+    again = config_from_yaml(config.to_yaml())
+    assert (again.stop_patience, again.stop_target, again.budget_seconds, again.budget_trial_seconds) == \
+        (20, 0.9, 3600, 7200.5)
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("stop: {patience: 0}\n", "stop.patience: must be an integer >= 1"),
+    ("stop: {patience: 2.5}\n", "stop.patience: must be an integer >= 1"),
+    ("stop: {target: high}\n", "stop.target: must be a number"),
+    ("stop: {target: .nan}\n", "stop.target: must be a number"),
+    ("budget: {seconds: 0}\n", "budget.seconds: must be a positive number of seconds"),
+    ("budget: {trial_seconds: -5}\n", "budget.trial_seconds: must be a positive number of seconds"),
+    ("stop: {epochs: 3}\n", "unknown key stop.epochs"),
+])
+def test_bad_stop_and_budget_values_are_refused_naming_the_key(tmp_path, text, named):
+    assert named in config_error(tmp_path, MINIMAL + text)
