@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from sweep.engine.progress import SweepStart, SweepSummary, TrialUpdate
 from sweep.records import Counts
+from sweep.states import SweepStatus
 from sweep.study import SweepRow, TrialRow
 
 if TYPE_CHECKING:
     from sweep.predict import Prediction, TablePredictions
+    from sweep.study.changing import TargetChange
 
 SHOWN_METRICS = ("val_accuracy", "val_loss", "test_accuracy", "train_accuracy")
 MAX_SHOWN_METRICS = 4  # extra metric columns in `sweep show`: a row stays on one line
@@ -129,6 +131,17 @@ def render_table_predictions(table: TablePredictions) -> str:
     writer.writerow(table.columns)
     writer.writerows(table.rows)
     return buffer.getvalue().rstrip("\n")
+
+
+def render_target_change(change: TargetChange) -> str:
+    """What `sweep set --trials` did, and what the sweep's workers make of it."""
+    line = f"sweep {change.name}: target {change.before} -> {change.after} trials ({change.counted} counted"
+    line += f", {change.running} running)" if change.running else ")"
+    if change.status != SweepStatus.RUNNING:
+        return f"{line}; `sweep run --resume --name {change.name}` runs it to the new target"
+    if change.after <= change.counted:
+        return f"{line}; its workers start no new trial and end once the running ones have"
+    return f"{line}; its workers read it before their next trial"
 
 
 def render_sweeps(rows: list[SweepRow]) -> str:

@@ -14,6 +14,7 @@ from sweep.tracking import Recorder
 from sweep.tracking.operations import PublishModel, PublishPlots, RecordBest
 
 STOPPED_BY_TAG = "sweep.stopped_by"  # on the parent run: the rule of the config that ended the sweep early
+TARGET_TAG = "sweep.target"  # on the parent run: the trial target, written at the start and by the end if it changed
 
 
 def end_sweep(study: SweepStudy, config: SweepConfig, recorder: Recorder, final: Census, end: SweepEnd,
@@ -33,7 +34,10 @@ def end_sweep(study: SweepStudy, config: SweepConfig, recorder: Recorder, final:
     publish_results(study, recorder, final.best, register, publishing)
     # a config with rules says on every end whether one ended it: a resume that ran on clears an earlier one
     rule = (stopped_by or "") if has_rules(config) else None
-    report = recorder.close(end.run_status, final.finished, {STOPPED_BY_TAG: rule} if rule is not None else None)
+    tags = {STOPPED_BY_TAG: rule} if rule is not None else {}
+    if final.target is not None and final.target != config.trials:  # `sweep set` changed it while the sweep ran
+        tags[TARGET_TAG] = str(final.target)
+    report = recorder.close(end.run_status, final.finished, tags or None)
     study.remember_model(report.model)
     study.set_status(end.status, rule)
     return report
