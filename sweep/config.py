@@ -25,6 +25,7 @@ from trainer import ConfigError, TrainConfig
 
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc")
 PRUNERS = ("median", "hyperband", "none")
+WARM_SAMPLERS = ("tpe", "gp")  # the samplers that read the study's earlier trials (warm_start hands them more)
 METRICS = {"val_accuracy": "maximize", "val_loss": "minimize"}  # select on validation, report test
 DEFAULT_CONFIG = "sentiment.yaml"  # shipped inside the package; configs/sentiment.yaml is the same file
 # safe in file names and store queries; \Z, not $, which also matches before a final newline
@@ -35,7 +36,7 @@ MAX_HEARTBEAT = 3600  # seconds: a dead worker's trial is retried after 3 of the
 MAX_SEED = 2**32 - 1  # numpy's seeds (and so every Optuna sampler's) are 32-bit
 _TOP_KEYS = {"name", "experiment", "objective", "trials", "timeout", "sampler", "pruner", "data", "fixed",
              "space", "storage", "tracking_uri", "heartbeat", "trainer", "executor", "resources", "repeats",
-             "stop", "budget"}
+             "stop", "budget", "warm_start"}
 # an MLflow metric name: what its stores accept, and short enough to read
 METRIC_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,249}\Z")
 REPEATS = ("train", "reuse")  # a trial proposed with a finished trial's exact settings: train it again, or reuse
@@ -43,7 +44,7 @@ OBJECTIVE_SOURCES = ("report", "mlflow")  # where a command's objective comes fr
 _SECTION_KEYS = {"objective": {"metric", "direction", "source"}, "sampler": {"name", "seed"},
                  "pruner": {"name", "startup_trials", "warmup_epochs"},
                  "data": {"source", "text_column", "label_column"},
-                 "stop": {"patience", "target"}, "budget": {"seconds", "trial_seconds"}}
+                 "stop": {"patience", "target"}, "budget": {"seconds", "trial_seconds"}, "warm_start": {"sweep"}}
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class SweepConfig:
     stop_target: float | None = None  # a best value this good (direction-aware) is good enough: no new trial starts
     budget_seconds: float | None = None  # wall seconds while any of the sweep's trials ran, over all its invocations
     budget_trial_seconds: float | None = None  # the sweep's trials' durations summed (compute: GPU-hours and co.)
+    warm_start: str | None = None  # an earlier sweep (same storage) whose finished trials the sampler starts from
 
     def __post_init__(self) -> None:
         builtin = self.trainer.builtin
@@ -159,6 +161,13 @@ class SweepConfig:
                                       or not 0 < value < math.inf):
                 raise SweepConfigError(f"{key.replace('_', '.', 1)}: must be a positive number of seconds, "
                                        f"got {_shown_value(value)}")
+        if self.warm_start is not None:
+            if not (isinstance(self.warm_start, str) and NAME_PATTERN.match(self.warm_start)):
+                raise SweepConfigError(f"warm_start.sweep: {_shown_value(self.warm_start)} is not a sweep name; "
+                                       f"give the name of an earlier sweep in the same storage")
+            if self.sampler not in WARM_SAMPLERS:
+                raise SweepConfigError(f"warm_start: the {self.sampler} sampler does not learn from earlier trials; "
+                                       f"use {' or '.join(WARM_SAMPLERS)}, or drop warm_start")
         if self.sampler == "grid" and not self.space:
             raise SweepConfigError("sampler.name: the grid sampler needs a space: to lay its grid over; add one "
                                    "or use another --sampler")
@@ -195,6 +204,8 @@ class SweepConfig:
                                                 ("trial_seconds", self.budget_trial_seconds)) if value is not None}
         if budget:
             out["budget"] = budget
+        if self.warm_start is not None:
+            out["warm_start"] = {"sweep": self.warm_start}
         resources = self.resources.to_yaml()
         if resources is not None:
             out["resources"] = resources  # what a trial needs is the sweep's; where it runs (executor:) is not
@@ -335,7 +346,8 @@ def _fields_from_file(text: str, source: str, base: Path) -> dict[str, Any]:
               ("pruner", "warmup_epochs"): "pruner_warmup_epochs", ("data", "source"): "data",
               ("data", "text_column"): "text_column", ("data", "label_column"): "label_column",
               ("stop", "patience"): "stop_patience", ("stop", "target"): "stop_target",
-              ("budget", "seconds"): "budget_seconds", ("budget", "trial_seconds"): "budget_trial_seconds"}
+              ("budget", "seconds"): "budget_seconds", ("budget", "trial_seconds"): "budget_trial_seconds",
+              ("warm_start", "sweep"): "warm_start"}
     values.update({target: sections[section][key] for (section, key), target in nested.items()
                    if key in sections[section]})
     if values.get("direction") == "":

@@ -24,6 +24,7 @@ from sweep.study.sharing import TrialGate
 from sweep.study.starting import claim_name, parent_params, resumed_config
 from sweep.study.storage import grid_size, open_storage
 from sweep.study.sweep_study import SweepStudy
+from sweep.study.warm_start import PriorTrials, read_prior
 from sweep.tracking import Recorder
 from sweep.tracking.operations import AttachParent, OpenParent, Reconcile
 from sweep.trainers.base import Trainer
@@ -77,6 +78,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
          parts: Parts, stop: StopSignal, *, resume: bool, listener: SweepListener, command_line: str,
          environment: dict[str, str] | None, flags: frozenset[str], register: str | None) -> SweepSummary:
     # -- where the sweep is: an existing one (resume) or a new name in the storage --
+    prior: PriorTrials | None = None  # a new sweep's warm_start trials (a resumed sweep's sampler reads its own)
     if resume:
         # without --name: the latest unfinished sweep, or with --trials the latest one, finished or not
         existing = open_sweep(location, config.name, unfinished=config.name is None and "trials" not in flags,
@@ -103,6 +105,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
         # Ray connected (or refused: stores its nodes cannot reach, GPUs short) before any store is written
         executor = cleanup.enter_context(parts.executor(config.executor, config.resources, location, tracking))
         storage = open_storage(location, heartbeat=config.heartbeat)
+        prior = read_prior(storage, config, strict=True)  # a missing or unfitting warm_start: refused here
         config = config.replace(name=claim_name(storage, config.name))
     name = config.name
     assert name is not None
@@ -114,7 +117,8 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
         # records the sweep and a token before the parent run exists, and the parent carries the token:
         # killed before the link is written, the next run, --resume or sync finds that parent again --
         stop.defer()
-        study = SweepStudy.load(existing, config) if existing is not None else SweepStudy.create(storage, config, name)
+        study = (SweepStudy.load(existing, config) if existing is not None
+                 else SweepStudy.create(storage, config, name, prior))
         try:
             if existing is not None:
                 study.fail_orphaned_trials()
@@ -124,7 +128,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
                 params=parent_params(config), config_yaml=config.to_yaml(),
                 tags={"sweep.status": SweepStatus.RUNNING.value, "sweep.target": str(config.trials),
                       "sweep.storage": str(location), "sweep.command": redact_text(command_line),
-                      **(environment or {}), **trainer.provenance()}))
+                      **warm_start_tags(prior), **(environment or {}), **trainer.provenance()}))
             study.link_parent(parent_run_id)
         except BaseException:
             if existing is None:
@@ -171,6 +175,15 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
     if final.finished.complete == 0 and final.finished.failed:
         raise AllTrialsFailedError(all_failed_message(final.finished.failed, errors))
     return summary
+
+
+def warm_start_tags(prior: PriorTrials | None) -> dict[str, str]:
+    """What the parent run says of the sweep its sampler started from (warm_start): its name and the trials
+    handed over, and those skipped as outside this sweep's space."""
+    if prior is None:
+        return {}
+    return {"sweep.warm_start": prior.source, "sweep.warm_start_trials": str(len(prior.trials)),
+            **({"sweep.warm_start_skipped": str(prior.skipped)} if prior.skipped else {})}
 
 
 def stopped_early(final: Census, config: SweepConfig, status: LoopEnd) -> Stopped | None:

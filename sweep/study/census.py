@@ -91,7 +91,8 @@ class Tally:
     the trials that were not finished then, and the trials numbered after the last one seen (trial
     numbers are dense: 0, 1, 2...), each by its number: a few reads per look however large the study
     grows. Counts and the best are carried forward; a retry's failed attempt leaves the counts when the
-    retry is first seen. Nothing is kept per trial but the unfinished ones.
+    retry is first seen. Nothing is kept per trial but the unfinished ones, and what a stop rule of the
+    config needs: the finished trials' numbers (stop.patience), the union of their spans (budget.seconds).
     """
 
     def __init__(self, study: optuna.Study, config: SweepConfig) -> None:

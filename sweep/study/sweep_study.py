@@ -34,6 +34,7 @@ from sweep.study.plots import StudyPlots, study_plots
 from sweep.study.seeding import SamplerStreams
 from sweep.study.sharing import fail_dead_trials, fail_orphaned_trials
 from sweep.study.starting import create_study, discard_new_study, link_parent, record_sweep
+from sweep.study.warm_start import PriorTrials
 from sweep.trial import MAX_STEP, OptunaTrial, Trial, TrialRun
 
 OPTUNA_PRUNED = optuna.TrialPruned  # what an unchanged Optuna objective raises to prune: as sweep.TrialPruned
@@ -59,9 +60,11 @@ class SweepStudy:
         self.streams = SamplerStreams(config)  # no two processes (or starts) replay one sampler sequence
 
     @classmethod
-    def create(cls, storage: BaseStorage, config: SweepConfig, name: str) -> SweepStudy:
-        """A new sweep's study; a sweep started at the same time that took the name first stops this one."""
-        return cls(create_study(storage, config, name), config)
+    def create(cls, storage: BaseStorage, config: SweepConfig, name: str,
+               prior: PriorTrials | None = None) -> SweepStudy:
+        """A new sweep's study, its sampler reading ``prior`` (warm_start: read_prior) first; a sweep started at
+        the same time that took the name first stops this one."""
+        return cls(create_study(storage, config, name, prior), config)
 
     @classmethod
     def load(cls, sweep: ExistingSweep, config: SweepConfig | None = None) -> SweepStudy:

@@ -460,3 +460,21 @@ def test_stop_and_budget_are_stored_only_when_set_and_round_trip(tmp_path):
 ])
 def test_bad_stop_and_budget_values_are_refused_naming_the_key(tmp_path, text, named):
     assert named in config_error(tmp_path, MINIMAL + text)
+
+
+# -- warm_start --------------------------------------------------------------------------------------------
+
+
+def test_warm_start_is_stored_only_when_set_and_round_trips(tmp_path):
+    assert "warm_start" not in load_text(tmp_path, MINIMAL).to_yaml()
+    config = load_text(tmp_path, MINIMAL + "warm_start: {sweep: earlier}\n")
+    assert config.warm_start == "earlier" and config_from_yaml(config.to_yaml()).warm_start == "earlier"
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("warm_start: {sweep: 'no way'}\n", "warm_start.sweep: 'no way' is not a sweep name"),
+    ("warm_start: {sweep: earlier}\nsampler: {name: random}\n", "the random sampler does not learn"),
+    ("warm_start: {name: earlier}\n", "unknown key warm_start.name"),
+])
+def test_bad_warm_starts_are_refused_naming_the_key(tmp_path, text, named):
+    assert named in config_error(tmp_path, MINIMAL + text)
