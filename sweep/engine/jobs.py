@@ -91,7 +91,8 @@ def _watch(pool: Pool, study: SweepStudy, config: SweepConfig, listener: SweepLi
             if trial.number not in retried:  # a failed attempt a retry replaced counts through its retry
                 shown = shown.add(trial.state)
             listener.trial_finished(TrialUpdate(trial.number, trial.state, trial.value, trial.error, shown,
-                                                config.trials, census.best, time.perf_counter() - started))
+                                                census.target or config.trials, census.best,
+                                                time.perf_counter() - started))
         if alive == 0:
             return reported
         time.sleep(WAIT_SECONDS)

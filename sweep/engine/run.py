@@ -219,16 +219,24 @@ def _capped_at_grid(config: SweepConfig) -> tuple[SweepConfig, str | None]:
 
 def _complete_already(existing: ExistingSweep, config: SweepConfig, grid_note: str | None,
                       started: float) -> SweepSummary | None:
-    """A finished sweep resumed without a target above its count: nothing to run, and no store is written."""
+    """A finished sweep resumed without a target above its count, or one a stop rule of its config still holds
+    for: nothing to run, and no store is written."""
     if existing.attrs.status != SweepStatus.FINISHED:
         return None
     census = SweepStudy.read(existing, config).census()
-    if census.counted < config.trials or census.running or census.waiting:
+    if census.running or census.waiting:
         return None
-    note = grid_note or (f"sweep {existing.name} is complete; give --trials above {census.counted} to extend it")
+    stopped = rule_that_holds(census, config) if census.counted < config.trials else None
+    if census.counted < config.trials and stopped is None:
+        return None
+    if stopped is not None:
+        note = f"{stopped.reason}: the rule still holds, so no trial starts"
+    else:
+        note = grid_note or f"sweep {existing.name} is complete; give --trials above {census.counted} to extend it"
     return SweepSummary(existing.name, config.experiment, existing.attrs.parent_run_id or "", LoopEnd.COMPLETE,
                         census.finished, census.best, time.perf_counter() - started, None, 0, TrackingReport(),
-                        str(existing.location), existing.attrs.tracking_uri or "", note)
+                        str(existing.location), existing.attrs.tracking_uri or "", note,
+                        stopped_by=stopped and stopped.rule)
 
 
 def _tidy_workdirs(study: SweepStudy, config: SweepConfig, final: Census) -> None:

@@ -116,7 +116,8 @@ def test_target_ends_the_sweep_once_the_best_is_good_enough_and_a_resume_keeps_i
 
     again = inprocess.sweep(tmp_path, "run", "--resume", "--name", "enough", "--trials", "20")
     assert again.returncode == 0, again.stderr
-    assert "sweep enough finished (stopped by target): 2 trials" in again.stdout, again.stdout
+    assert "sweep enough complete (stopped by target): 2 trials" in again.stdout, again.stdout
+    assert "reached stop.target 0.85: the rule still holds, so no trial starts" in again.stdout
     assert len(e2e.study(tmp_path, "enough").trials) == 2, "the rule still holds: no trial starts"
 
 
