@@ -208,14 +208,23 @@ def best(
     storage: StorageOption = None,
     fmt: Annotated[str, typer.Option("--format", help="text | json | yaml (a config re-running the winner: "
                                                       "sweep run --config best.yaml)")] = "text",
+    pick: Annotated[str | None, typer.Option(help="Bounds such as \"model_bytes<=50000\" (comma-separated): the best "
+                                                  "trial that meets them (of the Pareto front, with several "
+                                                  "objectives).")] = None,
 ) -> None:
-    """Print the winning config of a sweep (the latest when no --name)."""
+    """Print the winning config of a sweep (the latest when no --name); with several objectives, its Pareto front."""
     from sweep import queries
+    from sweep.constraints import parse_pick
 
     with study_command():
         if fmt not in queries.FORMATS:
             raise SweepConfigError(f"--format must be one of {', '.join(queries.FORMATS)}, got {fmt!r}")
-        typer.echo(queries.render_best(queries.best(storage, name), fmt))
+        bounds = parse_pick(pick) if pick is not None else ()
+        result = queries.best_or_front(storage, name, bounds)
+        if isinstance(result, queries.Front):
+            typer.echo(queries.render_front(result, fmt))
+        else:
+            typer.echo(queries.render_best(result, fmt))
 
 
 @app.command("ls", cls=PlainUsage)
@@ -294,9 +303,12 @@ def predict(
     name: NameOption = None,
     storage: StorageOption = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI. [default: the sweep's own]")] = None,
+    pick: Annotated[str | None, typer.Option(help="Bounds such as \"model_bytes<=50000\": the model of the best trial "
+                                                  "that meets them (as sweep best --pick).")] = None,
 ) -> None:
     """Predict with a sweep's best model: for the built-in trainer, label, probability of positive and text
     (tab-separated); for a function trainer's model, its predictions for the rows of --file as CSV."""
+    from sweep.constraints import parse_pick
     from sweep.predict import check_texts, predict_file, read_texts
     from sweep.predict import predict as predict_texts
     from sweep.queries import best as best_of
@@ -305,7 +317,8 @@ def predict(
     with study_command():
         if texts:
             check_texts(texts)  # bad input first: exit 2 whatever the stores hold
-        winner = best_of(storage, name)
+        bounds = parse_pick(pick) if pick is not None else ()
+        winner = best_of(storage, name, bounds)
         if not winner.builtin:
             if texts or file is None:
                 raise SweepConfigError("a function trainer's model predicts rows of a table: give --file data.csv "
@@ -313,7 +326,8 @@ def predict(
             typer.echo(render_table_predictions(predict_file(file, winner, tracking_uri=tracking_uri)))
             return
         given = [*(texts or []), *(read_texts(file) if file is not None else [])]
-        typer.echo(render_predictions(predict_texts(given, storage=storage, name=name, tracking_uri=tracking_uri)))
+        typer.echo(render_predictions(predict_texts(given, storage=storage, name=name, tracking_uri=tracking_uri,
+                                                    pick=bounds)))
 
 
 @app.command(cls=PlainUsage)

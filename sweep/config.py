@@ -16,17 +16,24 @@ from typing import Any
 
 import yaml
 
+from sweep.constraints import Constraints, parse_constraints
 from sweep.errors import SweepConfigError
 from sweep.executors.spec import ExecutorSpec, Resources, parse_executor, parse_resources
 from sweep.locations import STORAGE_FORMS, STORAGE_SCHEMES, TRACKING_FORMS, TRACKING_SCHEMES, check_scheme
 from sweep.space import Categorical, Dimension, FloatRange, parse_space, shown_key, to_yaml_dict
-from sweep.trainers.spec import TrainerSpec, parse_trainer
+from sweep.trainers.spec import BUILTIN, TrainerSpec, parse_trainer
 from trainer import ConfigError, TrainConfig
 
-SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc")
+SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc", "nsga2")
+MULTI_OBJECTIVE_SAMPLERS = ("tpe", "random", "grid", "gp", "qmc", "nsga2")  # Optuna's that take several directions
 PRUNERS = ("median", "hyperband", "none")
 WARM_SAMPLERS = ("tpe", "gp")  # the samplers that read the study's earlier trials (warm_start hands them more)
 METRICS = {"val_accuracy": "maximize", "val_loss": "minimize"}  # select on validation, report test
+# what the built-in trainer reports besides: a further objective (accuracy against size or time), or a constraint
+COSTS = {"model_bytes": "minimize", "train_seconds": "minimize"}
+BUILTIN_OBJECTIVES = {**METRICS, **COSTS}
+BUILTIN_REPORTS = ("train_accuracy", "train_loss", "val_accuracy", "val_loss", "test_accuracy", "test_loss",
+                   *COSTS)  # every final metric of the built-in trainer's trials
 DEFAULT_CONFIG = "sentiment.yaml"  # shipped inside the package; configs/sentiment.yaml is the same file
 # safe in file names and store queries; \Z, not $, which also matches before a final newline
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
@@ -34,17 +41,29 @@ MAX_CONFIG_BYTES = 1024 * 1024  # a sweep config is a page of YAML; a bigger fil
 MAX_TRIALS = 1_000_000  # far beyond any sweep one study holds; a typo like 1e26 fails here, not after hours
 MAX_HEARTBEAT = 3600  # seconds: a dead worker's trial is retried after 3 of these
 MAX_SEED = 2**32 - 1  # numpy's seeds (and so every Optuna sampler's) are 32-bit
-_TOP_KEYS = {"name", "experiment", "objective", "trials", "timeout", "sampler", "pruner", "data", "fixed",
-             "space", "storage", "tracking_uri", "heartbeat", "trainer", "executor", "resources", "repeats",
+_TOP_KEYS = {"name", "experiment", "objective", "constraints", "trials", "timeout", "sampler", "pruner", "data",
+             "fixed", "space", "storage", "tracking_uri", "heartbeat", "trainer", "executor", "resources", "repeats",
              "stop", "budget", "warm_start"}
 # an MLflow metric name: what its stores accept, and short enough to read
 METRIC_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,249}\Z")
 REPEATS = ("train", "reuse")  # a trial proposed with a finished trial's exact settings: train it again, or reuse
 OBJECTIVE_SOURCES = ("report", "mlflow")  # where a command's objective comes from: its report lines, or its run
-_SECTION_KEYS = {"objective": {"metric", "direction", "source"}, "sampler": {"name", "seed"},
+OBJECTIVE_KEYS = {"metric", "direction", "source"}
+_SECTION_KEYS = {"objective": OBJECTIVE_KEYS, "sampler": {"name", "seed"},
                  "pruner": {"name", "startup_trials", "warmup_epochs"},
                  "data": {"source", "text_column", "label_column"},
                  "stop": {"patience", "target"}, "budget": {"seconds", "trial_seconds"}, "warm_start": {"sweep"}}
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One objective of a sweep: a metric and whether it is maximized or minimized."""
+
+    metric: str
+    direction: str
+
+    def to_yaml(self) -> dict[str, str]:
+        return {"metric": self.metric, "direction": self.direction}
 
 
 @dataclass(frozen=True)
@@ -73,24 +92,37 @@ class SweepConfig:
     resources: Resources = field(default_factory=Resources)  # what one trial needs (Ray; GPUs with --jobs)
     executor: ExecutorSpec = field(default_factory=ExecutorSpec)  # where the trial loops run; never stored
     repeats: str = "train"  # train | reuse: a proposal identical to a complete trial's settings is answered by it
+    # the objectives after the first (metric, direction): a multi-objective sweep and its Pareto front when set
+    more_objectives: tuple[Objective, ...] = ()
+    constraints: Constraints = field(default_factory=Constraints)  # what a feasible trial meets
     stop_patience: int | None = None  # finished trials after the best without a better one: no new trial starts
     stop_target: float | None = None  # a best value this good (direction-aware) is good enough: no new trial starts
     budget_seconds: float | None = None  # wall seconds while any of the sweep's trials ran, over all its invocations
     budget_trial_seconds: float | None = None  # the sweep's trials' durations summed (compute: GPU-hours and co.)
     warm_start: str | None = None  # an earlier sweep (same storage) whose finished trials the sampler starts from
 
+    @property
+    def objectives(self) -> tuple[Objective, ...]:
+        """Every objective, the first (metric, direction) first."""
+        return (Objective(self.metric, self.direction), *self.more_objectives)
+
+    @property
+    def multi_objective(self) -> bool:
+        return bool(self.more_objectives)
+
     def __post_init__(self) -> None:
         builtin = self.trainer.builtin
-        if builtin and not self.direction and isinstance(self.metric, str) and self.metric in METRICS:
-            object.__setattr__(self, "direction", METRICS[self.metric])
+        if builtin and not self.direction and isinstance(self.metric, str) and self.metric in BUILTIN_OBJECTIVES:
+            object.__setattr__(self, "direction", BUILTIN_OBJECTIVES[self.metric])
         for key in ("name", "experiment"):
             value = getattr(self, key)
             if value is not None and not (isinstance(value, str) and NAME_PATTERN.match(value)):
                 raise SweepConfigError(f"{key}: {value!r} is not a valid name; use 1-100 letters, digits, "
                                        f"'.', '_' or '-', starting with a letter or digit")
-        if builtin and (not isinstance(self.metric, str) or self.metric not in METRICS):  # a list is unhashable
+        # isinstance first: a list is unhashable
+        if builtin and (not isinstance(self.metric, str) or self.metric not in BUILTIN_OBJECTIVES):
             raise SweepConfigError(f"objective.metric: {self.metric!r} is not supported; use one of "
-                                   f"{', '.join(METRICS)}")
+                                   f"{', '.join(BUILTIN_OBJECTIVES)}")
         if not builtin and not (isinstance(self.metric, str) and METRIC_NAME.match(self.metric)):
             raise SweepConfigError(f"objective.metric: {self.metric!r} is not a metric name; use letters, digits, "
                                    f"'_', '-', '.', '/' or spaces")
@@ -113,9 +145,11 @@ class SweepConfig:
             raise SweepConfigError(f"pruner.name: {self.pruner!r} is unknown; use one of {', '.join(PRUNERS)}")
         _positive_int("pruner.startup_trials", self.pruner_startup_trials, allow_zero=True)
         _positive_int("pruner.warmup_epochs", self.pruner_warmup_epochs, allow_zero=True)
-        if builtin and METRICS[self.metric] != self.direction:
-            raise SweepConfigError(f"objective.direction: {self.metric} is only ever {METRICS[self.metric]}d, "
-                                   f"got {self.direction}; set direction: {METRICS[self.metric]} or drop it")
+        if builtin and BUILTIN_OBJECTIVES[self.metric] != self.direction:
+            wanted = BUILTIN_OBJECTIVES[self.metric]
+            raise SweepConfigError(f"objective.direction: {self.metric} is only ever {wanted}d, "
+                                   f"got {self.direction}; set direction: {wanted} or drop it")
+        self._check_objectives()
         for key in ("storage", "tracking_uri"):
             value = getattr(self, key)
             if value is not None and not (isinstance(value, str) and value.strip()):
@@ -155,6 +189,10 @@ class SweepConfig:
                                              or not math.isfinite(self.stop_target)):
             raise SweepConfigError(f"stop.target: must be a number (a value of {self.metric} good enough to stop), "
                                    f"got {_shown_value(self.stop_target)}")
+        if self.multi_objective and (self.stop_patience is not None or self.stop_target is not None):
+            key = "stop.patience" if self.stop_patience is not None else "stop.target"
+            raise SweepConfigError(f"{key}: a sweep of several objectives has a front, not one best to compare; "
+                                   f"drop {key} (budget: still applies)")
         for key in ("budget_seconds", "budget_trial_seconds"):
             value = getattr(self, key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
@@ -172,6 +210,44 @@ class SweepConfig:
             raise SweepConfigError("sampler.name: the grid sampler needs a space: to lay its grid over; add one "
                                    "or use another --sampler")
 
+    def _check_objectives(self) -> None:
+        """The objectives after the first, the sampler and pruner that go with several, and the constraints."""
+        builtin = self.trainer.builtin
+        seen = {self.metric}
+        for position, objective in enumerate(self.more_objectives, start=2):
+            where = f"objective[{position - 1}]"
+            if builtin and objective.metric not in BUILTIN_OBJECTIVES:
+                raise SweepConfigError(f"{where}.metric: {objective.metric!r} is not supported; use one of "
+                                       f"{', '.join(BUILTIN_OBJECTIVES)}")
+            if not (isinstance(objective.metric, str) and METRIC_NAME.match(objective.metric)):
+                raise SweepConfigError(f"{where}.metric: {objective.metric!r} is not a metric name; use letters, "
+                                       f"digits, '_', '-', '.', '/' or spaces")
+            if objective.direction not in ("maximize", "minimize"):
+                raise SweepConfigError(f"{where}.direction: must be maximize or minimize, got {objective.direction!r}")
+            if builtin and BUILTIN_OBJECTIVES[objective.metric] != objective.direction:
+                wanted = BUILTIN_OBJECTIVES[objective.metric]
+                raise SweepConfigError(f"{where}.direction: {objective.metric} is only ever {wanted}d, got "
+                                       f"{objective.direction}; set direction: {wanted} or drop it")
+            if objective.metric in seen:
+                raise SweepConfigError(f"{where}.metric: {objective.metric!r} is listed twice; each objective is a "
+                                       f"different metric")
+            seen.add(objective.metric)
+        if self.multi_objective:
+            if self.sampler not in MULTI_OBJECTIVE_SAMPLERS:
+                raise SweepConfigError(f"sampler.name: {self.sampler} optimizes one objective, and this sweep has "
+                                       f"{len(self.objectives)}; use one of {', '.join(MULTI_OBJECTIVE_SAMPLERS)}")
+            if self.pruner == "hyperband":
+                raise SweepConfigError("pruner.name: hyperband compares one objective; a sweep of several prunes "
+                                       "with median (each objective against its own median) or none")
+            if self.source == "mlflow":
+                raise SweepConfigError("objective.source: mlflow reads one metric from the run; a command with "
+                                       "several objectives prints them as `sweep: name=value` lines (drop source:)")
+        if builtin:
+            unknown = [name for name in self.constraints.metrics_named() if name not in BUILTIN_REPORTS]
+            if unknown:
+                raise SweepConfigError(f"constraints: the built-in trainer reports no {unknown[0]!r}; bound one of "
+                                       f"{', '.join(BUILTIN_REPORTS)}")
+
     def to_yaml(self) -> str:
         """The resolved config, in the file format from_file reads (stored with the sweep)."""
         return yaml.safe_dump(self.to_file_dict(), sort_keys=False)
@@ -179,8 +255,7 @@ class SweepConfig:
     def to_file_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "name": self.name, "experiment": self.experiment,
-            "objective": {"metric": self.metric, "direction": self.direction,
-                          **({"source": self.source} if self.source != "report" else {})},
+            "objective": self._objective_yaml(),
             "trials": self.trials, "timeout": self.timeout,
             "sampler": {"name": self.sampler, "seed": self.seed},
             "pruner": {"name": self.pruner, "startup_trials": self.pruner_startup_trials,
@@ -195,6 +270,8 @@ class SweepConfig:
             del out["data"]  # only the built-in trainer reads data; a function loads its own
         if self.repeats != "train":
             out["repeats"] = self.repeats  # stored only when set: configs of earlier sweeps read the same
+        if self.constraints:
+            out["constraints"] = self.constraints.to_yaml()
         # stored only when set: configs of earlier sweeps read the same
         stop = {key: value for key, value in (("patience", self.stop_patience), ("target", self.stop_target))
                 if value is not None}
@@ -210,6 +287,13 @@ class SweepConfig:
         if resources is not None:
             out["resources"] = resources  # what a trial needs is the sweep's; where it runs (executor:) is not
         return out
+
+    def _objective_yaml(self) -> dict[str, str] | list[dict[str, str]]:
+        first = {"metric": self.metric, "direction": self.direction,
+                 **({"source": self.source} if self.source != "report" else {})}
+        if not self.multi_objective:
+            return first
+        return [first, *(objective.to_yaml() for objective in self.more_objectives)]
 
     def replace(self, **changes: Any) -> SweepConfig:
         return dataclasses.replace(self, **changes)
@@ -241,8 +325,8 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
             given["executor"] = values.get("executor", ExecutorSpec()).with_flags(**flags)
         except SweepConfigError as error:
             raise SweepConfigError(f"command-line flag: {error}") from None
-    if "metric" in given and "direction" not in given and given["metric"] in METRICS:
-        given["direction"] = METRICS[given["metric"]]  # --metric val_loss means minimize it
+    if "metric" in given and "direction" not in given and given["metric"] in BUILTIN_OBJECTIVES:
+        given["direction"] = BUILTIN_OBJECTIVES[given["metric"]]  # --metric val_loss means minimize it
     try:
         return SweepConfig(**{**values, **given})
     except SweepConfigError as error:
@@ -309,6 +393,13 @@ def _fields_from_file(text: str, source: str, base: Path) -> dict[str, Any]:
     if unknown:
         raise SweepConfigError(f"{source}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(_TOP_KEYS))}")
     sections = {}
+    more_objectives: tuple[Objective, ...] = ()
+    objective_list = document.get("objective")
+    if isinstance(objective_list, list):
+        document = dict(document)
+        builtin = document.get("trainer") in (None, BUILTIN)
+        first, more_objectives = _objective_list(objective_list, source, builtin=builtin)
+        document["objective"] = first
     for section, allowed in _SECTION_KEYS.items():
         value = document.get(section) or {}
         if not isinstance(value, Mapping):
@@ -333,7 +424,10 @@ def _fields_from_file(text: str, source: str, base: Path) -> dict[str, Any]:
     try:
         values: dict[str, Any] = {"space": space, "fixed": dict(fixed), "trainer": trainer,
                                   "executor": parse_executor(document.get("executor")),
-                                  "resources": parse_resources(document.get("resources"))}
+                                  "resources": parse_resources(document.get("resources")),
+                                  "constraints": parse_constraints(document.get("constraints"), base)}
+        if more_objectives:
+            values["more_objectives"] = more_objectives
     except SweepConfigError as error:
         raise SweepConfigError(f"{source}: {error}") from None
     plain = {"name": "name", "experiment": "experiment", "trials": "trials", "timeout": "timeout",
@@ -353,11 +447,47 @@ def _fields_from_file(text: str, source: str, base: Path) -> dict[str, Any]:
     if values.get("direction") == "":
         raise SweepConfigError(f"{source}: objective.direction: must be maximize or minimize, got ''")
     if "metric" in values and "direction" not in values and isinstance(values["metric"], str) and trainer.builtin:
-        values["direction"] = METRICS.get(values["metric"], "maximize")
+        values["direction"] = BUILTIN_OBJECTIVES.get(values["metric"], "maximize")
     if not trainer.builtin:
         values.setdefault("experiment", "sweep")
-        values.setdefault("metric", "value")
+        values.setdefault("metric", "values_0" if more_objectives else "value")
     return values
+
+
+def _objective_list(entries: list[Any], source: str, *, builtin: bool) -> tuple[dict[str, Any], tuple[Objective, ...]]:
+    """``objective:`` as a list (several objectives): the first as the usual section, and the others. A metric left
+    out is named as Optuna names a multi-objective study's values: values_0, values_1, ..."""
+    if not entries:
+        raise SweepConfigError(f"{source}: objective: an empty list; give one {{metric, direction}} per objective")
+    parsed = []
+    for position, entry in enumerate(entries):
+        where = f"objective[{position}]"
+        if not isinstance(entry, Mapping):
+            raise SweepConfigError(f"{source}: {where}: expected a mapping such as {{metric: val_accuracy, "
+                                   f"direction: maximize}}, got {entry!r}")
+        allowed = OBJECTIVE_KEYS if position == 0 else OBJECTIVE_KEYS - {"source"}
+        bad = sorted(str(key) for key in entry if key not in allowed)
+        if bad:
+            raise SweepConfigError(f"{source}: unknown key {where}.{shown_key(bad[0])}; allowed: "
+                                   f"{', '.join(sorted(allowed))}")
+        metric = entry.get("metric", None if builtin else f"values_{position}")
+        if metric is None:
+            raise SweepConfigError(f"{source}: {where}.metric: required; use one of {', '.join(BUILTIN_OBJECTIVES)}")
+        if builtin and not (isinstance(metric, str) and metric in BUILTIN_OBJECTIVES):
+            raise SweepConfigError(f"{source}: {where}.metric: {metric!r} is not supported; use one of "
+                                   f"{', '.join(BUILTIN_OBJECTIVES)}")
+        direction = entry.get("direction")
+        if direction is None and builtin and isinstance(metric, str):
+            direction = BUILTIN_OBJECTIVES.get(metric)
+        if direction is None:
+            raise SweepConfigError(f"{source}: {where}.direction: required for {metric!r}; add direction: maximize "
+                                   f"or direction: minimize")
+        parsed.append((metric, direction, entry))
+    metric, direction, entry = parsed[0]
+    first = {"metric": metric, "direction": direction, **({"source": entry["source"]} if "source" in entry else {})}
+    if len(parsed) == 1:
+        return first, ()
+    return first, tuple(Objective(metric, direction) for metric, direction, _ in parsed[1:])
 
 
 class DuplicateKeyError(yaml.YAMLError):

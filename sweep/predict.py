@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sweep.constraints import Bound
 from sweep.errors import NotFoundError, SweepConfigError
 from sweep.queries import Best, best, tracking_of
 
@@ -19,14 +20,16 @@ class Prediction:
     probability: float  # of the positive class
 
 
-def predict(texts: list[str], *, storage: str | None, name: str | None, tracking_uri: str | None) -> list[Prediction]:
-    """The best trial's model.json (the same trial `sweep best` names), applied to ``texts``.
+def predict(texts: list[str], *, storage: str | None, name: str | None, tracking_uri: str | None,
+            pick: tuple[Bound, ...] = ()) -> list[Prediction]:
+    """The best trial's model.json (the same trial `sweep best` names, with ``pick`` as `sweep best --pick`),
+    applied to ``texts``.
 
     The model file is read from the trial's child run: exactly the model that scored the best
     validation result, whatever the parent run was last told.
     """
     check_texts(texts)
-    winner = best(storage, name)
+    winner = best(storage, name, pick)
     if winner.model_uri is None or winner.trial.run_id is None:
         raise NotFoundError(f"the best trial of sweep {winner.sweep.name!r} has no MLflow run to take its "
                             f"model from; `sweep sync {winner.sweep.name}` rebuilds it")

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
 
+from sweep.constraints import Bound
 from sweep.errors import NotFoundError
 from sweep.locations import TrackingLocation
-from sweep.ranking import rank_key
+from sweep.ranking import pareto_front, rank_key, signed
 from sweep.states import TrialState
 from sweep.study import SweepRow, TrialRow, list_sweeps, sweep_trials
+from sweep.views import table
 
 FORMATS = ("text", "json", "yaml")
 
@@ -71,22 +73,125 @@ class Best:
         return {**document, "trials": 1, "pruner": {"name": "none"}, "fixed": dict(self.settings)}
 
 
-def best(storage: str | None, name: str | None) -> Best:
-    """The winning trial of the named (else the latest) sweep, by the same ordering as the parent run."""
+@dataclass(frozen=True)
+class Front:
+    """The Pareto front of a sweep of several objectives: its feasible complete trials that no other dominates."""
+
+    sweep: SweepRow
+    members: list[TrialRow]  # best first on the first objective (then the next ...)
+    config: dict[str, Any]
+
+    @property
+    def objectives(self) -> list[tuple[str, str]]:
+        return [(self.sweep.metric, self.sweep.direction), *self.sweep.more_objectives]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"sweep": self.sweep.name, "parent_run_id": self.sweep.parent_run_id,
+                "objectives": [{"metric": metric, "direction": direction} for metric, direction in self.objectives],
+                "front": [front_entry(trial, self.objectives, self.config) for trial in self.members]}
+
+
+def front_entry(trial: TrialRow, objectives: list[tuple[str, str]], config: dict[str, Any]) -> dict[str, Any]:
+    """One front member as `sweep best --format json` and the parent's pareto.json give it."""
+    values = trial.values or (trial.value,)
+    return {"trial": trial.number, "run_id": trial.run_id, "params": {**config.get("fixed", {}), **trial.params},
+            "values": {metric: value for (metric, _), value in zip(objectives, values)}}
+
+
+def best(storage: str | None, name: str | None, pick: tuple[Bound, ...] = ()) -> Best:
+    """The winning trial of the named (else the latest) sweep, by the same ordering as the parent run; with
+    several objectives, a member of the front (the best on the first objective). ``pick``: the best among the
+    trials (the front's, with several objectives) that meet these bounds."""
     sweep, trials, config = sweep_trials(storage, name)
-    ranked = rank_trials(sweep, trials)
-    if not ranked:
-        raise NotFoundError(f"sweep {sweep.name!r} has no completed trial yet")
-    winner = ranked[0]
+    return _best_of(sweep, trials, config, pick)
+
+
+def best_or_front(storage: str | None, name: str | None, pick: tuple[Bound, ...] = ()) -> Best | Front:
+    """`sweep best`: a sweep of several objectives without ``pick`` answers with its whole front."""
+    sweep, trials, config = sweep_trials(storage, name)
+    if sweep.more_objectives and not pick:
+        members = front_trials(sweep, trials)
+        if not members:
+            raise NotFoundError(_nothing_complete(sweep, trials))
+        return Front(sweep, members, config)
+    return _best_of(sweep, trials, config, pick)
+
+
+def _best_of(sweep: SweepRow, trials: list[TrialRow], config: dict[str, Any], pick: tuple[Bound, ...]) -> Best:
+    candidates = front_trials(sweep, trials) if sweep.more_objectives else rank_trials(sweep, trials)
+    if not candidates:
+        raise NotFoundError(_nothing_complete(sweep, trials))
+    if pick:
+        met = [t for t in candidates if all(meets(bound, t.metrics) for bound in pick)]
+        if not met:
+            among = "the front's" if sweep.more_objectives else "the complete"
+            ranges = "; ".join(_range(bound.metric, candidates) for bound in pick)
+            raise NotFoundError(f"no trial of {among} {len(candidates)} meets --pick "
+                                f"{', '.join(map(str, pick))} ({ranges}); loosen the bound")
+        candidates = met
+    winner = candidates[0]
     settings = {**config["fixed"], **winner.params}
     return Best(sweep, winner, settings, config)
 
 
-def rank_trials(sweep: SweepRow, trials: list[TrialRow]) -> list[TrialRow]:
-    """Completed trials, best first."""
+def meets(bound: Bound, metrics: dict[str, float]) -> bool:
+    violation = bound.violation(metrics)
+    return violation is not None and violation <= 0.0
+
+
+def _nothing_complete(sweep: SweepRow, trials: list[TrialRow]) -> str:
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    if complete:
+        return (f"sweep {sweep.name!r} has {len(complete)} completed trials, and none meets its constraints yet; "
+                f"`sweep show {sweep.name}` lists them")
+    return f"sweep {sweep.name!r} has no completed trial yet"
+
+
+def _range(metric: str, trials: list[TrialRow]) -> str:
+    values = [t.metrics[metric] for t in trials if metric in t.metrics]
+    return f"{metric} from {min(values):g} to {max(values):g}" if values else f"no trial has {metric}"
+
+
+def rank_trials(sweep: SweepRow, trials: list[TrialRow]) -> list[TrialRow]:
+    """Completed trials that meet the constraints, best first."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None and t.feasible]
     return sorted(complete, key=lambda t: rank_key(t.value or 0.0, t.metrics, t.number, metric=sweep.metric,
-                                                   direction=sweep.direction))
+                                                   direction=sweep.direction, more=sweep.more_objectives))
+
+
+def front_trials(sweep: SweepRow, trials: list[TrialRow]) -> list[TrialRow]:
+    """The Pareto front: feasible complete trials no other dominates (of identical values, the first), best first
+    on the first objective."""
+    ranked = rank_trials(sweep, trials)
+    directions = [sweep.direction, *(direction for _, direction in sweep.more_objectives)]
+    points = [(t.number, [signed(v, d) for v, d in zip(t.values or (t.value or 0.0,), directions)]) for t in ranked]
+    members = set(pareto_front(points))
+    return [t for t in ranked if t.number in members]
+
+
+def render_front(front: Front, fmt: str) -> str:
+    """`sweep best` of a sweep of several objectives: its Pareto front as a table, JSON or YAML."""
+    if fmt == "json":
+        return json.dumps(front.as_dict(), indent=2)
+    if fmt == "yaml":
+        header = (f"# the Pareto front of sweep {front.sweep.name}; one trial as a config that re-runs it: "
+                  f"sweep best --pick \"{front.sweep.more_objectives[0][0]}<=...\" --format yaml\n")
+        return header + yaml.safe_dump(front.as_dict(), sort_keys=False)
+    objectives = front.objectives
+    names = ", ".join(f"{metric} ({'max' if direction == 'maximize' else 'min'})" for metric, direction in objectives)
+    params = sorted({key for t in front.members for key in t.params})
+    header = ("trial", *(metric for metric, _ in objectives), *params)
+    rows = [(t.number, *(f"{value:.6g}" for value in (t.values or (t.value,))),
+             *(_shown_param(t.params.get(p, "")) for p in params)) for t in front.members]
+    title = (f"Pareto front of sweep {front.sweep.name}: {len(front.members)} of {front.sweep.counts.finished} "
+             f"trials, by {names}")
+    hint = (f"pick one: sweep best --pick \"{objectives[1][0]}<=...\" (a bound, then the best {objectives[0][0]}); "
+            f"with --format yaml, a config that re-runs it")
+    return "\n".join([title, table(header, rows), hint])
+
+
+def _shown_param(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def render_best(result: Best, fmt: str) -> str:
@@ -128,6 +233,10 @@ def sweeps(storage: str | None) -> list[SweepRow]:
 def show(storage: str | None, name: str | None) -> tuple[SweepRow, list[TrialRow]]:
     sweep, trials, _ = sweep_trials(storage, name)
     ranked = rank_trials(sweep, trials)
+    if sweep.more_objectives:  # the front's members first, marked, then the other feasible trials
+        front = {t.number for t in front_trials(sweep, trials)}
+        ranked = [replace(t, on_front=True) for t in ranked if t.number in front] + \
+                 [t for t in ranked if t.number not in front]
     shown = {t.number for t in ranked}  # a set: `t not in ranked` compared every pair of rows (n x n)
     others = sorted((t for t in trials if t.number not in shown), key=lambda t: t.number)
     return sweep, ranked + others

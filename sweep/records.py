@@ -46,9 +46,16 @@ class TrialRecord:
     artifacts: list[str] = field(default_factory=list)  # files the trainer gave trial.log_artifact
     mlflow_active: bool = False  # the trainer wrote to the run itself: its params and models are there already
     same_as: int | None = None  # answered by this earlier trial of identical settings, without training (repeats)
+    values: tuple[float, ...] | None = None  # every objective's value, for a sweep of several (value is the first)
+    constraints: dict[str, float] = field(default_factory=dict)  # constraint -> its value (feasible: all <= 0)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", TrialState(self.state))
+
+    @property
+    def feasible(self) -> bool:
+        """Every constraint met (a trial of a sweep without constraints is feasible)."""
+        return all(value <= 0.0 for value in self.constraints.values())
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,19 @@ class BestTrial:
     params: dict[str, Any]
     metrics: dict[str, float]
     model_json: str | None
+
+
+@dataclass(frozen=True)
+class FrontMember:
+    """A trial on the Pareto front of a sweep of several objectives, as the parent's pareto.json lists it."""
+
+    trial: int
+    run_id: str | None
+    params: dict[str, Any]
+    values: dict[str, float]  # objective metric -> the trial's value, in the config's order
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"trial": self.trial, "run_id": self.run_id, "params": self.params, "values": self.values}
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ class OptunaTrial(SuggestingTrial, Protocol):
 
     def report(self, value: float, step: int) -> None: ...
 
+    def report_objectives(self, values: Sequence[float], step: int) -> None: ...  # several objectives at once
+
     def should_prune(self) -> bool: ...
 
 
@@ -77,8 +79,9 @@ class Trial:
     def __init__(self, trial: OptunaTrial, run: TrialRun, *, sweep: str, metric: str, space: Mapping[str, Dimension],
                  fixed: Mapping[str, Any], run_id: Callable[[], str | None], workdirs: Path,
                  should_stop: Callable[[], bool] = lambda: False, experiment_id: str | None = None,
-                 storage_step_limit: int = MAX_STEP) -> None:
+                 storage_step_limit: int = MAX_STEP, more_objectives: Sequence[str] = ()) -> None:
         self._trial, self._run, self._metric = trial, run, metric
+        self._more_objectives = tuple(more_objectives)  # the metrics of the objectives after the first
         self._storage_step_limit = storage_step_limit  # the largest step the Optuna storage keeps
         self._fixed = dict(fixed)
         self._run_id, self._workdirs, self._should_stop = run_id, workdirs, should_stop
@@ -134,23 +137,31 @@ class Trial:
 
     def report(self, value: float | None = None, step: int | None = None, **metrics: float) -> None:
         """An intermediate result at ``step``: ``value`` is the objective's (Optuna's form); ``metrics`` are
-        logged as curves, and the objective metric among them goes to the pruner."""
+        logged as curves, and the objective metric among them goes to the pruner. With several objectives,
+        each is given by name, and a step that has all of them goes to the pruner."""
         step_number("trial.report", step)
         self.checkpoint(step)
+        objectives = (self._metric, *self._more_objectives)
+        if value is not None and self._more_objectives:
+            raise TypeError(f"trial.report: this sweep has {len(objectives)} objectives; report each by name: "
+                            f"trial.report(step=..., {', '.join(f'{name}=...' for name in objectives)})")
         points = {metric_name("trial.report", name): number(f"trial.report: {name}", given)
                   for name, given in metrics.items()}
         if value is not None:
             points.setdefault(self._metric, number("trial.report: value", value))
         for name, given in points.items():
             self._point(name, step, given)
-        objective = points.get(self._metric)
-        if objective is not None and math.isfinite(objective):
+        values = [points.get(name) for name in objectives]
+        if all(given is not None and math.isfinite(given) for given in values):
             if step > self._storage_step_limit:  # the storage would refuse it with an error about its commit
                 raise ValueError(f"trial.report: step {step} is above {self._storage_step_limit}, the largest step "
                                  f"the Optuna storage keeps (a database keeps steps as 32-bit integers); count "
                                  f"steps from 0 (epochs, batches)")
             clock = time.perf_counter()
-            self._trial.report(objective, step)
+            if self._more_objectives:
+                self._trial.report_objectives(values, step)  # type: ignore[arg-type]
+            else:
+                self._trial.report(values[0], step)  # type: ignore[arg-type]
             self._run.pruner_seconds += time.perf_counter() - clock
 
     def should_prune(self) -> bool:

@@ -83,6 +83,9 @@ def render_summary(summary: SweepSummary) -> str:
         lines.append(f"warning: {counts.failed} of {counts.finished} trials failed; `sweep show` gives their errors")
     if summary.best is not None:
         best = summary.best
+        if summary.front_size is not None:
+            lines.append(f"Pareto front: {summary.front_size} trials (sweep best --name {summary.name} lists them); "
+                         f"the best on the first objective:")
         lines.append(f"best trial {best.number}: value {best.value:.4f}")
         lines += [f"  {key} = {value}" for key, value in best.params.items()]
         lines += [f"  {key} = {best.metrics[key]:.4f}" for key in shown_metrics([best.metrics], "")]
@@ -148,35 +151,47 @@ def render_sweeps(rows: list[SweepRow]) -> str:
     if not rows:
         return "no sweeps yet; start one with `sweep run`"
     header = ("name", "status", "trials", "failed", "repeats", "best (metric)", "started")
-    table = [(r.name, r.shown_status, f"{r.counts.finished}/{r.target}{_retried(r.counts, ' (', ')')}",
+    rows_shown = [(r.name, r.shown_status, f"{r.counts.finished}/{r.target}{_retried(r.counts, ' (', ')')}",
               r.counts.failed, r.repeats, "-" if r.best_value is None else f"{r.best_value:.4f} {r.metric}",
               r.created[:19].replace("T", " "))
              for r in rows]
-    return _table(header, table)
+    return table(header, rows_shown)
 
 
 def render_trials(sweep: SweepRow, trials: list[TrialRow]) -> str:
+    objectives = [(sweep.metric, sweep.direction), *sweep.more_objectives]
+    shown_objectives = ", ".join(f"{metric} {'max' if direction == 'maximize' else 'min'}"
+                                 for metric, direction in objectives)
     title = (f"sweep {sweep.name} ({sweep.shown_status}): {sweep.counts.finished}/{sweep.target} trials"
-             f"{_retried(sweep.counts, ' (', ')')}, {sweep.metric} {'max' if sweep.direction == 'maximize' else 'min'}")
+             f"{_retried(sweep.counts, ' (', ')')}, {shown_objectives}")
     if not trials:
         return title + "\nno trials yet"
+    several = bool(sweep.more_objectives)
+    if several:
+        title += "; * marks the Pareto front"
     params = sorted({key for t in trials for key in t.params})
     errors = any(t.error for t in trials)
     repeats = any(t.same_as is not None for t in trials)
-    extra = shown_metrics([t.metrics for t in trials], sweep.metric)
-    header = ("trial", "state", sweep.metric, *params, *extra, *(("same as",) if repeats else ()),
+    infeasible = any(not t.feasible for t in trials)
+    extra = [m for m in shown_metrics([t.metrics for t in trials], sweep.metric) if m not in dict(objectives)]
+    header = ("trial", *(("front",) if several else ()), "state", *(metric for metric, _ in objectives), *params,
+              *extra, *(("feasible",) if infeasible else ()), *(("same as",) if repeats else ()),
               *(("error",) if errors else ()))
-    table = []
+    rows = []
     for t in trials:
-        row: list[Any] = [t.number, t.state.lower(), "-" if t.value is None else f"{t.value:.4f}"]
+        values = t.values or ((t.value,) if t.value is not None else ())
+        row: list[Any] = [t.number, *(("*" if t.on_front else "",) if several else ()), t.state.lower()]
+        row += [f"{values[i]:.4f}" if i < len(values) else "-" for i in range(len(objectives))]
         row += [_short(t.params.get(p, "")) for p in params]
         row += [f"{t.metrics[m]:.4f}" if m in t.metrics else "-" for m in extra]
+        if infeasible:
+            row.append("" if t.feasible or t.value is None else "no")
         if repeats:
             row.append("" if t.same_as is None else f"trial {t.same_as}")
         if errors:
             row.append(_shortened(t.error or ""))
-        table.append(tuple(row))
-    return title + "\n" + _table(header, table)
+        rows.append(tuple(row))
+    return title + "\n" + table(header, rows)
 
 
 ERROR_WIDTH = 60  # `sweep show` keeps a row on one line; `sweep best --format json` and MLflow have the rest
@@ -201,7 +216,7 @@ def _short(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
+def table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     cells = [tuple(str(c) for c in header)] + [tuple(str(c) for c in row) for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)

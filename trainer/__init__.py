@@ -8,7 +8,7 @@ command that wraps it is sweep/train_cli.py.
 from trainer.config import TrainConfig
 from trainer.data import Corpus, Split, load_corpus, split, tokenize
 from trainer.errors import ConfigError, DataError, DivergenceError, ModelFileError, TrainerError
-from trainer.model import Model
+from trainer.model import Model, parameter_bytes
 from trainer.train import EpochCallback, TrainResult, train
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "TrainResult",
     "TrainerError",
     "load_corpus",
+    "parameter_bytes",
     "split",
     "tokenize",
     "train",

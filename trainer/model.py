@@ -18,6 +18,13 @@ from trainer.features import SparseBinary, featurize
 SCHEMA_VERSION = 1
 MODEL_KIND = "sweep.bag-of-words-logistic-regression"
 MAX_MODEL_BYTES = 256 * 1024 * 1024  # far above any real vocabulary; refuses a runaway file before parsing
+WEIGHT_BYTES = 8  # a float64 weight
+
+
+def parameter_bytes(vocabulary: Sequence[str]) -> int:
+    """What a model of this vocabulary holds: one float64 weight per entry and the bias, and the entries' UTF-8
+    text. Known before training (a sweep can weigh accuracy against it at every epoch), unlike the JSON's size."""
+    return WEIGHT_BYTES * (len(vocabulary) + 1) + sum(len(token.encode("utf-8")) for token in vocabulary)
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,10 @@ class Model:
 
     def index(self) -> dict[str, int]:
         return {token: i for i, token in enumerate(self.vocabulary)}
+
+    @property
+    def parameter_bytes(self) -> int:
+        return parameter_bytes(self.vocabulary)
 
     def logits(self, features: SparseBinary) -> np.ndarray:
         return features.dot(self.weights) + self.bias

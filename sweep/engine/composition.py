@@ -16,19 +16,22 @@ from sweep.tracking.run_metrics import final_metric
 from sweep.tracking.transport import ProcessTransport
 from sweep.trainers.base import Trainer
 from sweep.trainers.command import CommandTrainer, check_command
-from sweep.trainers.function import FunctionTrainer, load_function
+from sweep.trainers.function import FunctionTrainer, load_constraints_function, load_function
 from sweep.trainers.sentiment import SentimentTrainer, data_fingerprint, load_split
 
 
 def make_trainer(config: SweepConfig, tracking: TrackingLocation, workdirs: Path | None = None) -> Trainer:
     """The built-in trainer with its data loaded and split, the user's function imported, or the user's
     command checked (its program, and ``workdirs`` where its trials' folders go); a bad data file, a function
-    that cannot be imported or a command that cannot run fails here, in one line."""
+    that cannot be imported or a command that cannot run fails here, in one line (so does a constraints function)."""
+    if config.constraints.function is not None:
+        load_constraints_function(config.constraints.function)
+    more = tuple(objective.metric for objective in config.more_objectives)
     if config.trainer.builtin:
         data = load_split(config.data, text_column=config.text_column, label_column=config.label_column,
                           fixed=config.fixed)
         return SentimentTrainer(data, config.metric, prunes=config.pruner != "none",
-                                data_fingerprint=data_fingerprint(data))
+                                data_fingerprint=data_fingerprint(data), more_objectives=more)
     if config.trainer.command is not None:
         check_command(config.trainer.command, workdirs or Path.cwd() / "sweeps")
         uri = tracking.absolute_uri()
@@ -37,9 +40,9 @@ def make_trainer(config: SweepConfig, tracking: TrackingLocation, workdirs: Path
     fit = load_function(config.trainer)
     if config.trainer.mlflow == "off":
         stray_runs = StrayRunWatch(f"function: {config.trainer.describe()}")
-        return FunctionTrainer(config.trainer, fit, config.metric, stray_runs.scope)
+        return FunctionTrainer(config.trainer, fit, config.metric, stray_runs.scope, more_objectives=more)
     runs = ActiveChildRuns(tracking.absolute_uri(), autolog=config.trainer.mlflow == "autolog")
-    return FunctionTrainer(config.trainer, fit, config.metric, runs.scope, on_close=runs.close)
+    return FunctionTrainer(config.trainer, fit, config.metric, runs.scope, on_close=runs.close, more_objectives=more)
 
 
 def model_publishing(config: SweepConfig) -> ModelPublishing:

@@ -11,7 +11,7 @@ from sweep.study.census import Census
 from sweep.study.plots import PLOT_MIN_TRIALS, StudyPlots
 from sweep.study.sweep_study import SweepStudy
 from sweep.tracking import Recorder
-from sweep.tracking.operations import PublishModel, PublishPlots, RecordBest
+from sweep.tracking.operations import PublishFront, PublishModel, PublishPlots, RecordBest
 
 STOPPED_BY_TAG = "sweep.stopped_by"  # on the parent run: the rule of the config that ended the sweep early
 TARGET_TAG = "sweep.target"  # on the parent run: the trial target, written at the start and by the end if it changed
@@ -51,6 +51,8 @@ def publish_results(study: SweepStudy, recorder: Recorder, best: BestTrial | Non
     process draws the plots.
     """
     recorder.send(PublishModel(best, register, publishing))
+    if study.config.multi_objective:
+        recorder.send(PublishFront(study.front()))
     try:
         made = study.plots()
     except Exception as error:  # pictures are never worth a sweep's result: note it, carry on

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import signal
@@ -25,6 +26,7 @@ from sweep.study.sweep_study import OPTUNA_PRUNED, SweepStudy
 from sweep.tracking import Recorder
 from sweep.tracking.operations import FinishTrial, Reconcile, RecordBest, RecordCounts, StartTrial
 from sweep.trainers.base import Trainer, TrialOutcome, UnusableTrainer
+from sweep.trainers.function import load_constraints_function
 from sweep.trial import OptunaTrial, TrialInterrupted, TrialPruned, TrialRun
 from sweep.urls import hide_secrets, secrets_in
 
@@ -112,6 +114,8 @@ class TrialLoop:
         self.secrets = secrets_in(os.environ)  # hidden in every error and traceback a trial leaves
         # repeats: reuse answers a proposal of a complete trial's settings with that trial's result
         self.finished_settings = FinishedSettings(config.fixed) if config.repeats == "reuse" else None
+        reference = config.constraints.function
+        self.constraints_function = load_constraints_function(reference) if reference is not None else None
         self._note_finished()
 
     @property
@@ -172,6 +176,8 @@ class TrialLoop:
         self.recorder.send(StartTrial(trial.number, start_ms))
         run = TrialRun()
         state, value, error, trace, interrupted = TrialState.COMPLETE, None, None, None, False
+        values: tuple[float, ...] | None = None
+        constraints: dict[str, float] = {}
         outcome: TrialOutcome | None = None
         same_as: int | None = None
         clock = time.perf_counter()
@@ -185,7 +191,8 @@ class TrialLoop:
                                                  run_id=child_run, workdirs=self.workdirs,
                                                  should_stop=lambda: self.stop.requested,
                                                  experiment_id=self.recorder.experiment_id,
-                                                 storage_step_limit=self.study.step_limit)
+                                                 storage_step_limit=self.study.step_limit,
+                                                 more_objectives=[o.metric for o in self.config.more_objectives])
                 same = self.finished_settings.find(run.params) if self.finished_settings is not None else None
                 if same is not None:  # the sampler proposed settings a complete trial had: its result answers
                     same_as = same.number
@@ -198,6 +205,9 @@ class TrialLoop:
                     finally:
                         self.stop.in_trainer = False
             value = outcome.value
+            values = objective_values(outcome.metrics, self.config) if self.config.multi_objective else None
+            if self.config.constraints:
+                constraints = self.study.judge(trial, values or (value,), outcome.metrics, self.constraints_function)
         except (TrialPruned, OPTUNA_PRUNED):
             state = TrialState.PRUNED
         except (TrialInterrupted, KeyboardInterrupt) as caught:
@@ -221,7 +231,9 @@ class TrialLoop:
                              outcome.model_json if outcome else None, error, trace,
                              start_ms, now_ms(), child_run(), interrupted,
                              tags=run.tags, artifacts=run.artifacts,
-                             mlflow_active=self.config.trainer.logs_own_run, same_as=same_as)
+                             mlflow_active=self.config.trainer.logs_own_run, same_as=same_as,
+                             values=values if state is TrialState.COMPLETE else None,
+                             constraints=constraints if state is TrialState.COMPLETE else {})
         best_before = self.census.best
         # the record goes to MLflow before the study: killed in between, the trial stays RUNNING and a
         # resume fails it and its run; the other order could leave a told trial with an unlogged run
@@ -250,6 +262,21 @@ class TrialLoop:
 
     def error_summary(self) -> list[tuple[str, int]]:
         return most_frequent(self.errors)
+
+
+def objective_values(metrics: dict[str, float], config: SweepConfig) -> tuple[float, ...]:
+    """Every objective's value among a finished trial's final metrics (a sweep of several objectives)."""
+    values = []
+    for objective in config.objectives:
+        value = metrics.get(objective.metric)
+        if value is None:
+            shown = ", ".join(sorted(metrics)[:6]) or "none"
+            raise ValueError(f"the trial ended without the objective {objective.metric!r} (its final metrics: "
+                             f"{shown}); report it, or change objective:")
+        if not math.isfinite(value):
+            raise ValueError(f"the objective {objective.metric!r} is {value}; a trial needs a finite value")
+        values.append(float(value))
+    return tuple(values)
 
 
 def raised_in_trainer(caught: SystemExit | KeyboardInterrupt) -> str:

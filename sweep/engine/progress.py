@@ -67,6 +67,7 @@ class SweepSummary:
     storage: str = ""
     tracking_uri: str = ""
     note: str | None = None  # one line about how the sweep ended (an exhausted grid, nothing left to run)
+    front_size: int | None = None  # a sweep of several objectives: the trials on its Pareto front
     stopped_by: StopRule | None = None  # the config's rule that ended it before its target
 
 

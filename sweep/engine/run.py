@@ -156,6 +156,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
         report = end_sweep(study, config, recorder, final, sweep_end(status, final.finished),
                            trainer.model_publishing(), register, listener, stopped and stopped.rule)
         _tidy_workdirs(study, config, final)
+        front_size = len(study.front()) if config.multi_objective else None
         gate.close()
     except StorageUnavailableError as lost:  # the storage went away mid-sweep: say how to continue
         raise lost.resumable(f"sweep run --resume --name {name}{location.flag}") from None
@@ -165,7 +166,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
     summary = SweepSummary(name, config.experiment, parent_run_id, status, final.finished, final.best,
                            time.perf_counter() - started, trainer_seconds, trials_run, report, str(location),
                            str(tracking), note if status is LoopEnd.FINISHED else None,
-                           stopped_by=stopped and stopped.rule)
+                           front_size=front_size, stopped_by=stopped and stopped.rule)
     if status is LoopEnd.INTERRUPTED:
         raise SweepInterrupted(summary, location.flag)
     if status is LoopEnd.FAILING:

@@ -42,6 +42,7 @@ class SweepAttrs:
     tracking_uri_has_secret: bool | None = None  # redaction removed a password: the stored URI cannot reach the store
     metric: str = "val_accuracy"
     direction: str = "maximize"
+    more_objectives: list[list[str]] | None = None  # [metric, direction] of each objective after the first
     target: int = 0
     status: str = "unknown"  # a SweepStatus as stored (starting: no parent run linked yet); unknown: none stored
     created: str | None = None  # ISO time, for "the latest sweep"
@@ -80,6 +81,12 @@ class SweepAttrs:
         has_secret = self.tracking_uri_has_secret
         return StoredTracking(self.tracking_uri,
                               _legacy_has_secret(self.tracking_uri) if has_secret is None else has_secret)
+
+    @property
+    def objectives(self) -> list[tuple[str, str]]:
+        """Every objective as (metric, direction), the first first."""
+        more = [(metric, direction) for metric, direction in self.more_objectives or ()]
+        return [(self.metric, self.direction), *more]
 
     def run_id_of(self, number: int, trial_run_id: str | None) -> str | None:
         """Trial ``number``'s child run: the rebuilt one when sync made one, else the one the trial recorded."""

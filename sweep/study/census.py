@@ -69,8 +69,9 @@ class Census:
         """This census once the loop's own trial has ended (without reading the storage again; the stop rules'
         figures wait for the next look)."""
         best = self.best
-        if record.value is not None and (best is None or _key(record.value, record.metrics, record.number, config)
-                                         < _key(best.value, best.metrics, best.number, config)):
+        if record.value is not None and record.feasible and (
+                best is None or _key(record.value, record.metrics, record.number, config)
+                < _key(best.value, best.metrics, best.number, config)):
             best = BestTrial(record.number, record.run_id, record.value, record.params, record.metrics,
                              record.model_json)
         return replace(self, running=max(0, self.running - 1),
@@ -104,7 +105,7 @@ class Tally:
         self._retried: set[int] = set()  # failed attempts a retry replaced: they no longer count
         self._reused = 0  # complete trials that reused an earlier one's result (repeats: reuse)
         self._interrupted = 0  # failed trials a stop cut short: counted apart from the failures
-        self._best: tuple[tuple[float, float, int], optuna.trial.FrozenTrial] | None = None
+        self._best: tuple[tuple[float, ...], optuna.trial.FrozenTrial] | None = None
         self._ended: list[optuna.trial.FrozenTrial] = []  # trials seen finished for the first time by the last look
         # what the stop rules need: the finished trials' numbers (stop.patience only), their summed durations,
         # and the union of their spans (budget.seconds only)
@@ -153,7 +154,7 @@ class Tally:
         if self._best is not None:
             top = self._best[1]
             attrs = TrialAttrs.read(top)
-            best = BestTrial(top.number, stored.run_id_of(top.number, attrs.run_id), float(top.value),  # type: ignore[arg-type]
+            best = BestTrial(top.number, stored.run_id_of(top.number, attrs.run_id), float(top.values[0]),
                              {**self._config.fixed, **top.params}, attrs.metrics, None)
         states = self._states
         started = tuple(sorted(trial.datetime_start.timestamp() for trial in self.running
@@ -207,10 +208,12 @@ class Tally:
             self._interrupted += 1
         elif self._finished_numbers is not None and trial.number not in self._retried:
             bisect.insort(self._finished_numbers, trial.number)
-        if trial.state == TrialState.COMPLETE and trial.value is not None:
+        if trial.state == TrialState.COMPLETE and trial.values:
             attrs = TrialAttrs.read(trial)
             self._reused += attrs.same_as is not None
-            key = _key(trial.value, attrs.metrics, trial.number, self._config)
+            if not is_feasible(trial):
+                return
+            key = _key(trial.values[0], attrs.metrics, trial.number, self._config)
             if self._best is None or key < self._best[0]:
                 self._best = (key, trial)
 
@@ -239,8 +242,19 @@ class SpanUnion:
         return sum(e - max(s, since) for s, e in zip(self._starts[first:], self._ends[first:], strict=True))
 
 
-def _key(value: float, metrics: dict[str, float], number: int, config: SweepConfig) -> tuple[float, float, int]:
-    return rank_key(value, metrics, number, metric=config.metric, direction=config.direction)
+def _key(value: float, metrics: dict[str, float], number: int, config: SweepConfig) -> tuple[float, ...]:
+    return rank_key(value, metrics, number, metric=config.metric, direction=config.direction,
+                    more=[(o.metric, o.direction) for o in config.more_objectives])
+
+
+def is_feasible(trial: optuna.trial.FrozenTrial) -> bool:
+    """Every constraint the trial recorded met (Optuna's rule: each value zero or less)."""
+    return all(value <= 0.0 for value in trial.constraints.values())
+
+
+def first_value(trial: optuna.trial.FrozenTrial) -> float | None:
+    """A complete trial's value of the first objective (FrozenTrial.value refuses a trial of several)."""
+    return trial.values[0] if trial.values else None
 
 
 def counted_trials(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
@@ -274,10 +288,13 @@ def record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     """A finished trial as the tracking process needs it to rebuild a missing child run."""
     state = finished_state(trial)
     attrs = TrialAttrs.read(trial)
+    complete = state is states.TrialState.COMPLETE
+    several = complete and trial.values is not None and len(trial.values) > 1
     return TrialRecord(trial.number, state, dict(trial.params),
-                       trial.value if state is states.TrialState.COMPLETE else None, attrs.metrics, {}, None,
+                       first_value(trial) if complete else None, attrs.metrics, {}, None,
                        attrs.error if state is states.TrialState.FAIL else None, None,  # a retry inherits the error
-                       _ms(trial.datetime_start), _ms(trial.datetime_complete), attrs.run_id, attrs.interrupted)
+                       _ms(trial.datetime_start), _ms(trial.datetime_complete), attrs.run_id, attrs.interrupted,
+                       values=tuple(trial.values) if several else None, constraints=dict(trial.constraints))
 
 
 def _ms(moment: dt.datetime | None) -> int:

@@ -16,6 +16,7 @@ from typing import Any
 import optuna
 
 from sweep.study.attrs import PREFIX
+from sweep.study.objective_pruning import report_objectives, should_prune_objectives
 from sweep.trial import Trial, TrialRun
 
 USER_TAG_PREFIX = "user."  # a user attribute on the trial's child run: tag user.<key>
@@ -49,7 +50,12 @@ class OptunaSide:
     def report(self, value: float, step: int) -> None:
         optuna.trial.Trial.report(self._whole, value, step)
 
+    def report_objectives(self, values: Sequence[float], step: int) -> None:
+        report_objectives(self._whole, values, step)  # Optuna's report refuses several objectives
+
     def should_prune(self) -> bool:
+        if len(self._whole.study.directions) > 1:  # Optuna's should_prune refuses several objectives
+            return should_prune_objectives(self._whole)
         return optuna.trial.Trial.should_prune(self._whole)
 
 

@@ -39,20 +39,24 @@ def study_plots(study: optuna.Study) -> StudyPlots:
     """
     started = time.perf_counter()
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    several = len(study.directions) > 1
+    wanted = {**PLOT_MIN_TRIALS, **({"pareto_front": 1} if several else {})}
     skipped: dict[str, str] = {}
-    for plot, needed in PLOT_MIN_TRIALS.items():
+    for plot, needed in wanted.items():
         if len(complete) < needed:
             skipped[plot] = f"needs {needed} completed trial{'s' if needed > 1 else ''}, the sweep has {len(complete)}"
+    if several and "pareto_front" not in skipped and not any(_feasible(trial) for trial in complete):
+        skipped["pareto_front"] = "no completed trial meets the constraints yet"
     if "param_importances" not in skipped and not _params_vary(complete):
         skipped["param_importances"] = "every completed trial has the same settings"
-    if len(skipped) == len(PLOT_MIN_TRIALS):
+    if len(skipped) == len(wanted):
         return StudyPlots({}, skipped, time.perf_counter() - started)
 
     try:
         import matplotlib
     except ImportError:  # MLflow brings it, but mlflow-skinny does not
         reason = "matplotlib is not installed: pip install matplotlib"
-        return StudyPlots({}, {plot: skipped.get(plot, reason) for plot in PLOT_MIN_TRIALS},
+        return StudyPlots({}, {plot: skipped.get(plot, reason) for plot in wanted},
                           time.perf_counter() - started)
 
     import sys
@@ -64,12 +68,18 @@ def study_plots(study: optuna.Study) -> StudyPlots:
     plots, evaluator = _optuna_matplotlib()
     attrs = SweepAttrs.read(study)
     metric = attrs.metric if attrs.is_sweep else "Objective Value"  # axis labels say what was optimized
+    # with several objectives, Optuna's one-objective plots need to be told which: the first
+    first = (lambda trial: trial.values[0]) if several else None
     makers: dict[str, Callable[[optuna.Study], Any]] = {
-        "optimization_history": lambda s: plots.plot_optimization_history(s, target_name=metric),
-        "param_importances": lambda s: plots.plot_param_importances(s, evaluator=evaluator, target_name=metric),
-        "parallel_coordinate": lambda s: plots.plot_parallel_coordinate(s, target_name=metric),
-        "slice": lambda s: plots.plot_slice(s, target_name=metric),
+        "optimization_history": lambda s: plots.plot_optimization_history(s, target=first, target_name=metric),
+        "param_importances": lambda s: plots.plot_param_importances(s, evaluator=evaluator, target=first,
+                                                                    target_name=metric),
+        "parallel_coordinate": lambda s: plots.plot_parallel_coordinate(s, target=first, target_name=metric),
+        "slice": lambda s: plots.plot_slice(s, target=first, target_name=metric),
     }
+    if several:
+        names = [name for name, _ in attrs.objectives] if attrs.is_sweep else None
+        makers["pareto_front"] = lambda s: pareto_plot(plots, s, names)
     images: dict[str, bytes] = {}
     for plot, make in makers.items():
         if plot in skipped:
@@ -94,6 +104,15 @@ def study_plots(study: optuna.Study) -> StudyPlots:
     return StudyPlots(images, skipped, time.perf_counter() - started)
 
 
+def pareto_plot(plots: Any, study: optuna.Study, names: list[str] | None) -> Any:
+    """Optuna's Pareto-front plot: every objective against every other with two or three; beyond three, the first
+    two (Optuna draws at most three axes)."""
+    if len(study.directions) <= 3:
+        return plots.plot_pareto_front(study, target_names=names)
+    return plots.plot_pareto_front(study, targets=lambda trial: (trial.values[0], trial.values[1]),
+                                   target_names=names[:2] if names else None)
+
+
 def _optuna_matplotlib() -> tuple[Any, Any]:
     """optuna.visualization.matplotlib and a PED-ANOVA evaluator, imported without scikit-learn.
 
@@ -115,6 +134,10 @@ def _optuna_matplotlib() -> tuple[Any, Any]:
         if hidden:
             del sys.modules["sklearn"]
     return plots, PedAnovaImportanceEvaluator()
+
+
+def _feasible(trial: optuna.trial.FrozenTrial) -> bool:
+    return all(value <= 0.0 for value in trial.constraints.values())
 
 
 def _params_vary(trials: list[optuna.trial.FrozenTrial]) -> bool:

@@ -16,7 +16,7 @@ from sweep.ranking import rank_key
 from sweep.records import Counts
 from sweep.states import SweepStatus
 from sweep.study.attrs import SweepAttrs, TrialAttrs
-from sweep.study.census import count_trials, state_of
+from sweep.study.census import count_trials, first_value, is_feasible, state_of
 from sweep.study.opening import open_sweep
 from sweep.study.repeats import identical_settings
 from sweep.study.sharing import worker_alive
@@ -45,6 +45,7 @@ class SweepRow:
     registered_trial: int | None = None  # whose model that version holds
     liveness: str = ""  # for a "running" sweep: running, running? (cannot tell from here) or stalled
     repeats: int = 0  # trials whose settings an earlier trial of the sweep already had
+    more_objectives: tuple[tuple[str, str], ...] = ()  # (metric, direction) of each objective after the first
     stopped_by: str = ""  # the config's rule that ended the sweep before its target (a StopRule), if one did
 
     @property
@@ -71,6 +72,9 @@ class TrialRow:
     run_id: str | None
     error: str | None
     same_as: int | None = None  # the earliest trial with identical settings, when this one repeats it
+    values: tuple[float, ...] | None = None  # every objective's value (a complete trial)
+    feasible: bool = True  # every constraint met
+    on_front: bool = False  # a member of the Pareto front (a sweep of several objectives; set by queries.show)
 
 
 def list_sweeps(storage_url: str | None) -> list[SweepRow]:
@@ -108,7 +112,7 @@ def _sweep_row(name: str, attrs: SweepAttrs, trials: list[optuna.trial.FrozenTri
                     attrs.experiment_id, attrs.stored_tracking, attrs.model_uri, attrs.model_trial,
                     attrs.registered_model, attrs.registered_trial,
                     liveness(trials, attrs.created) if attrs.status == SweepStatus.RUNNING else "", len(same),
-                    attrs.stopped_by or "")
+                    tuple((metric, direction) for metric, direction in attrs.objectives[1:]), attrs.stopped_by or "")
 
 
 def liveness(trials: list[optuna.trial.FrozenTrial], created: str | None,
@@ -133,15 +137,18 @@ def liveness(trials: list[optuna.trial.FrozenTrial], created: str | None,
 
 
 def _best_row(trials: list[optuna.trial.FrozenTrial], attrs: SweepAttrs) -> TrialRow | None:
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values and is_feasible(t)]
     if not complete:
         return None
-    best = min(complete, key=lambda t: rank_key(t.value, TrialAttrs.read(t).metrics, t.number,
-                                                 metric=attrs.metric, direction=attrs.direction))
+    more = attrs.objectives[1:]
+    best = min(complete, key=lambda t: rank_key(t.values[0], TrialAttrs.read(t).metrics, t.number,
+                                                 metric=attrs.metric, direction=attrs.direction, more=more))
     return _trial_row(best, attrs)
 
 
 def _trial_row(trial: optuna.trial.FrozenTrial, sweep: SweepAttrs) -> TrialRow:
     attrs = TrialAttrs.read(trial)
-    return TrialRow(trial.number, state_of(trial.state), trial.value if trial.state == TrialState.COMPLETE else None,
-                    dict(trial.params), attrs.metrics, sweep.run_id_of(trial.number, attrs.run_id), attrs.error)
+    complete = trial.state == TrialState.COMPLETE
+    return TrialRow(trial.number, state_of(trial.state), first_value(trial) if complete else None,
+                    dict(trial.params), attrs.metrics, sweep.run_id_of(trial.number, attrs.run_id), attrs.error,
+                    values=tuple(trial.values) if complete and trial.values else None, feasible=is_feasible(trial))

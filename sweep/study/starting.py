@@ -67,8 +67,9 @@ def create_study(storage: BaseStorage, config: SweepConfig, name: str,
     """The new sweep's study, its sampler reading ``prior`` (warm_start) first; a sweep started at the same time
     that took the name first stops this one."""
     try:
+        directions = [objective.direction for objective in config.objectives]
         return optuna.create_study(study_name=name, storage=storage, sampler=with_prior(make_sampler(config), prior),
-                                   pruner=make_pruner(config), direction=config.direction)
+                                   pruner=make_pruner(config), directions=directions)
     except optuna.exceptions.DuplicatedStudyError:
         raise name_taken(name) from None
 
@@ -87,6 +88,7 @@ def record_sweep(study: optuna.Study, config: SweepConfig, experiment_id: str, t
     replace(stored, config=config.replace(name=study.study_name).to_yaml(), token=token,
             experiment=config.experiment, experiment_id=experiment_id, tracking_uri=where.shown,
             tracking_uri_has_secret=where.has_secret, metric=config.metric, direction=config.direction,
+            more_objectives=[[o.metric, o.direction] for o in config.more_objectives] or None,
             target=config.trials, status=stored.status if stored.parent_run_id else SweepStatus.STARTING.value,
             created=created).write(study)
     return token
@@ -110,6 +112,10 @@ def parent_params(config: SweepConfig) -> dict[str, Any]:
     params: dict[str, Any] = {"metric": config.metric, "direction": config.direction, "sampler": config.sampler,
                               "sampler_seed": config.seed, "pruner": config.pruner,
                               "trainer": config.trainer.describe()}
+    if config.multi_objective:
+        params["objectives"] = ", ".join(f"{o.metric} ({o.direction})" for o in config.objectives)
+    if config.constraints:
+        params["constraints"] = config.constraints.describe()
     if config.trainer.builtin:
         params["data"] = config.data
     params.update({f"fixed.{name}": value for name, value in config.fixed.items()})

@@ -18,6 +18,7 @@ from sweep.errors import NotFoundError, StorageError, SweepConfigError, SweepErr
 from sweep.locations import STORAGE_FORMS, StorageLocation
 from sweep.space import grid
 from sweep.study.journal_repair import find_broken_line, find_unusable_record, set_aside_torn_tail
+from sweep.study.objective_pruning import ObjectivesMedianPruner
 from sweep.study.optuna_internals import JournalFileNoFsync, quiet_heartbeat_warnings
 from sweep.study.patience import Patience, PatientStorage
 from sweep.study.remote import open_redis_journal, open_storage_proxy
@@ -168,6 +169,7 @@ def make_sampler(config: SweepConfig, *, stream: int | None = None) -> optuna.sa
         "grid": lambda: AskTellGridSampler(grid(config.space), seed=seed),
         "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed),
         "gp": lambda: optuna.samplers.GPSampler(seed=seed),
+        "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
         "qmc": lambda: optuna.samplers.QMCSampler(seed=config.seed,
                                                   independent_sampler=optuna.samplers.RandomSampler(seed=seed)),
     }
@@ -180,6 +182,9 @@ def make_sampler(config: SweepConfig, *, stream: int | None = None) -> optuna.sa
 
 
 def make_pruner(config: SweepConfig) -> optuna.pruners.BasePruner:
+    if config.multi_objective and config.pruner == "median":  # each objective against its own median
+        return ObjectivesMedianPruner(startup_trials=config.pruner_startup_trials,
+                                      warmup_steps=config.pruner_warmup_epochs)
     if config.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=config.pruner_startup_trials,
                                            n_warmup_steps=config.pruner_warmup_epochs)

@@ -13,7 +13,9 @@ an Optuna type to look into:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import copy
+import math
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,13 +25,15 @@ from optuna.trial import TrialState
 
 from sweep import states
 from sweep.config import SweepConfig
+from sweep.constraints import violations
 from sweep.locations import TrackingLocation
-from sweep.records import PublishedModel, TrialRecord
+from sweep.ranking import pareto_front, signed
+from sweep.records import FrontMember, PublishedModel, TrialRecord
 from sweep.study.attrs import SweepAttrs, TrialAttrs, relink_runs
-from sweep.study.census import Census, Tally, optuna_state, record_of, take_census
+from sweep.study.census import Census, Tally, is_feasible, optuna_state, record_of, take_census
 from sweep.study.full_trial import FullTrial
 from sweep.study.opening import ExistingSweep
-from sweep.study.optuna_internals import ask_new, database_url_of, quiet_heartbeat_warnings
+from sweep.study.optuna_internals import ask_new, database_url_of, quiet_heartbeat_warnings, storage_of, trial_id_of
 from sweep.study.plots import StudyPlots, study_plots
 from sweep.study.seeding import SamplerStreams
 from sweep.study.sharing import fail_dead_trials, fail_orphaned_trials
@@ -117,13 +121,36 @@ class SweepStudy:
         optuna.trial.Trial, every Optuna member working (full_trial.py)."""
         return FullTrial(trial, run, **sweep_settings)  # type: ignore[arg-type]
 
+    def judge(self, trial: OptunaTrial, values: Sequence[float], metrics: Mapping[str, float],
+              function: Callable[[optuna.trial.FrozenTrial], Any] | None) -> dict[str, float]:
+        """A trial that ran to its end, against the sweep's constraints: each one's value (feasible: all zero or
+        less). ``function`` is the config's constraints function (Optuna's constraints_func), given the trial as
+        it will be once told."""
+        constraints = self.config.constraints
+        if function is None:
+            return violations(constraints.bounds, metrics)
+        finished = copy.copy(storage_of(self._study).get_trial(trial_id_of(trial)))  # type: ignore[arg-type]
+        finished.state, finished.values = TrialState.COMPLETE, list(values)
+        returned = function(finished)
+        try:
+            given = [float(value) for value in returned]
+        except (TypeError, ValueError):
+            raise TypeError(f"the constraints function {constraints.function} returned {returned!r}; return a "
+                            f"sequence of numbers (feasible: each zero or less)") from None
+        if any(math.isnan(value) for value in given):
+            raise ValueError(f"the constraints function {constraints.function} returned NaN; return numbers")
+        return {f"c{position}": value for position, value in enumerate(given)}
+
     def tell(self, trial: OptunaTrial, record: TrialRecord) -> None:
-        """The trial's end in the study: its attributes (they can only be written while it runs), then its
-        state and, when COMPLETE, its value."""
+        """The trial's end in the study: its attributes and constraints (they can only be written while it
+        runs), then its state and, when COMPLETE, its value (or every objective's)."""
         TrialAttrs(record.run_id, record.metrics, record.error, record.interrupted,
                    same_as=record.same_as).write(trial)  # type: ignore[arg-type]
-        self._study.tell(trial, record.value if record.state is states.TrialState.COMPLETE else None,  # type: ignore[arg-type]
-                         state=optuna_state(record.state))
+        for key, value in record.constraints.items():
+            trial.set_constraint(key, value)  # type: ignore[attr-defined]
+        complete = record.state is states.TrialState.COMPLETE
+        told = (list(record.values) if record.values is not None else record.value) if complete else None
+        self._study.tell(trial, told, state=optuna_state(record.state))  # type: ignore[arg-type]
 
     # -- the sweep ------------------------------------------------------------------------------------------
 
@@ -194,6 +221,21 @@ class SweepStudy:
     def relink_runs(self, found: Mapping[int, str]) -> list[int]:
         """Follow the child runs MLflow holds now (trial number -> run id); returns the trials whose run changed."""
         return relink_runs(self._study, found)
+
+    def front(self) -> list[FrontMember]:
+        """The Pareto front: the feasible complete trials no other dominates (of identical values, the first),
+        best first on the first objective (then the next)."""
+        attrs = SweepAttrs.read(self._study)
+        objectives = self.config.objectives
+        complete = [t for t in self._study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                    if t.values and is_feasible(t)]
+        points = [(t.number, [signed(v, o.direction) for v, o in zip(t.values, objectives)]) for t in complete]
+        on_front = set(pareto_front(points))
+        members = sorted((t for t in complete if t.number in on_front),
+                         key=lambda t: ([signed(v, o.direction) for v, o in zip(t.values, objectives)], t.number))
+        return [FrontMember(t.number, attrs.run_id_of(t.number, TrialAttrs.read(t).run_id),
+                            {**self.config.fixed, **t.params},
+                            {o.metric: value for o, value in zip(objectives, t.values)}) for t in members]
 
     def plots(self) -> StudyPlots:
         """Optuna's plots of the study, as PNGs (matplotlib is imported here only)."""

@@ -52,11 +52,12 @@ def read_prior(storage: optuna.storages.BaseStorage, config: SweepConfig, *, str
             raise SweepConfigError(f"warm_start.sweep: no sweep named {name!r} in {storage_hint(storage)}; `sweep ls` "
                                    f"lists them (warm_start reads a sweep of the same storage)")
         return None
-    if (attrs.metric, attrs.direction) != (config.metric, config.direction):
+    wanted = [(objective.metric, objective.direction) for objective in config.objectives]
+    if attrs.objectives != wanted:
         if strict:
-            raise SweepConfigError(f"warm_start.sweep: {name!r} {attrs.direction}s {attrs.metric!r} and this sweep "
-                                   f"{config.direction}s {config.metric!r}; its values would mislead the sampler: "
-                                   f"warm-start from a sweep of the same objective")
+            raise SweepConfigError(f"warm_start.sweep: {name!r} {_shown(attrs.objectives)} and this sweep "
+                                   f"{_shown(wanted)}; its values would mislead the sampler: warm-start from a "
+                                   f"sweep of the same objectives")
         return None
     finished = storage.get_all_trials(study_id_of(row), deepcopy=False, states=PRIOR_STATES)
     space = {key: distribution_of(dimension) for key, dimension in config.space.items()}
@@ -79,9 +80,15 @@ def fitted_trial(trial: FrozenTrial, space: dict[str, BaseDistribution]) -> Froz
         if not contains(distribution, value):
             return None
         params[key], distributions[key] = value, distribution
-    return optuna.trial.create_trial(state=trial.state, value=trial.value if trial.state == TrialState.COMPLETE
+    return optuna.trial.create_trial(state=trial.state, values=trial.values if trial.state == TrialState.COMPLETE
                                      else None, params=params, distributions=distributions,
-                                     intermediate_values=dict(trial.intermediate_values))
+                                     intermediate_values=dict(trial.intermediate_values),
+                                     constraints=dict(trial.constraints) or None)  # samplers weigh feasibility
+
+
+def _shown(objectives: list[tuple[str, str]]) -> str:
+    """Objectives in words: "minimizes 'value'", "maximizes 'acc' and minimizes 'size'"."""
+    return " and ".join(f"{direction}s {metric!r}" for metric, direction in objectives)
 
 
 class _Distributions:

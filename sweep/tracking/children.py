@@ -31,6 +31,18 @@ def run_name(number: int, state: TrialState) -> str:
     return f"trial-{number} (pruned)" if state == TrialState.PRUNED else f"trial-{number}"
 
 
+def feasibility_tags(record: TrialRecord) -> dict[str, str]:
+    """A trial judged against the sweep's constraints: tag ``feasible`` (true/false) and, when false, the
+    constraints it missed (``sweep.violated``); nothing for a trial of a sweep without constraints."""
+    if not record.constraints:
+        return {}
+    missed = [name for name, value in record.constraints.items() if value > 0.0]
+    tags = {"feasible": "false" if missed else "true"}
+    if missed:
+        tags["sweep.violated"] = "; ".join(missed)[:MAX_TAG_CHARS]
+    return tags
+
+
 def last_step(curves: Curves) -> int:
     """The last step any of a trial's curves reached (0 without curves): where its final values go."""
     return max((points[-1][0] for points in curves.values() if points), default=0)
@@ -101,7 +113,8 @@ class ChildRuns:
         if record.state != TrialState.COMPLETE:
             metrics += no_result_marks(record, logged or {})
         tags = {**{k: v[:MAX_TAG_CHARS] for k, v in record.tags.items()},
-                "sweep.state": record.state.lower(), "mlflow.runName": run_name(record.number, record.state)}
+                "sweep.state": record.state.lower(), "mlflow.runName": run_name(record.number, record.state),
+                **feasibility_tags(record)}
         if record.error:
             tags["error"] = record.error[:MAX_TAG_CHARS]
         params = {k: param_text(v) for k, v in record.params.items()}
@@ -211,7 +224,8 @@ class ChildRuns:
     def correct(self, run_id: str, record: TrialRecord) -> None:
         """A run left RUNNING, or ended KILLED by a dying sweep whose trial the study has since failed: its final
         record may never have arrived, so what the study knows is logged (params the run holds stay)."""
-        tags = {"sweep.state": record.state.lower(), "mlflow.runName": run_name(record.number, record.state)}
+        tags = {"sweep.state": record.state.lower(), "mlflow.runName": run_name(record.number, record.state),
+                **feasibility_tags(record)}
         if record.error:
             tags["error"] = record.error[:MAX_TAG_CHARS]
         params, differ = self.params_to_log(run_id, {k: param_text(v) for k, v in record.params.items()})

@@ -16,6 +16,7 @@ from sweep.records import (
     BestAgreement,
     BestTrial,
     Counts,
+    FrontMember,
     ModelPublishing,
     Reconciled,
     SweepIdentity,
@@ -193,6 +194,16 @@ class PublishPlots(Request[None]):
         logged = server.guard(None, lambda: server.connected().publisher.record_plots(self.images, self.skipped))
         if logged is not None:
             server.report = replace(server.report, plots=logged, plots_skipped=dict(self.skipped))
+
+
+@dataclass(frozen=True)
+class PublishFront(Request[None]):
+    """The Pareto front of a sweep of several objectives on its parent: tag front.trials and pareto.json."""
+
+    members: list[FrontMember]
+
+    def serve(self, server: TrackingServer) -> None:
+        server.guard(None, lambda: server.connected().publisher.record_front(self.members))
 
 
 @dataclass(frozen=True)

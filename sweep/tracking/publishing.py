@@ -6,6 +6,7 @@ model.json, or the model the best trial's own code logged. This module knows tho
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -17,7 +18,7 @@ from mlflow.entities import RunTag
 from mlflow.exceptions import MlflowException
 
 from sweep.errors import TrackingError, first_line
-from sweep.records import BestTrial, ModelPublishing, PublishedModel, PyfuncRecipe
+from sweep.records import BestTrial, FrontMember, ModelPublishing, PublishedModel, PyfuncRecipe
 from sweep.tracking.parent import TRIAL_MODEL_TAG, ParentRun
 from sweep.tracking.store import MAX_TAG_CHARS
 
@@ -59,6 +60,18 @@ class Publisher:
                                   "; ".join(f"{name}: {why}" for name, why in skipped.items())[:MAX_TAG_CHARS]
                                   or "none")
         return list(images)
+
+    def record_front(self, members: list[FrontMember]) -> None:
+        """The Pareto front on the parent: tag front.trials (its trial numbers, best first on the first objective)
+        and pareto.json (each member's trial, run id, params and objective values), replacing older ones."""
+        parent = self.parent.id()
+        document = {"front": [member.as_dict() for member in members]}
+        self.store.log_text(parent, json.dumps(document, indent=2), "pareto.json", None)
+        numbers = ",".join(str(member.trial) for member in members)
+        if len(numbers) > MAX_TAG_CHARS:  # a front of thousands: the tag says where the rest is
+            numbers = numbers[:MAX_TAG_CHARS - 40].rsplit(",", 1)[0] + ",... (all in pareto.json)"
+        self.store.client.log_batch(parent, tags=[RunTag("front.trials", numbers),
+                                                  RunTag("front.size", str(len(members)))])
 
     def publish_model(self, best: BestTrial | None, register: str | None,
                       publishing: ModelPublishing) -> PublishedModel:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -11,7 +12,7 @@ import sys
 import sysconfig
 import traceback
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from types import ModuleType
@@ -28,8 +29,8 @@ from sweep.trial import Trial, metric_name, number
 RunScope = Callable[[str | None], AbstractContextManager[None]]
 
 
-def load_function(spec: TrainerSpec) -> Callable[[Trial], Any]:
-    """Import ``spec.function``; every way it can fail is one line naming the reference and the fix."""
+def load_function(spec: TrainerSpec, *, key: str = "trainer.function") -> Callable[[Trial], Any]:
+    """Import ``spec.function``; every way it can fail is one line naming the reference (``key``) and the fix."""
     assert spec.function is not None
     where, name = spec.function.rsplit(":", 1)
     shown = spec.function
@@ -38,30 +39,37 @@ def load_function(spec: TrainerSpec) -> Callable[[Trial], Any]:
     except SweepConfigError:
         raise
     except SyntaxError as error:
-        raise SweepConfigError(f"trainer.function: {error.filename}:{error.lineno}: syntax error ({error.msg}); "
+        raise SweepConfigError(f"{key}: {error.filename}:{error.lineno}: syntax error ({error.msg}); "
                                f"fix the file") from None
     except SystemExit as error:  # argparse or sys.exit() at the module's top level: not the sweep's exit
-        raise SweepConfigError(f"trainer.function: importing {where!r} called sys.exit({error.code!r})"
+        raise SweepConfigError(f"{key}: importing {where!r} called sys.exit({error.code!r})"
                                f"{user_frame(error)}; keep command-line parsing under "
                                f"`if __name__ == \"__main__\":`") from None
     except Exception as error:  # the module's own top-level code failed
-        raise SweepConfigError(f"trainer.function: importing {where!r} failed: {type(error).__name__}: "
+        raise SweepConfigError(f"{key}: importing {where!r} failed: {type(error).__name__}: "
                                f"{first_line(error)}{user_frame(error)}") from None
     target: Any = module
     for part in name.split("."):
         if not hasattr(target, part):
             defined = functions_in(module)
             listed = f"; it defines {', '.join(defined)}" if defined else "; it defines no function"
-            raise SweepConfigError(f"trainer.function: {where!r} has no {name!r}{listed}; check the name after "
+            raise SweepConfigError(f"{key}: {where!r} has no {name!r}{listed}; check the name after "
                                    f"':' in {shown!r}")
         target = getattr(target, part)
     if inspect.isclass(target):  # calling it would make an instance, never a trial's result
-        raise SweepConfigError(f"trainer.function: {shown!r} is a class, not a function; point it at a function "
+        raise SweepConfigError(f"{key}: {shown!r} is a class, not a function; point it at a function "
                                f"fit(trial) (or at a method: module:Class.method)")
     if not callable(target):
-        raise SweepConfigError(f"trainer.function: {shown!r} is a {type(target).__name__}, not a function; "
+        raise SweepConfigError(f"{key}: {shown!r} is a {type(target).__name__}, not a function; "
                                f"point it at fit(trial)")
     return target
+
+
+@functools.cache
+def load_constraints_function(reference: str) -> Callable[[Any], Any]:
+    """The config's ``constraints: {function: file.py:name}``: Optuna's constraints_func, imported once per process
+    (the start checks it before any store is touched; the trial loop calls it)."""
+    return load_function(TrainerSpec(function=reference), key="constraints.function")
 
 
 def functions_in(module: ModuleType) -> list[str]:
@@ -118,28 +126,46 @@ def user_frame(error: BaseException) -> str:
     return f" (at {Path(own[-1].filename).name}:{own[-1].lineno})" if own else ""
 
 
-def outcome_of(returned: Any, metric: str, logged: Mapping[str, float]) -> TrialOutcome:
-    """What ``fit`` returned -> the trial's value and final metrics; anything else fails the trial, in one line."""
+def outcome_of(returned: Any, metric: str, logged: Mapping[str, float], more: Sequence[str] = ()) -> TrialOutcome:
+    """What ``fit`` returned -> the trial's value and final metrics; anything else fails the trial, in one line.
+
+    With several objectives (``metric`` and ``more``), a tuple or list of numbers is their values in order (an
+    unchanged Optuna multi-objective objective), and a mapping names them."""
+    names = (metric, *more)
     if isinstance(returned, Mapping):
         metrics = {metric_name("fit's returned mapping", name): number(f"fit's returned {name!r}", value)
                    for name, value in returned.items()}
-        if metric not in metrics:
+        missing = [name for name in names if name not in metrics]
+        if missing:
             shown = ", ".join(sorted(metrics)[:5]) or "nothing"
-            raise ValueError(f"fit returned no {metric!r} (it returned {shown}); return it, or set "
+            raise ValueError(f"fit returned no {missing[0]!r} (it returned {shown}); return it, or set "
                              f"objective.metric to one of those")
+    elif more and isinstance(returned, (tuple, list)):
+        if len(returned) != len(names):
+            raise ValueError(f"fit returned {len(returned)} values for {len(names)} objectives "
+                             f"({', '.join(names)}); return one value per objective, in the config's order")
+        metrics = {name: number(f"fit's returned {name!r}", value) for name, value in zip(names, returned)}
     elif isinstance(returned, (str, bytes, bool)) or returned is None:
-        raise TypeError(f"fit returned {type(returned).__name__ if returned is not None else 'None'}; return a "
-                        f"number (the objective) or a mapping of metrics holding {metric!r}")
+        raise TypeError(f"fit returned {type(returned).__name__ if returned is not None else 'None'}; return "
+                        f"{_expected(names)}")
+    elif more:
+        raise TypeError(f"fit returned one {type(returned).__name__}; this sweep has {len(names)} objectives: return "
+                        f"{_expected(names)}")
     else:
         try:
             metrics = {metric: float(returned)}
         except (TypeError, ValueError):
-            raise TypeError(f"fit returned a {type(returned).__name__}; return a number (the objective) or a "
-                            f"mapping of metrics holding {metric!r}") from None
-    value = metrics[metric]
-    if not math.isfinite(value):
-        raise ValueError(f"the objective {metric!r} is {value}; a trial needs a finite value")
-    return TrialOutcome(value, {**logged, **metrics})
+            raise TypeError(f"fit returned a {type(returned).__name__}; return {_expected(names)}") from None
+    for name in names:
+        if not math.isfinite(metrics[name]):
+            raise ValueError(f"the objective {name!r} is {metrics[name]}; a trial needs a finite value")
+    return TrialOutcome(metrics[metric], {**logged, **metrics})
+
+
+def _expected(names: Sequence[str]) -> str:
+    if len(names) == 1:
+        return f"a number (the objective) or a mapping of metrics holding {names[0]!r}"
+    return f"a tuple of {len(names)} numbers ({', '.join(names)}) or a mapping holding them"
 
 
 class FunctionTrainer:
@@ -147,8 +173,10 @@ class FunctionTrainer:
     ``run_scope`` (the tracking layer's, so this module never imports mlflow)."""
 
     def __init__(self, spec: TrainerSpec, fit: Callable[[Trial], Any], metric: str,
-                 run_scope: RunScope | None = None, on_close: Callable[[], None] | None = None) -> None:
+                 run_scope: RunScope | None = None, on_close: Callable[[], None] | None = None,
+                 more_objectives: Sequence[str] = ()) -> None:
         self.spec, self.fit, self.metric, self.run_scope = spec, fit, metric, run_scope
+        self.more_objectives = tuple(more_objectives)  # the metrics of the objectives after the first
         self.on_close = on_close  # the tracking layer's: puts MLflow's process-wide state back
         self.warnings = WarningsOnce()
 
@@ -177,7 +205,7 @@ class FunctionTrainer:
         scope = self.run_scope(trial.run_id) if self.run_scope is not None else nullcontext()
         with scope:
             returned = self.fit(trial)
-        return outcome_of(returned, self.metric, trial.final_metrics)
+        return outcome_of(returned, self.metric, trial.final_metrics, self.more_objectives)
 
 
 class WarningsOnce:

@@ -7,7 +7,8 @@ reported to the pruner at log-spaced checkpoint epochs.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import trainer
 from sweep.records import ModelPublishing, PyfuncRecipe
 from sweep.trainers.base import TrialOutcome
 from sweep.trial import Trial, TrialPruned
-from trainer import Split, TrainConfig, load_corpus, split, train
+from trainer import Split, TrainConfig, load_corpus, parameter_bytes, split, train
 
 CURVE_POINTS = 100  # at most this many points per learning curve: long runs stay cheap to log
 CHECKPOINTS_PER_DECADE = 4  # pruner reports at 1, 2, 3, 6, 10, 18, 32, 56, 100, ... epochs
@@ -72,8 +73,10 @@ def pyfunc_recipe() -> PyfuncRecipe:
 class SentimentTrainer:
     """`trainer: sentiment` (the default): the sweep's data is loaded once, before any store is touched."""
 
-    def __init__(self, data: Split, metric: str, *, prunes: bool, data_fingerprint: str) -> None:
+    def __init__(self, data: Split, metric: str, *, prunes: bool, data_fingerprint: str,
+                 more_objectives: Sequence[str] = ()) -> None:
         self.data, self.metric, self.prunes, self.fingerprint = data, metric, prunes, data_fingerprint
+        self.more_objectives = tuple(more_objectives)  # with several objectives, each is reported to the pruner
 
     def provenance(self) -> dict[str, str]:
         return {"data.fingerprint": self.fingerprint}
@@ -93,15 +96,23 @@ class SentimentTrainer:
         trial.params.update(train_config.to_dict())  # every trainer setting, tuned or fixed or default
         curve_every = max(1, math.ceil(train_config.epochs / CURVE_POINTS))
         checkpoints = set(checkpoint_epochs(train_config.epochs)) if self.prunes else set()
+        model_bytes = parameter_bytes(self.data.ranked_vocabulary(train_config.ngrams)[: train_config.vocab_size])
+        started = time.perf_counter()
 
         def on_epoch(epoch: int, metrics: Mapping[str, float]) -> None:
             trial.checkpoint(epoch)
             if epoch % curve_every == 0 or epoch == train_config.epochs or epoch in checkpoints:
                 trial.log_metrics(metrics, step=epoch)
             if epoch in checkpoints:
-                trial.report(metrics[self.metric], epoch)
+                if self.more_objectives:  # every objective at this epoch: the costs so far are known too
+                    costs = {"model_bytes": float(model_bytes), "train_seconds": time.perf_counter() - started}
+                    now = {**metrics, **costs}
+                    trial.report(step=epoch, **{name: now[name] for name in (self.metric, *self.more_objectives)})
+                else:
+                    trial.report(metrics[self.metric], epoch)
                 if trial.should_prune():
                     raise TrialPruned(f"pruned at epoch {epoch}")
 
         result = train(train_config, self.data, on_epoch)  # every epoch: val metrics are cheap next to a step
-        return TrialOutcome(result.metrics[self.metric], dict(result.metrics), result.model.to_json())
+        final = {**result.metrics, "model_bytes": float(result.model.parameter_bytes), "train_seconds": result.seconds}
+        return TrialOutcome(final[self.metric], final, result.model.to_json())

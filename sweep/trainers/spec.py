@@ -94,22 +94,22 @@ def parse_trainer(value: Any, base: Path) -> TrainerSpec:
     return TrainerSpec(function=function_reference(value["function"], base), mlflow=mode)
 
 
-def function_reference(value: Any, base: Path) -> str:
+def function_reference(value: Any, base: Path, *, key: str = "trainer.function") -> str:
     """``module:name`` as given, or ``file.py:name`` with the file made absolute; checked for form and file."""
     text = value if isinstance(value, str) else ""
     match = FUNCTION_PATTERN.match(text.strip())
     if match is None:
-        raise SweepConfigError(f"trainer.function: {value!r} is not a function reference; write module.path:fit "
+        raise SweepConfigError(f"{key}: {value!r} is not a function reference; write module.path:fit "
                                f"or path/to/train.py:fit")
     where, name = match["where"], match["name"]
     if is_file_reference(where):
         path = Path(where).expanduser()
         path = (base / path if not path.is_absolute() else path).resolve()
         if not path.is_file():
-            raise SweepConfigError(f"trainer.function: no such file {str(path)!r}; a relative path is read from "
+            raise SweepConfigError(f"{key}: no such file {str(path)!r}; a relative path is read from "
                                    f"the config file's folder")
         return f"{path}:{name}"
     if not MODULE_PATTERN.match(where):
-        raise SweepConfigError(f"trainer.function: {where!r} is not a module path; write module.path:fit or "
+        raise SweepConfigError(f"{key}: {where!r} is not a module path; write module.path:fit or "
                                f"path/to/train.py:fit")
     return f"{where}:{name}"

@@ -457,6 +457,8 @@ def test_stop_and_budget_are_stored_only_when_set_and_round_trip(tmp_path):
     ("budget: {seconds: 0}\n", "budget.seconds: must be a positive number of seconds"),
     ("budget: {trial_seconds: -5}\n", "budget.trial_seconds: must be a positive number of seconds"),
     ("stop: {epochs: 3}\n", "unknown key stop.epochs"),
+    ("objective: [{metric: val_accuracy}, {metric: model_bytes}]\nstop: {patience: 5}\n",
+     "stop.patience: a sweep of several objectives has a front"),
 ])
 def test_bad_stop_and_budget_values_are_refused_naming_the_key(tmp_path, text, named):
     assert named in config_error(tmp_path, MINIMAL + text)

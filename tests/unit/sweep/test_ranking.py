@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sweep.ranking import rank_key
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sweep.ranking import dominates, pareto_front, rank_key
 
 
 def ranked(trials: list[tuple[int, dict[str, float]]], *, metric: str, direction: str) -> list[int]:
@@ -63,3 +66,27 @@ def test_rank_key_is_smaller_for_the_better_trial():
     better = rank_key(0.9, {"val_loss": 0.2}, 3, metric="val_accuracy", direction="maximize")
     worse = rank_key(0.8, {"val_loss": 0.1}, 1, metric="val_accuracy", direction="maximize")
     assert better < worse
+
+
+# -- several objectives ------------------------------------------------------------------------------------------
+
+POINTS = st.lists(st.lists(st.integers(0, 6).map(float), min_size=2, max_size=2), max_size=25)
+
+
+@given(POINTS)
+def test_the_front_holds_no_dominated_point_and_every_undominated_value(values):
+    points = list(enumerate(values))
+    front = set(pareto_front(points))
+    for number in front:
+        assert not any(dominates(other, values[number]) for other in values)
+    undominated = {tuple(v) for v in values if not any(dominates(other, v) for other in values)}
+    assert {tuple(values[number]) for number in front} == undominated  # one trial per point of the front
+    assert len(front) == len(undominated)
+
+
+def test_with_several_objectives_the_first_ranks_then_the_next():
+    more = [("model_bytes", "minimize")]
+    small = rank_key(0.8, {"model_bytes": 10.0}, 3, metric="val_accuracy", direction="maximize", more=more)
+    large = rank_key(0.8, {"model_bytes": 99.0}, 1, metric="val_accuracy", direction="maximize", more=more)
+    better = rank_key(0.9, {"model_bytes": 99.0}, 2, metric="val_accuracy", direction="maximize", more=more)
+    assert better < small < large

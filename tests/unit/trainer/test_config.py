@@ -107,7 +107,8 @@ def test_missing_settings_file_is_a_file_not_found_config_error(tmp_path):
 def test_public_names_are_pinned():
     assert sorted(trainer.__all__) == [
         "ConfigError", "Corpus", "DataError", "DivergenceError", "EpochCallback", "Model", "ModelFileError",
-        "Split", "TrainConfig", "TrainResult", "TrainerError", "load_corpus", "split", "tokenize", "train",
+        "Split", "TrainConfig", "TrainResult", "TrainerError", "load_corpus", "parameter_bytes", "split", "tokenize",
+        "train",
     ]
     for name in trainer.__all__:
         assert getattr(trainer, name) is not None
