@@ -141,6 +141,8 @@ def render_target_change(change: TargetChange) -> str:
     line = f"sweep {change.name}: target {change.before} -> {change.after} trials ({change.counted} counted"
     line += f", {change.running} running)" if change.running else ")"
     if change.status != SweepStatus.RUNNING:
+        if change.after <= change.counted:
+            return f"{line}; it holds that many already: nothing is left to run"
         return f"{line}; `sweep run --resume --name {change.name}` runs it to the new target"
     if change.after <= change.counted:
         return f"{line}; its workers start no new trial and end once the running ones have"

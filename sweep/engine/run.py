@@ -154,7 +154,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
         final = study.census()
         stopped = stopped_early(final, config, status)
         report = end_sweep(study, config, recorder, final, sweep_end(status, final.finished),
-                           trainer.model_publishing(), register, listener, stopped and stopped.rule)
+                           trainer.model_publishing(), register, listener, stopped.rule if stopped else None)
         _tidy_workdirs(study, config, final)
         front_size = len(study.front()) if config.multi_objective else None
         gate.close()
@@ -162,11 +162,11 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
         raise lost.resumable(f"sweep run --resume --name {name}{location.flag}") from None
     finally:
         stop.restore()
-    note = (stopped and stopped.reason) or grid_note or jobs_note
+    note = (stopped.reason if stopped else None) or grid_note or jobs_note
     summary = SweepSummary(name, config.experiment, parent_run_id, status, final.finished, final.best,
                            time.perf_counter() - started, trainer_seconds, trials_run, report, str(location),
                            str(tracking), note if status is LoopEnd.FINISHED else None,
-                           front_size=front_size, stopped_by=stopped and stopped.rule)
+                           front_size=front_size, stopped_by=stopped.rule if stopped else None)
     if status is LoopEnd.INTERRUPTED:
         raise SweepInterrupted(summary, location.flag)
     if status is LoopEnd.FAILING:
@@ -237,7 +237,7 @@ def _complete_already(existing: ExistingSweep, config: SweepConfig, grid_note: s
     return SweepSummary(existing.name, config.experiment, existing.attrs.parent_run_id or "", LoopEnd.COMPLETE,
                         census.finished, census.best, time.perf_counter() - started, None, 0, TrackingReport(),
                         str(existing.location), existing.attrs.tracking_uri or "", note,
-                        stopped_by=stopped and stopped.rule)
+                        stopped_by=stopped.rule if stopped else None)
 
 
 def _tidy_workdirs(study: SweepStudy, config: SweepConfig, final: Census) -> None:
@@ -295,7 +295,7 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
         stopped = stopped_early(final, config, status)
         if finalize and status is LoopEnd.FINISHED:
             report = end_sweep(study, config, recorder, final, sweep_end(status, final.finished),
-                               trainer.model_publishing(), None, listener, stopped and stopped.rule)
+                               trainer.model_publishing(), None, listener, stopped.rule if stopped else None)
             _tidy_workdirs(study, config, final)
         else:
             report = recorder.close(None, final.finished)
@@ -312,8 +312,8 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
             trainer.close()  # a command's watchdog, MLflow's autologging: however the worker ends
     summary = SweepSummary(name, config.experiment, parent_run_id, status, final.finished, final.best,
                            time.perf_counter() - started, loop.trainer_seconds, loop.trials_run, report,
-                           str(location), str(tracking), stopped and stopped.reason,
-                           stopped_by=stopped and stopped.rule)
+                           str(location), str(tracking), stopped.reason if stopped else None,
+                           stopped_by=stopped.rule if stopped else None)
     if status is LoopEnd.INTERRUPTED:
         raise SweepInterrupted(summary, location.flag)
     if status is LoopEnd.FAILING:

@@ -99,3 +99,18 @@ def test_set_without_a_setting_or_on_a_missing_sweep_is_refused(tmp_path: Path):
     assert missing.returncode != 0 and "no sweep named 'held'" in missing.stderr, missing.stderr
     zero = inprocess.sweep(tmp_path, "set", "held", "--trials", "0")
     assert zero.returncode == 2 and "--trials: must be an integer from 1" in zero.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("mlflow_db")
+def test_a_sweep_no_process_runs_takes_its_new_target_on_resume(tmp_path: Path):
+    (tmp_path / "release").touch()  # no trial is held
+    (tmp_path / "held.py").write_text(HELD, encoding="utf-8")
+    e2e.write_config(tmp_path, "trainer: {function: held.py:fit}\nobjective: {direction: maximize}\n"
+                               f"pruner: {{name: none}}\nfixed: {{folder: {str(tmp_path)!r}}}\n")
+    assert inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "held", "--trials", "2").returncode == 0
+    said = set_trials(tmp_path, 4)
+    assert "target 2 -> 4 trials (2 counted); `sweep run --resume --name held` runs it to the new target" in said
+    resumed = inprocess.sweep(tmp_path, "run", "--resume", "--name", "held")
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(e2e.study(tmp_path, "held").trials) == 4
