@@ -160,8 +160,8 @@ class TrialLoop:
         with self.gate:
             self.census = self.tally.look()
             self._note_finished()
-            if rule_that_holds(self.census, self.config) is not None:
-                return None  # the running trials end as usual; no new one (nor a retry) starts
+            if not self.census.waiting and rule_that_holds(self.census, self.config) is not None:
+                return None  # no new trial starts; the running ones end as usual, and a waiting one (a retry) runs
             if not (self.census.waiting or self.census.counted < self.target):
                 return None
             # a WAITING trial (a retry) first, else a new one; marked as this worker's
