@@ -184,6 +184,24 @@ def worker(
             OUTPUT.echo(render_summary(summary))
 
 
+@app.command("set", cls=PlainUsage)
+def set_command(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The sweep to change (its Optuna study name).")],
+    storage: StorageOption = None,
+    trials: Annotated[int | None, typer.Option(metavar="M", help="The new trial target. Its running workers read "
+                                               "it before their next trial: lower, they start no trial past it "
+                                               "(none is cut short); higher, they go on.")] = None,
+) -> None:
+    """Change a sweep's settings, running or not: its trial target."""
+    from sweep.study.changing import set_target
+    from sweep.views import render_target_change
+
+    with study_command():
+        if trials is None:
+            raise SweepConfigError("give --trials M: the sweep's new trial target")
+        typer.echo(render_target_change(set_target(storage, name, trials)))
+
+
 @app.command(cls=PlainUsage)
 def best(
     name: NameOption = None,

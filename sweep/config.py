@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import math
 import os
 import re
 import stat
@@ -37,6 +38,7 @@ from trainer import ConfigError, TrainConfig
 SAMPLERS = ("tpe", "random", "grid", "cmaes", "gp", "qmc", "nsga2")
 MULTI_OBJECTIVE_SAMPLERS = ("tpe", "random", "grid", "gp", "qmc", "nsga2")  # Optuna's that take several directions
 PRUNERS = ("median", "hyperband", "none")
+WARM_SAMPLERS = ("tpe", "gp")  # the samplers that read the study's earlier trials (warm_start hands them more)
 METRICS = {"val_accuracy": "maximize", "val_loss": "minimize"}  # select on validation, report test
 # what the built-in trainer reports besides: a further objective (accuracy against size or time), or a constraint
 COSTS = {"model_bytes": "minimize", "train_seconds": "minimize"}
@@ -52,7 +54,7 @@ MAX_HEARTBEAT = 3600  # seconds: a dead worker's trial is retried after 3 of the
 MAX_SEED = 2**32 - 1  # numpy's seeds (and so every Optuna sampler's) are 32-bit
 _TOP_KEYS = {"name", "experiment", "objective", "constraints", "trials", "timeout", "sampler", "pruner", "data",
              "fixed", "space", "storage", "tracking_uri", "heartbeat", "trainer", "executor", "resources", "repeats",
-             "start_with", "run_name"}
+             "start_with", "run_name", "stop", "budget", "warm_start"}
 # an MLflow metric name: what its stores accept, and short enough to read
 METRIC_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-/ ]{0,249}\Z")
 REPEATS = ("train", "reuse")  # a trial proposed with a finished trial's exact settings: train it again, or reuse
@@ -60,7 +62,8 @@ OBJECTIVE_SOURCES = ("report", "mlflow")  # where a command's objective comes fr
 OBJECTIVE_KEYS = {"metric", "direction", "source"}
 _SECTION_KEYS = {"objective": OBJECTIVE_KEYS, "sampler": {"name", "seed"},
                  "pruner": {"name", "startup_trials", "warmup_epochs"},
-                 "data": {"source", "text_column", "label_column"}}
+                 "data": {"source", "text_column", "label_column"},
+                 "stop": {"patience", "target"}, "budget": {"seconds", "trial_seconds"}, "warm_start": {"sweep"}}
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,11 @@ class SweepConfig:
     # the objectives after the first (metric, direction): a multi-objective sweep and its Pareto front when set
     more_objectives: tuple[Objective, ...] = ()
     constraints: Constraints = field(default_factory=Constraints)  # what a feasible trial meets
+    stop_patience: int | None = None  # finished trials after the best without a better one: no new trial starts
+    stop_target: float | None = None  # a best value this good (direction-aware) is good enough: no new trial starts
+    budget_seconds: float | None = None  # wall seconds while any of the sweep's trials ran, over all its invocations
+    budget_trial_seconds: float | None = None  # the sweep's trials' durations summed (compute: GPU-hours and co.)
+    warm_start: str | None = None  # an earlier sweep (same storage) whose finished trials the sampler starts from
 
     @property
     def objectives(self) -> tuple[Objective, ...]:
@@ -189,6 +197,29 @@ class SweepConfig:
         if self.repeats == "reuse" and not self.space:
             raise SweepConfigError("repeats: reuse compares the settings under space: before a trial trains, and "
                                    "this config tunes none there; move the tuned settings into space: or drop repeats")
+        _positive_int("stop.patience", self.stop_patience, optional=True)
+        if self.stop_target is not None and (isinstance(self.stop_target, bool)
+                                             or not isinstance(self.stop_target, (int, float))
+                                             or not math.isfinite(self.stop_target)):
+            raise SweepConfigError(f"stop.target: must be a number (a value of {self.metric} good enough to stop), "
+                                   f"got {_shown_value(self.stop_target)}")
+        if self.multi_objective and (self.stop_patience is not None or self.stop_target is not None):
+            key = "stop.patience" if self.stop_patience is not None else "stop.target"
+            raise SweepConfigError(f"{key}: a sweep of several objectives has a front, not one best to compare; "
+                                   f"drop {key} (budget: still applies)")
+        for key in ("budget_seconds", "budget_trial_seconds"):
+            value = getattr(self, key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not 0 < value < math.inf):
+                raise SweepConfigError(f"{key.replace('_', '.', 1)}: must be a positive number of seconds, "
+                                       f"got {_shown_value(value)}")
+        if self.warm_start is not None:
+            if not (isinstance(self.warm_start, str) and NAME_PATTERN.match(self.warm_start)):
+                raise SweepConfigError(f"warm_start.sweep: {_shown_value(self.warm_start)} is not a sweep name; "
+                                       f"give the name of an earlier sweep in the same storage")
+            if self.sampler not in WARM_SAMPLERS:
+                raise SweepConfigError(f"warm_start: the {self.sampler} sampler does not learn from earlier trials; "
+                                       f"use {' or '.join(WARM_SAMPLERS)}, or drop warm_start")
         if self.sampler == "grid" and not self.space:
             raise SweepConfigError("sampler.name: the grid sampler needs a space: to lay its grid over; add one "
                                    "or use another --sampler")
@@ -355,6 +386,17 @@ class SweepConfig:
             out["start_with"] = [dict(params) for params in self.start_with]  # stored only when set, as repeats
         if self.run_name is not None:
             out["run_name"] = self.run_name  # stored only when set, as repeats
+        # stored only when set: configs of earlier sweeps read the same
+        stop = {key: value for key, value in (("patience", self.stop_patience), ("target", self.stop_target))
+                if value is not None}
+        if stop:
+            out["stop"] = stop
+        budget = {key: value for key, value in (("seconds", self.budget_seconds),
+                                                ("trial_seconds", self.budget_trial_seconds)) if value is not None}
+        if budget:
+            out["budget"] = budget
+        if self.warm_start is not None:
+            out["warm_start"] = {"sweep": self.warm_start}
         resources = self.resources.to_yaml()
         if resources is not None:
             out["resources"] = resources  # what a trial needs is the sweep's; where it runs (executor:) is not
@@ -534,7 +576,10 @@ def _fields_from_file(text: str, source: str, base: Path) -> dict[str, Any]:
               ("sampler", "name"): "sampler", ("sampler", "seed"): "seed", ("pruner", "name"): "pruner",
               ("pruner", "startup_trials"): "pruner_startup_trials",
               ("pruner", "warmup_epochs"): "pruner_warmup_epochs", ("data", "source"): "data",
-              ("data", "text_column"): "text_column", ("data", "label_column"): "label_column"}
+              ("data", "text_column"): "text_column", ("data", "label_column"): "label_column",
+              ("stop", "patience"): "stop_patience", ("stop", "target"): "stop_target",
+              ("budget", "seconds"): "budget_seconds", ("budget", "trial_seconds"): "budget_trial_seconds",
+              ("warm_start", "sweep"): "warm_start"}
     values.update({target: sections[section][key] for (section, key), target in nested.items()
                    if key in sections[section]})
     if values.get("direction") == "":
@@ -610,7 +655,10 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _positive_int(key: str, value: Any, *, allow_zero: bool = False, at_most: int | None = None) -> None:
+def _positive_int(key: str, value: Any, *, allow_zero: bool = False, at_most: int | None = None,
+                  optional: bool = False) -> None:
+    if optional and value is None:
+        return
     if isinstance(value, bool) or not isinstance(value, int) or value < (0 if allow_zero else 1):
         raise SweepConfigError(f"{key}: must be an integer >= {0 if allow_zero else 1}, got {_shown_value(value)}")
     if at_most is not None and value > at_most:

@@ -6,6 +6,7 @@ written as it, so what the study and MLflow hold stays the text older sweeps wro
     TrialState   a trial, as Optuna names it: COMPLETE, PRUNED, FAIL (finished), RUNNING, WAITING (a retry)
     SweepStatus  the sweep in its study (attribute sweep.status; `sweep ls`, `--resume` and sync read it)
     LoopEnd      how one invocation's trials ended (the summary's status)
+    StopRule     the config's rule that ended a sweep before its trial target (stop:, budget:)
     RunStatus    an MLflow run's status
     sweep_end    the one mapping: how an invocation ended -> the sweep's status and its parent run's status
     run_status   the one mapping for a trial: its state -> its child run's status
@@ -56,6 +57,16 @@ class LoopEnd(TextEnum):
     FAILING = "failing"  # the first trials all failed with one error: the next ones would too
     STOPPED = "stopped"  # --jobs workers ended on errors before the target was met
     COMPLETE = "complete"  # resumed with nothing left to run
+
+
+class StopRule(TextEnum):
+    """A rule of the config that ends a sweep before its trial target: the sweep is then "finished" (it did what
+    it was asked), and the study, the parent run (tag sweep.stopped_by) and the summary name the rule."""
+
+    PATIENCE = "patience"  # stop.patience finished trials after the best found nothing better
+    TARGET = "target"  # the best reached stop.target
+    SECONDS = "budget.seconds"  # the sweep's trials ran for budget.seconds of wall time
+    TRIAL_SECONDS = "budget.trial_seconds"  # the sweep's trials' durations add up to budget.trial_seconds
 
 
 class RunStatus(TextEnum):

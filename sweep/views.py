@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from sweep.engine.progress import SweepStart, SweepSummary, TrialUpdate
 from sweep.records import Counts
+from sweep.states import SweepStatus
 from sweep.study import SweepRow, TrialRow
 
 if TYPE_CHECKING:
     from sweep.engine.enqueue import Enqueued
     from sweep.predict import Prediction, TablePredictions
+    from sweep.study.changing import TargetChange
 
 SHOWN_METRICS = ("val_accuracy", "val_loss", "test_accuracy", "train_accuracy")
 MAX_SHOWN_METRICS = 4  # extra metric columns in `sweep show`: a row stays on one line
@@ -73,7 +75,8 @@ def _interrupted(counts: Counts) -> str:
 def render_summary(summary: SweepSummary) -> str:
     counts = summary.counts
     lines = [f"note: {summary.note}"] if summary.note else []
-    lines += [f"sweep {summary.name} {summary.status}: {counts.finished} trials "
+    stopped = f" (stopped by {summary.stopped_by})" if summary.stopped_by is not None else ""
+    lines += [f"sweep {summary.name} {summary.status}{stopped}: {counts.finished} trials "
               f"({counts.complete} complete{_reused(counts)}, {counts.pruned} pruned, {counts.failed} failed"
               f"{_interrupted(counts)}{_retried(counts, ', ')}) in {summary.elapsed:.1f}s"
              + (f" ({summary.trainer_seconds:.1f}s training)" if summary.trainer_seconds is not None else "")]
@@ -132,6 +135,19 @@ def render_table_predictions(table: TablePredictions) -> str:
     writer.writerow(table.columns)
     writer.writerows(table.rows)
     return buffer.getvalue().rstrip("\n")
+
+
+def render_target_change(change: TargetChange) -> str:
+    """What `sweep set --trials` did, and what the sweep's workers make of it."""
+    line = f"sweep {change.name}: target {change.before} -> {change.after} trials ({change.counted} counted"
+    line += f", {change.running} running)" if change.running else ")"
+    if change.status != SweepStatus.RUNNING:
+        if change.after <= change.counted:
+            return f"{line}; it holds that many already: nothing is left to run"
+        return f"{line}; `sweep run --resume --name {change.name}` runs it to the new target"
+    if change.after <= change.counted:
+        return f"{line}; its workers start no new trial and end once the running ones have"
+    return f"{line}; its workers read it before their next trial"
 
 
 def render_sweeps(rows: list[SweepRow]) -> str:

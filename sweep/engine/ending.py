@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from sweep.config import SweepConfig
 from sweep.engine.progress import SweepListener
+from sweep.engine.stopping import has_rules
 from sweep.records import BestTrial, ModelPublishing, TrackingReport
-from sweep.states import SweepEnd
+from sweep.states import StopRule, SweepEnd
 from sweep.study.census import Census
 from sweep.study.plots import PLOT_MIN_TRIALS, StudyPlots
 from sweep.study.sweep_study import SweepStudy
 from sweep.tracking import Recorder
 from sweep.tracking.operations import PublishFront, PublishModel, PublishPlots, RecordBest
 
+STOPPED_BY_TAG = "sweep.stopped_by"  # on the parent run: the rule of the config that ended the sweep early
+TARGET_TAG = "sweep.target"  # on the parent run: the trial target, written at the start and by the end if it changed
+
 
 def end_sweep(study: SweepStudy, config: SweepConfig, recorder: Recorder, final: Census, end: SweepEnd,
-              publishing: ModelPublishing, register: str | None, listener: SweepListener) -> TrackingReport:
+              publishing: ModelPublishing, register: str | None, listener: SweepListener,
+              stopped_by: StopRule | None = None) -> TrackingReport:
     """The sweep ends here: the best whichever worker found it, plots and model (as the trainer's
-    ``publishing`` says), the parent's status, then the study's (both as ``end`` says).
+    ``publishing`` says), the parent's status, then the study's (both as ``end`` says), and the rule of the
+    config that ended it early (``stopped_by``: tag sweep.stopped_by, study attribute stopped_by).
 
     The study is marked last: a sweep killed after marking it finished but before its parent run was closed
     would be "complete" to `--resume`, which then never touches MLflow again, and the parent stays RUNNING.
@@ -26,9 +32,14 @@ def end_sweep(study: SweepStudy, config: SweepConfig, recorder: Recorder, final:
     if final.best is not None:
         recorder.send(RecordBest(final.best, config.metric, ensure=True))
     publish_results(study, recorder, final.best, register, publishing)
-    report = recorder.close(end.run_status, final.finished)
+    # a config with rules says on every end whether one ended it: a resume that ran on clears an earlier one
+    rule = (stopped_by or "") if has_rules(config) else None
+    tags = {STOPPED_BY_TAG: rule} if rule is not None else {}
+    if final.target is not None and final.target != config.trials:  # `sweep set` changed it while the sweep ran
+        tags[TARGET_TAG] = str(final.target)
+    report = recorder.close(end.run_status, final.finished, tags or None)
     study.remember_model(report.model)
-    study.set_status(end.status)
+    study.set_status(end.status, rule)
     return report
 
 

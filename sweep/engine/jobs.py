@@ -7,6 +7,7 @@ import time
 from sweep.config import SweepConfig
 from sweep.engine.loop import WAIT_SECONDS, StopSignal, most_frequent
 from sweep.engine.progress import SweepListener, TrialUpdate
+from sweep.engine.stopping import rule_that_holds
 from sweep.executors import Executor, Pool
 from sweep.locations import StorageLocation, TrackingLocation
 from sweep.states import LoopEnd
@@ -38,7 +39,9 @@ def supervise(study: SweepStudy, config: SweepConfig, executor: Executor, storag
     finally:
         pool.close()
     census = study.census()
-    done = census.finished.finished >= config.trials and census.running == 0
+    # the target as the study stores it now (`sweep set` may have changed it), or a stop rule that holds
+    reached = census.finished.finished >= (census.target or config.trials) or rule_that_holds(census, config)
+    done = bool(reached) and census.running == 0
     counts = census.finished
     if done and not stop.requested:
         status = LoopEnd.FINISHED
@@ -88,7 +91,8 @@ def _watch(pool: Pool, study: SweepStudy, config: SweepConfig, listener: SweepLi
             if trial.number not in retried:  # a failed attempt a retry replaced counts through its retry
                 shown = shown.add(trial.state)
             listener.trial_finished(TrialUpdate(trial.number, trial.state, trial.value, trial.error, shown,
-                                                config.trials, census.best, time.perf_counter() - started))
+                                                census.target or config.trials, census.best,
+                                                time.perf_counter() - started))
         if alive == 0:
             return reported
         time.sleep(WAIT_SECONDS)

@@ -16,6 +16,7 @@ from typing import Any
 
 from sweep.config import SweepConfig
 from sweep.engine.progress import SweepListener, TrialUpdate
+from sweep.engine.stopping import rule_that_holds
 from sweep.errors import StorageUnavailableError
 from sweep.records import BestTrial, Counts, TrialRecord, now_ms
 from sweep.states import LoopEnd, TrialState
@@ -91,12 +92,17 @@ class TrialLoop:
     budget is counted in the storage under a lock (TrialGate), so exactly the target number of
     trials is started, and a loop waits for the others' last trials before it reports the end.
     The timeout counts from ``run()``: the stores are ready then, and the first trial can start.
+
+    The target is the one the study stores, read at every look (`sweep set NAME --trials M` changes it),
+    unless ``own_target``: a `sweep worker --trials N` keeps its N. The config's stop rules (stopping.py)
+    are decided at every look too, from the study, so every loop sharing it decides alike.
     """
 
     def __init__(self, study: SweepStudy, config: SweepConfig, trainer: Trainer, recorder: Recorder,
-                 listener: SweepListener, started: float, stop: StopSignal, gate: TrialGate, workdirs: Path) -> None:
+                 listener: SweepListener, started: float, stop: StopSignal, gate: TrialGate, workdirs: Path,
+                 *, own_target: bool = False) -> None:
         self.study, self.config, self.trainer, self.recorder = study, config, trainer, recorder
-        self.listener, self.workdirs = listener, workdirs
+        self.listener, self.workdirs, self.own_target = listener, workdirs, own_target
         self.started, self.stop, self.gate = started, stop, gate
         self.tally = study.tally()  # reads every trial once; each look after, only what changed
         self.census = self.tally.census()
@@ -111,6 +117,15 @@ class TrialLoop:
         reference = config.constraints.function
         self.constraints_function = load_constraints_function(reference) if reference is not None else None
         self._note_finished()
+
+    @property
+    def target(self) -> int:
+        """The trials the study should hold: the stored target as of the last look, else the config's."""
+        stored = self.census.target
+        if self.own_target or stored is None:
+            return self.config.trials
+        # the grid's target was capped at its size (run._capped_at_grid): past it the grid would only repeat
+        return min(stored, self.config.trials) if self.config.sampler == "grid" else stored
 
     @property
     def counts(self) -> Counts:
@@ -145,7 +160,9 @@ class TrialLoop:
         with self.gate:
             self.census = self.tally.look()
             self._note_finished()
-            if not (self.census.waiting or self.census.counted < self.config.trials):
+            if not self.census.waiting and rule_that_holds(self.census, self.config) is not None:
+                return None  # no new trial starts; the running ones end as usual, and a waiting one (a retry) runs
+            if not (self.census.waiting or self.census.counted < self.target):
                 return None
             # a WAITING trial (a retry) first, else a new one; marked as this worker's
             return self.study.ask(waiting=bool(self.census.waiting), worker=self.worker)
@@ -233,7 +250,7 @@ class TrialLoop:
                 self.census.best.number == record.number:
             self.recorder.send(RecordBest(self.census.best, self.config.metric))
         self.recorder.send(RecordCounts(self.counts))
-        self.listener.trial_finished(TrialUpdate(record.number, state, value, error, self.counts, self.config.trials,
+        self.listener.trial_finished(TrialUpdate(record.number, state, value, error, self.counts, self.target,
                                                  self.best, time.perf_counter() - self.started, same_as))
 
     def failing(self) -> bool:

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from sweep.errors import Interrupted, SweepError
 from sweep.records import BestTrial, Counts, TrackingReport
-from sweep.states import LoopEnd, TrialState
+from sweep.states import LoopEnd, StopRule, TrialState
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ class SweepSummary:
     tracking_uri: str = ""
     note: str | None = None  # one line about how the sweep ended (an exhausted grid, nothing left to run)
     front_size: int | None = None  # a sweep of several objectives: the trials on its Pareto front
+    stopped_by: StopRule | None = None  # the config's rule that ended it before its target
 
 
 class SweepInterrupted(Interrupted):

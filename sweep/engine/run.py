@@ -12,6 +12,7 @@ from sweep.engine.jobs import error_summary, supervise
 from sweep.engine.loop import StopSignal, TrialLoop
 from sweep.engine.parts import Parts
 from sweep.engine.progress import SweepInterrupted, SweepListener, SweepStart, SweepSummary, WorkersFailed
+from sweep.engine.stopping import Stopped, rule_that_holds
 from sweep.errors import AllTrialsFailedError, NotFoundError, StorageUnavailableError
 from sweep.executors import check_executor
 from sweep.locations import StorageLocation, TrackingLocation, sweep_folder
@@ -23,6 +24,7 @@ from sweep.study.sharing import TrialGate
 from sweep.study.starting import claim_name, parent_params, resumed_config
 from sweep.study.storage import grid_size, open_storage
 from sweep.study.sweep_study import SweepStudy
+from sweep.study.warm_start import PriorTrials, read_prior
 from sweep.tracking import Recorder
 from sweep.tracking.operations import AttachParent, OpenParent, Reconcile
 from sweep.trainers.base import Trainer
@@ -76,6 +78,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
          parts: Parts, stop: StopSignal, *, resume: bool, listener: SweepListener, command_line: str,
          environment: dict[str, str] | None, flags: frozenset[str], register: str | None) -> SweepSummary:
     # -- where the sweep is: an existing one (resume) or a new name in the storage --
+    prior: PriorTrials | None = None  # a new sweep's warm_start trials (a resumed sweep's sampler reads its own)
     if resume:
         # without --name: the latest unfinished sweep, or with --trials the latest one, finished or not
         existing = open_sweep(location, config.name, unfinished=config.name is None and "trials" not in flags,
@@ -102,6 +105,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
         # Ray connected (or refused: stores its nodes cannot reach, GPUs short) before any store is written
         executor = cleanup.enter_context(parts.executor(config.executor, config.resources, location, tracking))
         storage = open_storage(location, heartbeat=config.heartbeat)
+        prior = read_prior(storage, config, strict=True)  # a missing or unfitting warm_start: refused here
         config = config.replace(name=claim_name(storage, config.name))
     name = config.name
     assert name is not None
@@ -114,7 +118,8 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
         # records the sweep and a token before the parent run exists, and the parent carries the token:
         # killed before the link is written, the next run, --resume or sync finds that parent again --
         stop.defer()
-        study = SweepStudy.load(existing, config) if existing is not None else SweepStudy.create(storage, config, name)
+        study = (SweepStudy.load(existing, config) if existing is not None
+                 else SweepStudy.create(storage, config, name, prior))
         try:
             if existing is not None:
                 study.fail_orphaned_trials()
@@ -125,7 +130,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
                 params=parent_params(config), config_yaml=config.to_yaml(),
                 tags={"sweep.status": SweepStatus.RUNNING.value, "sweep.target": str(config.trials),
                       "sweep.storage": str(location), "sweep.command": redact_text(command_line),
-                      **(environment or {}), **trainer.provenance()}))
+                      **warm_start_tags(prior), **(environment or {}), **trainer.provenance()}))
             study.link_parent(parent_run_id)
         except BaseException:
             if existing is None:
@@ -149,8 +154,9 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
             trainer_seconds, errors = None, error_summary(study)
         # -- the end: the final best, the study's state, plots and model, the parent run's status --
         final = study.census()
+        stopped = stopped_early(final, config, status)
         report = end_sweep(study, config, recorder, final, sweep_end(status, final.finished),
-                           trainer.model_publishing(), register, listener)
+                           trainer.model_publishing(), register, listener, stopped.rule if stopped else None)
         _tidy_workdirs(study, config, final)
         front_size = len(study.front()) if config.multi_objective else None
         gate.close()
@@ -158,10 +164,11 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
         raise lost.resumable(f"sweep run --resume --name {name}{location.flag}") from None
     finally:
         stop.restore()
+    note = (stopped.reason if stopped else None) or grid_note or jobs_note
     summary = SweepSummary(name, config.experiment, parent_run_id, status, final.finished, final.best,
                            time.perf_counter() - started, trainer_seconds, trials_run, report, str(location),
-                           str(tracking), (grid_note or jobs_note) if status is LoopEnd.FINISHED else None,
-                           front_size=front_size)
+                           str(tracking), note if status is LoopEnd.FINISHED else None,
+                           front_size=front_size, stopped_by=stopped.rule if stopped else None)
     if status is LoopEnd.INTERRUPTED:
         raise SweepInterrupted(summary, location.flag)
     if status is LoopEnd.FAILING:
@@ -171,6 +178,23 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
     if final.finished.complete == 0 and final.finished.failed:
         raise AllTrialsFailedError(all_failed_message(final.finished.failed, errors))
     return summary
+
+
+def warm_start_tags(prior: PriorTrials | None) -> dict[str, str]:
+    """What the parent run says of the sweep its sampler started from (warm_start): its name and the trials
+    handed over, and those skipped as outside this sweep's space."""
+    if prior is None:
+        return {}
+    return {"sweep.warm_start": prior.source, "sweep.warm_start_trials": str(len(prior.trials)),
+            **({"sweep.warm_start_skipped": str(prior.skipped)} if prior.skipped else {})}
+
+
+def stopped_early(final: Census, config: SweepConfig, status: LoopEnd) -> Stopped | None:
+    """The rule of the config that ended a finished sweep before its target (the stored one, `sweep set`'s),
+    else None."""
+    if status is not LoopEnd.FINISHED or final.counted >= (final.target or config.trials):
+        return None
+    return rule_that_holds(final, config)
 
 
 def failing_message(failed: int, errors: list[tuple[str, int]]) -> str:
@@ -198,16 +222,24 @@ def _capped_at_grid(config: SweepConfig) -> tuple[SweepConfig, str | None]:
 
 def _complete_already(existing: ExistingSweep, config: SweepConfig, grid_note: str | None,
                       started: float) -> SweepSummary | None:
-    """A finished sweep resumed without a target above its count: nothing to run, and no store is written."""
+    """A finished sweep resumed without a target above its count, or one a stop rule of its config still holds
+    for: nothing to run, and no store is written."""
     if existing.attrs.status != SweepStatus.FINISHED:
         return None
     census = SweepStudy.read(existing, config).census()
-    if census.counted < config.trials or census.running or census.waiting:
+    if census.running or census.waiting:
         return None
-    note = grid_note or (f"sweep {existing.name} is complete; give --trials above {census.counted} to extend it")
+    stopped = rule_that_holds(census, config) if census.counted < config.trials else None
+    if census.counted < config.trials and stopped is None:
+        return None
+    if stopped is not None:
+        note = f"{stopped.reason}: the rule still holds, so no trial starts"
+    else:
+        note = grid_note or f"sweep {existing.name} is complete; give --trials above {census.counted} to extend it"
     return SweepSummary(existing.name, config.experiment, existing.attrs.parent_run_id or "", LoopEnd.COMPLETE,
                         census.finished, census.best, time.perf_counter() - started, None, 0, TrackingReport(),
-                        str(existing.location), existing.attrs.tracking_uri or "", note)
+                        str(existing.location), existing.attrs.tracking_uri or "", note,
+                        stopped_by=stopped.rule if stopped else None)
 
 
 def _tidy_workdirs(study: SweepStudy, config: SweepConfig, final: Census) -> None:
@@ -258,12 +290,15 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
         gate = TrialGate(location, sweep.storage, name)
         listener.sweep_started(SweepStart(name, config.experiment, parent_run_id, str(location), str(tracking),
                                           config.trials, study.census().finished.finished, True))
-        loop = TrialLoop(study, config, trainer, recorder, listener, started, stop, gate, sweep_folder(name))
+        # a worker given a target of its own keeps it; one given the sweep's follows `sweep set`
+        loop = TrialLoop(study, config, trainer, recorder, listener, started, stop, gate, sweep_folder(name),
+                         own_target=trials is not None and trials != sweep.attrs.target)
         status = loop.run()
         final = study.census()
+        stopped = stopped_early(final, config, status)
         if finalize and status is LoopEnd.FINISHED:
             report = end_sweep(study, config, recorder, final, sweep_end(status, final.finished),
-                               trainer.model_publishing(), None, listener)
+                               trainer.model_publishing(), None, listener, stopped.rule if stopped else None)
             _tidy_workdirs(study, config, final)
         else:
             report = recorder.close(None, final.finished)
@@ -280,7 +315,8 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
             trainer.close()  # a command's watchdog, MLflow's autologging: however the worker ends
     summary = SweepSummary(name, config.experiment, parent_run_id, status, final.finished, final.best,
                            time.perf_counter() - started, loop.trainer_seconds, loop.trials_run, report,
-                           str(location), str(tracking))
+                           str(location), str(tracking), stopped.reason if stopped else None,
+                           stopped_by=stopped.rule if stopped else None)
     if status is LoopEnd.INTERRUPTED:
         raise SweepInterrupted(summary, location.flag)
     if status is LoopEnd.FAILING:

@@ -11,6 +11,8 @@ both is sweep/engine/: it imports nothing from Optuna, and reaches a sweep's stu
     opening.py          open_sweep: an existing sweep (storage -> study row -> stored config -> study)
     sweep_study.py      SweepStudy: one sweep's study as the engine uses it (ask, tell, census, records, attrs)
     starting.py         a new sweep's name and study, a resumed sweep's config, what the study records
+    changing.py         `sweep set`: a sweep's trial target changed, running or not
+    warm_start.py       an earlier sweep's finished trials handed to a new sweep's sampler (warm_start:)
     census.py           counting trials for the shared budget; a finished trial as a record
     sharing.py          one study, many workers: the trial gate, dead workers, heartbeats
     seeding.py          which sampler sequence each trial draws from: no two processes replay one

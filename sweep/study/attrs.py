@@ -53,6 +53,7 @@ class SweepAttrs:
     # trial number (as text: JSON keys) -> child run id, for runs `sweep sync` rebuilt: a finished trial's
     # own attributes are frozen in Optuna, so the study-level map is what can follow a rebuilt run
     run_ids: dict[str, str] | None = None
+    stopped_by: str | None = None  # a StopRule that ended the sweep before its target; "": none (a resume cleared it)
 
     @classmethod
     def read(cls, source: optuna.Study | FrozenStudy | Mapping[str, Any]) -> SweepAttrs:

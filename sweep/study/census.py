@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import collections
 import datetime as dt
 from dataclasses import dataclass, replace
@@ -46,18 +47,36 @@ class Census:
     waiting: int  # retries queued by the heartbeat, to be run before any new trial
     finished: Counts
     best: BestTrial | None
+    # stop.patience: the finished trials (interrupted ones aside) numbered after the best's; every one without a best
+    after_best: int = 0
+    trial_seconds: float = 0.0  # the finished trials' durations summed (budget.trial_seconds)
+    wall_seconds: float = 0.0  # the time while any finished trial ran: their spans' union (only with budget.seconds)
+    target: int | None = None  # the trial target the study stored at the look (`sweep set` changes it)
+    running_since: tuple[float, ...] = ()  # when each running trial started (POSIX seconds), earliest first
+    covered_since: float = 0.0  # of wall_seconds, the time after the earliest running trial started
+
+    def trial_seconds_at(self, now: float) -> float:
+        """The trials' durations summed at ``now``: a running trial's so far."""
+        return self.trial_seconds + sum(max(0.0, now - start) for start in self.running_since)
+
+    def wall_seconds_at(self, now: float) -> float:
+        """The time while any trial ran, up to ``now``: the running trials' spans end now."""
+        if not self.running_since:
+            return self.wall_seconds
+        return self.wall_seconds + max(0.0, now - self.running_since[0]) - self.covered_since
 
     def after(self, record: TrialRecord, config: SweepConfig) -> Census:
-        """This census once the loop's own trial has ended (without reading the storage again)."""
+        """This census once the loop's own trial has ended (without reading the storage again; the stop rules'
+        figures wait for the next look)."""
         best = self.best
         if record.value is not None and record.feasible and (
                 best is None or _key(record.value, record.metrics, record.number, config)
                 < _key(best.value, best.metrics, best.number, config)):
             best = BestTrial(record.number, record.run_id, record.value, record.params, record.metrics,
                              record.model_json)
-        return Census(self.counted, max(0, self.running - 1), self.waiting,
-                      self.finished.add(record.state, reused=record.same_as is not None,
-                                        interrupted=record.interrupted), best)
+        return replace(self, running=max(0, self.running - 1),
+                       finished=self.finished.add(record.state, reused=record.same_as is not None,
+                                                  interrupted=record.interrupted), best=best)
 
 
 def take_census(study: optuna.Study, config: SweepConfig) -> Census:
@@ -73,7 +92,8 @@ class Tally:
     the trials that were not finished then, and the trials numbered after the last one seen (trial
     numbers are dense: 0, 1, 2...), each by its number: a few reads per look however large the study
     grows. Counts and the best are carried forward; a retry's failed attempt leaves the counts when the
-    retry is first seen. Nothing is kept per trial but the unfinished ones.
+    retry is first seen. Nothing is kept per trial but the unfinished ones, and what a stop rule of the
+    config needs: the finished trials' numbers (stop.patience), the union of their spans (budget.seconds).
     """
 
     def __init__(self, study: optuna.Study, config: SweepConfig) -> None:
@@ -87,8 +107,14 @@ class Tally:
         self._interrupted = 0  # failed trials a stop cut short: counted apart from the failures
         self._best: tuple[tuple[float, ...], optuna.trial.FrozenTrial] | None = None
         self._ended: list[optuna.trial.FrozenTrial] = []  # trials seen finished for the first time by the last look
+        # what the stop rules need: the finished trials' numbers (stop.patience only), their summed durations,
+        # and the union of their spans (budget.seconds only)
+        self._finished_numbers: list[int] | None = [] if config.stop_patience is not None else None
+        self._trial_seconds = 0.0
+        self._spans = SpanUnion() if config.budget_seconds is not None else None
         for trial in study.get_trials(deepcopy=False):  # the first look reads everything once
             self._add(trial)
+        self._attrs = self._storage.get_study_user_attrs(self._study_id)
 
     @property
     def running(self) -> list[optuna.trial.FrozenTrial]:
@@ -118,22 +144,34 @@ class Tally:
             except KeyError:
                 break
             self._add(self._storage.get_trial(trial_id))
+        self._attrs = self._storage.get_study_user_attrs(self._study_id)  # the target `sweep set` may have changed
         return self.census()
 
     def census(self) -> Census:
         """The census as of the last look."""
         best = None
+        stored = SweepAttrs.read(self._attrs)
         if self._best is not None:
             top = self._best[1]
             attrs = TrialAttrs.read(top)
-            stored = SweepAttrs.read(self._storage.get_study_user_attrs(self._study_id))
             best = BestTrial(top.number, stored.run_id_of(top.number, attrs.run_id), float(top.values[0]),
                              {**self._config.fixed, **top.params}, attrs.metrics, None)
         states = self._states
+        started = tuple(sorted(trial.datetime_start.timestamp() for trial in self.running
+                               if trial.datetime_start is not None))
+        wall_seconds = covered = 0.0
+        if self._spans is not None:
+            wall_seconds = self._spans.total
+            covered = self._spans.covered_after(started[0]) if started else 0.0
+        after_best = 0
+        if self._finished_numbers is not None:
+            after = bisect.bisect_right(self._finished_numbers, best.number) if best is not None else 0
+            after_best = len(self._finished_numbers) - after
         return Census(self._next - len(self._retried), states[TrialState.RUNNING], states[TrialState.WAITING],
                       Counts(states[TrialState.COMPLETE], states[TrialState.PRUNED],
                              states[TrialState.FAIL] - self._interrupted, len(self._retried), self._reused,
-                             self._interrupted), best)
+                             self._interrupted), best, after_best, self._trial_seconds, wall_seconds,
+                      stored.target or None, started, covered)
 
     def _add(self, trial: optuna.trial.FrozenTrial) -> None:
         self._next = max(self._next, trial.number + 1)
@@ -147,6 +185,10 @@ class Tally:
         self._retried.add(number)
         before = self._open.pop(number, None)  # counted as it was then when still open, else as FAIL
         self._states[before.state if before is not None else TrialState.FAIL] -= 1
+        if self._finished_numbers is not None:  # its retry is the one that counts
+            at = bisect.bisect_left(self._finished_numbers, number)
+            if at < len(self._finished_numbers) and self._finished_numbers[at] == number:
+                del self._finished_numbers[at]
 
     def _settle(self, trial: optuna.trial.FrozenTrial) -> None:
         """Count ``trial`` in its state now (its former state already taken off)."""
@@ -156,8 +198,16 @@ class Tally:
             return
         self._open.pop(trial.number, None)
         self._ended.append(trial)
-        if trial.state == TrialState.FAIL and trial.user_attrs.get(INTERRUPTED_ATTR):
+        if trial.datetime_start is not None and trial.datetime_complete is not None:
+            start, end = trial.datetime_start.timestamp(), trial.datetime_complete.timestamp()
+            self._trial_seconds += max(0.0, end - start)
+            if self._spans is not None:
+                self._spans.add(start, end)
+        interrupted = trial.state == TrialState.FAIL and bool(trial.user_attrs.get(INTERRUPTED_ATTR))
+        if interrupted:
             self._interrupted += 1
+        elif self._finished_numbers is not None and trial.number not in self._retried:
+            bisect.insort(self._finished_numbers, trial.number)
         if trial.state == TrialState.COMPLETE and trial.values:
             attrs = TrialAttrs.read(trial)
             self._reused += attrs.same_as is not None
@@ -166,6 +216,30 @@ class Tally:
             key = _key(trial.values[0], attrs.metrics, trial.number, self._config)
             if self._best is None or key < self._best[0]:
                 self._best = (key, trial)
+
+
+class SpanUnion:
+    """The union of time spans (POSIX seconds), kept as disjoint spans in order: ``total`` is the time covered by
+    at least one span (a sweep's wall time, its pauses between invocations left out)."""
+
+    def __init__(self) -> None:
+        self._starts: list[float] = []
+        self._ends: list[float] = []
+        self.total = 0.0
+
+    def add(self, start: float, end: float) -> None:
+        first = bisect.bisect_left(self._ends, start)  # the spans from here to ``last`` overlap [start, end]
+        last = bisect.bisect_right(self._starts, end)
+        if first < last:
+            start, end = min(start, self._starts[first]), max(end, self._ends[last - 1])
+            self.total -= sum(e - s for s, e in zip(self._starts[first:last], self._ends[first:last], strict=True))
+        self._starts[first:last], self._ends[first:last] = [start], [end]
+        self.total += end - start
+
+    def covered_after(self, since: float) -> float:
+        """The time after ``since`` the spans cover."""
+        first = bisect.bisect_right(self._ends, since)
+        return sum(e - max(s, since) for s, e in zip(self._starts[first:], self._ends[first:], strict=True))
 
 
 def _key(value: float, metrics: dict[str, float], number: int, config: SweepConfig) -> tuple[float, ...]:

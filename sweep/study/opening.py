@@ -14,6 +14,7 @@ from sweep.states import SweepStatus
 from sweep.study.attrs import SweepAttrs
 from sweep.study.optuna_internals import FrozenStudy
 from sweep.study.storage import HEARTBEAT_SECONDS, make_pruner, make_sampler, open_storage, storage_hint
+from sweep.study.warm_start import read_prior, with_prior
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,11 @@ class ExistingSweep:
     config: SweepConfig  # as stored (its name set); the caller replaces what the invocation may change
 
     def load(self, config: SweepConfig | None = None) -> optuna.Study:
-        """The study, with the sampler and pruner of ``config`` (the stored one by default): to run trials."""
+        """The study, with the sampler and pruner of ``config`` (the stored one by default): to run trials. The
+        sampler reads its warm_start sweep's trials first while that sweep is there (read_prior)."""
         wanted = config or self.config
-        return optuna.load_study(study_name=self.name, storage=self.storage, sampler=make_sampler(wanted),
+        sampler = with_prior(make_sampler(wanted), read_prior(self.storage, wanted, strict=False))
+        return optuna.load_study(study_name=self.name, storage=self.storage, sampler=sampler,
                                  pruner=make_pruner(wanted))
 
     def read(self) -> optuna.Study:

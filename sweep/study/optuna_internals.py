@@ -42,7 +42,9 @@ __all__ = [
     "FrozenStudy",
     "JournalFileNoFsync",
     "JournalRedisBatched",
+    "StudyWithPrior",
     "ask_new",
+    "contains",
     "database_url_of",
     "fail_stale_trials_quietly",
     "heartbeat_thread",
@@ -265,3 +267,35 @@ class JournalRedisBatched(JournalRedisBackend):
                 except json.JSONDecodeError:
                     if number != last:  # only the last entry may be partly written
                         raise
+
+
+class StudyWithPrior:
+    """A study as a sampler reads it, with ``prior`` trials (another sweep's, for warm_start) listed before its
+    own: samplers read a study's trials through its private ``_get_trials`` (TPE, GP), so that is what is widened;
+    everything else is the study's own. The prior trials carry negative numbers: they never meet one of the
+    study's, which TPE's constant liar tells apart by number."""
+
+    def __init__(self, study: optuna.Study, prior: tuple[FrozenTrial, ...]) -> None:
+        self._study, self._prior = study, prior
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list[FrozenTrial]:
+        own = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
+        return [trial for trial in self._prior if states is None or trial.state in states] + own
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
+        return self._get_trials(deepcopy=deepcopy, states=states)
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self.get_trials()
+
+
+def contains(distribution: optuna.distributions.BaseDistribution, value: Any) -> bool:
+    """Whether ``value`` is one ``distribution`` can propose (in its range, on its step, among its choices)."""
+    try:
+        return bool(distribution._contains(distribution.to_internal_repr(value)))
+    except (ValueError, TypeError):  # a categorical's to_internal_repr refuses a value not among its choices
+        return False

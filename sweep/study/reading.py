@@ -46,10 +46,14 @@ class SweepRow:
     liveness: str = ""  # for a "running" sweep: running, running? (cannot tell from here) or stalled
     repeats: int = 0  # trials whose settings an earlier trial of the sweep already had
     more_objectives: tuple[tuple[str, str], ...] = ()  # (metric, direction) of each objective after the first
+    stopped_by: str = ""  # the config's rule that ended the sweep before its target (a StopRule), if one did
 
     @property
     def shown_status(self) -> str:
-        """The status as `sweep ls` shows it: a "running" sweep nobody runs any more says so."""
+        """The status as `sweep ls` shows it: a "running" sweep nobody runs any more says so, and a sweep a stop
+        rule ended names the rule ("finished (patience)")."""
+        if self.stopped_by and self.status == SweepStatus.FINISHED:
+            return f"{self.status} ({self.stopped_by})"
         return self.liveness or self.status
 
     @property
@@ -108,7 +112,7 @@ def _sweep_row(name: str, attrs: SweepAttrs, trials: list[optuna.trial.FrozenTri
                     attrs.experiment_id, attrs.stored_tracking, attrs.model_uri, attrs.model_trial,
                     attrs.registered_model, attrs.registered_trial,
                     liveness(trials, attrs.created) if attrs.status == SweepStatus.RUNNING else "", len(same),
-                    tuple((metric, direction) for metric, direction in attrs.objectives[1:]))
+                    tuple((metric, direction) for metric, direction in attrs.objectives[1:]), attrs.stopped_by or "")
 
 
 def liveness(trials: list[optuna.trial.FrozenTrial], created: str | None,

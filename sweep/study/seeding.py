@@ -24,6 +24,7 @@ import optuna
 
 from sweep.config import SweepConfig
 from sweep.study.storage import make_sampler
+from sweep.study.warm_start import prior_of, with_prior
 
 SEED_BITS = 32  # numpy's RandomState takes seeds below 2**32
 
@@ -51,7 +52,7 @@ class SamplerStreams:
             # unseeded samplers draw their seed from the OS in every process; the grid sampler takes a
             # point no other trial holds, under the trial gate
             return
-        study.sampler = make_sampler(self._config, stream=trial_seed(seed, number))
+        study.sampler = with_prior(make_sampler(self._config, stream=trial_seed(seed, number)), prior_of(study.sampler))
         self.restarts += 1
 
     @property

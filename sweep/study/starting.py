@@ -20,6 +20,7 @@ from sweep.study.attrs import SweepAttrs
 from sweep.study.opening import ExistingSweep
 from sweep.study.optuna_internals import storage_of, study_id_of
 from sweep.study.storage import make_pruner, make_sampler
+from sweep.study.warm_start import PriorTrials, with_prior
 
 
 def resumed_config(sweep: ExistingSweep, given: SweepConfig, flags: frozenset[str]) -> SweepConfig:
@@ -61,11 +62,13 @@ def name_taken(name: str) -> SweepConfigError:
                             f"or choose another --name")
 
 
-def create_study(storage: BaseStorage, config: SweepConfig, name: str) -> optuna.Study:
-    """The new sweep's study; a sweep started at the same time that took the name first stops this one."""
+def create_study(storage: BaseStorage, config: SweepConfig, name: str,
+                 prior: PriorTrials | None = None) -> optuna.Study:
+    """The new sweep's study, its sampler reading ``prior`` (warm_start) first; a sweep started at the same time
+    that took the name first stops this one."""
     try:
         directions = [objective.direction for objective in config.objectives]
-        return optuna.create_study(study_name=name, storage=storage, sampler=make_sampler(config),
+        return optuna.create_study(study_name=name, storage=storage, sampler=with_prior(make_sampler(config), prior),
                                    pruner=make_pruner(config), directions=directions)
     except optuna.exceptions.DuplicatedStudyError:
         raise name_taken(name) from None

@@ -39,6 +39,7 @@ from sweep.study.queue import QueuedTrial, queue_start_with, queue_trial
 from sweep.study.seeding import SamplerStreams
 from sweep.study.sharing import fail_dead_trials, fail_orphaned_trials
 from sweep.study.starting import create_study, discard_new_study, link_parent, record_sweep
+from sweep.study.warm_start import PriorTrials
 from sweep.trial import MAX_STEP, OptunaTrial, Trial, TrialRun
 
 OPTUNA_PRUNED = optuna.TrialPruned  # what an unchanged Optuna objective raises to prune: as sweep.TrialPruned
@@ -64,9 +65,11 @@ class SweepStudy:
         self.streams = SamplerStreams(config)  # no two processes (or starts) replay one sampler sequence
 
     @classmethod
-    def create(cls, storage: BaseStorage, config: SweepConfig, name: str) -> SweepStudy:
-        """A new sweep's study; a sweep started at the same time that took the name first stops this one."""
-        return cls(create_study(storage, config, name), config)
+    def create(cls, storage: BaseStorage, config: SweepConfig, name: str,
+               prior: PriorTrials | None = None) -> SweepStudy:
+        """A new sweep's study, its sampler reading ``prior`` (warm_start: read_prior) first; a sweep started at
+        the same time that took the name first stops this one."""
+        return cls(create_study(storage, config, name, prior), config)
 
     @classmethod
     def load(cls, sweep: ExistingSweep, config: SweepConfig | None = None) -> SweepStudy:
@@ -212,9 +215,10 @@ class SweepStudy:
         """Remove this study, made by this invocation, when its start failed before the parent run was linked."""
         discard_new_study(self._study)
 
-    def set_status(self, status: str) -> None:
-        """The sweep's state: running, finished, failed or interrupted (`sweep ls`, `--resume` read it)."""
-        self._update(status=status)
+    def set_status(self, status: str, stopped_by: str | None = None) -> None:
+        """The sweep's state: running, finished, failed or interrupted (`sweep ls`, `--resume` read it), and
+        the rule that ended it early (``stopped_by``; "" clears an earlier one, None leaves it)."""
+        self._update(status=status, stopped_by=stopped_by)
 
     def remember_model(self, model: PublishedModel) -> None:
         """The best model's URI, trial and registered version, for `sweep best` (no MLflow there); a model

@@ -63,10 +63,10 @@ class Recorder:
         # loop asks again for the trial's record; popping it here made that second ask wait REPLY_SECONDS
         return self._run_ids[number]
 
-    def close(self, status: RunStatus | None, counts: Counts) -> TrackingReport:
+    def close(self, status: RunStatus | None, counts: Counts, tags: dict[str, str] | None = None) -> TrackingReport:
         """End the parent run with ``status`` once every queued record is written; None leaves the
-        parent as it is (a worker that does not own it)."""
-        self.send(Close(status, counts))
+        parent as it is (a worker that does not own it). ``tags`` go on the parent as it ends ("" removes one)."""
+        self.send(Close(status, counts, dict(tags or {})))
         while True:
             try:
                 report: TrackingReport = self._wait(operation(Close), timeout=None)

@@ -225,12 +225,13 @@ class PublishModel(Request[None]):
 
 @dataclass(frozen=True)
 class Close(Request[None]):
-    """Write everything queued, end runs left open, end the parent with ``status`` (None: leave it);
-    answered with the TrackingReport."""
+    """Write everything queued, end runs left open, end the parent with ``status`` (None: leave it) and
+    ``tags`` (an empty value removes the tag); answered with the TrackingReport."""
 
     delivery: ClassVar[Delivery] = Delivery.END
     status: RunStatus | None
     counts: Counts
+    tags: dict[str, str] = field(default_factory=dict)
 
     def serve(self, server: TrackingServer) -> None:
         tracker = server.tracker
@@ -239,7 +240,7 @@ class Close(Request[None]):
                 server.guard(number, tracker.children.fail, run_id, "the sweep stopped before this trial ended",
                              RunStatus.KILLED)
             if self.status is not None:
-                server.guard(None, tracker.parent.close, self.status, self.counts)
+                server.guard(None, tracker.parent.close, self.status, self.counts, self.tags)
         server.replies.put(Answer(operation(Close), server.report))
 
 

@@ -259,10 +259,16 @@ class ParentRun:
         with contextlib.suppress(MlflowException):  # it was not there: nothing stale to remove
             self.store.client.delete_tag(self.id(), name)
 
-    def close(self, status: RunStatus, counts: Counts) -> None:
-        """Final counts, then the parent ends with ``status`` (its tag sweep.status says it in lower case)."""
+    def close(self, status: RunStatus, counts: Counts, tags: Mapping[str, str] | None = None) -> None:
+        """Final counts and ``tags`` (an empty value removes the tag: a resumed sweep's stale sweep.stopped_by),
+        then the parent ends with ``status`` (its tag sweep.status says it in lower case)."""
         parent = self.id()
         self.record_counts(counts)
+        for name, value in (tags or {}).items():
+            if value:
+                self.store.client.set_tag(parent, name, value)
+            else:
+                self._delete_tag(name)
         self.store.client.set_tag(parent, "sweep.status", RunStatus(status).value.lower())
         self.store.client.set_terminated(parent, status=RunStatus(status).value, end_time=now_ms())
         self.store.cleanup()

@@ -536,3 +536,49 @@ def test_a_run_name_naming_an_unknown_param_or_malformed_is_refused(tmp_path, te
 def test_a_run_name_may_name_a_define_by_run_functions_own_params(tmp_path):
     text = function_config(tmp_path, "objective: {direction: maximize}\nrun_name: '{trial}-{family}-{x:.2f}'\n")
     assert load_text(tmp_path, text).run_name == "{trial}-{family}-{x:.2f}"
+
+
+# -- stop and budget ---------------------------------------------------------------------------------------
+
+
+def test_stop_and_budget_are_stored_only_when_set_and_round_trip(tmp_path):
+    stored = load_text(tmp_path, MINIMAL).to_yaml()
+    assert "stop" not in stored and "budget" not in stored  # earlier sweeps' stored configs read alike
+    config = load_text(tmp_path, MINIMAL + "stop: {patience: 20, target: 0.9}\nbudget: {seconds: 3600, "
+                                           "trial_seconds: 7200.5}\n")
+    again = config_from_yaml(config.to_yaml())
+    assert (again.stop_patience, again.stop_target, again.budget_seconds, again.budget_trial_seconds) == \
+        (20, 0.9, 3600, 7200.5)
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("stop: {patience: 0}\n", "stop.patience: must be an integer >= 1"),
+    ("stop: {patience: 2.5}\n", "stop.patience: must be an integer >= 1"),
+    ("stop: {target: high}\n", "stop.target: must be a number"),
+    ("stop: {target: .nan}\n", "stop.target: must be a number"),
+    ("budget: {seconds: 0}\n", "budget.seconds: must be a positive number of seconds"),
+    ("budget: {trial_seconds: -5}\n", "budget.trial_seconds: must be a positive number of seconds"),
+    ("stop: {epochs: 3}\n", "unknown key stop.epochs"),
+    ("objective: [{metric: val_accuracy}, {metric: model_bytes}]\nstop: {patience: 5}\n",
+     "stop.patience: a sweep of several objectives has a front"),
+])
+def test_bad_stop_and_budget_values_are_refused_naming_the_key(tmp_path, text, named):
+    assert named in config_error(tmp_path, MINIMAL + text)
+
+
+# -- warm_start --------------------------------------------------------------------------------------------
+
+
+def test_warm_start_is_stored_only_when_set_and_round_trips(tmp_path):
+    assert "warm_start" not in load_text(tmp_path, MINIMAL).to_yaml()
+    config = load_text(tmp_path, MINIMAL + "warm_start: {sweep: earlier}\n")
+    assert config.warm_start == "earlier" and config_from_yaml(config.to_yaml()).warm_start == "earlier"
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("warm_start: {sweep: 'no way'}\n", "warm_start.sweep: 'no way' is not a sweep name"),
+    ("warm_start: {sweep: earlier}\nsampler: {name: random}\n", "the random sampler does not learn"),
+    ("warm_start: {name: earlier}\n", "unknown key warm_start.name"),
+])
+def test_bad_warm_starts_are_refused_naming_the_key(tmp_path, text, named):
+    assert named in config_error(tmp_path, MINIMAL + text)

@@ -30,7 +30,7 @@ class RecorderKilledAtClose:
         named = {RecordBest: "ensure_best", PublishModel: "publish_model", PublishPlots: "plots"}
         self.calls.append(named[type(request)])
 
-    def close(self, status: str | None, counts: Counts) -> TrackingReport:
+    def close(self, status: str | None, counts: Counts, tags: dict[str, str] | None = None) -> TrackingReport:
         self.calls.append("close")
         raise KilledWhileClosing
 

@@ -75,8 +75,8 @@ class FakeTracker:
         self._record(f"agree {best.number} {best.run_id}")
         return BestAgreement([f"best trial {best.number}"], None, True, best.number, True)
 
-    def close(self, status: RunStatus, counts: Counts) -> None:
-        self._record(f"close {status} {counts.finished}")
+    def close(self, status: RunStatus, counts: Counts, tags: dict[str, str] | None = None) -> None:
+        self._record(f"close {status} {counts.finished}" + "".join(f" {k}={v}" for k, v in (tags or {}).items()))
 
     def abandon(self) -> None:
         self._record("abandon")
