@@ -29,6 +29,7 @@ class Best:
     trial: TrialRow
     settings: dict[str, Any]  # every param of the winning trial: fixed, tuned and suggested by fit
     config: dict[str, Any]  # the sweep's stored config, in its file form
+    picked_by: tuple[Bound, ...] = ()  # `--pick`: the bounds it was the best trial to meet
 
     @property
     def builtin(self) -> bool:
@@ -131,7 +132,7 @@ def _best_of(sweep: SweepRow, trials: list[TrialRow], config: dict[str, Any], pi
         candidates = met
     winner = candidates[0]
     settings = {**config["fixed"], **winner.params}
-    return Best(sweep, winner, settings, config)
+    return Best(sweep, winner, settings, config, pick)
 
 
 def meets(bound: Bound, metrics: dict[str, float]) -> bool:
@@ -213,8 +214,10 @@ def render_best(result: Best, fmt: str) -> str:
                   if result.model_uri else NO_MODEL}
     where = {"parent run": sweep.parent_run_id, "trial run": None if result.builtin else trial.run_id, **models,
              "registered": result.registered_model}
-    lines = [f"best trial {trial.number} of sweep {sweep.name} ({sweep.counts.finished} trials), by {sweep.metric} "
-             f"({'max' if sweep.direction == 'maximize' else 'min'})"]
+    among = (f", of the trials{' on its Pareto front' if sweep.more_objectives else ''} meeting "
+             f"{', '.join(map(str, result.picked_by))}" if result.picked_by else "")
+    lines = [f"best trial {trial.number} of sweep {sweep.name} ({sweep.counts.finished} trials){among}, by "
+             f"{sweep.metric} ({'max' if sweep.direction == 'maximize' else 'min'})"]
     lines += _section("settings", result.settings, 16)
     lines += _section("metrics", {key: f"{value:.4f}" for key, value in sorted(trial.metrics.items())}, 16)
     lines += _section("where", {key: value for key, value in where.items() if value}, 12)

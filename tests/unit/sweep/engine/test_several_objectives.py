@@ -81,6 +81,9 @@ def test_an_unchanged_optuna_objective_of_two_values_and_its_constraints_give_th
     picked = json.loads(inprocess.sweep(tmp_path, "best", "--pick", f"values_1<={limit}", "--format", "json").stdout)
     meeting = [m for m in shown["front"] if m["values"]["values_1"] <= limit]
     assert picked["trial"] == min(meeting, key=lambda m: m["values"]["values_0"])["trial"]
+    title = inprocess.sweep(tmp_path, "best", "--pick", f"values_1<={limit}").stdout.splitlines()[0]
+    assert title.startswith(f"best trial {picked['trial']} of sweep quad (24 trials), of the trials on its Pareto "
+                            f"front meeting values_1 <= {limit:g}, by values_0 (min)")
     too_tight = inprocess.sweep(tmp_path, "best", "--pick", "values_1<=-1")
     assert too_tight.returncode == 1 and "no trial of the front's" in too_tight.stderr
 
