@@ -160,10 +160,12 @@ class SweepStudy:
         return take_census(self._study, self.config)
 
     def records(self) -> list[TrialRecord]:
-        """Every trial as the tracking process needs it to rebuild a missing child run; a WAITING trial (queued, or
-        a retry) has no run until a worker takes it."""
+        """Every trial that has ended as the tracking process needs it to rebuild a missing child run (on resume,
+        after fail_orphaned_trials). A WAITING trial (queued, or a retry) has no run until a worker takes it, and a
+        trial still RUNNING is a live worker's (another process of this host, or another host on a heartbeat
+        storage): its run is that worker's to end, or the heartbeat's to fail."""
         return [record_of(trial) for trial in self._study.get_trials(deepcopy=False)
-                if trial.state != TrialState.WAITING]
+                if trial.state not in (TrialState.WAITING, TrialState.RUNNING)]
 
     def finished_records(self) -> list[TrialRecord]:
         """The finished trials as records, with every param the trial had: the sweep's fixed settings and

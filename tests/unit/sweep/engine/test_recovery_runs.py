@@ -37,3 +37,35 @@ def test_garbage_in_place_of_the_mlflow_database_fails_at_once_in_one_line(tmp_p
     assert len(lines) == 1 and "not a database" in lines[0], result.stderr
     listed = inprocess.sweep(tmp_path, "ls")
     assert "garbage" not in listed.stdout  # nothing written to the study either
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_a_resume_leaves_the_trial_a_live_worker_still_runs_and_its_run_alone(tmp_path: Path):
+    import socket
+    import subprocess
+
+    from tests.support import e2e
+
+    (tmp_path / "train.py").write_text("def fit(trial):\n    return trial.suggest_float('x', 0, 1)\n",
+                                       encoding="utf-8")
+    e2e.write_config(tmp_path, "trainer: {function: train.py:fit}\nobjective: {direction: maximize}\n")
+    assert inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "live", "--trials", "2").returncode == 0
+    parent, _ = e2e.runs(tmp_path, experiment="sweep")
+    worker = subprocess.Popen(["sleep", "600"])  # a `sweep worker` of this host, alive, in the middle of a trial
+    try:
+        study = e2e.study(tmp_path, "live")
+        running = study.ask()
+        client = e2e.mlflow_client(tmp_path)
+        run = client.create_run(parent.info.experiment_id, run_name=f"trial-{running.number}",
+                                tags={"mlflow.parentRunId": parent.info.run_id, "sweep.name": "live",
+                                      "sweep.trial": str(running.number)})
+        running.set_user_attr("sweep.worker", f"{socket.gethostname()}:{worker.pid}")
+        running.set_user_attr("sweep.run_id", run.info.run_id)
+        # the resume starts nothing past the target (the live trial counts) and ends at its timeout
+        resumed = inprocess.sweep(tmp_path, "run", "--resume", "--name", "live", "--trials", "3", "--timeout", "1")
+        assert resumed.returncode == 0, resumed.stderr
+        assert e2e.study(tmp_path, "live").trials[running.number].state.name == "RUNNING"
+        assert client.get_run(run.info.run_id).info.status == "RUNNING"  # still the worker's to end
+    finally:
+        worker.kill()
+        worker.wait()
