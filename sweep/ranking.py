@@ -33,14 +33,15 @@ def signed(value: float, direction: str) -> float:
 
 
 def pareto_front(points: Sequence[tuple[int, Sequence[float]]]) -> list[int]:
-    """The numbers of the points no other point dominates; ``points`` are (number, values to minimize each), and
-    of points with identical values only the first is kept (one trial per point of the front)."""
+    """The numbers of the points no other point dominates, best first (on the first value, then the next, then
+    the lower number); ``points`` are (number, values to minimize each), and of points with identical values
+    only the first is kept (one trial per point of the front)."""
     ordered = sorted(points, key=lambda point: (tuple(point[1]), point[0]))
     front: list[tuple[int, Sequence[float]]] = []
     for number, values in ordered:  # sorted: a point can only be dominated by one before it
         if not any(dominates(kept, values) or tuple(kept) == tuple(values) for _, kept in front):
             front.append((number, values))
-    return sorted(number for number, _ in front)
+    return [number for number, _ in front]
 
 
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:

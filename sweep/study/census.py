@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 
 from sweep import states
 from sweep.config import SweepConfig
+from sweep.constraints import feasible
 from sweep.ranking import rank_key
 from sweep.records import BestTrial, Counts, TrialRecord
 from sweep.study.attrs import PREFIX, SweepAttrs, TrialAttrs
@@ -249,7 +250,7 @@ def _key(value: float, metrics: dict[str, float], number: int, config: SweepConf
 
 def is_feasible(trial: optuna.trial.FrozenTrial) -> bool:
     """Every constraint the trial recorded met (Optuna's rule: each value zero or less)."""
-    return all(value <= 0.0 for value in trial.constraints.values())
+    return feasible(trial.constraints)
 
 
 def first_value(trial: optuna.trial.FrozenTrial) -> float | None:

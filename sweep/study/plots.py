@@ -12,6 +12,7 @@ import optuna
 from optuna.trial import TrialState
 
 from sweep.study.attrs import SweepAttrs
+from sweep.study.census import is_feasible
 
 PLOT_DPI = 80  # with PLOT_INCHES: 1000x600 px, the width of MLflow's artifact viewer; small PNGs, quick to encode
 PLOT_INCHES = (12.5, 7.5)
@@ -45,7 +46,7 @@ def study_plots(study: optuna.Study) -> StudyPlots:
     for plot, needed in wanted.items():
         if len(complete) < needed:
             skipped[plot] = f"needs {needed} completed trial{'s' if needed > 1 else ''}, the sweep has {len(complete)}"
-    if several and "pareto_front" not in skipped and not any(_feasible(trial) for trial in complete):
+    if several and "pareto_front" not in skipped and not any(is_feasible(trial) for trial in complete):
         skipped["pareto_front"] = "no completed trial meets the constraints yet"
     if "param_importances" not in skipped and not _params_vary(complete):
         skipped["param_importances"] = "every completed trial has the same settings"
@@ -134,10 +135,6 @@ def _optuna_matplotlib() -> tuple[Any, Any]:
         if hidden:
             del sys.modules["sklearn"]
     return plots, PedAnovaImportanceEvaluator()
-
-
-def _feasible(trial: optuna.trial.FrozenTrial) -> bool:
-    return all(value <= 0.0 for value in trial.constraints.values())
 
 
 def _params_vary(trials: list[optuna.trial.FrozenTrial]) -> bool:

@@ -243,9 +243,8 @@ class SweepStudy:
         complete = [t for t in self._study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                     if t.values and is_feasible(t)]
         points = [(t.number, [signed(v, o.direction) for v, o in zip(t.values, objectives)]) for t in complete]
-        on_front = set(pareto_front(points))
-        members = sorted((t for t in complete if t.number in on_front),
-                         key=lambda t: ([signed(v, o.direction) for v, o in zip(t.values, objectives)], t.number))
+        by_number = {t.number: t for t in complete}
+        members = [by_number[number] for number in pareto_front(points)]  # best first
         return [FrontMember(t.number, attrs.run_id_of(t.number, TrialAttrs.read(t).run_id),
                             {**self.config.fixed, **t.params},
                             {o.metric: value for o, value in zip(objectives, t.values)}) for t in members]

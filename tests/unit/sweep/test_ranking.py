@@ -82,6 +82,8 @@ def test_the_front_holds_no_dominated_point_and_every_undominated_value(values):
     undominated = {tuple(v) for v in values if not any(dominates(other, v) for other in values)}
     assert {tuple(values[number]) for number in front} == undominated  # one trial per point of the front
     assert len(front) == len(undominated)
+    order = pareto_front(points)  # best first: on the first value, then the next, then the lower number
+    assert order == sorted(order, key=lambda number: (tuple(values[number]), number))
 
 
 def test_with_several_objectives_the_first_ranks_then_the_next():

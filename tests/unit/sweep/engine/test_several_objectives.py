@@ -35,11 +35,11 @@ def constraints(trial):
 
 
 def non_dominated(children: list, objectives: list[tuple[str, str]]) -> list[int]:
-    """The front computed from the child runs alone: feasible finished runs that no other dominates."""
+    """The front computed from the child runs alone: feasible finished runs that no other dominates, by number."""
     points = [(int(run.data.tags["sweep.trial"]),
                [signed(run.data.metrics[metric], direction) for metric, direction in objectives])
               for run in children if run.info.status == "FINISHED" and run.data.tags.get("feasible", "true") == "true"]
-    return pareto_front(points)
+    return sorted(pareto_front(points))
 
 
 def test_an_unchanged_optuna_objective_of_two_values_and_its_constraints_give_the_parent_its_front(tmp_path: Path):
