@@ -182,9 +182,8 @@ def outside(dimension: Dimension, value: Any) -> str | None:
         if any(same_choice(value, choice) for choice in dimension.choices):
             return None
         return f"not among the choices {', '.join(repr(choice) for choice in dimension.choices)}"
-    integer = isinstance(dimension, IntRange)
-    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)) or not _finite(value):
-        return f"not {'an integer' if integer else 'a number'}"
+    if wrong_type(dimension, value):
+        return f"not {'an integer' if isinstance(dimension, IntRange) else 'a number'}"
     if not dimension.low <= value <= dimension.high:
         return f"outside the range {dimension.low}..{dimension.high}"
     if dimension.step is not None and not _on_step(value - dimension.low, dimension.step):
