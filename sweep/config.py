@@ -301,10 +301,11 @@ class SweepConfig:
                     raise SweepConfigError(f"{key}: {_shown_value(value)} is not a number, string, boolean or null")
             else:
                 why = outside(dimension, value)
-                if why is not None and (not allow_outside or wrong_type(dimension, value)):
+                wrong = why is not None and wrong_type(dimension, value)
+                if why is not None and (not allow_outside or wrong):
                     hint = ("give one of them" if isinstance(dimension, Categorical) else
                             f"give {'an integer' if isinstance(dimension, IntRange) else 'a number'}"
-                            if wrong_type(dimension, value) else outside_hint)
+                            if wrong else outside_hint)
                     raise SweepConfigError(f"{key}: {_shown_value(value)} is {why} (space.{shown_key(name)}); "
                                            f"{hint}")
                 if why is not None and not isinstance(dimension, Categorical) and dimension.log and value <= 0:
