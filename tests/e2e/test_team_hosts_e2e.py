@@ -85,8 +85,17 @@ def test_two_worker_hosts_finish_a_sweep_when_one_is_cut_off_mid_trial(tmp_path)
                 return any(t.state.name == "RUNNING" and (TrialAttrs.read(t).worker or "").endswith(on_second)
                            for t in pg.trials(storage, "hosts"))
 
-            wait_until(second_mid_trial, "a trial on the second host", workers)
+            # the cut must land mid-trial: the second host is held still while the study is read, so its trial
+            # cannot end between that look and the cut (a short trial on a busy machine otherwise can); it goes on,
+            # cut off, once the cut is in place
+            while True:
+                wait_until(second_mid_trial, "a trial on the second host", workers)
+                os.killpg(workers[1].pid, signal.SIGSTOP)
+                if second_mid_trial():
+                    break
+                os.killpg(workers[1].pid, signal.SIGCONT)
             second.cut()
+            os.killpg(workers[1].pid, signal.SIGCONT)
             out, err = workers[0].communicate(timeout=300)
             assert workers[0].returncode == 0, err
         finally:
