@@ -12,7 +12,9 @@ import contextlib
 import importlib
 import os
 import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +30,7 @@ SPACE: dict[str, dict[str, Any]] = {  # the same space for every contender, in s
 FIXED = {"seed": 0, "l2": 0.0001}  # trainer settings not tuned (seed = the train/validation/test split)
 METRIC = "val_accuracy"  # maximized by every contender
 SAMPLER_SEED = 0  # TPE seed of every contender
+CODE_ENV = "SWEEP_BENCH_CODE"  # a bench's --code: the checkout its runs' processes must import sweep from
 TARGET_BEST_SECONDS = 0.5  # `sweep best` on a finished sweep
 
 TRAINER_CALL = "sweep.trainers.sentiment:train"  # the train() every trial of a sweep calls
@@ -121,6 +124,32 @@ def child_env(**extra: str) -> dict[str, str]:
     env["MLFLOW_DISABLE_TELEMETRY"] = "true"
     env.update(extra)
     return env
+
+
+def code_env(code: Path) -> dict[str, str]:
+    """The subprocesses' environment: ``code`` first on PYTHONPATH, no store chosen from outside, no telemetry."""
+    env = child_env(**{CODE_ENV: str(code)})
+    env.pop("RAY_ADDRESS", None)
+    env["PYTHONPATH"] = os.pathsep.join([str(code), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return env
+
+
+def check_code(code: Path) -> str:
+    """Where the runs' processes import sweep from (must be inside ``code``), and the checkout's commit."""
+    if not (code / "sweep" / "__init__.py").is_file():
+        raise SystemExit(f"--code {code}: no sweep package there")
+    folder = Path(tempfile.mkdtemp(prefix="sweep-bench-check-"))
+    try:
+        done = subprocess.run([sys.executable, "-c", "import sweep; print(sweep.__file__)"], cwd=folder,
+                              env=code_env(code), capture_output=True, text=True, check=False)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    imported = Path(done.stdout.strip()).resolve() if done.returncode == 0 else None
+    if imported is None or not imported.is_relative_to(code.resolve()):
+        raise SystemExit(f"--code {code}: the runs would import sweep from {imported or done.stderr.strip()}")
+    commit = subprocess.run(["git", "-C", str(code), "log", "-1", "--format=%h %s"], capture_output=True,
+                            text=True, check=False).stdout.strip() or "not a git checkout"
+    return f"code: {code} ({commit}); sweep imported from {imported}"
 
 
 def tool(name: str) -> str | None:

@@ -1,17 +1,27 @@
-"""Trials per second of `sweep run --jobs 1` and `--jobs 2`, on the embedded stores and on PostgreSQL.
+"""Trials per second of `sweep run --jobs 1` and `--jobs 2`, on the embedded stores and on PostgreSQL; with
+`--sleeping`, the orchestration's overhead and CPU per trial on 1 s trials that only sleep, `--jobs 1, 2, 4, 8`.
 
     python bench/parallel.py [--trials 40] [--skip-postgres]
+    python bench/parallel.py --sleeping [--quick] [--jobs 1,2,4,8] [--sleep-trials 20,40,200,200] [--pause 1.0] \
+        [--code PATH]
 
 Each run is a real `sweep run` subprocess in a fresh folder (journal file + MLflow SQLite), or with
 `--storage postgresql://...` on a fresh database. Throughput is taken from the study itself: trials
 finished per second between the first trial's start and the last trial's end, so process start-up and
 store creation are left out. The trainer setting takes >= 50 ms per trial (printed).
+
+`--sleeping`: one `sweep run --jobs J` subprocess per job count in a fresh folder (embedded stores), a function
+trainer that sleeps `--pause` seconds, random sampler, no pruner. Wall time is the subprocess's, start-up and end
+included; ideal = trials x pause / jobs; overhead = wall / ideal - 1; CPU is what the subprocess and every process
+it waited for used (the workers, the tracking process), as /usr/bin/time counts it: the trials sleep, so all of it
+is orchestration. `--code PATH` runs another checkout's sweep (its commit is printed): the before figure.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -21,6 +31,26 @@ from pathlib import Path
 sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.common import check_code, child_env, code_env  # noqa: E402
+
+SLEEPER = """
+import time
+
+
+def fit(trial):
+    x = trial.suggest_float("x", 0.0, 1.0)
+    time.sleep(trial.params["pause"])
+    return x
+"""
+SLEEPING = """
+trainer: {{function: sleeper.py:fit}}
+objective: {{metric: value, direction: maximize}}
+sampler: {{name: random, seed: 0}}
+pruner: {{name: none}}
+trials: {trials}
+fixed: {{pause: {pause}}}
+"""
 
 SPACE = """
 trials: {trials}
@@ -75,13 +105,77 @@ def run(jobs: int, trials: int, storage: str | None, epochs: tuple[int, int]) ->
     return throughput(folder, storage, "bench")
 
 
+def children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def sleeping_run(jobs: int, trials: int, pause: float, code: Path | None) -> tuple[float, float, float]:
+    """(wall, CPU, seconds from the launch to the first trial's start) of one `sweep run --jobs` of sleeping trials."""
+    import optuna
+
+    from sweep.study import open_storage
+
+    folder = Path(tempfile.mkdtemp(prefix=f"sweep-sleeping-{jobs}-"))
+    (folder / "sleeper.py").write_text(SLEEPER, encoding="utf-8")
+    (folder / "sweep.yaml").write_text(SLEEPING.format(trials=trials, pause=pause), encoding="utf-8")
+    env = code_env(code) if code is not None else child_env()
+    cpu_before, launched = children_cpu(), time.time()
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "sweep.cli", "run", "--config", "sweep.yaml", "--name", "bench",
+                           "--jobs", str(jobs)], cwd=folder, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    cpu = children_cpu() - cpu_before
+    if done.returncode != 0:
+        raise SystemExit(f"sweep run --jobs {jobs} failed: {done.stderr.strip()}")
+    study = optuna.load_study(study_name="bench", storage=open_storage(str(folder / "sweep.journal"), create=False))
+    first = min(t.datetime_start for t in study.get_trials(deepcopy=False) if t.datetime_start is not None)
+    return wall, cpu, first.timestamp() - launched
+
+
+def sleeping(args: argparse.Namespace) -> None:
+    jobs_list = [int(jobs) for jobs in args.jobs.split(",")]
+    counts = [int(trials) for trials in args.sleep_trials.split(",")]
+    if args.quick:
+        jobs_list, counts, args.pause = [1, 2], [4, 8], 0.2
+    if len(counts) != len(jobs_list):
+        raise SystemExit("--sleep-trials gives one trial count per --jobs value")
+    code = Path(args.code).resolve() if args.code else None
+    if code is not None:
+        print(check_code(code))
+    print(f"load average {os.getloadavg()[0]:.2f} at the start, {os.cpu_count()} cores; "
+          f"trials sleep {args.pause:g} s (function trainer, random sampler, no pruner, embedded stores)")
+    rows = []
+    for jobs, trials in zip(jobs_list, counts):
+        wall, cpu, first = sleeping_run(jobs, trials, args.pause, code)
+        ideal = trials * args.pause / jobs
+        rows.append(f"{jobs:>6} | {trials:>6} | {wall:>6.1f} s | {ideal:>5.1f} s | {(wall / ideal - 1) * 100:>7.0f}% "
+                    f"| {cpu:>6.1f} s | {cpu / trials:>11.3f} s | {first:>10.1f} s")
+        print(f"--jobs {jobs}: {trials} trials, wall {wall:.1f} s, CPU {cpu:.1f} s, first trial after {first:.1f} s",
+              flush=True)
+    print("\nSUMMARY")
+    print("  jobs | trials |   wall | ideal | overhead |    CPU | CPU / trial | first trial")
+    print("\n".join(rows))
+    print(f"load average {os.getloadavg()[0]:.2f} at the end; targets: overhead <= 20% at --jobs 4 over 200 trials, "
+          f"CPU <= 0.1 s per trial at every job count, --jobs 8 no slower than --jobs 4 for the same trials")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sleeping", action="store_true", help="the overhead table on trials that only sleep")
+    parser.add_argument("--jobs", default="1,2,4,8", help="--sleeping: the job counts")
+    parser.add_argument("--sleep-trials", default="20,40,200,200", help="--sleeping: trials per job count")
+    parser.add_argument("--pause", type=float, default=1.0, help="--sleeping: seconds each trial sleeps")
+    parser.add_argument("--code", help="--sleeping: run this checkout's sweep instead (the before figure)")
+    parser.add_argument("--quick", action="store_true", help="--sleeping: --jobs 1,2 with 4 and 8 trials of 0.2 s")
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--epochs", type=int, nargs=2, default=(300, 330), metavar=("LOW", "HIGH"),
                         help="the trial length: 300-330 epochs take ~50 ms here")
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
+    if args.sleeping:
+        sleeping(args)
+        return
     epochs = tuple(args.epochs)
     print(f"one training at this setting: {one_training_ms(sum(epochs) // 2):.0f} ms "
           f"(epochs {epochs[0]}-{epochs[1]}; target >= 50 ms)")

@@ -36,11 +36,10 @@ if not __package__:  # `python bench/quality.py`: bench/ is on sys.path, where b
 
 os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
 
-from bench.common import child_env, load, versions
+from bench.common import CODE_ENV, check_code, code_env, load, versions
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY = "q"
-CODE_ENV = "SWEEP_QUALITY_CODE"  # the checkout the trials' processes must import sweep from
 NAMES = ("x", "y", "z")
 LOW, HIGH = -5.0, 5.0
 CENTRE = (1.3, -2.1, 0.7)  # where the minimum lies
@@ -103,32 +102,6 @@ def known_minimum() -> float:
     namespace: dict[str, Any] = {}
     exec(compile(OBJECTIVE, "objective.py", "exec"), namespace)
     return float(namespace["value"](*CENTRE))
-
-
-def code_env(code: Path) -> dict[str, str]:
-    """The subprocesses' environment: ``code`` first on PYTHONPATH, no store chosen from outside, no telemetry."""
-    env = child_env(**{CODE_ENV: str(code)})
-    env.pop("RAY_ADDRESS", None)
-    env["PYTHONPATH"] = os.pathsep.join([str(code), *filter(None, [os.environ.get("PYTHONPATH")])])
-    return env
-
-
-def check_code(code: Path) -> str:
-    """Where the runs' processes import sweep from (must be inside ``code``), and the checkout's commit."""
-    if not (code / "sweep" / "__init__.py").is_file():
-        raise SystemExit(f"--code {code}: no sweep package there")
-    folder = Path(tempfile.mkdtemp(prefix="sweep-quality-check-"))
-    try:
-        done = subprocess.run([sys.executable, "-c", "import sweep; print(sweep.__file__)"], cwd=folder,
-                              env=code_env(code), capture_output=True, text=True, check=False)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    imported = Path(done.stdout.strip()).resolve() if done.returncode == 0 else None
-    if imported is None or not imported.is_relative_to(code.resolve()):
-        raise SystemExit(f"--code {code}: the runs would import sweep from {imported or done.stderr.strip()}")
-    commit = subprocess.run(["git", "-C", str(code), "log", "-1", "--format=%h %s"], capture_output=True,
-                            text=True, check=False).stdout.strip() or "not a git checkout"
-    return f"code: {code} ({commit}); sweep imported from {imported}"
 
 
 def read_study(journal: Path) -> tuple[float, int, int, int]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from sweep.locations import TRACKING_ENV, StorageLocation, TrackingLocation
+from sweep.tracking.hub import HubAddress
 
 STORAGE_ENV = "SWEEP_STORAGE"  # read by `sweep worker --storage`
 GPU_ENV = "CUDA_VISIBLE_DEVICES"  # which GPUs a worker's trials see
@@ -101,11 +102,12 @@ def ended_how(code: int) -> str:
 
 
 def spawn_workers(name: str, jobs: int, *, storage: StorageLocation, tracking: TrackingLocation,
-                  target: int, gpus: Sequence[str] = ()) -> WorkerPool:
+                  target: int, gpus: Sequence[str] = (), hub: HubAddress | None = None) -> WorkerPool:
     """``jobs`` workers on the sweep's stores: the storage always named, the tracking URI when the sweep names one
     (else the workers decide as this process did: MLFLOW_TRACKING_URI, then MLflow's default). ``gpus``: each
-    worker's CUDA_VISIBLE_DEVICES (empty: they inherit this process's)."""
-    environment = {**os.environ, STORAGE_ENV: storage.secret_url}
+    worker's CUDA_VISIBLE_DEVICES (empty: they inherit this process's). ``hub``: the sweep's tracking process,
+    which records their trials (else each starts its own)."""
+    environment = {**os.environ, STORAGE_ENV: storage.secret_url, **(hub.environment() if hub else {})}
     if tracking.explicit is not None:
         environment[TRACKING_ENV] = tracking.explicit
     # --parent-pid: killed with this process (kill -9 included), a worker must not go on with the sweep unseen

@@ -3,6 +3,7 @@ executors) and puts them together for the engine; `sweep` runs with default_part
 
 from __future__ import annotations
 
+import os
 from functools import partial
 from pathlib import Path
 
@@ -12,8 +13,9 @@ from sweep.executors import open_executor
 from sweep.locations import TrackingLocation
 from sweep.records import ModelPublishing
 from sweep.tracking.active_run import ActiveChildRuns, StrayRunWatch
+from sweep.tracking.hub import HubAddress, HubTransport
 from sweep.tracking.run_metrics import final_metric
-from sweep.tracking.transport import ProcessTransport
+from sweep.tracking.transport import ProcessTransport, TrackingTransport
 from sweep.trainers.base import Trainer
 from sweep.trainers.command import CommandTrainer, check_command
 from sweep.trainers.function import FunctionTrainer, load_constraints_function, load_function
@@ -55,6 +57,19 @@ def model_publishing(config: SweepConfig) -> ModelPublishing:
     return FunctionTrainer.model_publishing()
 
 
+def tracking_transport() -> TrackingTransport:
+    """The tracking process of the `sweep run --jobs` that started this worker, when it named one (its hub) and
+    answers; else a tracking process of this process's own. A hub that cannot be reached costs only its savings."""
+    hub = HubAddress.taken_from(os.environ)
+    if hub is not None:
+        try:
+            return HubTransport.connect(hub)
+        except Exception:  # OSError, or multiprocessing's AuthenticationError: track on our own instead
+            pass
+    return ProcessTransport()
+
+
 def default_parts() -> Parts:
-    """What `sweep` runs with: the tracking process, the config's trainer, worker processes or Ray tasks."""
-    return Parts(transport=ProcessTransport, trainer=make_trainer, executor=open_executor)
+    """What `sweep` runs with: the tracking process (or the one of the sweep that started this worker), the
+    config's trainer, worker processes or Ray tasks."""
+    return Parts(transport=tracking_transport, trainer=make_trainer, executor=open_executor)

@@ -12,11 +12,14 @@ from sweep.executors import Executor, Pool
 from sweep.locations import StorageLocation, TrackingLocation
 from sweep.states import LoopEnd
 from sweep.study.sweep_study import SweepStudy, TrialSpan
+from sweep.tracking import Recorder
+from sweep.tracking.hub import HubAddress
+from sweep.tracking.operations import OpenHub
 
 
 def supervise(study: SweepStudy, config: SweepConfig, executor: Executor, storage: StorageLocation,
-              tracking: TrackingLocation, listener: SweepListener, stop: StopSignal, started: float
-              ) -> tuple[LoopEnd, int, list[str], str | None]:
+              tracking: TrackingLocation, listener: SweepListener, stop: StopSignal, started: float,
+              recorder: Recorder) -> tuple[LoopEnd, int, list[str], str | None]:
     """Run the trials in the executor's workers (processes here, or Ray tasks) until they end.
 
     Returns the status, the trials they ran, the workers' own one-line errors, and a note when the sweep
@@ -26,8 +29,12 @@ def supervise(study: SweepStudy, config: SweepConfig, executor: Executor, storag
     ended on errors (MLflow unreachable, say) before the sweep was done.
     """
     before = set(study.finished_numbers())
+    # workers on this machine record through this sweep's tracking process: none imports MLflow of its own
+    hub = HubAddress.new() if executor.on_this_machine else None
+    if hub is not None:
+        recorder.call(OpenHub(hub))
     spawned = time.time()
-    pool = executor.start(study.name, storage=storage, tracking=tracking, target=config.trials)
+    pool = executor.start(study.name, storage=storage, tracking=tracking, target=config.trials, hub=hub)
     try:
         reported = _watch(pool, study, config, listener, stop, started, before)
         pool.wait()

@@ -150,7 +150,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
             failures, jobs_note = [], None
         else:
             status, trials_run, failures, jobs_note = supervise(study, config, executor, location, tracking,
-                                                                listener, stop, started)
+                                                                listener, stop, started, recorder)
             trainer_seconds, errors = None, error_summary(study)
         # -- the end: the final best, the study's state, plots and model, the parent run's status --
         final = study.census()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from sweep.locations import StorageLocation, TrackingLocation
+from sweep.tracking.hub import HubAddress
 
 
 class Pool(Protocol):
@@ -35,8 +36,11 @@ class Executor(Protocol):
     """Where a sweep's workers run: each runs `sweep worker`'s pull-based loop on the sweep's study."""
 
     workers: int
+    on_this_machine: bool  # its workers can reach this machine's tracking hub (worker processes; not Ray tasks)
 
-    def start(self, name: str, *, storage: StorageLocation, tracking: TrackingLocation, target: int) -> Pool:
+    def start(self, name: str, *, storage: StorageLocation, tracking: TrackingLocation, target: int,
+              hub: HubAddress | None = None) -> Pool:
+        """Start the workers; with ``hub``, they send their records to the sweep's tracking process there."""
         ...
 
     def close(self) -> None:

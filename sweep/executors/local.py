@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sweep.executors.gpus import assign_gpus, visible_gpus
 from sweep.executors.spec import ExecutorSpec, Resources
 from sweep.locations import StorageLocation, TrackingLocation
+from sweep.tracking.hub import HubAddress
 from sweep.workers import WorkerPool, spawn_workers
 
 
@@ -15,9 +16,12 @@ from sweep.workers import WorkerPool, spawn_workers
 class LocalWorkers:
     workers: int
     gpus: tuple[str, ...]  # one CUDA_VISIBLE_DEVICES per worker; empty: each inherits this process's
+    on_this_machine: bool = True
 
-    def start(self, name: str, *, storage: StorageLocation, tracking: TrackingLocation, target: int) -> WorkerPool:
-        return spawn_workers(name, self.workers, storage=storage, tracking=tracking, target=target, gpus=self.gpus)
+    def start(self, name: str, *, storage: StorageLocation, tracking: TrackingLocation, target: int,
+              hub: HubAddress | None = None) -> WorkerPool:
+        return spawn_workers(name, self.workers, storage=storage, tracking=tracking, target=target, gpus=self.gpus,
+                             hub=hub)
 
     def close(self) -> None:
         return None

@@ -29,6 +29,7 @@ from sweep.executors.reachable import (
 from sweep.executors.spec import RAY_INSTALL, ExecutorSpec, Resources
 from sweep.executors.task import run_worker_process
 from sweep.locations import TRACKING_ENV, StorageLocation, TrackingLocation
+from sweep.tracking.hub import HubAddress
 from sweep.workers import INTERRUPTED_CODE, STOP_SECONDS, STORAGE_ENV, ended_how
 
 MAX_RETRIES = 3  # a task whose node or worker process is lost starts again elsewhere, this many times at most
@@ -95,10 +96,13 @@ class RayWorkers:
     """Workers as Ray tasks on a connected cluster; close() disconnects (and stops a local instance Ray
     started for this sweep)."""
 
+    on_this_machine = False  # its tasks run on any node: each worker tracks through a process of its own
+
     def __init__(self, ray: ModuleType, workers: int, resources: Resources) -> None:
         self._ray, self.workers, self._resources = ray, workers, resources
 
-    def start(self, name: str, *, storage: StorageLocation, tracking: TrackingLocation, target: int) -> RayPool:
+    def start(self, name: str, *, storage: StorageLocation, tracking: TrackingLocation, target: int,
+              hub: HubAddress | None = None) -> RayPool:
         environment = {key: value for key, value in os.environ.items() if key.startswith(FORWARDED_PREFIXES)}
         environment[STORAGE_ENV] = storage.secret_url  # secrets in the task's arguments, never in a command line
         if tracking.explicit is not None:

@@ -23,6 +23,7 @@ from sweep.records import (
     TrialRecord,
 )
 from sweep.states import RunStatus
+from sweep.tracking.hub import HubAddress
 from sweep.tracking.protocol import REPLY_SECONDS, STARTUP_SECONDS, Answer, Delivery, Request, Started, operation
 
 if TYPE_CHECKING:
@@ -47,6 +48,18 @@ class Connect(Request[str]):
 
     def reply_seconds(self) -> float:
         return STARTUP_SECONDS  # the first request: the server may still be importing mlflow
+
+
+@dataclass(frozen=True)
+class OpenHub(Request[None]):
+    """Serve this machine's workers too (`sweep run --jobs`): listen at ``address``, one session per worker
+    (sweep/tracking/hub.py), so that no worker starts a tracking process or imports MLflow of its own."""
+
+    delivery: ClassVar[Delivery] = Delivery.CALL
+    address: HubAddress
+
+    def serve(self, server: TrackingServer) -> None:
+        server.open_hub(self.address)
 
 
 @dataclass(frozen=True)

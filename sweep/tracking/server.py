@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sweep.records import Counts, SweepIdentity, TrackingReport
 from sweep.states import RunStatus
+from sweep.tracking.hub import Hub, HubAddress
 from sweep.tracking.protocol import PARENT_CHECK_SECONDS, Answer, Delivery, Failure, Reply, Request, operation
 from sweep.tracking.retry import RetryPolicy
 from sweep.urls import redact_text
@@ -72,9 +73,23 @@ class TrackingServer:
         self.report = TrackingReport()
         self.pending_counts: Counts | None = None
         self.next_counts = 0.0
+        self.hub: Hub | None = None  # the sessions of this machine's workers, once OpenHub asked for them
+
+    def open_hub(self, address: HubAddress) -> None:
+        if self.hub is None:
+            self.hub = Hub(address, self.open_tracker, self.retry)
 
     def loop(self, requests: RequestSource, parent_alive: Callable[[], bool]) -> None:
-        """Serve until Close or Quit; when the loop's process dies without closing, end its runs and return."""
+        """Serve until Close or Quit; when the loop's process dies without closing, end its runs and return.
+        Workers served through the hub end before their sweep closes (or die with it): their sessions are
+        waited for on the way out."""
+        try:
+            self.serve_requests(requests, parent_alive)
+        finally:
+            if self.hub is not None:
+                self.hub.close()
+
+    def serve_requests(self, requests: RequestSource, parent_alive: Callable[[], bool]) -> None:
         pending: deque[Request[Any]] = deque()
         while True:
             if not pending:

@@ -6,6 +6,7 @@ assert_consistent."""
 from __future__ import annotations
 
 import collections
+import json
 from pathlib import Path
 
 import optuna
@@ -51,6 +52,9 @@ PAIRED_TRIALS = 41  # 20 pairs, then one last trial both workers race for
 # records reach the study and the one MLflow database together. The last trial (odd count) has no partner: both
 # workers are free when it is proposed, and only one may start it.
 PAIRED = f'''
+import json
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -58,7 +62,11 @@ from pathlib import Path
 def fit(trial):
     lr, epochs = trial.params["lr"], trial.params["epochs"]
     arrivals = Path("arrivals")
-    (arrivals / str(trial.number)).touch()
+    children = [pid for task in os.listdir("/proc/self/task")
+                for pid in Path(f"/proc/self/task/{{task}}/children").read_text().split()]
+    (arrivals / str(trial.number)).write_text(json.dumps({{  # what the worker process is made of
+        "pid": os.getpid(), "mlflow": "mlflow" in sys.modules, "children": children,
+        "hub key": "SWEEP_TRACKING_HUB_KEY" in os.environ}}))
     partner = arrivals / str(trial.number ^ 1)
     deadline = time.monotonic() + 600  # only a worker that died leaves a trial without its partner
     while trial.number ^ 1 < {PAIRED_TRIALS} and not partner.exists() and time.monotonic() < deadline:
@@ -71,7 +79,8 @@ def fit(trial):
 
 
 @pytest.mark.usefixtures("mlflow_db")
-def test_two_jobs_on_embedded_stores_run_exactly_n_trials(tmp_path: Path):
+def test_two_jobs_on_embedded_stores_run_exactly_n_trials_recorded_by_the_sweeps_own_tracking_process(
+        tmp_path: Path):
     (tmp_path / "train.py").write_text(PAIRED, encoding="utf-8")
     (tmp_path / "arrivals").mkdir()
     e2e.write_config(tmp_path, "trainer: {function: train.py:fit}\nexperiment: sentiment\n"
@@ -89,6 +98,10 @@ def test_two_jobs_on_embedded_stores_run_exactly_n_trials(tmp_path: Path):
         pair = study.trials[first], study.trials[first + 1]
         assert pair[0].user_attrs["sweep.worker"] != pair[1].user_attrs["sweep.worker"], pair
     assert_consistent(e2e.mlflow_client(tmp_path), study, PAIRED_TRIALS)
+    seen = [json.loads(arrival.read_text()) for arrival in (tmp_path / "arrivals").iterdir()]
+    assert len({worker["pid"] for worker in seen}) == 2
+    # the workers' records went to the sweep's tracking server: no worker started a process or imported MLflow
+    assert not [worker for worker in seen if worker["mlflow"] or worker["children"] or worker["hub key"]], seen
 
 
 GPU_TRAINER = '''

@@ -1,0 +1,199 @@
+"""One tracking process for a machine's workers: the workers of `sweep run --jobs N` send their records to the
+sweep's own tracking process instead of each starting one (and importing MLflow) of its own.
+
+Asked once (the OpenHub request), the tracking server listens on a local socket. Each worker that connects gets a
+session: a TrackingServer of its own on a thread, with its own requests, replies and open child runs, sharing the
+process's MLflow import and store. A worker that dies without closing is noticed when its connection ends: its
+session ends the runs it had open, as a tracking process does when its sweep dies. Requests and replies are the
+same objects the tracking queues carry (sweep/tracking/protocol.py), pickled over the socket; the socket only
+accepts a peer that proves it holds the hub's key, which travels to the workers in their environment.
+
+This module imports no mlflow: the sessions' trackers come from the server's own factory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import secrets
+import socket
+import threading
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
+from multiprocessing.connection import Client, Connection, Listener
+from typing import TYPE_CHECKING, Any
+
+from sweep.tracking.protocol import Reply, Request
+from sweep.tracking.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from sweep.records import SweepIdentity
+    from sweep.tracking.tracker import SweepTracker
+
+HUB_ENV = "SWEEP_TRACKING_HUB"  # the hub's socket name, for the workers a `sweep run --jobs` starts
+HUB_KEY_ENV = "SWEEP_TRACKING_HUB_KEY"  # the key a worker proves it holds (hex): never in argv, where `ps` shows it
+SESSION_POLL_SECONDS = 0.2  # how often an idle session checks that its worker's connection is still there
+SESSIONS_END_SECONDS = 60.0  # a session ending its worker's runs at close: one MLflow call, retries included
+
+
+@dataclass(frozen=True)
+class HubAddress:
+    """Where a hub listens (a Linux abstract socket: no file to leave behind) and the key its peers must hold."""
+
+    name: str
+    key: bytes
+
+    @classmethod
+    def new(cls) -> HubAddress:
+        return cls(f"\0sweep-hub-{os.getpid()}-{secrets.token_hex(8)}", secrets.token_bytes(32))
+
+    def environment(self) -> dict[str, str]:
+        """What a worker's environment carries to reach the hub."""
+        return {HUB_ENV: self.name.lstrip("\0"), HUB_KEY_ENV: self.key.hex()}
+
+    @classmethod
+    def taken_from(cls, environ: MutableMapping[str, str]) -> HubAddress | None:
+        """The hub a worker was told to use, removed from ``environ`` so that the trainer's own processes do not
+        inherit the key; None when there is none (or it is garbled: the worker then tracks on its own)."""
+        name, key = environ.pop(HUB_ENV, None), environ.pop(HUB_KEY_ENV, None)
+        if not name or not key:
+            return None
+        try:
+            return cls("\0" + name, bytes.fromhex(key))
+        except ValueError:
+            return None
+
+
+class ConnectionReplies:
+    """A session's replies, sent back over its worker's connection (a worker gone meanwhile is not an error)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def put(self, obj: Any, block: bool = True, timeout: float | None = None) -> None:
+        try:
+            self._connection.send(obj)
+        except OSError:
+            return None  # the worker died: its session notices at its next look and ends its runs
+
+
+class Hub:
+    """The listening socket and the worker sessions of one tracking process."""
+
+    def __init__(self, address: HubAddress, open_tracker: Callable[[SweepIdentity], SweepTracker],
+                 retry: RetryPolicy) -> None:
+        self.address = address
+        self._open_tracker = open_tracker
+        self._retry = retry
+        self._listener = Listener(address.name, family="AF_UNIX", authkey=address.key)
+        self._closing = threading.Event()
+        self._sessions: list[threading.Thread] = []
+        self._accepting = threading.Thread(target=self._accept, name="sweep-hub", daemon=True)
+        self._accepting.start()
+
+    def _accept(self) -> None:
+        while not self._closing.is_set():
+            try:
+                connection = self._listener.accept()
+            except Exception:  # a peer without the key, or one that hung up mid-handshake: refused, go on
+                continue
+            if self._closing.is_set():
+                connection.close()  # close()'s own wake-up call
+                return
+            session = threading.Thread(target=self._serve, args=(connection,), name="sweep-hub-session", daemon=True)
+            self._sessions.append(session)
+            session.start()
+
+    def _serve(self, connection: Connection) -> None:
+        """One worker's session: its requests in order, until it closes, quits, or its connection ends."""
+        from sweep.tracking.server import TrackingServer
+
+        requests: queue.Queue[Request[Any]] = queue.Queue()
+        gone = threading.Event()
+
+        def read() -> None:
+            while True:
+                try:
+                    requests.put(connection.recv())
+                except (EOFError, OSError):
+                    gone.set()
+                    return
+
+        threading.Thread(target=read, name="sweep-hub-reader", daemon=True).start()
+        server = TrackingServer(self._open_tracker, ConnectionReplies(connection), retry=self._retry,
+                                poll_seconds=SESSION_POLL_SECONDS)
+        try:
+            server.loop(requests, lambda: not gone.is_set())
+        finally:
+            connection.close()
+
+    def close(self, timeout: float = SESSIONS_END_SECONDS) -> None:
+        """Accept no more workers; wait for the sessions still open to end (their workers end before the sweep
+        closes its own session, or die with it)."""
+        self._closing.set()
+        with contextlib.suppress(Exception):  # the accepting thread may not be waiting: nothing to wake then
+            Client(self.address.name, family="AF_UNIX", authkey=self.address.key).close()  # wakes accept()
+        self._accepting.join(timeout=5)
+        self._listener.close()
+        for session in list(self._sessions):
+            session.join(timeout=timeout)
+
+
+class HubTransport:
+    """A worker's tracking transport: its requests to the hub of the sweep's tracking process, over one
+    connection; replies come back on a reader thread."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._replies: queue.Queue[Reply] = queue.Queue()
+        self._gone = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="sweep-hub-replies", daemon=True)
+
+    @classmethod
+    def connect(cls, address: HubAddress) -> HubTransport:
+        """Reach the hub; raises OSError (or multiprocessing's AuthenticationError) when it cannot be reached."""
+        return cls(Client(address.name, family="AF_UNIX", authkey=address.key))
+
+    def _read(self) -> None:
+        while True:
+            try:
+                self._replies.put(self._connection.recv())
+            except (EOFError, OSError):
+                self._gone.set()
+                return
+
+    def start(self) -> None:
+        self._reader.start()
+
+    def put(self, request: Request[Any]) -> None:
+        try:
+            self._connection.send(request)
+        except OSError:
+            self._gone.set()  # the tracking process is gone: the Recorder says so at its next wait
+
+    def get(self, timeout: float) -> Reply:
+        return self._replies.get(timeout=timeout)
+
+    def alive(self) -> bool:
+        return not self._gone.is_set()
+
+    def join(self, timeout: float) -> None:
+        self._reader.join(timeout=timeout)
+
+    def kill(self) -> None:
+        hang_up(self._connection)
+        self._reader.join(timeout=5)
+        self._connection.close()
+
+    def closed(self) -> None:
+        self._reader.join(timeout=5)  # the session closes its end once it has answered Close
+        self._connection.close()
+
+
+def hang_up(connection: Connection) -> None:
+    """End the socket under ``connection`` for both sides: a thread blocked reading it gets EOF at once (closing
+    the descriptor alone does not wake it)."""
+    # already closed, or the peer is gone: nothing left to wake
+    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(connection.fileno())) as duplicate:
+        duplicate.shutdown(socket.SHUT_RDWR)
