@@ -14,7 +14,9 @@ store creation are left out. The trainer setting takes >= 50 ms per trial (print
 trainer that sleeps `--pause` seconds, random sampler, no pruner. Wall time is the subprocess's, start-up and end
 included; ideal = trials x pause / jobs; overhead = wall / ideal - 1; CPU is what the subprocess and every process
 it waited for used (the workers, the tracking process), as /usr/bin/time counts it: the trials sleep, so all of it
-is orchestration. `--code PATH` runs another checkout's sweep (its commit is printed): the before figure.
+is orchestration. CPU/trial divides it by the trials, start-up and end included; steady CPU/trial is the process
+tree's CPU (sampled from /proc) between the first trial's start and the last one's end, per trial run meanwhile.
+`--code PATH` runs another checkout's sweep (its commit is printed): the before figure.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -110,8 +113,58 @@ def children_cpu() -> float:
     return used.ru_utime + used.ru_stime
 
 
-def sleeping_run(jobs: int, trials: int, pause: float, code: Path | None) -> tuple[float, float, float]:
-    """(wall, CPU, seconds from the launch to the first trial's start) of one `sweep run --jobs` of sleeping trials."""
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds used so far by ``root`` and every process below it that is still there (from /proc)."""
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        parents[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    total = 0.0
+    for pid, cpu in used.items():
+        ancestor = pid
+        while ancestor not in (root, 0, 1) and ancestor in parents:
+            ancestor = parents[ancestor]
+        if ancestor == root:
+            total += cpu
+    return total
+
+
+class TreeSampler:
+    """The process tree's CPU, sampled while it runs: how much it used between two moments."""
+
+    def __init__(self, root: int) -> None:
+        self.samples: list[tuple[float, float]] = []
+        self._root, self._done = root, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.2):
+            self.samples.append((time.time(), tree_cpu(self._root)))
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def between(self, first: float, last: float) -> float:
+        """CPU seconds used from ``first`` to ``last`` (wall-clock times), from the nearest samples inside."""
+        inside = [cpu for at, cpu in self.samples if first <= at <= last]
+        return inside[-1] - inside[0] if len(inside) >= 2 else float("nan")
+
+
+def sleeping_run(jobs: int, trials: int, pause: float, code: Path | None) -> tuple[float, float, float, float]:
+    """(wall, CPU, seconds from the launch to the first trial's start, CPU per trial while trials ran) of one
+    `sweep run --jobs` of sleeping trials. The last is the steady cost: start-up and the end left out."""
     import optuna
 
     from sweep.study import open_storage
@@ -122,15 +175,23 @@ def sleeping_run(jobs: int, trials: int, pause: float, code: Path | None) -> tup
     env = code_env(code) if code is not None else child_env()
     cpu_before, launched = children_cpu(), time.time()
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "sweep.cli", "run", "--config", "sweep.yaml", "--name", "bench",
-                           "--jobs", str(jobs)], cwd=folder, env=env, capture_output=True, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "sweep.cli", "run", "--config", "sweep.yaml", "--name",
+                                "bench", "--jobs", str(jobs)], cwd=folder, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    sampler = TreeSampler(process.pid)
+    _, err = process.communicate()
     wall = time.perf_counter() - started
+    sampler.stop()
     cpu = children_cpu() - cpu_before
-    if done.returncode != 0:
-        raise SystemExit(f"sweep run --jobs {jobs} failed: {done.stderr.strip()}")
+    if process.returncode != 0:
+        raise SystemExit(f"sweep run --jobs {jobs} failed: {err.strip()}")
     study = optuna.load_study(study_name="bench", storage=open_storage(str(folder / "sweep.journal"), create=False))
-    first = min(t.datetime_start for t in study.get_trials(deepcopy=False) if t.datetime_start is not None)
-    return wall, cpu, first.timestamp() - launched
+    done = [t for t in study.get_trials(deepcopy=False) if t.datetime_start and t.datetime_complete]
+    first = min(t.datetime_start.timestamp() for t in done)
+    last = max(t.datetime_complete.timestamp() for t in done)
+    # the trials that ran inside the window, counted by their share of it: a trial per `pause` per job
+    steady = sampler.between(first, last) / max(1.0, (last - first) / pause * jobs)
+    return wall, cpu, first - launched, steady
 
 
 def sleeping(args: argparse.Namespace) -> None:
@@ -147,14 +208,14 @@ def sleeping(args: argparse.Namespace) -> None:
           f"trials sleep {args.pause:g} s (function trainer, random sampler, no pruner, embedded stores)")
     rows = []
     for jobs, trials in zip(jobs_list, counts):
-        wall, cpu, first = sleeping_run(jobs, trials, args.pause, code)
+        wall, cpu, first, steady = sleeping_run(jobs, trials, args.pause, code)
         ideal = trials * args.pause / jobs
-        rows.append(f"{jobs:>6} | {trials:>6} | {wall:>6.1f} s | {ideal:>5.1f} s | {(wall / ideal - 1) * 100:>7.0f}% "
-                    f"| {cpu:>6.1f} s | {cpu / trials:>11.3f} s | {first:>10.1f} s")
-        print(f"--jobs {jobs}: {trials} trials, wall {wall:.1f} s, CPU {cpu:.1f} s, first trial after {first:.1f} s",
-              flush=True)
+        rows.append(f"{jobs:>4} | {trials:>6} | {wall:>6.1f} s | {ideal:>5.1f} s | {(wall / ideal - 1) * 100:>7.0f}% "
+                    f"| {cpu:>6.1f} s | {cpu / trials:>9.3f} s | {steady:>14.3f} s | {first:>9.1f} s")
+        print(f"--jobs {jobs}: {trials} trials, wall {wall:.1f} s, CPU {cpu:.1f} s ({steady:.3f} s per trial while "
+              f"trials ran), first trial {first:.1f} s after the launch", flush=True)
     print("\nSUMMARY")
-    print("  jobs | trials |   wall | ideal | overhead |    CPU | CPU / trial | first trial")
+    print("jobs | trials |     wall |   ideal | overhead |      CPU |   CPU/trial | steady CPU/trial | first trial")
     print("\n".join(rows))
     print(f"load average {os.getloadavg()[0]:.2f} at the end; targets: overhead <= 20% at --jobs 4 over 200 trials, "
           f"CPU <= 0.1 s per trial at every job count, --jobs 8 no slower than --jobs 4 for the same trials")

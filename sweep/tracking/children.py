@@ -113,8 +113,10 @@ class ChildRuns:
         if record.state != TrialState.COMPLETE:
             metrics += no_result_marks(record, logged or {})
         tags = {**{k: v[:MAX_TAG_CHARS] for k, v in record.tags.items()},
-                "sweep.state": record.state.lower(), "mlflow.runName": self.run_name(record),
-                **feasibility_tags(record)}
+                "sweep.state": record.state.lower(), **feasibility_tags(record)}
+        name = self.run_name(record)
+        if name != default_name(record.number) or record.mlflow_active:  # the trial's own code may have renamed it
+            tags["mlflow.runName"] = name  # renaming is a write of its own in MLflow: only when the name changes
         if record.error:
             tags["error"] = record.error[:MAX_TAG_CHARS]
         params = {k: param_text(v) for k, v in record.params.items()}
