@@ -10,9 +10,10 @@ from pathlib import Path
 from sweep.config import SweepConfig
 from sweep.engine.parts import Parts
 from sweep.executors import open_executor
-from sweep.locations import TrackingLocation
+from sweep.locations import StorageLocation, TrackingLocation
 from sweep.records import ModelPublishing
 from sweep.tracking.active_run import ActiveChildRuns, StrayRunWatch
+from sweep.tracking.host_hub import hub_place, join_hub
 from sweep.tracking.hub import HubAddress, HubTransport
 from sweep.tracking.run_metrics import final_metric
 from sweep.tracking.transport import ProcessTransport, TrackingTransport
@@ -57,19 +58,23 @@ def model_publishing(config: SweepConfig) -> ModelPublishing:
     return FunctionTrainer.model_publishing()
 
 
-def tracking_transport() -> TrackingTransport:
-    """The tracking process of the `sweep run --jobs` that started this worker, when it named one (its hub) and
-    answers; else a tracking process of this process's own. A hub that cannot be reached costs only its savings."""
-    hub = HubAddress.taken_from(os.environ)
-    if hub is not None:
+def worker_transport(name: str, storage: StorageLocation) -> TrackingTransport:
+    """A `sweep worker`'s tracking: the tracking process of the `sweep run --jobs` that started it (its hub), else
+    the hub of the sweep's workers on this machine (started now when none runs: sweep/tracking/host_hub.py), else
+    a tracking process of its own. A hub that cannot be reached costs only its savings."""
+    jobs_hub = HubAddress.taken_from(os.environ)  # taken out: the trainer's own processes must not see its key
+    if jobs_hub is not None:
         try:
-            return HubTransport.connect(hub)
-        except Exception:  # OSError, or multiprocessing's AuthenticationError: track on our own instead
+            return HubTransport.connect(jobs_hub)
+        except Exception:  # OSError, or multiprocessing's AuthenticationError: the machine's hub, or our own
             pass
-    return ProcessTransport()
+    place = hub_place(storage.secret_url, name)
+    joined = join_hub(place) if place is not None else None
+    return joined if joined is not None else ProcessTransport()
 
 
 def default_parts() -> Parts:
-    """What `sweep` runs with: the tracking process (or the one of the sweep that started this worker), the
-    config's trainer, worker processes or Ray tasks."""
-    return Parts(transport=tracking_transport, trainer=make_trainer, executor=open_executor)
+    """What `sweep` runs with: the tracking process (a worker's may be shared: see worker_transport), the config's
+    trainer, worker processes or Ray tasks."""
+    return Parts(transport=ProcessTransport, trainer=make_trainer, executor=open_executor,
+                 worker_transport=worker_transport)

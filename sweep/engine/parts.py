@@ -18,6 +18,8 @@ from sweep.tracking.transport import TrackingTransport
 from sweep.trainers.base import Trainer
 
 TransportFactory = Callable[[], TrackingTransport]  # one transport per invocation: its server starts first thing
+# a `sweep worker`'s, given its sweep's name and storage: it may share a tracking process with the sweep's others
+WorkerTransportFactory = Callable[[str, StorageLocation], TrackingTransport]
 TrainerFactory = Callable[[SweepConfig, TrackingLocation], Trainer]  # checked and loaded before any store is touched
 ExecutorFactory = Callable[[ExecutorSpec, Resources, StorageLocation, TrackingLocation],
                            AbstractContextManager[Executor | None]]  # None: the trials run in this process
@@ -30,3 +32,4 @@ class Parts:
     transport: TransportFactory
     trainer: TrainerFactory
     executor: ExecutorFactory
+    worker_transport: WorkerTransportFactory | None = None  # None: a worker's is ``transport()`` too

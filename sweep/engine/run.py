@@ -269,7 +269,8 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
     trainer: Trainer | None = None
     recorder: Recorder | None = None
     try:
-        recorder = Recorder(parts.transport())
+        recorder = Recorder(parts.worker_transport(name, location) if parts.worker_transport is not None
+                            else parts.transport())
         sweep = open_sweep(location, name)  # with the sweep's own heartbeat, the same for every worker
         config = sweep.config.replace(storage=storage_url, tracking_uri=tracking_uri,
                                       trials=trials if trials is not None else sweep.attrs.target)

@@ -19,9 +19,10 @@ import queue
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
-from multiprocessing.connection import Client, Connection, Listener
+from multiprocessing.connection import Client, Connection, answer_challenge, deliver_challenge
 from typing import TYPE_CHECKING, Any
 
 from sweep.tracking.protocol import Reply, Request
@@ -35,6 +36,7 @@ HUB_ENV = "SWEEP_TRACKING_HUB"  # the hub's socket name, for the workers a `swee
 HUB_KEY_ENV = "SWEEP_TRACKING_HUB_KEY"  # the key a worker proves it holds (hex): never in argv, where `ps` shows it
 SESSION_POLL_SECONDS = 0.2  # how often an idle session checks that its worker's connection is still there
 SESSIONS_END_SECONDS = 60.0  # a session ending its worker's runs at close: one MLflow call, retries included
+ACCEPT_POLL_SECONDS = 0.5  # how soon the accepting thread notices that the hub is closing
 
 
 @dataclass(frozen=True)
@@ -86,23 +88,37 @@ class Hub:
         self.address = address
         self._open_tracker = open_tracker
         self._retry = retry
-        self._listener = Listener(address.name, family="AF_UNIX", authkey=address.key)
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._socket.bind(address.name)
+        self._socket.listen(socket.SOMAXCONN)
+        self._socket.settimeout(ACCEPT_POLL_SECONDS)  # the accepting thread looks at _closing between waits
         self._closing = threading.Event()
+        self._lock = threading.Lock()
         self._sessions: list[threading.Thread] = []
+        self._idle_since: float | None = time.monotonic()  # None while a session is open
         self._accepting = threading.Thread(target=self._accept, name="sweep-hub", daemon=True)
         self._accepting.start()
 
     def _accept(self) -> None:
         while not self._closing.is_set():
             try:
-                connection = self._listener.accept()
-            except Exception:  # a peer without the key, or one that hung up mid-handshake: refused, go on
+                accepted, _ = self._socket.accept()
+            except TimeoutError:
                 continue
-            if self._closing.is_set():
-                connection.close()  # close()'s own wake-up call
-                return
+            except OSError:
+                return  # the socket was closed
+            accepted.setblocking(True)
+            connection = Connection(accepted.detach())
+            try:  # the peer proves it holds the key, and checks that this end does
+                deliver_challenge(connection, self.address.key)
+                answer_challenge(connection, self.address.key)
+            except Exception:  # a peer without the key, or one that hung up mid-handshake: refused, go on
+                connection.close()
+                continue
             session = threading.Thread(target=self._serve, args=(connection,), name="sweep-hub-session", daemon=True)
-            self._sessions.append(session)
+            with self._lock:
+                self._sessions.append(session)
+                self._idle_since = None
             session.start()
 
     def _serve(self, connection: Connection) -> None:
@@ -127,16 +143,28 @@ class Hub:
             server.loop(requests, lambda: not gone.is_set())
         finally:
             connection.close()
+            with self._lock:
+                self._sessions.remove(threading.current_thread())
+                if not self._sessions:
+                    self._idle_since = time.monotonic()
 
-    def close(self, timeout: float = SESSIONS_END_SECONDS) -> None:
-        """Accept no more workers; wait for the sessions still open to end (their workers end before the sweep
-        closes its own session, or die with it)."""
+    def idle_seconds(self) -> float:
+        """How long no worker has had a session open (0 while one has)."""
+        with self._lock:
+            return 0.0 if self._idle_since is None else time.monotonic() - self._idle_since
+
+    def close(self, timeout: float | None = SESSIONS_END_SECONDS) -> None:
+        """Accept no more workers; wait for the sessions still open to end (``timeout`` each; None: however long
+        their workers run). A `--jobs` sweep's workers end before it closes its own session, or die with it."""
         self._closing.set()
-        with contextlib.suppress(Exception):  # the accepting thread may not be waiting: nothing to wake then
-            Client(self.address.name, family="AF_UNIX", authkey=self.address.key).close()  # wakes accept()
-        self._accepting.join(timeout=5)
-        self._listener.close()
-        for session in list(self._sessions):
+        self._accepting.join()
+        self._socket.close()
+        if not self.address.name.startswith("\0"):
+            with contextlib.suppress(OSError):
+                os.unlink(self.address.name)
+        with self._lock:
+            sessions = list(self._sessions)
+        for session in sessions:
             session.join(timeout=timeout)
 
 

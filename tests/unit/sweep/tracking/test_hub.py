@@ -5,20 +5,18 @@ sessions still open."""
 
 from __future__ import annotations
 
-import os
 import time
 from multiprocessing.connection import Client
 
 import pytest
 from mlflow import MlflowClient
 
-from sweep.engine.composition import tracking_transport
 from sweep.records import Counts, SweepIdentity, TrialRecord
 from sweep.states import RunStatus
 from sweep.tracking import Recorder
-from sweep.tracking.hub import HUB_ENV, HUB_KEY_ENV, HubAddress, HubTransport
+from sweep.tracking.hub import HubAddress, HubTransport
 from sweep.tracking.operations import AttachParent, FinishTrial, OpenHub, OpenParent, StartTrial
-from sweep.tracking.transport import ProcessTransport, ThreadTransport
+from sweep.tracking.transport import ThreadTransport
 
 
 def now_ms() -> int:
@@ -86,14 +84,3 @@ def test_a_peer_without_the_key_is_refused_and_the_hub_serves_on(mlflow_uri: str
     assert worker.run_id(0) is not None
     worker.close(None, Counts())
     sweep.close(RunStatus.FINISHED, Counts())
-
-
-def test_a_worker_takes_the_hub_out_of_its_environment_and_tracks_alone_when_it_does_not_answer(
-        monkeypatch: pytest.MonkeyPatch):
-    address = HubAddress.new()  # nobody listens there
-    for name, value in address.environment().items():
-        monkeypatch.setenv(name, value)
-    transport = tracking_transport()
-    assert isinstance(transport, ProcessTransport)  # not started: no process to end
-    assert HUB_ENV not in os.environ and HUB_KEY_ENV not in os.environ, "the trainer's processes must not see the key"
-    assert HubAddress.taken_from({HUB_ENV: "x", HUB_KEY_ENV: "not hex"}) is None
