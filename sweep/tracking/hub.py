@@ -142,6 +142,7 @@ class Hub:
         try:
             server.loop(requests, lambda: not gone.is_set())
         finally:
+            hang_up(connection)  # the worker sees the end at once (its reader, and ours, are blocked reading it)
             connection.close()
             with self._lock:
                 self._sessions.remove(threading.current_thread())
