@@ -172,6 +172,7 @@ def serve_hub(place: HubPlace) -> None:
             place.socket.unlink(missing_ok=True)
             break
     hub.close(timeout=None)
+    os._exit(0)  # every write is committed: the interpreter's teardown of mlflow's modules would only cost CPU
 
 
 if __name__ == "__main__":

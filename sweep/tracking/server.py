@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -176,8 +177,9 @@ def drain(requests: RequestSource) -> list[Request[Any]]:
 # -- the child process --------------------------------------------------------------------------------
 
 
-def serve(requests: RequestSource, replies: ReplySink, parent_pid: int) -> None:
-    """The tracking process's entry point: settings, then mlflow, then the loop until Close or Quit."""
+def serve(requests: RequestSource, replies: Any, parent_pid: int) -> None:
+    """The tracking process's entry point: settings, then mlflow, then the loop until Close or Quit; then the process
+    ends at once (``replies``: a multiprocessing queue, flushed first)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # started with both blocked (signals_held): one that arrived meanwhile is now discarded, being ignored
@@ -198,3 +200,15 @@ def serve(requests: RequestSource, replies: ReplySink, parent_pid: int) -> None:
         return
     server = TrackingServer(open_tracker, replies, retry=RetryPolicy.from_environment())
     server.loop(requests, lambda: os.getppid() == parent_pid)
+    end_now(replies)
+
+
+def end_now(replies: Any) -> None:
+    """End the process once the last reply is through: every write is committed, and the interpreter's teardown of
+    mlflow's modules writes nothing but takes seconds, which the sweep waits for (multiprocessing joins its children
+    at exit)."""
+    replies.close()
+    replies.join_thread()  # the queue's feeder thread has written every reply to the pipe
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
