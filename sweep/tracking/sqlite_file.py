@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from sweep.errors import TrackingError
 from sweep.processes import process_alive
@@ -130,27 +133,110 @@ def create_whole(path: Path) -> None:
 
     MLflow migrates a draft beside it, with the artifact root MLflow would give a new database; the
     draft is then made self-contained (no write-ahead log) and hard-linked into place. A link never
-    replaces a file: when another process created the database first, its database is used.
+    replaces a file: when another process created the database first, its database is used. The first
+    migration of an MLflow version is kept as a template: later drafts are copies of it (copied_template).
     """
-    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
     draft = path.with_name(f".{path.name}{DRAFT_MARK}{os.getpid()}")
+    template = schema_template()
     try:
-        store = SqlAlchemyStore(f"sqlite:///{draft}", DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)
-        store.engine.dispose()  # closes its connections: SQLite checkpoints the write-ahead log
-        connection = sqlite3.connect(f"{draft.resolve().as_uri()}?mode=rw", uri=True)
-        try:
-            # leaves every page in the main file, or fails: linking the file alone loses nothing
-            connection.execute("PRAGMA journal_mode=DELETE").fetchone()
-        finally:
-            connection.close()
+        if template is None or not copied_template(template, draft):
+            from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+            with unsynced(draft):
+                store = SqlAlchemyStore(f"sqlite:///{draft}", DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH)
+                store.engine.dispose()  # closes its connections: SQLite checkpoints the write-ahead log
+            connection = sqlite3.connect(f"{draft.resolve().as_uri()}?mode=rw", uri=True)
+            try:
+                # leaves every page in the main file, or fails: linking the file alone loses nothing
+                connection.execute("PRAGMA journal_mode=DELETE").fetchone()
+            finally:
+                connection.close()
+            if template is not None:
+                keep_template(draft, template)
+        with open(draft, "rb") as whole:  # durable once, before it takes the store's name
+            os.fsync(whole.fileno())
         # FileExistsError: another sweep created it meanwhile, and theirs is as whole as ours
         with contextlib.suppress(FileExistsError):
             os.link(draft, path)
     finally:
         for suffix in SQLITE_SIDE_FILES:
             Path(f"{draft}{suffix}").unlink(missing_ok=True)
+
+
+def schema_template() -> Path | None:
+    """Where this user keeps a new database as this MLflow version migrates it (`~/.cache/sweep`, or
+    `$XDG_CACHE_HOME/sweep`); None when there is no home to keep it in."""
+    import mlflow
+
+    base = os.environ.get("XDG_CACHE_HOME") or (str(Path.home() / ".cache") if Path.home() != Path("/") else "")
+    return Path(base) / "sweep" / f"mlflow-{mlflow.__version__}.db" if base else None
+
+
+def copied_template(template: Path, draft: Path) -> bool:
+    """``draft`` made from the kept template, as MLflow would migrate it here; False (and no draft) when there is
+    no template, or it is not one: the draft is then migrated as MLflow does.
+
+    Migrating costs seconds of CPU; copying the result costs nothing. The one thing that differs from folder to
+    folder is where the Default experiment keeps its artifacts, which MLflow puts under ./mlruns of the process
+    creating the database: set here the same way."""
+    from mlflow.store.tracking import DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH
+    from mlflow.utils.uri import append_to_uri_path, resolve_uri_if_local
+
+    try:
+        shutil.copyfile(template, draft)
+        connection = sqlite3.connect(f"{draft.resolve().as_uri()}?mode=rw", uri=True)
+        try:
+            with connection:
+                version = connection.execute("SELECT version_num FROM alembic_version").fetchall()
+                updated = connection.execute(
+                    "UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
+                    (append_to_uri_path(resolve_uri_if_local(DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH), "0"),)).rowcount
+        finally:
+            connection.close()
+        if len(version) == 1 and updated == 1:
+            return True
+    except (OSError, sqlite3.Error):
+        pass
+    for suffix in SQLITE_SIDE_FILES:
+        Path(f"{draft}{suffix}").unlink(missing_ok=True)
+    return False
+
+
+def keep_template(draft: Path, template: Path) -> None:
+    """A copy of a newly migrated ``draft`` as the template, whole or not at all; best effort (a read-only home
+    only costs the next database its migration)."""
+    with contextlib.suppress(OSError):
+        template.parent.mkdir(parents=True, exist_ok=True)
+        copy = template.with_name(f".{template.name}.{os.getpid()}")
+        shutil.copyfile(draft, copy)
+        copy.replace(template)
+
+
+@contextlib.contextmanager
+def unsynced(draft: Path) -> Iterator[None]:
+    """SQLite connections to ``draft`` opened in the block commit without waiting for the disk (synchronous=OFF).
+
+    MLflow migrates a new database in dozens of commits, each waiting for the disk twice: on a busy disk that is
+    most of a new sweep's start. A draft a crash cuts short is never used (it is linked into place only whole), so
+    its commits need not be durable; the whole file is made durable once, before the link."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    target = str(draft.resolve())
+
+    def on_connect(connection: Any, _record: Any) -> None:
+        if not isinstance(connection, sqlite3.Connection):
+            return
+        files = [row[2] for row in connection.execute("PRAGMA database_list").fetchall()]
+        if target in files:
+            connection.execute("PRAGMA synchronous=OFF")
+
+    event.listen(Engine, "connect", on_connect)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "connect", on_connect)
 
 
 def remove_stale_drafts(path: Path) -> None:

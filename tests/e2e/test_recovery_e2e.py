@@ -106,7 +106,9 @@ def kill_mid_migration_then_run_again(root: Path, delay: float) -> tuple[Path, i
     folder = root / f"kill-{delay:.2f}"
     folder.mkdir()
     e2e.write_config(folder, TWO_FAST_TRIALS)
-    process = start_group(folder, "run", "--config", "sweep.yaml", "--name", "first")
+    # no schema template kept from an earlier database: this first run migrates, and is killed doing it
+    process = start_group(folder, "run", "--config", "sweep.yaml", "--name", "first",
+                          env={**e2e.env(), "XDG_CACHE_HOME": str(folder / "cache")})
     wait_until(lambda: any(has_content(path) for path in mlflow_files(folder)), "the MLflow database")
     time.sleep(delay)
     kill_group(process)

@@ -98,3 +98,66 @@ def test_a_store_read_from_is_never_created(tmp_path: Path):
     with pytest.raises(TrackingError, match="there is no MLflow database"):
         check_existing_sqlite(f"sqlite:///{path}")
     assert not path.exists()
+
+
+def schema(path: Path) -> list[tuple[str, str]]:
+    connection = sqlite3.connect(path)
+    try:
+        return sorted(connection.execute("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL").fetchall())
+    finally:
+        connection.close()
+
+
+def default_experiment(path: Path) -> tuple[str, str]:
+    connection = sqlite3.connect(path)
+    try:
+        return connection.execute("SELECT name, artifact_location FROM experiments WHERE experiment_id = 0").fetchone()
+    finally:
+        connection.close()
+
+
+@pytest.mark.slow  # MLflow migrates a database: seconds
+def test_a_new_database_is_a_copy_of_the_first_migration_made_as_migrating_it_here_would(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from mlflow import MlflowClient
+
+    from sweep.tracking.sqlite_file import create_whole, schema_template
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path / "first")
+    create_whole(tmp_path / "first" / "mlflow.db")  # migrated: kept as the template
+    template = schema_template()
+    assert template is not None and template.is_file()
+    marked = sqlite3.connect(template)
+    marked.execute("PRAGMA user_version = 7")  # a mark no migration makes: the second database is its copy
+    marked.close()
+    monkeypatch.chdir(tmp_path / "second")
+    create_whole(tmp_path / "second" / "mlflow.db")
+    assert schema(tmp_path / "second" / "mlflow.db") == schema(tmp_path / "first" / "mlflow.db")
+    second = tmp_path / "second" / "mlflow.db"
+    assert default_experiment(second) == ("Default", str(tmp_path / "second" / "mlruns" / "0"))
+    copied = sqlite3.connect(second)
+    assert copied.execute("PRAGMA user_version").fetchone() == (7,)
+    copied.close()
+    client = MlflowClient(f"sqlite:///{tmp_path / 'second' / 'mlflow.db'}")  # opens without migrating, and works
+    run = client.create_run(client.create_experiment("e"))
+    client.log_metric(run.info.run_id, "m", 1.0)
+    assert client.get_run(run.info.run_id).data.metrics == {"m": 1.0}
+    assert not [path.name for path in (tmp_path / "second").iterdir() if DRAFT_MARK in path.name]
+
+
+@pytest.mark.slow  # MLflow migrates a database: seconds
+def test_a_template_that_is_no_database_is_replaced_by_a_migration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from sweep.tracking.sqlite_file import create_whole, schema_template
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    template = schema_template()
+    assert template is not None
+    template.parent.mkdir(parents=True)
+    template.write_bytes(b"not a database at all")
+    create_whole(tmp_path / "mlflow.db")
+    assert default_experiment(tmp_path / "mlflow.db") == ("Default", str(tmp_path / "mlruns" / "0"))
+    assert default_experiment(template)[0] == "Default"  # the migration is kept in its place
