@@ -175,7 +175,7 @@ def worker(
         listener = QuietProgress() if quiet else PlainProgress()
         try:
             summary = run_worker(name, storage_url=storage, tracking_uri=tracking_uri, trials=trials,
-                                 listener=listener, finalize=finalize)
+                                 listener=listener, finalize=finalize, by_hand=parent_pid is None)
         except SweepInterrupted as stop:
             if not quiet:
                 OUTPUT.echo(render_summary(stop.summary))

@@ -58,17 +58,18 @@ def model_publishing(config: SweepConfig) -> ModelPublishing:
     return FunctionTrainer.model_publishing()
 
 
-def worker_transport(name: str, storage: StorageLocation) -> TrackingTransport:
-    """A `sweep worker`'s tracking: the tracking process of the `sweep run --jobs` that started it (its hub), else
-    the hub of the sweep's workers on this machine (started now when none runs: sweep/tracking/host_hub.py), else
-    a tracking process of its own. A hub that cannot be reached costs only its savings."""
+def worker_transport(name: str, storage: StorageLocation, by_hand: bool) -> TrackingTransport:
+    """A `sweep worker`'s tracking: the tracking process of the `sweep run --jobs` that started it (its hub); for a
+    worker started ``by_hand``, the hub of the sweep's workers on this machine (started now when none runs:
+    sweep/tracking/host_hub.py); else a tracking process of its own (a Ray task's: Ray may end what a task leaves
+    running once it ends). A hub that cannot be reached costs only its savings."""
     jobs_hub = HubAddress.taken_from(os.environ)  # taken out: the trainer's own processes must not see its key
     if jobs_hub is not None:
         try:
             return HubTransport.connect(jobs_hub)
         except Exception:  # OSError, or multiprocessing's AuthenticationError: the machine's hub, or our own
             pass
-    place = hub_place(storage.secret_url, name)
+    place = hub_place(storage.secret_url, name) if by_hand else None
     joined = join_hub(place) if place is not None else None
     return joined if joined is not None else ProcessTransport()
 

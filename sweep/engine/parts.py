@@ -18,8 +18,9 @@ from sweep.tracking.transport import TrackingTransport
 from sweep.trainers.base import Trainer
 
 TransportFactory = Callable[[], TrackingTransport]  # one transport per invocation: its server starts first thing
-# a `sweep worker`'s, given its sweep's name and storage: it may share a tracking process with the sweep's others
-WorkerTransportFactory = Callable[[str, StorageLocation], TrackingTransport]
+# a `sweep worker`'s, given its sweep's name and storage and whether it was started by hand (not by `sweep run --jobs`
+# or a Ray task): it may share a tracking process with the sweep's other workers
+WorkerTransportFactory = Callable[[str, StorageLocation, bool], TrackingTransport]
 TrainerFactory = Callable[[SweepConfig, TrackingLocation], Trainer]  # checked and loaded before any store is touched
 ExecutorFactory = Callable[[ExecutorSpec, Resources, StorageLocation, TrackingLocation],
                            AbstractContextManager[Executor | None]]  # None: the trials run in this process

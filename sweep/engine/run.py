@@ -253,13 +253,15 @@ def _tidy_workdirs(study: SweepStudy, config: SweepConfig, final: Census) -> Non
 
 
 def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, trials: int | None,
-               listener: SweepListener, finalize: bool = True, parts: Parts | None = None) -> SweepSummary:
+               listener: SweepListener, finalize: bool = True, by_hand: bool = True,
+               parts: Parts | None = None) -> SweepSummary:
     """Join an existing sweep: same study, same parent run, child runs under it.
 
     The worker runs trials until the study holds its target (``trials``, else the sweep's stored
     target) and the other workers' last trials have ended. With ``finalize`` the worker that sees
     the end writes the final best and ends the parent run; several doing it is harmless.
     A worker runs its trials in its own process: of ``parts``, the tracking transport and trainer are used.
+    ``by_hand``: started by a user, not by `sweep run --jobs` or a Ray task (see composition.worker_transport).
     """
     parts = parts or composition.default_parts()
     started = time.perf_counter()
@@ -269,7 +271,7 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
     trainer: Trainer | None = None
     recorder: Recorder | None = None
     try:
-        recorder = Recorder(parts.worker_transport(name, location) if parts.worker_transport is not None
+        recorder = Recorder(parts.worker_transport(name, location, by_hand) if parts.worker_transport is not None
                             else parts.transport())
         sweep = open_sweep(location, name)  # with the sweep's own heartbeat, the same for every worker
         config = sweep.config.replace(storage=storage_url, tracking_uri=tracking_uri,

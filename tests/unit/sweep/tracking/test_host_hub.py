@@ -106,7 +106,7 @@ def test_a_worker_takes_the_jobs_hub_out_of_its_environment_and_joins_the_machin
     monkeypatch.chdir(tmp_path)
     for name, value in HubAddress.new().environment().items():  # nobody listens there
         monkeypatch.setenv(name, value)
-    transport = worker_transport("gone", StorageLocation.parse(None))
+    transport = worker_transport("gone", StorageLocation.parse(None), True)
     assert HUB_ENV not in os.environ and HUB_KEY_ENV not in os.environ, "the trainer's processes must not see the key"
     assert isinstance(transport, HubTransport)  # the machine's hub for this sweep, started for it
     transport.start()
@@ -115,6 +115,8 @@ def test_a_worker_takes_the_jobs_hub_out_of_its_environment_and_joins_the_machin
     assert place is not None
     wait_until_gone(place)
     assert HubAddress.taken_from({HUB_ENV: "x", HUB_KEY_ENV: "not hex"}) is None
+    # a worker a Ray task started tracks on its own (not the default ProcessTransport started here: a fresh one)
+    assert not isinstance(worker_transport("gone", StorageLocation.parse(None), False), HubTransport)
 
 
 def test_a_socket_path_too_long_for_linux_shares_no_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
