@@ -20,12 +20,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sweep.study.plain import Distribution, PlainStudy, PlainTrial, kept_system_attr, local_time
+from sweep.states import TrialState
+from sweep.study.plain import Distribution, PlainStudy, PlainTrial, UnreadableStore, kept_system_attr
 
 SUMMARY_FORMAT = 1  # bumped whenever the saved state's layout changes: an older summary is then folded again
 CHECK_BYTES = 4096  # of the journal's start and of the bytes before the covered end, kept to check it later
@@ -42,7 +44,7 @@ STATE_NAMES = {0: "RUNNING", 1: "COMPLETE", 2: "PRUNED", 3: "FAIL", 4: "WAITING"
 STUDY, NUMBER, STATE, VALUES, PARAMS, USER, SYSTEM, START, COMPLETE = range(9)
 
 
-class UnreadableJournal(Exception):
+class UnreadableJournal(UnreadableStore):
     """A line the fold cannot apply: the caller replays through Optuna instead (which names the line)."""
 
 
@@ -107,7 +109,7 @@ class JournalFold:
         if values is None and log.get("value") is not None:
             values = [log["value"]]
         trial_id = len(self.trials)
-        self.trials.append([study_id, self.per_study[study_id], log.get("state", RUNNING), values, params,
+        self.trials.append([study_id, self.per_study[study_id], _known(log.get("state", RUNNING)), values, params,
                             dict(log.get("user_attrs", {})),
                             {key: value for key, value in log.get("system_attrs", {}).items() if kept_system_attr(key)},
                             log["datetime_start"], log.get("datetime_complete")])
@@ -134,7 +136,7 @@ class JournalFold:
 
     @staticmethod
     def _set_state(trial: list[Any], log: Mapping[str, Any]) -> None:
-        state = log["state"]
+        state = _known(log["state"])
         if state == RUNNING == trial[STATE]:
             return  # a waiting trial another worker popped first
         if state == RUNNING:
@@ -149,16 +151,17 @@ class JournalFold:
         return [PlainStudy(int(key), study["name"], study["user_attrs"]) for key, study in self.studies.items()]
 
     def trials_of(self, study: PlainStudy) -> list[PlainTrial]:
-        from datetime import datetime
-
-        from sweep.states import TrialState
-
         key = str(study.key)
-        return [PlainTrial(t[NUMBER], TrialState(STATE_NAMES[t[STATE]]),
-                           tuple(t[VALUES]) if t[VALUES] is not None else None, t[PARAMS], t[USER], t[SYSTEM],
-                           local_time(datetime.fromisoformat(t[START])) if t[START] else None,
-                           local_time(datetime.fromisoformat(t[COMPLETE])) if t[COMPLETE] else None)
+        states = {code: TrialState(name) for code, name in STATE_NAMES.items()}
+        return [PlainTrial(t[NUMBER], states[t[STATE]], tuple(t[VALUES]) if t[VALUES] is not None else None,
+                           t[PARAMS], t[USER], t[SYSTEM], t[START], t[COMPLETE])
                 for t in self.trials if t[STUDY] == key]
+
+
+def _known(state: int) -> int:
+    if state not in STATE_NAMES:
+        raise UnreadableJournal(f"unknown trial state {state!r}")
+    return state
 
 
 class JournalSource:
@@ -201,7 +204,7 @@ def read_journal(journal: Path, *, save: bool = True) -> JournalFold:
         covered = start + end
         with journal.open("rb") as file:
             head, tail = _check_bytes(file, covered)
-        _save_summary(summary_path(journal), {"format": SUMMARY_FORMAT, "covered": covered,
+        _save_summary(summary_path(journal), journal.stat().st_mode, {"format": SUMMARY_FORMAT, "covered": covered,
                                               "head": head.decode("latin-1"), "tail": tail.decode("latin-1"),
                                               "state": fold.state()})
     return fold
@@ -230,8 +233,9 @@ def _check_bytes(journal: Any, covered: int) -> tuple[bytes, bytes]:
     return head, journal.read(covered - max(0, covered - CHECK_BYTES))
 
 
-def _save_summary(path: Path, saved: dict[str, Any]) -> None:
-    """Written to a new file, then renamed over the old one: a reader never sees half a summary."""
+def _save_summary(path: Path, mode: int, saved: dict[str, Any]) -> None:
+    """Written to a new file, then renamed over the old one: a reader never sees half a summary. It gets the
+    journal's permissions: whoever may read the journal may read its summary."""
     try:
         handle, temporary = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     except OSError:
@@ -239,6 +243,7 @@ def _save_summary(path: Path, saved: dict[str, Any]) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             json.dump(saved, file, separators=(",", ":"))
+        os.chmod(temporary, stat.S_IMODE(mode) & 0o666)
         os.replace(temporary, path)
     except OSError:
         with contextlib.suppress(OSError):

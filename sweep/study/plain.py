@@ -14,6 +14,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from numbers import Real
 from typing import Any
 
@@ -32,6 +33,10 @@ INTERRUPTED_ATTR = "sweep.interrupted"  # TrialAttrs.interrupted as stored (cens
 REUSED_ATTR = "sweep.same_as"  # TrialAttrs.same_as as stored (census.REUSED_ATTR)
 
 
+class UnreadableStore(Exception):
+    """A store a plain reader cannot read after all (a record it does not know): read it through Optuna instead."""
+
+
 def kept_system_attr(key: str) -> bool:
     """Whether a trial system attribute is one the commands read."""
     return key in (RETRY_HISTORY_KEY, FIXED_PARAMS_KEY, CONSTRAINTS_KEY) or key.startswith(CONSTRAINTS_KEY + ":")
@@ -47,8 +52,18 @@ class PlainTrial:
     params: dict[str, Any]
     user_attrs: Mapping[str, Any]
     system_attrs: Mapping[str, Any] = field(default_factory=dict)
-    datetime_start: dt.datetime | None = None  # naive local time, as Optuna gives it
-    datetime_complete: dt.datetime | None = None
+    # when it started and ended, as stored: only `sweep ls` of a running sweep reads them, so they are turned into
+    # Optuna's form (datetime_start, datetime_complete) on first use (see local_time)
+    started: dt.datetime | str | None = None
+    completed: dt.datetime | str | None = None
+
+    @cached_property
+    def datetime_start(self) -> dt.datetime | None:
+        return local_time(self.started)
+
+    @cached_property
+    def datetime_complete(self) -> dt.datetime | None:
+        return local_time(self.completed)
 
     @property
     def constraints(self) -> dict[str, float]:
@@ -60,7 +75,7 @@ class PlainTrial:
 
     @property
     def feasible(self) -> bool:
-        return feasible(self.constraints)
+        return feasible(self.constraints) if self.system_attrs else True
 
     @property
     def first_value(self) -> float | None:
@@ -167,8 +182,13 @@ def _is_nan(value: Any) -> bool:
     return isinstance(value, Real) and math.isnan(float(value))
 
 
-def local_time(moment: dt.datetime) -> dt.datetime:
-    """A stored time as Optuna gives it: naive local time (a naive stored time is UTC, as Optuna stores it)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone().replace(tzinfo=None)
+def local_time(stored: dt.datetime | str | None) -> dt.datetime | None:
+    """A stored time as Optuna gives it: naive local time. A text is read as Optuna's journal replay reads it (a
+    zone, else local time); a datetime without a zone is local time already (a FrozenTrial's)."""
+    if stored is None:
+        return None
+    if isinstance(stored, str):
+        return dt.datetime.fromisoformat(stored).astimezone().replace(tzinfo=None)
+    if stored.tzinfo is None:
+        return stored
+    return stored.astimezone().replace(tzinfo=None)

@@ -11,10 +11,10 @@ trials (plain.py), and one set of rules below ranks and counts them.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sweep import states
 from sweep.errors import NotFoundError
@@ -24,7 +24,7 @@ from sweep.ranking import rank_key
 from sweep.records import Counts
 from sweep.states import SweepStatus
 from sweep.study.attrs import SweepAttrs, TrialAttrs
-from sweep.study.plain import PlainStudy, PlainTrial, choose_sweep, count_plain, kept_system_attr
+from sweep.study.plain import PlainStudy, PlainTrial, UnreadableStore, choose_sweep, count_plain, kept_system_attr
 from sweep.study.repeats import identical_settings
 
 if TYPE_CHECKING:
@@ -87,13 +87,19 @@ class TrialRow:
 
 def list_sweeps(storage_url: str | None) -> list[SweepRow]:
     """Every sweep in the storage, oldest first; none when the default journal file does not exist yet."""
+
+    def rows_of(source: TrialSource) -> list[SweepRow]:
+        rows = []
+        for study in source.studies():
+            attrs = SweepAttrs.read(study.user_attrs)
+            if attrs.is_sweep:  # else a study some other tool made
+                trials = source.trials(study)
+                same = identical_settings(trials)
+                rows.append(_sweep_row(study.name, attrs, trials, _trial_rows(trials, attrs, same), same))
+        return rows
+
     try:
-        with open_source(StorageLocation.parse(storage_url)) as source:
-            rows = []
-            for study in source.studies():
-                attrs = SweepAttrs.read(study.user_attrs)
-                if attrs.is_sweep:  # else a study some other tool made
-                    rows.append(_sweep_row(study.name, attrs, source.trials(study)))
+        rows = read_with(StorageLocation.parse(storage_url), rows_of)
     except NotFoundError:
         return []
     return sorted(rows, key=lambda row: row.created)
@@ -101,15 +107,17 @@ def list_sweeps(storage_url: str | None) -> list[SweepRow]:
 
 def sweep_trials(storage_url: str | None, name: str | None) -> tuple[SweepRow, list[TrialRow], dict[str, Any]]:
     """One sweep (the latest when no name is given), its trials, and its stored config as a mapping."""
-    with open_source(StorageLocation.parse(storage_url)) as source:
+
+    def study_of(source: TrialSource) -> tuple[PlainStudy, list[PlainTrial]]:
         studies = source.studies()
         study = studies[choose_sweep([(s.name, s.user_attrs) for s in studies], name, hint=source.hint)]
-        trials = source.trials(study)
+        return study, source.trials(study)
+
+    study, trials = read_with(StorageLocation.parse(storage_url), study_of)
     attrs = SweepAttrs.read(study.user_attrs)
     same = identical_settings(trials)
-    return (_sweep_row(study.name, attrs, trials, same),
-            [replace(_trial_row(trial, attrs), same_as=same.get(trial.number)) for trial in trials],
-            attrs.stored_config.to_file_dict())
+    rows = _trial_rows(trials, attrs, same)
+    return _sweep_row(study.name, attrs, trials, rows, same), rows, attrs.stored_config.to_file_dict()
 
 
 # -- where the trials come from -------------------------------------------------------------------------------
@@ -125,18 +133,34 @@ class TrialSource(Protocol):
     def trials(self, study: PlainStudy) -> list[PlainTrial]: ...
 
 
+Read = TypeVar("Read")
+
+
+def read_with(location: StorageLocation, read: Callable[[TrialSource], Read]) -> Read:
+    """``read`` applied to the cheapest reader of ``location`` (open_source); again through Optuna's replay when that
+    reader finds something it cannot read after all."""
+    with open_source(location) as source:
+        if isinstance(source, ReplaySource):
+            return read(source)
+        try:
+            return read(source)
+        except UnreadableStore:
+            pass
+    return read(ReplaySource(location))
+
+
 @contextmanager
 def open_source(location: StorageLocation) -> Iterator[TrialSource]:
     """The cheapest reader of ``location`` that can read it: a journal file's summary, plain SQL, else Optuna's
     replay. Raises NotFoundError when a journal file does not exist (there is nothing to read)."""
     if location.is_journal and location.journal_path is not None:
-        from sweep.study.journal_reading import JournalSource, UnreadableJournal, read_journal
+        from sweep.study.journal_reading import JournalSource, read_journal
 
         if not location.journal_path.exists():
             raise NotFoundError(f"no sweeps yet: {location.journal_path} does not exist; start one with `sweep run`")
         try:
             fold = read_journal(location.journal_path)
-        except (UnreadableJournal, OSError):
+        except (UnreadableStore, OSError):
             fold = None  # Optuna's replay reads it, or says what is wrong with it
         if fold is not None:
             yield JournalSource(fold)
@@ -189,10 +213,9 @@ def plain_trial(trial: optuna.trial.FrozenTrial) -> PlainTrial:
 # -- the rows ------------------------------------------------------------------------------------------------
 
 
-def _sweep_row(name: str, attrs: SweepAttrs, trials: list[PlainTrial],
-               same: dict[int, int] | None = None) -> SweepRow:
-    best = _best_row(trials, attrs)
-    same = identical_settings(trials) if same is None else same
+def _sweep_row(name: str, attrs: SweepAttrs, trials: list[PlainTrial], rows: list[TrialRow],
+               same: dict[int, int]) -> SweepRow:
+    best = _best_row(rows, attrs)
     return SweepRow(name, attrs.status, count_plain(trials), attrs.target, best.value if best else None,
                     attrs.created or "", attrs.experiment, attrs.parent_run_id, attrs.metric, attrs.direction,
                     attrs.experiment_id, attrs.stored_tracking, attrs.model_uri, attrs.model_trial,
@@ -237,22 +260,25 @@ def liveness(trials: Sequence[TimedTrial], created: str | None, now: dt.datetime
     return "running?" if running else "stalled"
 
 
-def _best_row(trials: list[PlainTrial], attrs: SweepAttrs) -> TrialRow | None:
-    complete = [t for t in trials if t.state == states.TrialState.COMPLETE and t.values and t.feasible]
+def _best_row(rows: list[TrialRow], attrs: SweepAttrs) -> TrialRow | None:
+    complete = [row for row in rows if row.values and row.feasible]  # a row has values when its trial is complete
     if not complete:
         return None
     more = attrs.objectives[1:]
-    best = min(complete, key=lambda t: rank_key(t.values[0], TrialAttrs.read(t.user_attrs).metrics, t.number,
-                                                 metric=attrs.metric, direction=attrs.direction, more=more))
-    return _trial_row(best, attrs)
+    return min(complete, key=lambda row: rank_key(row.values[0], row.metrics, row.number, metric=attrs.metric,
+                                                  direction=attrs.direction, more=more))
 
 
-def _trial_row(trial: PlainTrial, sweep: SweepAttrs) -> TrialRow:
+def _trial_rows(trials: list[PlainTrial], sweep: SweepAttrs, same: dict[int, int]) -> list[TrialRow]:
+    return [_trial_row(trial, sweep, same.get(trial.number)) for trial in trials]
+
+
+def _trial_row(trial: PlainTrial, sweep: SweepAttrs, same_as: int | None) -> TrialRow:
     attrs = TrialAttrs.read(trial.user_attrs)
     params = trial.params
     if not params and trial.state == states.TrialState.WAITING:  # queued (start_with, sweep enqueue): its params
         params = trial.system_attrs.get("fixed_params", {})
     complete = trial.state == states.TrialState.COMPLETE
     return TrialRow(trial.number, trial.state, trial.first_value if complete else None,
-                    dict(params), attrs.metrics, sweep.run_id_of(trial.number, attrs.run_id), attrs.error,
+                    dict(params), attrs.metrics, sweep.run_id_of(trial.number, attrs.run_id), attrs.error, same_as,
                     values=trial.values if complete and trial.values else None, feasible=trial.feasible)

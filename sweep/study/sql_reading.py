@@ -19,13 +19,13 @@ from typing import Any
 
 from sweep.locations import StorageLocation
 from sweep.states import TrialState
-from sweep.study.plain import Distribution, PlainStudy, PlainTrial, kept_system_attr, local_time
+from sweep.study.plain import Distribution, PlainStudy, PlainTrial, UnreadableStore, kept_system_attr
 
 SCHEMA_VERSION = 12  # optuna.storages._rdb.models.SCHEMA_VERSION of the tables read here
 INFINITE = {"INF_POS": math.inf, "INF_NEG": -math.inf}  # TrialValueType names of the values kept as NULL
 
 
-class UnreadableDatabase(Exception):
+class UnreadableDatabase(UnreadableStore):
     """The database cannot be read here (another schema, a driver this reader does not use): read through Optuna."""
 
 
@@ -95,10 +95,13 @@ class SqlSource:
         rows = self._rows("SELECT trial_id, number, state, datetime_start, datetime_complete FROM trials "
                           "WHERE study_id = ? ORDER BY number", study.key)
         of_study = "trial_id IN (SELECT trial_id FROM trials WHERE study_id = ?)"
-        values: dict[int, dict[int, float]] = {}
+        values: dict[int, list[float]] = {}
         for trial_id, objective, value, kind in self._rows(
-                f"SELECT trial_id, objective, value, value_type FROM trial_values WHERE {of_study}", study.key):
-            values.setdefault(trial_id, {})[objective] = INFINITE.get(kind, value)
+                f"SELECT trial_id, objective, value, value_type FROM trial_values WHERE {of_study} "
+                f"ORDER BY trial_id, objective", study.key):
+            values.setdefault(trial_id, []).append(INFINITE.get(kind, value))
+            if len(values[trial_id]) != objective + 1:  # Optuna's objectives are 0, 1, ...: a gap is not read here
+                raise UnreadableDatabase(f"trial {trial_id} has no value for an objective before {objective}")
         params: dict[int, dict[str, Any]] = {}
         distributions: dict[str, Distribution] = {}  # the same JSON again and again: read once
         for trial_id, name, value, text in self._rows(
@@ -108,17 +111,27 @@ class SqlSource:
             params.setdefault(trial_id, {})[name] = distribution.external(value)
         user = self._attrs("trial_user_attributes", of_study, study.key, lambda key: True)
         system = self._attrs("trial_system_attributes", of_study, study.key, kept_system_attr)
-        return [PlainTrial(number, TrialState(str(getattr(state, "name", state))),
-                           _values(values.get(trial_id)), params.get(trial_id, {}), user.get(trial_id, {}),
-                           system.get(trial_id, {}), _moment(start), _moment(complete))
+        states = {state.value: state for state in TrialState}
+        if any(getattr(row[2], "name", row[2]) not in states for row in rows):
+            raise UnreadableDatabase("a trial state this reader does not know")
+        return [PlainTrial(number, states[getattr(state, "name", state)],
+                           tuple(values[trial_id]) if trial_id in values else None, params.get(trial_id, {}),
+                           user.get(trial_id, {}), system.get(trial_id, {}), _moment(start), _moment(complete))
                 for trial_id, number, state, start, complete in rows]
 
     def _attrs(self, table: str, where: str, study_key: int, keep: Callable[[str], bool]) -> dict[int, dict[str, Any]]:
+        rows = [row for row in self._rows(f"SELECT trial_id, key, value_json FROM {table} WHERE {where} "
+                                          f"ORDER BY {table.removesuffix('s')}_id", study_key) if keep(row[1])]
+        # every value decoded in one call: a JSON array of them (each is a whole JSON document, as Optuna wrote it)
+        try:
+            decoded = json.loads("[" + ",".join(row[2] for row in rows) + "]")
+        except ValueError as error:
+            raise UnreadableDatabase(f"{table}: {error}") from None
+        if len(decoded) != len(rows):  # a value that was not one JSON document
+            raise UnreadableDatabase(f"{table}: a value is not one JSON document")
         found: dict[int, dict[str, Any]] = {}
-        for trial_id, key, value in self._rows(f"SELECT trial_id, key, value_json FROM {table} WHERE {where} "
-                                               f"ORDER BY {table.removesuffix('s')}_id", study_key):
-            if keep(key):
-                found.setdefault(trial_id, {})[key] = json.loads(value)
+        for (trial_id, key, _), value in zip(rows, decoded, strict=True):
+            found.setdefault(trial_id, {})[key] = value
         return found
 
 
@@ -127,14 +140,11 @@ def _driver(location: StorageLocation) -> str:
     return location.url.scheme.partition("+")[2].lower()
 
 
-def _values(by_objective: dict[int, float] | None) -> tuple[float, ...] | None:
-    if not by_objective:
-        return None
-    return tuple(by_objective[objective] for objective in sorted(by_objective))
-
-
-def _moment(stored: str | dt.datetime | None) -> dt.datetime | None:
-    """A stored time (naive UTC: SQLite gives it as text) as Optuna gives it: naive local time."""
+def _moment(stored: str | dt.datetime | None) -> str | dt.datetime | None:
+    """A stored time (naive UTC: SQLite gives it as text, PostgreSQL as a datetime) with its zone, as PlainTrial
+    reads it (without one it would be read as local time); turned into local time only if a command reads it."""
     if stored is None:
         return None
-    return local_time(stored if isinstance(stored, dt.datetime) else dt.datetime.fromisoformat(stored))
+    if isinstance(stored, str):
+        return stored + "+00:00"
+    return stored.replace(tzinfo=dt.timezone.utc) if stored.tzinfo is None else stored

@@ -124,8 +124,15 @@ def read_all(source: Any) -> list[tuple[PlainStudy, list[PlainTrial]]]:
 
 
 def comparable(read: list[tuple[PlainStudy, list[PlainTrial]]]) -> list[tuple[str, dict[str, Any], list]]:
-    """Studies by name (the sources number them their own way), their attributes and trials."""
-    return sorted(((study.name, dict(study.user_attrs), trials) for study, trials in read), key=lambda r: r[0])
+    """Studies by name (the sources number them their own way), their attributes and trials (times as Optuna
+    gives them: the sources keep them as stored)."""
+    return sorted(((study.name, dict(study.user_attrs), [shown(trial) for trial in trials]) for study, trials in read),
+                  key=lambda r: r[0])
+
+
+def shown(trial: PlainTrial) -> tuple[Any, ...]:
+    return (trial.number, trial.state, trial.values, trial.params, dict(trial.user_attrs), dict(trial.system_attrs),
+            trial.datetime_start, trial.datetime_complete)
 
 
 def replayed(location: StorageLocation) -> list[tuple[str, dict[str, Any], list]]:
