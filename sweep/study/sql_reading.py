@@ -50,7 +50,8 @@ class SqlSource:
 
             if not location.local_file.exists():
                 raise UnreadableDatabase("no such file")  # Optuna creates it, and says what it says
-            self._connection: Any = sqlite3.connect(f"file:{location.local_file}?mode=ro", uri=True)
+            # read-only, by a file: URI (percent-encoded: a path may hold '?' or '#')
+            self._connection: Any = sqlite3.connect(location.local_file.resolve().as_uri() + "?mode=ro", uri=True)
             self._mark = "?"
             self._errors: tuple[type[Exception], ...] = (sqlite3.Error,)
         elif location.is_postgres and _driver(location) in ("", "psycopg") and not location.url.params:
