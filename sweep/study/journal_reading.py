@@ -201,12 +201,13 @@ def read_journal(journal: Path, *, save: bool = True) -> JournalFold:
     except (ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
         raise UnreadableJournal(str(error)) from None
     if save and end > 0:
-        covered = start + end
-        with journal.open("rb") as file:
-            head, tail = _check_bytes(file, covered)
-        _save_summary(summary_path(journal), journal.stat().st_mode, {"format": SUMMARY_FORMAT, "covered": covered,
-                                              "head": head.decode("latin-1"), "tail": tail.decode("latin-1"),
-                                              "state": fold.state()})
+        # the check bytes of what was folded, from the bytes read (the file may have changed since): the head is
+        # the first CHECK_BYTES of the journal, the tail the last before the covered end
+        head = (saved["head"].encode("latin-1") if saved else b"") + data[:end]
+        tail = (saved["tail"].encode("latin-1") if saved else b"") + data[:end]
+        _save_summary(summary_path(journal), journal.stat().st_mode,
+                      {"format": SUMMARY_FORMAT, "covered": start + end, "head": head[:CHECK_BYTES].decode("latin-1"),
+                       "tail": tail[-CHECK_BYTES:].decode("latin-1"), "state": fold.state()})
     return fold
 
 

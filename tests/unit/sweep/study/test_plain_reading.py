@@ -26,7 +26,7 @@ from sweep import cli
 from sweep.locations import StorageLocation
 from sweep.study import reading
 from sweep.study.attrs import SweepAttrs, TrialAttrs
-from sweep.study.journal_reading import JournalSource, UnreadableJournal, read_journal, summary_path
+from sweep.study.journal_reading import JournalFold, JournalSource, UnreadableJournal, read_journal, summary_path
 from sweep.study.journal_repair import BrokenJournalError
 from sweep.study.optuna_internals import trial_id_of
 from sweep.study.plain import PlainStudy, PlainTrial
@@ -177,6 +177,21 @@ def two_trial_journal(path: Path) -> tuple[StorageLocation, optuna.Study]:
         add(study, {"state": "COMPLETE", "values": [value], "lr": 0.5, "layers": 2, "act": "relu", "metrics": {},
                     "constraint": None, "interrupted": False, "retry_of": None}, 1)
     return location, study
+
+
+def test_a_summary_moved_on_by_appended_lines_is_used_by_the_next_read_without_folding_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    location, study = two_trial_journal(tmp_path)
+    read_journal(location.journal_path)  # the whole journal folded
+    add(study, {"state": "PRUNED", "values": [0.0], "lr": 0.3, "layers": 3, "act": 1, "metrics": {},
+                "constraint": None, "interrupted": False, "retry_of": None}, 1)
+    read_journal(location.journal_path)  # only the appended lines folded, the summary saved again
+
+    def refuse(self: JournalFold, log: dict[str, Any]) -> None:
+        raise AssertionError(f"line folded again: {log}")
+
+    monkeypatch.setattr(JournalFold, "apply", refuse)
+    assert comparable(read_all(JournalSource(read_journal(location.journal_path)))) == replayed(location)
 
 
 def test_a_journal_cut_below_its_summary_is_folded_again_from_its_start(tmp_path: Path):
