@@ -16,7 +16,10 @@ Each command runs as a subprocess (a fresh interpreter, as a user runs it), 3 ti
   is left out, every import the command needs (typer, optuna, sweep) is in;
 - cpu: the subprocess's CPU time (user + system, start-up included): on a machine shared with other work, the
   figure that moves least with the load;
-- whether the command imported mlflow (it must not: `import mlflow` alone takes seconds).
+- whether the command imported mlflow (it must not: `import mlflow` alone takes seconds), and optuna (a journal
+  file, SQLite and PostgreSQL are read without it).
+Before the journal's figures, one `sweep best` with no summary beside the journal: the first read, which folds
+the whole journal and writes the summary the next reads start from.
 Target: each command under 0.5 s at 10,000 trials. Prints figures only, asserts nothing.
 """
 
@@ -64,8 +67,8 @@ except SystemExit as stop:
     code = stop.code
 else:
     code = 0
-print(f"BENCH {{time.perf_counter() - started:.4f}} {{time.process_time():.4f}} {{'mlflow' in sys.modules}} {{code}}",
-      file=sys.stderr)
+print(f"BENCH {{time.perf_counter() - started:.4f}} {{time.process_time():.4f}} {{'mlflow' in sys.modules}} "
+      f"{{'optuna' in sys.modules}} {{code}}", file=sys.stderr)
 """
 
 
@@ -101,6 +104,11 @@ def main() -> None:
             print(summary[-1])
         for label, url in stores:
             print(f"\n== {label}: {trials:,} trials")
+            if label == "journal":  # the first read folds the whole journal and writes its summary beside it
+                journal.with_name(journal.name + ".summary").unlink(missing_ok=True)
+                first = time_command(["best", "--name", NAME, "--storage", url], root, runs=1)
+                summary.append(f"[{label}] first read, no summary yet: {first}")
+                print(summary[-1])
             for command in (["best", "--name", NAME], ["ls"], ["show", NAME, "--top", str(TOP)]):
                 line = f"[{label}] {time_command([*command, '--storage', url], root)}"
                 print(line)
@@ -194,10 +202,10 @@ def fresh_postgres() -> str:
 # -- timing the commands -------------------------------------------------------------------------------------
 
 
-def time_command(args: list[str], folder: Path) -> str:
-    walls, owns, cpus, imported, failure = [], [], [], False, None
+def time_command(args: list[str], folder: Path, runs: int = RUNS) -> str:
+    walls, owns, cpus, imported, optuna_imported, failure = [], [], [], False, False, None
     shown = " ".join(arg if "://" not in arg and "/" not in arg else "<store>" for arg in args)
-    for _ in range(RUNS):
+    for _ in range(runs):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-c", RUNNER.format(args=args)], cwd=folder, env=child_env(),
@@ -209,15 +217,17 @@ def time_command(args: list[str], folder: Path) -> str:
         if not report:
             failure = last_line(done.stderr)
             continue
-        _, own, _own_cpu, mlflow, code = report[-1].split()
+        _, own, _own_cpu, mlflow, optuna, code = report[-1].split()
         owns.append(float(own))
         imported = imported or mlflow == "True"
+        optuna_imported = optuna_imported or optuna == "True"
         if code != "0":
             failure = f"exit {code}: {last_line(done.stderr.replace(report[-1], ''))}"
     own_text = f"{statistics.median(owns):.2f} s" if owns else "n/a"
     text = (f"`sweep {shown}`: own {own_text}, wall {statistics.median(walls):.2f} s, cpu "
-            f"{statistics.median(cpus):.2f} s (medians of {RUNS}; "
-            f"target < {TARGET_SECONDS} s); mlflow imported: {'yes' if imported else 'no'}")
+            f"{statistics.median(cpus):.2f} s ({f'medians of {runs}' if runs > 1 else 'one run'}; "
+            f"target < {TARGET_SECONDS} s); mlflow imported: {'yes' if imported else 'no'}, optuna: "
+            f"{'yes' if optuna_imported else 'no'}")
     return text + (f" FAILED ({failure})" if failure else "")
 
 

@@ -216,7 +216,7 @@ def best(
     from sweep import queries
     from sweep.constraints import parse_pick
 
-    with study_command():
+    with read_command():
         if fmt not in queries.FORMATS:
             raise SweepConfigError(f"--format must be one of {', '.join(queries.FORMATS)}, got {fmt!r}")
         bounds = parse_pick(pick) if pick is not None else ()
@@ -254,7 +254,7 @@ def list_command(storage: StorageOption = None) -> None:
     from sweep import queries
     from sweep.views import render_sweeps
 
-    with study_command():
+    with read_command():
         typer.echo(render_sweeps(queries.sweeps(storage)))
 
 
@@ -268,7 +268,7 @@ def show(
     from sweep import queries
     from sweep.views import render_trials
 
-    with study_command():
+    with read_command():
         sweep_row, trials = queries.show(storage, name)
         typer.echo(render_trials(sweep_row, trials[:top]))
 
@@ -541,6 +541,13 @@ def study_command() -> Iterator[None]:
 
         configure_optuna()
         yield
+
+
+def read_command() -> contextlib.AbstractContextManager[None]:
+    """The body of `sweep best`, `ls`, `show`: errors as in errors_to_exit. They read most stores without
+    importing Optuna, which they would pay for here; when they do replay a study, the reader quiets Optuna itself
+    (sweep/study/reading.py)."""
+    return errors_to_exit()
 
 
 def fail(message: str, code: int) -> NoReturn:

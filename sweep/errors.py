@@ -4,7 +4,7 @@ Two roots, because the layers point one way (trainer/ imports nothing from sweep
 
 - ``trainer.errors.TrainerError``: what the numpy trainer raises (bad settings, bad data files,
   divergence, bad model files). The trainer cannot know this module, so its classes stay there and
-  are mapped here.
+  are mapped here by name (importing them would import numpy into every command).
 - ``SweepError``: what the sweep raises (config, stores, missing sweeps, failed sweeps, interrupts).
 
 Only the CLI modules (sweep/cli.py, sweep/train_cli.py) turn an error into a message and an exit
@@ -29,16 +29,6 @@ The same problem gets the same code from both commands: a bad data file exits 2 
 from __future__ import annotations
 
 from sweep.urls import redact_text
-from trainer.errors import (
-    ConfigError,
-    ConfigFileNotFoundError,
-    DataError,
-    DataFileNotFoundError,
-    DivergenceError,
-    ModelFileError,
-    ModelFileNotFoundError,
-    TrainerError,
-)
 
 DONE = 0
 FAILED = 1
@@ -99,14 +89,19 @@ EXIT_CODES: dict[type[BaseException], int] = {
     ClusterError: FAILED,
     AllTrialsFailedError: FAILED,
     SweepError: FAILED,
-    ConfigFileNotFoundError: FAILED,
-    DataFileNotFoundError: FAILED,
-    ModelFileNotFoundError: FAILED,
-    DivergenceError: FAILED,
-    ConfigError: BAD_INPUT,
-    DataError: BAD_INPUT,
-    ModelFileError: BAD_INPUT,
-    TrainerError: BAD_INPUT,
+}
+
+# The trainer's classes, by their full names: importing trainer.errors runs the trainer package, which imports
+# numpy, a cost every command would pay at start; a trainer error only exists once the trainer is imported.
+TRAINER_EXIT_CODES: dict[str, int] = {
+    "trainer.errors.ConfigFileNotFoundError": FAILED,
+    "trainer.errors.DataFileNotFoundError": FAILED,
+    "trainer.errors.ModelFileNotFoundError": FAILED,
+    "trainer.errors.DivergenceError": FAILED,
+    "trainer.errors.ConfigError": BAD_INPUT,
+    "trainer.errors.DataError": BAD_INPUT,
+    "trainer.errors.ModelFileError": BAD_INPUT,
+    "trainer.errors.TrainerError": BAD_INPUT,
 }
 
 
@@ -115,6 +110,9 @@ def exit_code(error: BaseException) -> int | None:
     for kind in type(error).__mro__:
         if kind in EXIT_CODES:
             return EXIT_CODES[kind]
+        code = TRAINER_EXIT_CODES.get(f"{kind.__module__}.{kind.__qualname__}")
+        if code is not None:
+            return code
     return None
 
 

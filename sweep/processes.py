@@ -1,9 +1,10 @@
-"""Whether a process of this machine is alive: the one answer the trial gate's dead-worker check and the
-tracking store's draft tidying share."""
+"""Whether a process of this machine is alive: the one answer the trial gate's dead-worker check, `sweep ls`'s
+look at a running sweep and the tracking store's draft tidying share."""
 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 
@@ -22,3 +23,11 @@ def process_alive(pid: int) -> bool:
         return True
     # "pid (name) state ...": the name may hold spaces and parentheses, the state follows the last ')'
     return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def worker_alive(worker: str | None) -> bool | None:
+    """Whether the worker ("host:pid") that runs a trial is alive; None when it ran on another machine."""
+    owner_host, _, pid = str(worker or "").rpartition(":")
+    if owner_host != socket.gethostname() or not pid.isdigit():
+        return None
+    return process_alive(int(pid))

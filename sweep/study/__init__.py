@@ -18,41 +18,51 @@ both is sweep/engine/: it imports nothing from Optuna, and reaches a sweep's stu
     seeding.py          which sampler sequence each trial draws from: no two processes replay one
     repeats.py          trials with identical settings: reused (repeats: reuse), marked, counted
     queue.py            trials queued with fixed params: start_with's, `sweep enqueue`'s
-    reading.py          list_sweeps, sweep_trials: what `sweep best/ls/show` read (read-only)
+    reading.py          list_sweeps, sweep_trials: what `sweep best/ls/show` read (read-only), from the cheapest source
+    plain.py            a study's trials as plain values, without Optuna, and the one rule choosing a sweep
+    journal_reading.py  a journal file folded without Optuna, through the summary kept beside it
+    sql_reading.py      SQLite / PostgreSQL read with plain SQL against Optuna's tables
     plots.py            Optuna's plots as PNGs
     health.py           `sweep doctor`'s look at a storage
     journal_repair.py   a journal file's torn last line set aside, a broken inner line named
     optuna_internals.py every touch of Optuna's private API
+
+The names below are imported on first use: `sweep best/ls/show` read through reading.py without importing
+Optuna, which the other modules need.
 """
 
-from sweep.study.attrs import SweepAttrs, TrialAttrs
-from sweep.study.census import Census, take_census
-from sweep.study.opening import ExistingSweep, open_sweep
-from sweep.study.plots import PLOT_MIN_TRIALS, StudyPlots, study_plots
-from sweep.study.proxy import serve_storage
-from sweep.study.reading import SweepRow, TrialRow, list_sweeps, sweep_trials
-from sweep.study.sharing import TrialGate
-from sweep.study.storage import HEARTBEAT_SECONDS, configure_optuna, open_storage
-from sweep.study.sweep_study import SweepStudy
+from __future__ import annotations
 
-__all__ = [
-    "HEARTBEAT_SECONDS",
-    "PLOT_MIN_TRIALS",
-    "Census",
-    "ExistingSweep",
-    "StudyPlots",
-    "SweepAttrs",
-    "SweepRow",
-    "SweepStudy",
-    "TrialAttrs",
-    "TrialGate",
-    "TrialRow",
-    "configure_optuna",
-    "list_sweeps",
-    "open_storage",
-    "open_sweep",
-    "serve_storage",
-    "study_plots",
-    "sweep_trials",
-    "take_census",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {  # name -> the module defining it
+    "HEARTBEAT_SECONDS": "sweep.study.storage",
+    "PLOT_MIN_TRIALS": "sweep.study.plots",
+    "Census": "sweep.study.census",
+    "ExistingSweep": "sweep.study.opening",
+    "StudyPlots": "sweep.study.plots",
+    "SweepAttrs": "sweep.study.attrs",
+    "SweepRow": "sweep.study.reading",
+    "SweepStudy": "sweep.study.sweep_study",
+    "TrialAttrs": "sweep.study.attrs",
+    "TrialGate": "sweep.study.sharing",
+    "TrialRow": "sweep.study.reading",
+    "configure_optuna": "sweep.study.storage",
+    "list_sweeps": "sweep.study.reading",
+    "open_storage": "sweep.study.storage",
+    "open_sweep": "sweep.study.opening",
+    "serve_storage": "sweep.study.proxy",
+    "study_plots": "sweep.study.plots",
+    "sweep_trials": "sweep.study.reading",
+    "take_census": "sweep.study.census",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sweep.study' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
-
-import optuna
+from typing import TYPE_CHECKING, Any
 
 from sweep.config import SweepConfig, config_from_yaml
 from sweep.locations import StoredTracking
-from sweep.study.optuna_internals import FrozenStudy
+
+if TYPE_CHECKING:  # only named in hints: `sweep best/ls/show` read attributes without importing Optuna
+    import optuna
+
+    from sweep.study.optuna_internals import FrozenStudy
 
 PREFIX = "sweep."  # of every study / trial user attribute this project writes
 

@@ -8,11 +8,10 @@ import optuna
 from optuna.storages import BaseStorage
 
 from sweep.config import SweepConfig
-from sweep.errors import NotFoundError
 from sweep.locations import StorageLocation
-from sweep.states import SweepStatus
 from sweep.study.attrs import SweepAttrs
 from sweep.study.optuna_internals import FrozenStudy
+from sweep.study.plain import choose_sweep
 from sweep.study.storage import HEARTBEAT_SECONDS, make_pruner, make_sampler, open_storage, storage_hint
 from sweep.study.warm_start import read_prior, with_prior
 
@@ -59,19 +58,6 @@ def open_sweep(location: StorageLocation, name: str | None, *, unfinished: bool 
 
 def find_sweep(storage: BaseStorage, name: str | None, *, unfinished: bool = False) -> FrozenStudy:
     """A sweep's row in the storage: by name, else the latest (unfinished) one. Studies of other tools are skipped."""
-    rows = [(row, SweepAttrs.read(row)) for row in storage.get_all_studies()]
-    sweeps = [(row, attrs) for row, attrs in rows if attrs.is_sweep]
-    if name is not None:
-        for row, _ in sweeps:
-            if row.study_name == name:
-                return row
-        raise NotFoundError(f"no sweep named {name!r} in {storage_hint(storage)}; `sweep ls` lists them")
-    if unfinished:
-        sweeps = [(row, attrs) for row, attrs in sweeps if attrs.status != SweepStatus.FINISHED]
-    if not sweeps:
-        if unfinished:
-            raise NotFoundError(f"no unfinished sweep in {storage_hint(storage)}; extend the latest one with "
-                                f"`sweep run --resume --trials N` (N above its count), pick one with --name, "
-                                f"or start one with `sweep run`")
-        raise NotFoundError(f"no sweep in {storage_hint(storage)}; start one with `sweep run`")
-    return max(sweeps, key=lambda item: item[1].created or "")[0]
+    rows = storage.get_all_studies()
+    return rows[choose_sweep([(row.study_name, row.user_attrs) for row in rows], name,
+                             hint=storage_hint(storage), unfinished=unfinished)]

@@ -1,26 +1,34 @@
-"""Read-only views of sweeps in a storage: the list, one sweep's trials (queries.py formats them). Writes nothing."""
+"""Read-only views of sweeps in a storage: the list, one sweep's trials (queries.py formats them). Writes nothing
+to the study (a journal file gets its summary beside it: journal_reading.py).
+
+The commands that read (`sweep best`, `ls`, `show`) must answer within a fraction of a second on a large study, so
+a journal file is read through its summary (journal_reading.py) and SQLite or PostgreSQL with plain SQL
+(sql_reading.py), neither importing Optuna; any other storage (Redis, the storage proxy, another database
+driver), or a store either reader cannot read, is replayed through Optuna as before. Every source gives plain
+trials (plain.py), and one set of rules below ranks and counts them.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
-from typing import Any
-
-import optuna
-from optuna.trial import TrialState
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sweep import states
 from sweep.errors import NotFoundError
 from sweep.locations import StorageLocation, StoredTracking
+from sweep.processes import worker_alive
 from sweep.ranking import rank_key
 from sweep.records import Counts
 from sweep.states import SweepStatus
 from sweep.study.attrs import SweepAttrs, TrialAttrs
-from sweep.study.census import count_trials, first_value, is_feasible, state_of
-from sweep.study.opening import open_sweep
+from sweep.study.plain import PlainStudy, PlainTrial, UnreadableStore, choose_sweep, count_plain, kept_system_attr
 from sweep.study.repeats import identical_settings
-from sweep.study.sharing import worker_alive
-from sweep.study.storage import HEARTBEAT_SECONDS, open_storage
+
+if TYPE_CHECKING:
+    import optuna
 
 STALLED_SECONDS = 600  # a "running" sweep with no trial started or ended for this long, and no live worker here
 
@@ -79,35 +87,136 @@ class TrialRow:
 
 def list_sweeps(storage_url: str | None) -> list[SweepRow]:
     """Every sweep in the storage, oldest first; none when the default journal file does not exist yet."""
+
+    def rows_of(source: TrialSource) -> list[SweepRow]:
+        rows = []
+        for study in source.studies():
+            attrs = SweepAttrs.read(study.user_attrs)
+            if attrs.is_sweep:  # else a study some other tool made
+                trials = source.trials(study)
+                same = identical_settings(trials)
+                rows.append(_sweep_row(study.name, attrs, trials, _trial_rows(trials, attrs, same), same))
+        return rows
+
     try:
-        storage = open_storage(StorageLocation.parse(storage_url), create=False, read_only=True)
+        rows = read_with(StorageLocation.parse(storage_url), rows_of)
     except NotFoundError:
         return []
-    rows = []
-    for summary in storage.get_all_studies():  # not get_all_study_summaries: it deep-copies every trial
-        attrs = SweepAttrs.read(summary)
-        if not attrs.is_sweep:
-            continue  # a study some other tool made
-        study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        rows.append(_sweep_row(study.study_name, attrs, study.get_trials(deepcopy=False)))
     return sorted(rows, key=lambda row: row.created)
 
 
 def sweep_trials(storage_url: str | None, name: str | None) -> tuple[SweepRow, list[TrialRow], dict[str, Any]]:
     """One sweep (the latest when no name is given), its trials, and its stored config as a mapping."""
-    sweep = open_sweep(StorageLocation.parse(storage_url), name, heartbeat=HEARTBEAT_SECONDS, read_only=True)
-    trials = sweep.read().get_trials(deepcopy=False)
+
+    def study_of(source: TrialSource) -> tuple[PlainStudy, list[PlainTrial]]:
+        studies = source.studies()
+        study = studies[choose_sweep([(s.name, s.user_attrs) for s in studies], name, hint=source.hint)]
+        return study, source.trials(study)
+
+    study, trials = read_with(StorageLocation.parse(storage_url), study_of)
+    attrs = SweepAttrs.read(study.user_attrs)
     same = identical_settings(trials)
-    return (_sweep_row(sweep.name, sweep.attrs, trials, same),
-            [replace(_trial_row(trial, sweep.attrs), same_as=same.get(trial.number)) for trial in trials],
-            sweep.attrs.stored_config.to_file_dict())
+    rows = _trial_rows(trials, attrs, same)
+    return _sweep_row(study.name, attrs, trials, rows, same), rows, attrs.stored_config.to_file_dict()
 
 
-def _sweep_row(name: str, attrs: SweepAttrs, trials: list[optuna.trial.FrozenTrial],
-               same: dict[int, int] | None = None) -> SweepRow:
-    best = _best_row(trials, attrs)
-    same = identical_settings(trials) if same is None else same
-    return SweepRow(name, attrs.status, count_trials(trials), attrs.target, best.value if best else None,
+# -- where the trials come from -------------------------------------------------------------------------------
+
+
+class TrialSource(Protocol):
+    """A storage's studies and their trials, as plain values."""
+
+    hint: str  # how an error names the storage (never its URL: that may hold a password)
+
+    def studies(self) -> list[PlainStudy]: ...
+
+    def trials(self, study: PlainStudy) -> list[PlainTrial]: ...
+
+
+Read = TypeVar("Read")
+
+
+def read_with(location: StorageLocation, read: Callable[[TrialSource], Read]) -> Read:
+    """``read`` applied to the cheapest reader of ``location`` (open_source); again through Optuna's replay when that
+    reader finds something it cannot read after all."""
+    with open_source(location) as source:
+        if isinstance(source, ReplaySource):
+            return read(source)
+        try:
+            return read(source)
+        except UnreadableStore:
+            pass
+    return read(ReplaySource(location))
+
+
+@contextmanager
+def open_source(location: StorageLocation) -> Iterator[TrialSource]:
+    """The cheapest reader of ``location`` that can read it: a journal file's summary, plain SQL, else Optuna's
+    replay. Raises NotFoundError when a journal file does not exist (there is nothing to read)."""
+    if location.is_journal and location.journal_path is not None:
+        from sweep.study.journal_reading import JournalSource, read_journal
+
+        if not location.journal_path.exists():
+            raise NotFoundError(f"no sweeps yet: {location.journal_path} does not exist; start one with `sweep run`")
+        try:
+            fold = read_journal(location.journal_path)
+        except (UnreadableStore, OSError):
+            fold = None  # Optuna's replay reads it, or says what is wrong with it
+        if fold is not None:
+            yield JournalSource(fold)
+            return
+    elif location.is_sqlite or location.is_postgres:
+        from sweep.study.sql_reading import SqlSource
+
+        reader = SqlSource.open(location)  # None: not one it reads; Optuna's replay reads it, or reports why not
+        if reader is not None:
+            try:
+                yield reader
+            finally:
+                reader.close()
+            return
+    yield ReplaySource(location)
+
+
+class ReplaySource:
+    """Any storage, read through Optuna: the study replayed and every trial built (what the fast readers avoid)."""
+
+    def __init__(self, location: StorageLocation) -> None:
+        import optuna
+
+        from sweep.study.storage import HEARTBEAT_SECONDS, configure_optuna, open_storage, storage_hint
+
+        configure_optuna()
+        self._optuna = optuna
+        self._storage = open_storage(location, create=False, heartbeat=HEARTBEAT_SECONDS, read_only=True)
+        self.hint = storage_hint(self._storage)
+
+    def studies(self) -> list[PlainStudy]:
+        # not get_all_study_summaries: it deep-copies every trial; trials() finds a study by its name
+        return [PlainStudy(index, row.study_name, row.user_attrs)
+                for index, row in enumerate(self._storage.get_all_studies())]
+
+    def trials(self, study: PlainStudy) -> list[PlainTrial]:
+        loaded = self._optuna.load_study(study_name=study.name, storage=self._storage)
+        return [plain_trial(trial) for trial in loaded.get_trials(deepcopy=False)]
+
+
+def plain_trial(trial: optuna.trial.FrozenTrial) -> PlainTrial:
+    """An Optuna trial as the plain readers give it."""
+    return PlainTrial(trial.number, states.TrialState(trial.state.name),
+                      tuple(trial.values) if trial.values is not None else None, dict(trial.params),
+                      trial.user_attrs, {key: value for key, value in trial.system_attrs.items()
+                                         if kept_system_attr(key)},
+                      trial.datetime_start, trial.datetime_complete)
+
+
+# -- the rows ------------------------------------------------------------------------------------------------
+
+
+def _sweep_row(name: str, attrs: SweepAttrs, trials: list[PlainTrial], rows: list[TrialRow],
+               same: dict[int, int]) -> SweepRow:
+    best = _best_row(rows, attrs)
+    return SweepRow(name, attrs.status, count_plain(trials), attrs.target, best.value if best else None,
                     attrs.created or "", attrs.experiment, attrs.parent_run_id, attrs.metric, attrs.direction,
                     attrs.experiment_id, attrs.stored_tracking, attrs.model_uri, attrs.model_trial,
                     attrs.registered_model, attrs.registered_trial,
@@ -115,13 +224,28 @@ def _sweep_row(name: str, attrs: SweepAttrs, trials: list[optuna.trial.FrozenTri
                     tuple((metric, direction) for metric, direction in attrs.objectives[1:]), attrs.stopped_by or "")
 
 
-def liveness(trials: list[optuna.trial.FrozenTrial], created: str | None,
-             now: dt.datetime | None = None) -> str:
+class TimedTrial(Protocol):
+    """What liveness reads of a trial: Optuna's FrozenTrial and a PlainTrial both have it."""
+
+    @property
+    def state(self) -> Any: ...  # an enum whose names are Optuna's
+
+    @property
+    def user_attrs(self) -> Mapping[str, Any]: ...
+
+    @property
+    def datetime_start(self) -> dt.datetime | None: ...
+
+    @property
+    def datetime_complete(self) -> dt.datetime | None: ...
+
+
+def liveness(trials: Sequence[TimedTrial], created: str | None, now: dt.datetime | None = None) -> str:
     """Whether a sweep marked running still runs: "running" when a worker of this machine runs one of
     its trials or a trial started or ended recently, "stalled" when its trials' workers here are dead
     or nothing happened for STALLED_SECONDS, "running?" when only other machines' workers could tell."""
-    running = [t for t in trials if t.state == TrialState.RUNNING]
-    alive = [worker_alive(TrialAttrs.read(t).worker) for t in running]
+    running = [t for t in trials if t.state.name == states.TrialState.RUNNING.name]
+    alive = [worker_alive(TrialAttrs.read(t.user_attrs).worker) for t in running]
     if any(state is True for state in alive):
         return "running"
     if running and all(state is False for state in alive):
@@ -136,22 +260,25 @@ def liveness(trials: list[optuna.trial.FrozenTrial], created: str | None,
     return "running?" if running else "stalled"
 
 
-def _best_row(trials: list[optuna.trial.FrozenTrial], attrs: SweepAttrs) -> TrialRow | None:
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.values and is_feasible(t)]
+def _best_row(rows: list[TrialRow], attrs: SweepAttrs) -> TrialRow | None:
+    complete = [row for row in rows if row.values and row.feasible]  # a row has values when its trial is complete
     if not complete:
         return None
     more = attrs.objectives[1:]
-    best = min(complete, key=lambda t: rank_key(t.values[0], TrialAttrs.read(t).metrics, t.number,
-                                                 metric=attrs.metric, direction=attrs.direction, more=more))
-    return _trial_row(best, attrs)
+    return min(complete, key=lambda row: rank_key(row.values[0], row.metrics, row.number, metric=attrs.metric,
+                                                  direction=attrs.direction, more=more))
 
 
-def _trial_row(trial: optuna.trial.FrozenTrial, sweep: SweepAttrs) -> TrialRow:
-    attrs = TrialAttrs.read(trial)
+def _trial_rows(trials: list[PlainTrial], sweep: SweepAttrs, same: dict[int, int]) -> list[TrialRow]:
+    return [_trial_row(trial, sweep, same.get(trial.number)) for trial in trials]
+
+
+def _trial_row(trial: PlainTrial, sweep: SweepAttrs, same_as: int | None) -> TrialRow:
+    attrs = TrialAttrs.read(trial.user_attrs)
     params = trial.params
-    if not params and trial.state == TrialState.WAITING:  # queued (start_with, sweep enqueue): what it will run with
+    if not params and trial.state == states.TrialState.WAITING:  # queued (start_with, sweep enqueue): its params
         params = trial.system_attrs.get("fixed_params", {})
-    complete = trial.state == TrialState.COMPLETE
-    return TrialRow(trial.number, state_of(trial.state), first_value(trial) if complete else None,
-                    dict(params), attrs.metrics, sweep.run_id_of(trial.number, attrs.run_id), attrs.error,
-                    values=tuple(trial.values) if complete and trial.values else None, feasible=is_feasible(trial))
+    complete = trial.state == states.TrialState.COMPLETE
+    return TrialRow(trial.number, trial.state, trial.first_value if complete else None,
+                    dict(params), attrs.metrics, sweep.run_id_of(trial.number, attrs.run_id), attrs.error, same_as,
+                    values=trial.values if complete and trial.values else None, feasible=trial.feasible)

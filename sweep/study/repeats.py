@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import optuna
+from typing import Any, Protocol
 
 from sweep.records import TrialRecord
 from sweep.states import TrialState
@@ -60,7 +58,17 @@ class FinishedSettings:
         return self._by_settings.get(settings_key(settings))
 
 
-def identical_settings(trials: Iterable[optuna.trial.FrozenTrial]) -> dict[int, int]:
+class SuggestedTrial(Protocol):
+    """What identical_settings reads of a trial: Optuna's FrozenTrial and reading's PlainTrial both have it."""
+
+    @property
+    def number(self) -> int: ...
+
+    @property
+    def params(self) -> dict[str, Any]: ...
+
+
+def identical_settings(trials: Iterable[SuggestedTrial]) -> dict[int, int]:
     """Trial number -> the earliest trial with identical settings, for every trial that repeats one (any state;
     trials that have suggested nothing yet are left out). The sweep's fixed values are the same for all its
     trials, so the suggested params alone tell settings apart."""

@@ -198,13 +198,6 @@ def fail_orphaned_trials(study: optuna.Study) -> None:
             continue
 
 
-def worker_alive(worker: str | None) -> bool | None:
-    """Whether the worker ("host:pid") that runs a trial is alive; None when it ran on another machine."""
-    owner_host, _, pid = str(worker or "").rpartition(":")
-    if owner_host != socket.gethostname() or not pid.isdigit():
-        return None
-    return process_alive(int(pid))
-
 
 
 @contextmanager

@@ -1,0 +1,151 @@
+"""An RDB storage (SQLite, PostgreSQL) read with plain SQL against Optuna's tables: what `sweep best/ls/show` read.
+
+RDBStorage builds every trial through SQLAlchemy's ORM, and importing Optuna and SQLAlchemy alone costs more than
+these commands may take. A handful of SELECTs over Optuna's own tables (studies, study_user_attributes,
+trials, trial_values, trial_params, trial_user_attributes, trial_system_attributes) read the same records; the
+database is always current, so nothing is kept beside it and nothing can go stale. The reader reads only the
+schema version it knows (Optuna's version_info); on any other, or any error, the caller reads through Optuna.
+SQLite is read with the standard library's driver, PostgreSQL with psycopg (the project's driver); another
+driver named in the URL is left to Optuna.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+from sweep.locations import StorageLocation
+from sweep.states import TrialState
+from sweep.study.plain import Distribution, PlainStudy, PlainTrial, UnreadableStore, kept_system_attr
+
+SCHEMA_VERSION = 12  # optuna.storages._rdb.models.SCHEMA_VERSION of the tables read here
+INFINITE = {"INF_POS": math.inf, "INF_NEG": -math.inf}  # TrialValueType names of the values kept as NULL
+
+
+class UnreadableDatabase(UnreadableStore):
+    """The database cannot be read here (another schema, a driver this reader does not use): read through Optuna."""
+
+
+class SqlSource:
+    """One connection to an Optuna RDB storage, read-only: reading.py's TrialSource."""
+
+    hint = "the storage"  # storage.storage_hint's words for a database
+
+    @classmethod
+    def open(cls, location: StorageLocation) -> SqlSource | None:
+        """A reader of ``location``, or None when it cannot be read here: another driver or schema, no driver
+        installed, a server that does not answer now (reading through Optuna then waits for it, or says why)."""
+        try:
+            return cls(location)
+        except Exception:  # UnreadableDatabase, ImportError, the driver's own errors: Optuna's path reports them
+            return None
+
+    def __init__(self, location: StorageLocation) -> None:
+        self._location = location
+        if location.is_sqlite and location.local_file is not None:
+            import sqlite3
+
+            if not location.local_file.exists():
+                raise UnreadableDatabase("no such file")  # Optuna creates it, and says what it says
+            # read-only, by a file: URI (percent-encoded: a path may hold '?' or '#')
+            self._connection: Any = sqlite3.connect(location.local_file.resolve().as_uri() + "?mode=ro", uri=True)
+            self._mark = "?"
+            self._errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+        elif location.is_postgres and _driver(location) in ("", "psycopg") and not location.url.params:
+            import psycopg
+
+            url = location.url.copy_with(scheme="postgresql")  # libpq takes the URL without SQLAlchemy's driver
+            self._connection = psycopg.connect(url.secret, autocommit=True, connect_timeout=10)
+            self._mark = "%s"
+            self._errors = (psycopg.Error,)
+        else:
+            raise UnreadableDatabase(f"no plain reader for {location.scheme!r} with this driver")
+        try:
+            version = self._rows("SELECT schema_version FROM version_info")
+        except self._errors as error:
+            self.close()
+            raise UnreadableDatabase(str(error)) from None
+        if [row[0] for row in version] != [SCHEMA_VERSION]:
+            self.close()
+            raise UnreadableDatabase(f"schema version {version}, not {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def _rows(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
+        cursor = self._connection.cursor()
+        try:
+            cursor.execute(query.replace("?", self._mark), args)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def studies(self) -> list[PlainStudy]:
+        attrs: dict[int, dict[str, Any]] = {}
+        for study_id, key, value in self._rows("SELECT study_id, key, value_json FROM study_user_attributes "
+                                               "ORDER BY study_user_attribute_id"):
+            attrs.setdefault(study_id, {})[key] = json.loads(value)
+        return [PlainStudy(study_id, name, attrs.get(study_id, {}))
+                for study_id, name in self._rows("SELECT study_id, study_name FROM studies ORDER BY study_id")]
+
+    def trials(self, study: PlainStudy) -> list[PlainTrial]:
+        """Every trial of ``study``, by number, as RDBStorage builds them (params in the order they were set)."""
+        rows = self._rows("SELECT trial_id, number, state, datetime_start, datetime_complete FROM trials "
+                          "WHERE study_id = ? ORDER BY number", study.key)
+        of_study = "trial_id IN (SELECT trial_id FROM trials WHERE study_id = ?)"
+        values: dict[int, list[float]] = {}
+        for trial_id, objective, value, kind in self._rows(
+                f"SELECT trial_id, objective, value, value_type FROM trial_values WHERE {of_study} "
+                f"ORDER BY trial_id, objective", study.key):
+            values.setdefault(trial_id, []).append(INFINITE.get(kind, value))
+            if len(values[trial_id]) != objective + 1:  # Optuna's objectives are 0, 1, ...: a gap is not read here
+                raise UnreadableDatabase(f"trial {trial_id} has no value for an objective before {objective}")
+        params: dict[int, dict[str, Any]] = {}
+        distributions: dict[str, Distribution] = {}  # the same JSON again and again: read once
+        for trial_id, name, value, text in self._rows(
+                f"SELECT trial_id, param_name, param_value, distribution_json FROM trial_params WHERE {of_study} "
+                f"ORDER BY param_id", study.key):
+            distribution = distributions.get(text) or distributions.setdefault(text, Distribution.from_json(text))
+            params.setdefault(trial_id, {})[name] = distribution.external(value)
+        user = self._attrs("trial_user_attributes", of_study, study.key, lambda key: True)
+        system = self._attrs("trial_system_attributes", of_study, study.key, kept_system_attr)
+        states = {state.value: state for state in TrialState}
+        if any(getattr(row[2], "name", row[2]) not in states for row in rows):
+            raise UnreadableDatabase("a trial state this reader does not know")
+        return [PlainTrial(number, states[getattr(state, "name", state)],
+                           tuple(values[trial_id]) if trial_id in values else None, params.get(trial_id, {}),
+                           user.get(trial_id, {}), system.get(trial_id, {}), _moment(start), _moment(complete))
+                for trial_id, number, state, start, complete in rows]
+
+    def _attrs(self, table: str, where: str, study_key: int, keep: Callable[[str], bool]) -> dict[int, dict[str, Any]]:
+        rows = [row for row in self._rows(f"SELECT trial_id, key, value_json FROM {table} WHERE {where} "
+                                          f"ORDER BY {table.removesuffix('s')}_id", study_key) if keep(row[1])]
+        # every value decoded in one call: a JSON array of them (each is a whole JSON document, as Optuna wrote it)
+        try:
+            decoded = json.loads("[" + ",".join(row[2] for row in rows) + "]")
+        except ValueError as error:
+            raise UnreadableDatabase(f"{table}: {error}") from None
+        if len(decoded) != len(rows):  # a value that was not one JSON document
+            raise UnreadableDatabase(f"{table}: a value is not one JSON document")
+        found: dict[int, dict[str, Any]] = {}
+        for (trial_id, key, _), value in zip(rows, decoded, strict=True):
+            found.setdefault(trial_id, {})[key] = value
+        return found
+
+
+def _driver(location: StorageLocation) -> str:
+    """The SQLAlchemy driver a URL names ("postgresql+psycopg": psycopg), "" when none."""
+    return location.url.scheme.partition("+")[2].lower()
+
+
+def _moment(stored: str | dt.datetime | None) -> str | dt.datetime | None:
+    """A stored time (naive UTC: SQLite gives it as text, PostgreSQL as a datetime) with its zone, as PlainTrial
+    reads it (without one it would be read as local time); turned into local time only if a command reads it."""
+    if stored is None:
+        return None
+    if isinstance(stored, str):
+        return stored + "+00:00"
+    return stored.replace(tzinfo=dt.timezone.utc) if stored.tzinfo is None else stored
