@@ -182,6 +182,10 @@ def worker(
             raise
         if not quiet:
             OUTPUT.echo(render_summary(summary))
+    if parent_pid is not None:  # started by `sweep run --jobs` or a Ray task, which read only its exit code
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)  # everything is written: the interpreter's teardown of optuna's modules is CPU the sweep waits for
 
 
 @app.command("set", cls=PlainUsage)
