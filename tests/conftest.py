@@ -83,13 +83,37 @@ LONGEST_MODULES = ("test_overhead_smoke", "test_team_readme_e2e", "test_sync_e2e
                    "test_storage_plane_e2e", "test_team_hosts_e2e", "test_parallel_e2e", "test_ray_e2e")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     def start_rank(item: pytest.Item) -> tuple[int, int]:
         module = item.path.stem
         longest = LONGEST_MODULES.index(module) if module in LONGEST_MODULES else len(LONGEST_MODULES)
         return (0 if item.get_closest_marker("slow") else 1, longest)
 
     items.sort(key=start_rank)  # stable: within a rank, the collected order
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))  # pytest-xdist's -n, on its workers
+    if workers > 1:
+        items[:] = dealt(items, workers)
+
+
+def dealt(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """``items`` dealt like cards into the runs pytest-xdist hands its workers first: its `load` and `worksteal`
+    schedulers give each worker a run of consecutive tests of the collection (len // workers to the first, an
+    even share of the rest to each next), so sorted as they are every slow test would queue on the first
+    worker while the others ran the fast ones, and a long test stolen from its queue late would end the run.
+    Dealt, each worker's run starts with its share of the slow tests, longest first; what another worker
+    steals from a queue's end is fast tests."""
+    sizes, left = [], len(items)
+    for remaining in range(workers, 0, -1):
+        sizes.append(left // remaining)
+        left -= sizes[-1]
+    runs: list[list[pytest.Item]] = [[] for _ in sizes]
+    turn = 0
+    for item in items:
+        while len(runs[turn]) == sizes[turn]:
+            turn = (turn + 1) % workers
+        runs[turn].append(item)
+        turn = (turn + 1) % workers
+    return [item for run in runs for item in run]
 
 
 @pytest.fixture
