@@ -79,8 +79,9 @@ def typer_commands_built_once():
 # The modules whose tests take longest, longest first: under pytest-xdist a long test started last keeps the
 # run going after the other workers have finished, so these start first, then the other slow tests, then the
 # fast ones, which fill the workers' gaps at the end.
-LONGEST_MODULES = ("test_overhead_smoke", "test_team_readme_e2e", "test_sync_e2e", "test_faults",
-                   "test_storage_plane_e2e", "test_team_hosts_e2e", "test_parallel_e2e", "test_ray_e2e")
+LONGEST_MODULES = ("test_overhead_smoke", "test_team_readme_e2e", "test_sync_e2e", "test_team_hosts_e2e",
+                   "test_sklearn_example_e2e", "test_faults", "test_storage_plane_e2e", "test_parallel_e2e",
+                   "test_ray_e2e")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
