@@ -84,6 +84,7 @@ LONGEST_MODULES = ("test_overhead_smoke", "test_team_readme_e2e", "test_sync_e2e
                    "test_ray_e2e")
 
 
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected: the runs are of the tests that will run
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     def start_rank(item: pytest.Item) -> tuple[int, int]:
         module = item.path.stem
@@ -96,24 +97,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = dealt(items, workers)
 
 
+# Slow modules whose tests share a fixture that costs seconds to start: dealt to one worker, it starts once.
+DEALT_TOGETHER = {"test_ray_e2e": "cluster", "test_team_s3_e2e": "team_stack", "test_credentials_cli": "team_stack"}
+
+
 def dealt(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
-    """``items`` dealt like cards into the runs pytest-xdist hands its workers first: its `load` and `worksteal`
+    """``items`` (sorted) laid out for the runs pytest-xdist hands its workers first: its `load` and `worksteal`
     schedulers give each worker a run of consecutive tests of the collection (len // workers to the first, an
     even share of the rest to each next), so sorted as they are every slow test would queue on the first
     worker while the others ran the fast ones, and a long test stolen from its queue late would end the run.
-    Dealt, each worker's run starts with its share of the slow tests, longest first; what another worker
-    steals from a queue's end is fast tests."""
+    The slow tests are dealt like cards (those of DEALT_TOGETHER as one card), so each run starts with its share
+    of them, longest first; the fast tests then fill each run in their order, so what another worker steals
+    from a queue's end is fast tests and a module's fast tests mostly stay on one worker."""
     sizes, left = [], len(items)
     for remaining in range(workers, 0, -1):
         sizes.append(left // remaining)
         left -= sizes[-1]
-    runs: list[list[pytest.Item]] = [[] for _ in sizes]
-    turn = 0
+    cards: dict[str, list[pytest.Item]] = {}
+    fast = []
     for item in items:
-        while len(runs[turn]) == sizes[turn]:
-            turn = (turn + 1) % workers
-        runs[turn].append(item)
-        turn = (turn + 1) % workers
+        if item.get_closest_marker("slow"):
+            cards.setdefault(DEALT_TOGETHER.get(item.path.stem, item.nodeid), []).append(item)
+        else:
+            fast.append(item)
+    runs: list[list[pytest.Item]] = [[] for _ in sizes]
+    for turn, card in enumerate(cards.values()):
+        runs[turn % workers].extend(card)
+    if any(len(run) > size for run, size in zip(runs, sizes)):
+        return items  # more slow tests than a run holds: as sorted
+    for run, size in zip(runs, sizes):
+        taken = size - len(run)
+        run.extend(fast[:taken])
+        del fast[:taken]
     return [item for run in runs for item in run]
 
 
