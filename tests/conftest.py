@@ -79,17 +79,57 @@ def typer_commands_built_once():
 # The modules whose tests take longest, longest first: under pytest-xdist a long test started last keeps the
 # run going after the other workers have finished, so these start first, then the other slow tests, then the
 # fast ones, which fill the workers' gaps at the end.
-LONGEST_MODULES = ("test_overhead_smoke", "test_team_readme_e2e", "test_sync_e2e", "test_faults",
-                   "test_storage_plane_e2e", "test_team_hosts_e2e", "test_parallel_e2e", "test_ray_e2e")
+LONGEST_MODULES = ("test_overhead_smoke", "test_team_readme_e2e", "test_sync_e2e", "test_team_hosts_e2e",
+                   "test_sklearn_example_e2e", "test_faults", "test_storage_plane_e2e", "test_parallel_e2e",
+                   "test_ray_e2e")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected: the runs are of the tests that will run
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     def start_rank(item: pytest.Item) -> tuple[int, int]:
         module = item.path.stem
         longest = LONGEST_MODULES.index(module) if module in LONGEST_MODULES else len(LONGEST_MODULES)
         return (0 if item.get_closest_marker("slow") else 1, longest)
 
     items.sort(key=start_rank)  # stable: within a rank, the collected order
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))  # pytest-xdist's -n, on its workers
+    if workers > 1:
+        items[:] = dealt(items, workers)
+
+
+# Slow modules whose tests share a fixture that costs seconds to start: dealt to one worker, it starts once.
+DEALT_TOGETHER = {"test_ray_e2e": "cluster", "test_team_s3_e2e": "team_stack", "test_credentials_cli": "team_stack"}
+
+
+def dealt(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """``items`` (sorted) laid out for the runs pytest-xdist hands its workers first: its `load` and `worksteal`
+    schedulers give each worker a run of consecutive tests of the collection (len // workers to the first, an
+    even share of the rest to each next), so sorted as they are every slow test would queue on the first
+    worker while the others ran the fast ones, and a long test stolen from its queue late would end the run.
+    The slow tests are dealt like cards (those of DEALT_TOGETHER as one card), so each run starts with its share
+    of them, longest first; the fast tests then fill each run in their order, so what another worker steals
+    from a queue's end is fast tests and a module's fast tests mostly stay on one worker."""
+    sizes, left = [], len(items)
+    for remaining in range(workers, 0, -1):
+        sizes.append(left // remaining)
+        left -= sizes[-1]
+    cards: dict[str, list[pytest.Item]] = {}
+    fast = []
+    for item in items:
+        if item.get_closest_marker("slow"):
+            cards.setdefault(DEALT_TOGETHER.get(item.path.stem, item.nodeid), []).append(item)
+        else:
+            fast.append(item)
+    runs: list[list[pytest.Item]] = [[] for _ in sizes]
+    for turn, card in enumerate(cards.values()):
+        runs[turn % workers].extend(card)
+    if any(len(run) > size for run, size in zip(runs, sizes)):
+        return items  # more slow tests than a run holds: as sorted
+    for run, size in zip(runs, sizes):
+        taken = size - len(run)
+        run.extend(fast[:taken])
+        del fast[:taken]
+    return [item for run in runs for item in run]
 
 
 @pytest.fixture

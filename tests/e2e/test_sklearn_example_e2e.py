@@ -28,7 +28,7 @@ def test_the_sklearn_example_sweeps_autologs_publishes_predicts_registers_and_re
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "sklearn.yaml").write_text(config, encoding="utf-8")
 
-    ran = e2e.sweep(tmp_path, "run", "--config", "configs/sklearn.yaml", "--trials", "3", "--name", "skl",
+    ran = e2e.sweep(tmp_path, "run", "--config", "configs/sklearn.yaml", "--trials", "2", "--name", "skl",
                     "--register", "breast-cancer", timeout=600)
     assert ran.returncode == 0, ran.stderr
     # sweep's own warnings (scikit-learn's FutureWarnings from autolog's metric calls are not ours)
@@ -36,7 +36,7 @@ def test_the_sklearn_example_sweeps_autologs_publishes_predicts_registers_and_re
 
     client = e2e.mlflow_client(tmp_path)
     parent, children = e2e.runs(tmp_path, "sklearn")
-    assert len(children) == 3
+    assert len(children) == 2  # two: a best to pick; each trial more costs a model log (MLflow's pip inference)
     for child in children:  # scikit-learn's autolog wrote into each trial's own run
         assert {"n_estimators", "learning_rate", "max_depth", "loss"} <= set(child.data.params)
         assert {"training_accuracy_score", "val_accuracy"} <= set(child.data.metrics)
