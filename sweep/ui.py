@@ -173,9 +173,13 @@ def ui_command(host: str, port: int) -> list[str]:
 
 
 def ui_environment(tracking_uri: str, base: Mapping[str, str]) -> dict[str, str]:
-    """``base`` plus the store `mlflow ui` shows (MLFLOW_BACKEND_STORE_URI, its --backend-store-uri)."""
+    """``base`` plus the store `mlflow ui` shows (MLFLOW_BACKEND_STORE_URI, its --backend-store-uri).
+
+    MLflow's job runner (GenAI scoring jobs) is off unless ``base`` turns it on: browsing a sweep's runs needs
+    none of it, and it starts a runner and several consumers that each import mlflow, most of the UI's start."""
     return {**base, "MLFLOW_BACKEND_STORE_URI": tracking_uri,
-            "MLFLOW_DISABLE_TELEMETRY": base.get("MLFLOW_DISABLE_TELEMETRY", "true")}
+            "MLFLOW_DISABLE_TELEMETRY": base.get("MLFLOW_DISABLE_TELEMETRY", "true"),
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": base.get("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")}
 
 
 class UiServer:

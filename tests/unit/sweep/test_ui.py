@@ -28,6 +28,12 @@ def test_the_ui_listens_on_loopback_unless_a_host_is_given():
     assert ui_environment("sqlite:///mlflow.db", {})["MLFLOW_BACKEND_STORE_URI"] == "sqlite:///mlflow.db"
 
 
+def test_mlflows_job_runner_is_off_unless_the_user_turned_it_on():
+    assert ui_environment("sqlite:///mlflow.db", {})["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    turned_on = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true"}
+    assert ui_environment("sqlite:///mlflow.db", turned_on)["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "true"
+
+
 def test_the_tracking_password_is_in_the_childs_environment_not_its_command_line():
     uri = "postgresql://postgres:s3cr3t-pw@db:5432/mlflow"
     command, env = ui_command(DEFAULT_HOST, 5123), ui_environment(uri, {"PATH": "/bin"})
