@@ -24,23 +24,7 @@ sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).re
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-TRAINER = """
-import time
-
-
-def fit(trial):
-    x = trial.suggest_float("x", 0.0, 1.0)
-    time.sleep(trial.params["pause"])
-    return x
-"""
-CONFIG = """
-trainer: {{function: sleeper.py:fit}}
-objective: {{metric: value, direction: maximize}}
-sampler: {{name: random, seed: 0}}
-pruner: {{name: none}}
-trials: {trials}
-fixed: {{pause: {pause}}}
-"""
+from bench.common import SLEEPER_CONFIG, SLEEPER_TRAINER  # noqa: E402
 
 
 def throughput(folder: Path) -> float:
@@ -57,8 +41,8 @@ def throughput(folder: Path) -> float:
 
 def run(where: list[str], trials: int, pause: float) -> float:
     folder = Path(tempfile.mkdtemp(prefix="sweep-cluster-"))
-    (folder / "sleeper.py").write_text(TRAINER, encoding="utf-8")
-    (folder / "sweep.yaml").write_text(CONFIG.format(trials=trials, pause=pause), encoding="utf-8")
+    (folder / "sleeper.py").write_text(SLEEPER_TRAINER, encoding="utf-8")
+    (folder / "sweep.yaml").write_text(SLEEPER_CONFIG.format(trials=trials, pause=pause), encoding="utf-8")
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "RAY_USAGE_STATS_ENABLED": "0"}
     for name in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS", "SWEEP_STORAGE"):
         env.pop(name, None)

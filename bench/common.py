@@ -118,6 +118,27 @@ def working_folder(folder: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
+# A function trainer that only sleeps, and its config: the orchestration's cost with no model's in it
+# (bench/cluster.py, bench/parallel.py --sleeping)
+SLEEPER_TRAINER = """
+import time
+
+
+def fit(trial):
+    x = trial.suggest_float("x", 0.0, 1.0)
+    time.sleep(trial.params["pause"])
+    return x
+"""
+SLEEPER_CONFIG = """
+trainer: {{function: sleeper.py:fit}}
+objective: {{metric: value, direction: maximize}}
+sampler: {{name: random, seed: 0}}
+pruner: {{name: none}}
+trials: {trials}
+fixed: {{pause: {pause}}}
+"""
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """The environment of a subprocess: no store chosen from outside, no telemetry."""
     env = {key: value for key, value in os.environ.items() if key not in ("MLFLOW_TRACKING_URI", "SWEEP_STORAGE")}

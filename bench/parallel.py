@@ -35,25 +35,7 @@ sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).re
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import check_code, child_env, code_env  # noqa: E402
-
-SLEEPER = """
-import time
-
-
-def fit(trial):
-    x = trial.suggest_float("x", 0.0, 1.0)
-    time.sleep(trial.params["pause"])
-    return x
-"""
-SLEEPING = """
-trainer: {{function: sleeper.py:fit}}
-objective: {{metric: value, direction: maximize}}
-sampler: {{name: random, seed: 0}}
-pruner: {{name: none}}
-trials: {trials}
-fixed: {{pause: {pause}}}
-"""
+from bench.common import SLEEPER_CONFIG, SLEEPER_TRAINER, check_code, child_env, code_env  # noqa: E402
 
 SPACE = """
 trials: {trials}
@@ -180,8 +162,8 @@ def sleeping_run(jobs: int, trials: int, pause: float, code: Path | None
     from sweep.study import open_storage
 
     folder = Path(tempfile.mkdtemp(prefix=f"sweep-sleeping-{jobs}-"))
-    (folder / "sleeper.py").write_text(SLEEPER, encoding="utf-8")
-    (folder / "sweep.yaml").write_text(SLEEPING.format(trials=trials, pause=pause), encoding="utf-8")
+    (folder / "sleeper.py").write_text(SLEEPER_TRAINER, encoding="utf-8")
+    (folder / "sweep.yaml").write_text(SLEEPER_CONFIG.format(trials=trials, pause=pause), encoding="utf-8")
     env = code_env(code) if code is not None else child_env()
     cpu_before, launched = children_cpu(), time.time()
     started = time.perf_counter()
