@@ -21,7 +21,8 @@ journal appends; "other" is the rest. TPE's cost grows with the study; the rando
 it isolates the sweep's own orchestration.
 
 Memory: the main process's peak RSS (VmHWM, reset before the sweep; and getrusage(RUSAGE_SELF)), the tracking
-process's (its VmHWM from /proc when run_sweep returns; and getrusage(RUSAGE_CHILDREN) once it has been joined),
+process's (its VmHWM from /proc at the last trial, or when run_sweep returns if it is still there; and
+getrusage(RUSAGE_CHILDREN) once it has been joined),
 and both processes' RSS at a few points during the sweep. At the end: `sweep best` and `sweep ls` latency as
 subprocesses in the sweep's folder, and where a read's time goes.
 
@@ -195,6 +196,7 @@ class Listener:
         self.profile_from, self.total = profile_from, total
         self.profiler: Any = None
         self.main_hwm_trials: int | None = None  # this process's VmHWM at the last trial_finished: before the plots
+        self.tracking_hwm_trials: int | None = None  # the tracking process's, at the same moment
 
     def sweep_opening(self, _name: str, _target: int, _resumed: bool) -> None:
         return None  # the stores' opening is timed from sweep_started
@@ -219,6 +221,8 @@ class Listener:
             self.rss[done] = (proc_status("self", "VmRSS"), proc_status(pid, "VmRSS") if pid else None)
         if done == self.total:
             self.main_hwm_trials = proc_status("self", "VmHWM")
+            if self.tracking is not None:
+                self.tracking_hwm_trials = proc_status(self.tracking.pid, "VmHWM")
         if self.profile_from is not None:
             if done == self.profile_from:
                 import cProfile
@@ -310,7 +314,10 @@ def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first
         returned = time.perf_counter()
     main_hwm = proc_status("self", "VmHWM") if reset else None
     tracking = listener.tracking
-    tracking_hwm = proc_status(tracking.pid, "VmHWM") if tracking is not None else None
+    # it ends as soon as its last reply is through: when run_sweep returns it is usually gone already, so its
+    # VmHWM is the larger of the figure at the last trial and the one now, when there still is one
+    tracking_now = proc_status(tracking.pid, "VmHWM") if tracking is not None else None
+    tracking_hwm = max((hwm for hwm in (listener.tracking_hwm_trials, tracking_now) if hwm is not None), default=None)
     reaped = False
     if tracking is not None:
         tracking.join(30)  # it exits by itself once it has written everything; join() waits for (reaps) it
@@ -399,8 +406,9 @@ def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first
                                                           "included"))
     if not reaped:
         children_note += "; this sweep's tracking process was not reaped yet, so it is not counted"
-    line = (f"{tag} peak RSS, tracking process: {mib(tracking_hwm)} (its VmHWM from /proc when run_sweep "
-            f"returned); getrusage(RUSAGE_CHILDREN).ru_maxrss {mib(children_maxrss)} after join() ({children_note})")
+    line = (f"{tag} peak RSS, tracking process: {mib(tracking_hwm)} (its VmHWM from /proc at the last trial, or when "
+            f"run_sweep returned if it was still there); getrusage(RUSAGE_CHILDREN).ru_maxrss {mib(children_maxrss)} "
+            f"after join() ({children_note})")
     print(line)
     SUMMARY.append(line)
     points = sorted(listener.rss)
