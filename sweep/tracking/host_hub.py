@@ -1,6 +1,7 @@
-"""One tracking process per machine for the `sweep worker`s of one sweep (started by hand, or one per Ray task on
-a node): the first worker starts it, detached from itself; the next ones find it; it ends by itself once no
-worker has used it for LINGER_SECONDS, after ending the runs of any worker that died.
+"""One tracking process per machine for the `sweep worker`s of one sweep started there by hand: the first worker
+starts it, in a session of its own; the next ones find it; it ends by itself once no worker has used it for
+LINGER_SECONDS, after ending the runs of any worker that died. (A `sweep run --jobs` worker uses its sweep's
+tracking process; a Ray task's keeps its own, as Ray may end what a task leaves running.)
 
 Where it listens: a socket in a folder only this user can enter (`$XDG_RUNTIME_DIR/sweep-hubs-<uid>`, else the
 temporary folder's), named by a digest of what the workers must share for their records to go to one place:
@@ -19,7 +20,6 @@ import fcntl
 import hashlib
 import os
 import secrets
-import signal
 import stat
 import subprocess
 import sys
@@ -142,16 +142,10 @@ def open_tracker_later(identity: SweepIdentity) -> SweepTracker:
 
 def serve_hub(place: HubPlace) -> None:
     """The hub process: listen, write the key, serve workers, and end after LINGER_SECONDS without one."""
-    import logging
-
     from sweep.tracking.hub import Hub
-    from sweep.tracking.settings import configure_process
+    from sweep.tracking.server import prepare_tracking_process
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # it ends by itself, once its workers have ended
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    configure_process()  # before mlflow is imported: it reads some of these variables at import
-    for logger in ("mlflow", "alembic"):
-        logging.getLogger(logger).setLevel(logging.WARNING)
+    prepare_tracking_process()  # it ends by itself, once its workers have ended
     with contextlib.suppress(FileNotFoundError):
         place.socket.unlink()  # a stale one of a killed hub: the starter holds the lock
     key = secrets.token_bytes(32)

@@ -127,16 +127,8 @@ class Hub:
 
         requests: queue.Queue[Request[Any]] = queue.Queue()
         gone = threading.Event()
-
-        def read() -> None:
-            while True:
-                try:
-                    requests.put(connection.recv())
-                except (EOFError, OSError):
-                    gone.set()
-                    return
-
-        threading.Thread(target=read, name="sweep-hub-reader", daemon=True).start()
+        threading.Thread(target=read_until_end, args=(connection, requests, gone), name="sweep-hub-reader",
+                         daemon=True).start()
         server = TrackingServer(self._open_tracker, ConnectionReplies(connection), retry=self._retry,
                                 poll_seconds=SESSION_POLL_SECONDS)
         try:
@@ -177,20 +169,13 @@ class HubTransport:
         self._connection = connection
         self._replies: queue.Queue[Reply] = queue.Queue()
         self._gone = threading.Event()
-        self._reader = threading.Thread(target=self._read, name="sweep-hub-replies", daemon=True)
+        self._reader = threading.Thread(target=read_until_end, args=(connection, self._replies, self._gone),
+                                        name="sweep-hub-replies", daemon=True)
 
     @classmethod
     def connect(cls, address: HubAddress) -> HubTransport:
         """Reach the hub; raises OSError (or multiprocessing's AuthenticationError) when it cannot be reached."""
         return cls(Client(address.name, family="AF_UNIX", authkey=address.key))
-
-    def _read(self) -> None:
-        while True:
-            try:
-                self._replies.put(self._connection.recv())
-            except (EOFError, OSError):
-                self._gone.set()
-                return
 
     def start(self) -> None:
         self._reader.start()
@@ -218,6 +203,17 @@ class HubTransport:
     def closed(self) -> None:
         self._reader.join(timeout=5)  # the session closes its end once it has answered Close
         self._connection.close()
+
+
+def read_until_end(connection: Connection, into: queue.Queue[Any], gone: threading.Event) -> None:
+    """What ``connection`` brings, into ``into``, until the other end has gone (then ``gone`` is set): both ends of a
+    hub connection read this way, a session its worker's requests and a worker its session's replies."""
+    while True:
+        try:
+            into.put(connection.recv())
+        except (EOFError, OSError):
+            gone.set()
+            return
 
 
 def hang_up(connection: Connection) -> None:

@@ -14,6 +14,7 @@ This module imports no mlflow: the tracker is built by the factory given to Trac
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import signal
@@ -180,17 +181,9 @@ def drain(requests: RequestSource) -> list[Request[Any]]:
 def serve(requests: RequestSource, replies: Any, parent_pid: int) -> None:
     """The tracking process's entry point: settings, then mlflow, then the loop until Close or Quit; then the process
     ends at once (``replies``: a multiprocessing queue, flushed first)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # started with both blocked (signals_held): one that arrived meanwhile is now discarded, being ignored
+    prepare_tracking_process()
+    # started with both signals blocked (signals_held): one that arrived meanwhile is now discarded, being ignored
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
-    import logging
-
-    from sweep.tracking.settings import configure_process
-
-    configure_process()  # before mlflow is imported: it reads some of these variables at import
-    logging.getLogger("mlflow").setLevel(logging.WARNING)  # "Creating initial MLflow database tables..." is noise
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         from sweep.tracking.tracker import open_tracker
 
@@ -201,6 +194,19 @@ def serve(requests: RequestSource, replies: Any, parent_pid: int) -> None:
     server = TrackingServer(open_tracker, replies, retry=RetryPolicy.from_environment())
     server.loop(requests, lambda: os.getppid() == parent_pid)
     end_now(replies)
+
+
+def prepare_tracking_process() -> None:
+    """What a tracking process (a sweep's, or a machine's shared one) sets before it imports mlflow: Ctrl-C and
+    SIGTERM ignored (the processes it serves decide how their runs end, and tell it), sweep's MLflow settings, and
+    MLflow's and alembic's info lines off ("Creating initial MLflow database tables..." is noise)."""
+    from sweep.tracking.settings import configure_process
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    configure_process()  # before mlflow is imported: it reads some of these variables at import
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def end_now(replies: Any) -> None:

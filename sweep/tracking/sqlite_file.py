@@ -160,8 +160,7 @@ def create_whole(path: Path) -> None:
         with contextlib.suppress(FileExistsError):
             os.link(draft, path)
     finally:
-        for suffix in SQLITE_SIDE_FILES:
-            Path(f"{draft}{suffix}").unlink(missing_ok=True)
+        remove_draft(draft)
 
 
 def schema_template() -> Path | None:
@@ -198,9 +197,14 @@ def copied_template(template: Path, draft: Path) -> bool:
             return True
     except (OSError, sqlite3.Error):
         pass
+    remove_draft(draft)
+    return False
+
+
+def remove_draft(draft: Path) -> None:
+    """A draft database and the files SQLite keeps beside it."""
     for suffix in SQLITE_SIDE_FILES:
         Path(f"{draft}{suffix}").unlink(missing_ok=True)
-    return False
 
 
 def keep_template(draft: Path, template: Path) -> None:
