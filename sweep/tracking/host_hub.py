@@ -143,7 +143,7 @@ def open_tracker_later(identity: SweepIdentity) -> SweepTracker:
 def serve_hub(place: HubPlace) -> None:
     """The hub process: listen, write the key, serve workers, and end after LINGER_SECONDS without one."""
     from sweep.tracking.hub import Hub
-    from sweep.tracking.server import prepare_tracking_process
+    from sweep.tracking.server import exit_at_once, prepare_tracking_process
 
     prepare_tracking_process()  # it ends by itself, once its workers have ended
     with contextlib.suppress(FileNotFoundError):
@@ -166,7 +166,7 @@ def serve_hub(place: HubPlace) -> None:
             place.socket.unlink(missing_ok=True)
             break
     hub.close(timeout=None)
-    os._exit(0)  # every write is committed: the interpreter's teardown of mlflow's modules would only cost CPU
+    exit_at_once()  # every write is committed: the interpreter's teardown of mlflow's modules would only cost CPU
 
 
 if __name__ == "__main__":

@@ -90,6 +90,8 @@ class TrackingServer:
         finally:
             if self.hub is not None:
                 self.hub.close()
+            if self.tracker is not None:
+                self.tracker.store.cleanup()  # its scratch folder: a tracking process ends without the interpreter's
 
     def serve_requests(self, requests: RequestSource, parent_alive: Callable[[], bool]) -> None:
         pending: deque[Request[Any]] = deque()
@@ -215,6 +217,15 @@ def end_now(replies: Any) -> None:
     at exit)."""
     replies.close()
     replies.join_thread()  # the queue's feeder thread has written every reply to the pipe
+    exit_at_once()
+
+
+def exit_at_once() -> None:
+    """End a tracking process without the interpreter's teardown, once it has let go of its MLflow databases."""
+    if "sweep.tracking.store" in sys.modules:  # else it never opened one (MLflow's import failed, say)
+        from sweep.tracking.store import close_databases
+
+        close_databases()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

@@ -116,6 +116,7 @@ class TrackingStore:
     def cleanup(self) -> None:
         self._scratch_dir.cleanup()
 
+
     def _find_or_create_experiment(self) -> str:
         experiment = self.client.get_experiment_by_name(self.identity.experiment)
         if experiment is not None:
@@ -203,3 +204,14 @@ def server_request(uri: str, path: str) -> Any:
 def param_text(value: object) -> str:
     """A value as MLflow param or tag text: floats by repr, so they read back exactly."""
     return repr(value) if isinstance(value, float) else str(value)
+
+
+def close_databases() -> None:
+    """Close this process's connections to MLflow's SQL stores, as the interpreter's exit would: SQLite then folds
+    its write-ahead log into the database and removes the -wal and -shm files. Left behind, a user who deletes
+    mlflow.db to start over gets them replayed into the next sweep's new database ("malformed")."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    # MLflow keeps one engine per database URI for the whole process, on the class
+    for engine in list(getattr(SqlAlchemyStore, "_engine_map", {}).values()):
+        engine.dispose()

@@ -205,3 +205,18 @@ def _wait_for_running_trial(storage_url: str, name: str, worker: subprocess.Pope
     raise AssertionError("the worker never started a trial")
 
 
+
+
+@pytest.mark.usefixtures("mlflow_db")
+def test_a_finished_jobs_sweep_leaves_its_database_closed_and_no_scratch_folder(tmp_path: Path):
+    # its tracking processes end without the interpreter's teardown: what that teardown did, they must do first
+    write_held_sweep(tmp_path, "trials: 4\nfixed: {through: 4}\n")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    done = subprocess.run([*e2e.SWEEP, "run", "--config", "sweep.yaml", "--name", "tidy", "--jobs", "2"],
+                          cwd=tmp_path, env={**e2e.env(), "TMPDIR": str(scratch)}, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert not list(tmp_path.glob("mlflow.db-*")), "a write-ahead log left: deleting mlflow.db would not start over"
+    assert not list(scratch.iterdir()), "the tracking processes' scratch folders are removed"
+    assert_consistent(e2e.mlflow_client(tmp_path), journal_study(tmp_path, "tidy"), 4)
