@@ -161,6 +161,8 @@ def worker(
     parent_pid: Annotated[int | None, typer.Option(hidden=True, help="Die with this process (a Ray task's, or "
                                                                      "the `sweep run --jobs` that started it).")
                           ] = None,
+    start_fd: Annotated[int | None, typer.Option(hidden=True, help="Wait for `sweep run --jobs` to release this "
+                                                                   "worker through this pipe.")] = None,
 ) -> None:
     """Join an existing sweep from any machine: same study, same parent run."""
     from sweep.engine import SweepInterrupted, run_worker
@@ -171,6 +173,15 @@ def worker(
 
         if not die_with_parent(parent_pid):
             fail("the process that started this worker (a Ray task, or `sweep run --jobs`) has ended", 1)
+    if start_fd is not None:
+        from sweep.workers import wait_for_release
+
+        try:
+            released = wait_for_release(start_fd)
+        except KeyboardInterrupt:  # Ctrl-C while `sweep run` was starting: it stops too
+            released = False
+        if not released:  # the sweep's start failed: it says why
+            return
     with study_command(), sigterm_as_interrupt():
         listener = QuietProgress() if quiet else PlainProgress()
         try:

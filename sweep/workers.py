@@ -7,17 +7,22 @@ Each worker's stderr goes to its own anonymous temporary file (no name: it is go
 holding it, kill -9 included): the parent reads a failed worker's `error:` line from it, and nothing a
 worker prints (nor the warning of a killed worker's resource tracker) lands in the middle of the parent's
 output. Each worker dies with the parent (--parent-pid), so a killed `sweep run` leaves no worker going on.
+
+Workers start held (--start-fd): each imports what it needs while the sweep's study and parent run are still being
+created, then waits on a pipe of its own; release() lets them onto the study, and closing the pipe unreleased ends
+them without a trial (the sweep's start failed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -31,16 +36,34 @@ INTERRUPTED_CODE = 130  # `sweep worker` stopped by Ctrl-C or SIGTERM (sweep.err
 ERROR_PREFIX = "error: "  # how `sweep worker` reports an error on stderr, in one line
 
 
+RELEASE = b"go"  # what a held worker reads before it opens the study; end of file instead: it ends
+
+
 @dataclass
 class WorkerPool:
     processes: list[subprocess.Popen[bytes]]
     stderr_files: list[IO[bytes]]  # anonymous: closing them removes them
+    held: list[int] = field(default_factory=list)  # the write ends of the held workers' pipes, until release()
+
+    def release(self) -> None:
+        """Let the held workers onto the study (it exists now, and its parent run)."""
+        for pipe in self.held:
+            with contextlib.suppress(OSError):  # BrokenPipeError: that worker has ended already; wait() tells how
+                os.write(pipe, RELEASE)
+        self._let_go()
+
+    def _let_go(self) -> None:
+        for pipe in self.held:
+            os.close(pipe)
+        self.held = []
 
     def alive(self) -> int:
         return sum(process.poll() is None for process in self.processes)
 
     def stop(self) -> None:
-        """Ask every worker to stop as on Ctrl-C (the terminal may have sent it already: harmless)."""
+        """Ask every worker to stop as on Ctrl-C (the terminal may have sent it already: harmless); held ones
+        end without a trial."""
+        self._let_go()
         for process in self.processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -70,9 +93,22 @@ class WorkerPool:
         return found
 
     def close(self) -> None:
-        """Let go of the workers' stderr files (the workers have ended): that removes them."""
+        """Let go of the workers' stderr files (the workers have ended): that removes them. Workers still held (the
+        sweep's start failed) end first, without a trial."""
+        if self.held:
+            self._let_go()
+            self.wait()
         for stderr in self.stderr_files:
             stderr.close()
+
+
+def wait_for_release(pipe: int) -> bool:
+    """In a held worker: block until the pool releases it (True) or lets it go (False: end without a trial)."""
+    try:
+        with os.fdopen(pipe, "rb") as reader:
+            return reader.read(len(RELEASE)) == RELEASE
+    except OSError:
+        return False
 
 
 def error_line(path: Path) -> str | None:
@@ -102,29 +138,38 @@ def ended_how(code: int) -> str:
 
 
 def spawn_workers(name: str, jobs: int, *, storage: StorageLocation, tracking: TrackingLocation,
-                  target: int, gpus: Sequence[str] = (), hub: HubAddress | None = None) -> WorkerPool:
+                  target: int, gpus: Sequence[str] = (), hub: HubAddress | None = None,
+                  held: bool = False) -> WorkerPool:
     """``jobs`` workers on the sweep's stores: the storage always named, the tracking URI when the sweep names one
     (else the workers decide as this process did: MLFLOW_TRACKING_URI, then MLflow's default). ``gpus``: each
     worker's CUDA_VISIBLE_DEVICES (empty: they inherit this process's). ``hub``: the sweep's tracking process,
-    which records their trials (else each starts its own)."""
+    which records their trials (else each starts its own). ``held``: they wait for the pool's release()."""
     environment = {**os.environ, STORAGE_ENV: storage.secret_url, **(hub.environment() if hub else {})}
     if tracking.explicit is not None:
         environment[TRACKING_ENV] = tracking.explicit
     # --parent-pid: killed with this process (kill -9 included), a worker must not go on with the sweep unseen
     command = [sys.executable, "-m", "sweep.cli", "worker", name, "--trials", str(target), "--quiet",
                "--no-finalize", "--parent-pid", str(os.getpid())]
-    stderr_files: list[IO[bytes]] = []
-    processes: list[subprocess.Popen[bytes]] = []
+    pool = WorkerPool([], [])
     try:
         for number in range(jobs):
-            stderr_files.append(tempfile.TemporaryFile(prefix="sweep-worker-"))  # noqa: SIM115 - closed by close()
+            pool.stderr_files.append(tempfile.TemporaryFile(prefix="sweep-worker-"))  # noqa: SIM115 - closed by close()
             own = {**environment, GPU_ENV: gpus[number]} if gpus else environment
-            processes.append(subprocess.Popen(command, env=own, stdout=subprocess.DEVNULL,
-                                              stdin=subprocess.DEVNULL, stderr=stderr_files[-1]))
+            if not held:
+                pool.processes.append(subprocess.Popen(command, env=own, stdout=subprocess.DEVNULL,
+                                                       stdin=subprocess.DEVNULL, stderr=pool.stderr_files[-1]))
+                continue
+            reader, writer = os.pipe()
+            pool.held.append(writer)
+            try:
+                pool.processes.append(subprocess.Popen([*command, "--start-fd", str(reader)], env=own,
+                                                       stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                                                       stderr=pool.stderr_files[-1], pass_fds=(reader,)))
+            finally:
+                os.close(reader)  # the worker holds its own copy
     except BaseException:
-        pool = WorkerPool(processes, stderr_files)
         pool.stop()
         pool.wait()
         pool.close()
         raise
-    return WorkerPool(processes, stderr_files)
+    return pool

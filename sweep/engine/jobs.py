@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from sweep.config import SweepConfig
 from sweep.engine.loop import WAIT_SECONDS, StopSignal, most_frequent
@@ -17,10 +18,28 @@ from sweep.tracking.hub import HubAddress
 from sweep.tracking.operations import OpenHub
 
 
-def supervise(study: SweepStudy, config: SweepConfig, executor: Executor, storage: StorageLocation,
-              tracking: TrackingLocation, listener: SweepListener, stop: StopSignal, started: float,
-              recorder: Recorder) -> tuple[LoopEnd, int, list[str], str | None]:
-    """Run the trials in the executor's workers (processes here, or Ray tasks) until they end.
+@dataclass(frozen=True)
+class HeldWorkers:
+    """A sweep's workers, started before its study and parent run exist and held until then: worker processes
+    import what they need while this process creates the stores and waits for MLflow."""
+
+    pool: Pool
+    workers: int
+    hub: HubAddress | None  # this sweep's tracking process, which the workers record through once it is open
+
+
+def start_held(executor: Executor, name: str, storage: StorageLocation, tracking: TrackingLocation,
+               target: int) -> HeldWorkers:
+    """Start the executor's workers on sweep ``name``, held (the caller closes the pool however the start ends)."""
+    # workers on this machine record through this sweep's tracking process: none imports MLflow of its own
+    hub = HubAddress.new() if executor.on_this_machine else None
+    pool = executor.start(name, storage=storage, tracking=tracking, target=target, hub=hub, held=True)
+    return HeldWorkers(pool, executor.workers, hub)
+
+
+def supervise(study: SweepStudy, config: SweepConfig, held: HeldWorkers, listener: SweepListener, stop: StopSignal,
+              started: float, recorder: Recorder) -> tuple[LoopEnd, int, list[str], str | None]:
+    """Release the held workers (processes here, or Ray tasks) onto the study and run the trials until they end.
 
     Returns the status, the trials they ran, the workers' own one-line errors, and a note when the sweep
     was too short to gain from its workers. The status is
@@ -29,13 +48,12 @@ def supervise(study: SweepStudy, config: SweepConfig, executor: Executor, storag
     ended on errors (MLflow unreachable, say) before the sweep was done.
     """
     before = set(study.finished_numbers())
-    # workers on this machine record through this sweep's tracking process: none imports MLflow of its own
-    hub = HubAddress.new() if executor.on_this_machine else None
-    if hub is not None:
-        recorder.call(OpenHub(hub))
-    spawned = time.time()
-    pool = executor.start(study.name, storage=storage, tracking=tracking, target=config.trials, hub=hub)
+    pool = held.pool
     try:
+        if held.hub is not None:
+            recorder.call(OpenHub(held.hub))
+        spawned = time.time()
+        pool.release()
         reported = _watch(pool, study, config, listener, stop, started, before)
         pool.wait()
         failures = pool.failures()
@@ -59,7 +77,7 @@ def supervise(study: SweepStudy, config: SweepConfig, executor: Executor, storag
     else:
         status = LoopEnd.INTERRUPTED
     ran = study.spans(reported - before)
-    return status, len(ran), failures, too_short_note(ran, executor.workers, spawned)
+    return status, len(ran), failures, too_short_note(ran, held.workers, spawned)
 
 
 def too_short_note(trials: list[TrialSpan], jobs: int, spawned: float) -> str | None:

@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from sweep.config import SweepConfig, check_sampler_packages
 from sweep.engine import composition
 from sweep.engine.ending import end_sweep
-from sweep.engine.jobs import error_summary, supervise
+from sweep.engine.jobs import error_summary, start_held, supervise
 from sweep.engine.loop import StopSignal, TrialLoop
 from sweep.engine.parts import Parts
 from sweep.engine.progress import SweepInterrupted, SweepListener, SweepStart, SweepSummary, WorkersFailed
@@ -110,6 +110,10 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
     name = config.name
     assert name is not None
     listener.sweep_opening(name, config.trials, existing is not None)
+    held = None
+    if executor is not None:  # started now, they import what they need while the study and parent run are created
+        held = start_held(executor, name, location, tracking, config.trials)
+        cleanup.callback(held.pool.close)  # however the start ends: unreleased, they end without a trial
 
     try:
         experiment_id = recorder.connect(SweepIdentity(name, config.experiment, tracking.explicit,
@@ -143,14 +147,14 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
         listener.sweep_started(SweepStart(name, config.experiment, parent_run_id, str(location), str(tracking),
                                           config.trials, study.census().finished.finished, existing is not None))
         # -- the trials: in this process, or in workers (--jobs processes, Ray tasks) --
-        if executor is None:
+        if held is None:
             loop = TrialLoop(study, config, trainer, recorder, listener, started, stop, gate, sweep_folder(name))
             status = loop.run()
             trainer_seconds, trials_run, errors = loop.trainer_seconds, loop.trials_run, loop.error_summary()
             failures, jobs_note = [], None
         else:
-            status, trials_run, failures, jobs_note = supervise(study, config, executor, location, tracking,
-                                                                listener, stop, started, recorder)
+            status, trials_run, failures, jobs_note = supervise(study, config, held, listener, stop, started,
+                                                                recorder)
             trainer_seconds, errors = None, error_summary(study)
         # -- the end: the final best, the study's state, plots and model, the parent run's status --
         final = study.census()

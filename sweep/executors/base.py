@@ -11,6 +11,10 @@ from sweep.tracking.hub import HubAddress
 class Pool(Protocol):
     """The running workers of one sweep (worker processes, or Ray tasks running them)."""
 
+    def release(self) -> None:
+        """Let workers started held onto the study (a no-op for a pool started unheld, or released already)."""
+        ...
+
     def alive(self) -> int:
         """How many have not ended yet."""
         ...
@@ -39,8 +43,10 @@ class Executor(Protocol):
     on_this_machine: bool  # its workers can reach this machine's tracking hub (worker processes; not Ray tasks)
 
     def start(self, name: str, *, storage: StorageLocation, tracking: TrackingLocation, target: int,
-              hub: HubAddress | None = None) -> Pool:
-        """Start the workers; with ``hub``, they send their records to the sweep's tracking process there."""
+              hub: HubAddress | None = None, held: bool = False) -> Pool:
+        """Start the workers; with ``hub``, they send their records to the sweep's tracking process there.
+        ``held``: they touch no store until the pool's release() (started while the study is being created, the
+        worker processes here import what they need meanwhile)."""
         ...
 
     def close(self) -> None:

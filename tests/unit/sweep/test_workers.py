@@ -8,7 +8,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sweep.workers import WorkerPool, error_line
+import pytest
+
+from sweep.locations import StorageLocation, TrackingLocation
+from sweep.workers import WorkerPool, error_line, spawn_workers
 
 
 def pool_of(*scripts: str) -> WorkerPool:
@@ -41,3 +44,29 @@ def test_error_line_of_a_missing_or_empty_file_is_none(tmp_path: Path):
     assert error_line(tmp_path / "missing") is None
     (tmp_path / "empty").write_text("\n")
     assert error_line(tmp_path / "empty") is None
+
+
+def held_pool(folder: Path, jobs: int) -> WorkerPool:
+    """Real `sweep worker`s started held on sweep "nowhere" in ``folder``, whose stores do not exist."""
+    return spawn_workers("nowhere", jobs, storage=StorageLocation.parse(str(folder / "sweep.journal")),
+                         tracking=TrackingLocation.resolve(f"sqlite:///{folder / 'mlflow.db'}"), target=3, held=True)
+
+
+@pytest.mark.slow  # real worker processes
+def test_held_workers_let_go_unreleased_end_without_touching_a_store(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    pool = held_pool(tmp_path, 2)
+    pool.close()  # as when the sweep's start fails: the workers end, without a trial
+    assert [process.returncode for process in pool.processes] == [0, 0]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [], "no store, no sweep folder"
+
+
+@pytest.mark.slow  # a real worker process
+def test_a_released_worker_opens_the_sweep(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    pool = held_pool(tmp_path, 1)
+    pool.release()
+    assert pool.wait() != [0]
+    [failure] = pool.failures()
+    assert failure.startswith("no sweeps yet"), failure  # it looked for the sweep's storage: there is none
+    pool.close()

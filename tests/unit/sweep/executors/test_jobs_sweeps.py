@@ -6,6 +6,7 @@ assert_consistent."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 from pathlib import Path
 
@@ -13,7 +14,14 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
+from sweep.config import load_config
+from sweep.engine import run_sweep
+from sweep.engine.composition import make_trainer
+from sweep.engine.parts import Parts
+from sweep.errors import SweepError
+from sweep.executors import Executor, open_executor
 from sweep.ranking import rank_key
+from sweep.tracking.transport import ThreadTransport
 from tests.support import e2e, inprocess
 
 pytestmark = pytest.mark.slow  # each test runs a whole sweep and its two worker processes
@@ -133,3 +141,41 @@ def test_two_jobs_each_get_their_own_gpu_from_cuda_visible_devices(tmp_path: Pat
     for trial in e2e.study(tmp_path, "gpus").trials:
         seen[trial.user_attrs["sweep.worker"]].add(trial.user_attrs["sweep.metrics"]["gpu"])
     assert sorted(seen.values(), key=min) == [{3.0}, {7.0}], seen
+
+
+class RecordingExecutor:
+    """The real executor, keeping the pools it starts."""
+
+    def __init__(self, inner: Executor) -> None:
+        self.inner, self.pools = inner, []
+        self.workers, self.on_this_machine = inner.workers, inner.on_this_machine
+
+    def start(self, *args, **kwargs):
+        self.pools.append(self.inner.start(*args, **kwargs))
+        return self.pools[-1]
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_start_that_fails_after_the_workers_started_ends_them_without_a_trial(tmp_path: Path):
+    # the workers are started before MLflow is reached
+    (tmp_path / "mlflow.db").write_bytes(b"not an SQLite database\n" * 100)
+    e2e.write_config(tmp_path, "trials: 4\npruner: {name: none}\n" + e2e.FAST_SPACE)
+    config = load_config(tmp_path / "sweep.yaml", {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+                                                   "storage": str(tmp_path / "sweep.journal"), "name": "broken",
+                                                   "jobs": 2})
+    executors: list[RecordingExecutor] = []
+
+    @contextlib.contextmanager
+    def recording(*args):
+        with open_executor(*args) as executor:
+            executors.append(RecordingExecutor(executor))
+            yield executors[-1]
+
+    parts = Parts(transport=ThreadTransport, trainer=make_trainer, executor=recording)
+    with inprocess.working_in(tmp_path), pytest.raises(SweepError):
+        run_sweep(config, resume=False, listener=inprocess.RecordingListener(), parts=parts)
+    [pool] = executors[0].pools
+    assert [process.poll() for process in pool.processes] == [0, 0], "ended, without a trial or an error"
+    assert not (tmp_path / "sweep.journal").exists(), "nothing half-written"
