@@ -53,6 +53,9 @@ class FakeTracker:
         self._record("connect")
         return "experiment-1"
 
+    def cleanup(self) -> None:  # its scratch folder: not a call on the store
+        self.cleaned_up = True
+
     # parent
     def open(self, parent_run_id: str | None, **_: Any) -> tuple[str, bool]:
         self._record(f"open {parent_run_id}")
