@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -60,7 +60,9 @@ class ActiveChildRuns:
         self.ready = False
 
     @contextmanager
-    def scope(self, run_id: str | None) -> Iterator[None]:
+    def scope(self, child_run: Callable[[], str | None]) -> Iterator[None]:
+        """The trial's child run (``child_run()`` waits for its id) made active around the trial's code."""
+        run_id = child_run()
         if run_id is None:
             raise TrackingError("the trial has no child run to make active (the tracking store could not create "
                                 "it); check the tracking store, then `sweep sync`")
@@ -146,8 +148,8 @@ class StrayRunWatch:
         self.warned = False
 
     @contextmanager
-    def scope(self, _run_id: str | None) -> Iterator[None]:
-        yield
+    def scope(self, _child_run: Callable[[], str | None]) -> Iterator[None]:
+        yield  # the child run is not waited for: the trial runs while the tracking process creates it
         mlflow = sys.modules.get("mlflow")
         if self.warned or mlflow is None:
             return

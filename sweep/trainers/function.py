@@ -25,8 +25,9 @@ from sweep.trainers.base import TrialOutcome
 from sweep.trainers.spec import TrainerSpec
 from sweep.trial import Trial, metric_name, number
 
-# what a function trainer's trial runs under, given the trial's child run id: its MLflow active run, or nothing
-RunScope = Callable[[str | None], AbstractContextManager[None]]
+# what a function trainer's trial runs under (its MLflow active run, or nothing), given how to get its child run's
+# id: asking waits for the tracking process to create the run, so only a scope that needs the id asks
+RunScope = Callable[[Callable[[], str | None]], AbstractContextManager[None]]
 
 
 def load_function(spec: TrainerSpec, *, key: str = "trainer.function") -> Callable[[Trial], Any]:
@@ -202,7 +203,7 @@ class FunctionTrainer:
 
     def run(self, trial: Trial) -> TrialOutcome:
         self.warnings.install()
-        scope = self.run_scope(trial.run_id) if self.run_scope is not None else nullcontext()
+        scope = self.run_scope(lambda: trial.run_id) if self.run_scope is not None else nullcontext()
         with scope:
             returned = self.fit(trial)
         return outcome_of(returned, self.metric, trial.final_metrics, self.more_objectives)

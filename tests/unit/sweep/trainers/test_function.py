@@ -111,3 +111,20 @@ def test_provenance_names_the_function_its_file_hash_and_its_git_commit(tmp_path
     assert tags["trainer.function"] == spec.function
     assert tags["trainer.file_sha256"] == hashlib.sha256((tmp_path / "train.py").read_bytes()).hexdigest()
     assert len(tags["trainer.git_commit"]) >= 40
+
+
+def test_a_trial_that_logs_nothing_to_mlflow_itself_never_waits_for_its_child_run(tmp_path):
+    # the child run is created by the tracking process while the trial runs: only code that asks for it waits
+    import optuna
+
+    from sweep.tracking.active_run import StrayRunWatch
+    from sweep.trial import Trial, TrialRun
+
+    asked: list[str] = []
+    trainer = FunctionTrainer(spec_for(tmp_path, "def fit(trial):\n    return 0.5\n"), lambda trial: 0.5, "value",
+                              StrayRunWatch("function: train.py:fit").scope)
+    optuna_trial = optuna.create_study().ask()
+    trial = Trial(optuna_trial, TrialRun(), sweep="demo", metric="value", space={}, fixed={},
+                  run_id=lambda: asked.append("run id") or "run-1", workdirs=tmp_path)
+    assert trainer.run(trial).value == 0.5
+    assert asked == []
