@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +61,25 @@ class WorkerPool:
 
     def alive(self) -> int:
         return sum(process.poll() is None for process in self.processes)
+
+    def settle(self, timeout: float) -> None:
+        """Block until a worker ends or ``timeout`` passes: a process's pidfd is readable once it has ended."""
+        if not hasattr(os, "pidfd_open"):  # not Linux
+            time.sleep(timeout)
+            return
+        handles = []
+        try:
+            for process in self.processes:
+                if process.poll() is None:
+                    with contextlib.suppress(OSError):  # ended meanwhile (ESRCH)
+                        handles.append(os.pidfd_open(process.pid))
+            if handles:
+                select.select(handles, [], [], timeout)
+            else:
+                time.sleep(timeout)
+        finally:
+            for handle in handles:
+                os.close(handle)
 
     def stop(self) -> None:
         """Ask every worker to stop as on Ctrl-C (the terminal may have sent it already: harmless); held ones

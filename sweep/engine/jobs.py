@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -54,6 +55,8 @@ def supervise(study: SweepStudy, config: SweepConfig, held: HeldWorkers, listene
             recorder.call(OpenHub(held.hub))
         spawned = time.time()
         pool.release()
+        # this process only watches from here: it loads the plots' modules meanwhile, off the sweep's end
+        threading.Thread(target=study.preload_plots, name="sweep-plots-preload", daemon=True).start()
         reported = _watch(pool, study, config, listener, stop, started, before)
         pool.wait()
         failures = pool.failures()
@@ -120,7 +123,7 @@ def _watch(pool: Pool, study: SweepStudy, config: SweepConfig, listener: SweepLi
                                                 time.perf_counter() - started))
         if alive == 0:
             return reported
-        time.sleep(WAIT_SECONDS)
+        pool.settle(WAIT_SECONDS)  # woken at once when a worker ends: the last one starts the sweep's end
 
 
 def error_summary(study: SweepStudy) -> list[tuple[str, int]]:

@@ -31,7 +31,9 @@ from sweep.trial import OptunaTrial, TrialInterrupted, TrialPruned, TrialRun
 from sweep.urls import hide_secrets, secrets_in
 
 FAIL_FAST_TRIALS = 5  # this many trials failing with one same error, and none ever succeeded: the sweep stops
-WAIT_SECONDS = 0.5  # how often a worker with no trial left to start looks at the others' last trials
+WAIT_SECONDS = 0.5  # how often `sweep run` looks at its workers' progress, at most
+# how often a worker with no trial left to start looks at the others' last trials: the sweep ends no sooner
+LAST_TRIALS_SECONDS = 0.1
 INTERRUPTED = "interrupted (Ctrl-C or SIGTERM)"
 
 
@@ -154,7 +156,7 @@ class TrialLoop:
             elif self.census.running == 0:
                 return LoopEnd.FINISHED
             else:
-                time.sleep(WAIT_SECONDS)  # other workers run the last trials; theirs may still fail and retry
+                time.sleep(LAST_TRIALS_SECONDS)  # others run the last trials; theirs may still fail and retry
 
     def _next_trial(self) -> OptunaTrial | None:
         with self.gate:

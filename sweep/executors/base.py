@@ -19,6 +19,10 @@ class Pool(Protocol):
         """How many have not ended yet."""
         ...
 
+    def settle(self, timeout: float) -> None:
+        """Block until one of them ends, or ``timeout`` seconds have passed."""
+        ...
+
     def stop(self) -> None:
         """Ask each to stop as on Ctrl-C: its trial ends at the next epoch, the sweep stays resumable."""
         ...

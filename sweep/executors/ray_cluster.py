@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
@@ -60,6 +61,13 @@ class RayPool:
 
     def alive(self) -> int:
         return len(self._pending(0))
+
+    def settle(self, timeout: float) -> None:
+        pending = self._pending(0)
+        if pending:
+            self._ray.wait(pending, num_returns=1, timeout=timeout, fetch_local=False)
+        else:
+            time.sleep(timeout)
 
     def stop(self) -> None:
         """Ray's cancel raises KeyboardInterrupt in each task, which stops its worker as Ctrl-C would."""

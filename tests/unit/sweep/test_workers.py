@@ -70,3 +70,14 @@ def test_a_released_worker_opens_the_sweep(tmp_path: Path, monkeypatch):
     [failure] = pool.failures()
     assert failure.startswith("no sweeps yet"), failure  # it looked for the sweep's storage: there is none
     pool.close()
+
+
+def test_settle_wakes_when_a_worker_ends():
+    pool = pool_of("pass", "import time; time.sleep(600)")
+    try:
+        pool.settle(600)  # a bound the test's own timeout cuts short: it must wake when the first worker ends
+        assert pool.processes[0].poll() == 0 and pool.processes[1].poll() is None
+    finally:
+        pool.processes[1].kill()
+        pool.wait()
+        pool.close()
