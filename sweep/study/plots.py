@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from collections.abc import Callable
@@ -54,19 +55,11 @@ def study_plots(study: optuna.Study) -> StudyPlots:
         return StudyPlots({}, skipped, time.perf_counter() - started)
 
     try:
-        import matplotlib
-    except ImportError:  # MLflow brings it, but mlflow-skinny does not
+        plt, plots, evaluator = plotting_modules()
+    except ImportError:  # MLflow brings matplotlib, but mlflow-skinny does not
         reason = "matplotlib is not installed: pip install matplotlib"
         return StudyPlots({}, {plot: skipped.get(plot, reason) for plot in wanted},
                           time.perf_counter() - started)
-
-    import sys
-
-    if "matplotlib.pyplot" not in sys.modules:  # switching a caller's backend later would close its figures
-        matplotlib.use("Agg")  # files only: no display, no GUI toolkit
-    import matplotlib.pyplot as plt
-
-    plots, evaluator = _optuna_matplotlib()
     attrs = SweepAttrs.read(study)
     metric = attrs.metric if attrs.is_sweep else "Objective Value"  # axis labels say what was optimized
     # with several objectives, Optuna's one-objective plots need to be told which: the first
@@ -112,6 +105,28 @@ def pareto_plot(plots: Any, study: optuna.Study, names: list[str] | None) -> Any
         return plots.plot_pareto_front(study, target_names=names)
     return plots.plot_pareto_front(study, targets=lambda trial: (trial.values[0], trial.values[1]),
                                    target_names=names[:2] if names else None)
+
+
+def plotting_modules() -> tuple[Any, Any, Any]:
+    """matplotlib.pyplot (on the files-only backend unless pyplot was loaded already), Optuna's matplotlib plots and
+    a PED-ANOVA evaluator; ImportError without matplotlib."""
+    import sys
+
+    import matplotlib
+
+    if "matplotlib.pyplot" not in sys.modules:  # switching a caller's backend later would close its figures
+        matplotlib.use("Agg")  # files only: no display, no GUI toolkit
+    import matplotlib.pyplot as plt
+
+    plots, evaluator = _optuna_matplotlib()
+    return plt, plots, evaluator
+
+
+def preload_plotting() -> None:
+    """Import what study_plots needs ahead of a sweep's end, which then does not wait for it (`sweep run --jobs`
+    does it on a thread while its workers run the trials). Whatever fails here fails again, and is reported, there."""
+    with contextlib.suppress(Exception):
+        plotting_modules()
 
 
 def _optuna_matplotlib() -> tuple[Any, Any]:

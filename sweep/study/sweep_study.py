@@ -34,7 +34,7 @@ from sweep.study.census import Census, Tally, is_feasible, optuna_state, record_
 from sweep.study.full_trial import FullTrial
 from sweep.study.opening import ExistingSweep
 from sweep.study.optuna_internals import ask_new, database_url_of, quiet_heartbeat_warnings, storage_of, trial_id_of
-from sweep.study.plots import StudyPlots, study_plots
+from sweep.study.plots import StudyPlots, preload_plotting, study_plots
 from sweep.study.queue import QueuedTrial, queue_start_with, queue_trial
 from sweep.study.seeding import SamplerStreams
 from sweep.study.sharing import fail_dead_trials, fail_orphaned_trials
@@ -250,8 +250,13 @@ class SweepStudy:
                             {o.metric: value for o, value in zip(objectives, t.values)}) for t in members]
 
     def plots(self) -> StudyPlots:
-        """Optuna's plots of the study, as PNGs (matplotlib is imported here only)."""
+        """Optuna's plots of the study, as PNGs (matplotlib is imported here, unless preload_plots() did)."""
         return study_plots(self._study)
+
+    @staticmethod
+    def preload_plots() -> None:
+        """Import matplotlib and Optuna's plots now (on a thread of the caller's), for plots() at the end."""
+        preload_plotting()
 
     def _update(self, **changes: Any) -> None:
         replace(SweepAttrs.read(self._study), **changes).write(self._study)
