@@ -50,13 +50,14 @@ def supervise(study: SweepStudy, config: SweepConfig, held: HeldWorkers, listene
     """
     before = set(study.finished_numbers())
     pool = held.pool
+    # this process only watches the workers: it loads the plots' modules meanwhile, off the sweep's end
+    preloading = threading.Thread(target=study.preload_plots, name="sweep-plots-preload", daemon=True)
     try:
         if held.hub is not None:
             recorder.call(OpenHub(held.hub))
         spawned = time.time()
         pool.release()
-        # this process only watches from here: it loads the plots' modules meanwhile, off the sweep's end
-        threading.Thread(target=study.preload_plots, name="sweep-plots-preload", daemon=True).start()
+        preloading.start()
         reported = _watch(pool, study, config, listener, stop, started, before)
         pool.wait()
         failures = pool.failures()
@@ -66,6 +67,8 @@ def supervise(study: SweepStudy, config: SweepConfig, held: HeldWorkers, listene
         raise
     finally:
         pool.close()
+        if preloading.is_alive():  # an import cut off by the interpreter's exit can crash it
+            preloading.join()
     census = study.census()
     # the target as the study stores it now (`sweep set` may have changed it), or a stop rule that holds
     reached = census.finished.finished >= (census.target or config.trials) or rule_that_holds(census, config)
