@@ -591,7 +591,27 @@ def _command_line() -> str:
 
 def main() -> None:
     show_warnings(sys.stderr)
-    run_app(app, "sweep")
+    try:
+        run_app(app, "sweep")
+    except SystemExit as ended:
+        if "sweep.engine.run" in sys.modules:  # a sweep ran here: Optuna, matplotlib, the trainer's libraries
+            exit_without_teardown(ended.code if isinstance(ended.code, int) else 0 if ended.code is None else 1)
+        raise
+
+
+def exit_without_teardown(code: int) -> NoReturn:
+    """End the process without the interpreter tearing down every module a sweep loaded (CPU the user waits for,
+    that writes nothing); what that exit does which matters is done first: the tracking process joined, logs and
+    output flushed."""
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        child.join()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe or stream: nothing more can reach it
+            stream.flush()
+    os._exit(code)
 
 
 def show_warnings(stream: Any) -> logging.Handler:
