@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 
 from sweep.config import SweepConfig
+from sweep.engine.ending import PlotsPreload
 from sweep.engine.loop import WAIT_SECONDS, StopSignal, most_frequent
 from sweep.engine.progress import SweepListener, TrialUpdate
 from sweep.engine.stopping import rule_that_holds
@@ -39,8 +39,10 @@ def start_held(executor: Executor, name: str, storage: StorageLocation, tracking
 
 
 def supervise(study: SweepStudy, config: SweepConfig, held: HeldWorkers, listener: SweepListener, stop: StopSignal,
-              started: float, recorder: Recorder) -> tuple[LoopEnd, int, list[str], str | None]:
-    """Release the held workers (processes here, or Ray tasks) onto the study and run the trials until they end.
+              started: float, recorder: Recorder, plotting: PlotsPreload
+              ) -> tuple[LoopEnd, int, list[str], str | None]:
+    """Release the held workers (processes here, or Ray tasks) onto the study and run the trials until they end,
+    preloading the plots meanwhile.
 
     Returns the status, the trials they ran, the workers' own one-line errors, and a note when the sweep
     was too short to gain from its workers. The status is
@@ -50,14 +52,12 @@ def supervise(study: SweepStudy, config: SweepConfig, held: HeldWorkers, listene
     """
     before = set(study.finished_numbers())
     pool = held.pool
-    # this process only watches the workers: it loads the plots' modules meanwhile, off the sweep's end
-    preloading = threading.Thread(target=study.preload_plots, name="sweep-plots-preload", daemon=True)
     try:
         if held.hub is not None:
             recorder.call(OpenHub(held.hub))
         spawned = time.time()
         pool.release()
-        preloading.start()
+        plotting.start()  # this process only watches the workers from here
         reported = _watch(pool, study, config, listener, stop, started, before)
         pool.wait()
         failures = pool.failures()
@@ -67,8 +67,6 @@ def supervise(study: SweepStudy, config: SweepConfig, held: HeldWorkers, listene
         raise
     finally:
         pool.close()
-        if preloading.is_alive():  # an import cut off by the interpreter's exit can crash it
-            preloading.join()
     census = study.census()
     # the target as the study stores it now (`sweep set` may have changed it), or a stop rule that holds
     reached = census.finished.finished >= (census.target or config.trials) or rule_that_holds(census, config)

@@ -7,7 +7,7 @@ from contextlib import ExitStack
 
 from sweep.config import SweepConfig, check_sampler_packages
 from sweep.engine import composition
-from sweep.engine.ending import end_sweep
+from sweep.engine.ending import PlotsPreload, end_sweep
 from sweep.engine.jobs import error_summary, start_held, supervise
 from sweep.engine.loop import StopSignal, TrialLoop
 from sweep.engine.parts import Parts
@@ -110,12 +110,16 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
     name = config.name
     assert name is not None
     listener.sweep_opening(name, config.trials, existing is not None)
+    plotting = PlotsPreload()
+    cleanup.callback(plotting.join)
     held = None
     if executor is not None:  # started now, they import what they need while the study and parent run are created
         held = start_held(executor, name, location, tracking, config.trials)
         cleanup.callback(held.pool.close)  # however the start ends: unreleased, they end without a trial
 
     try:
+        if held is None:  # the trials run here: only until MLflow has started has this process nothing to do
+            plotting.start()
         experiment_id = recorder.connect(SweepIdentity(name, config.experiment, tracking.explicit,
                                                             config.run_name, dict(config.fixed)))
         # -- from here a signal only asks the loop to stop at the next epoch or trial boundary. The study
@@ -154,7 +158,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
             failures, jobs_note = [], None
         else:
             status, trials_run, failures, jobs_note = supervise(study, config, held, listener, stop, started,
-                                                                recorder)
+                                                                recorder, plotting)
             trainer_seconds, errors = None, error_summary(study)
         # -- the end: the final best, the study's state, plots and model, the parent run's status --
         final = study.census()
