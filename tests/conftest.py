@@ -98,7 +98,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 # Slow modules whose tests share a fixture that costs seconds to start: dealt to one worker, it starts once.
-DEALT_TOGETHER = {"test_ray_e2e": "cluster", "test_team_s3_e2e": "team_stack", "test_credentials_cli": "team_stack"}
+DEALT_TOGETHER = {"test_ray_e2e": "cluster", "test_team_s3_e2e": "team_stack", "test_credentials_cli": "team_stack",
+                  "test_ui_e2e": "ui", "test_run_sweeps": "twenty", "test_enqueue": "refusing"}
 
 
 def dealt(items: list[pytest.Item], workers: int) -> list[pytest.Item]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import e2e, pg
+from tests.support.stores import copy_mlflow_db
 
 PROBES_PER_PROCESS = 8
 
@@ -27,8 +28,9 @@ for _ in range({PROBES_PER_PROCESS}):
 
 
 @pytest.mark.slow
-def test_three_processes_of_one_host_probing_at_once_all_pass(tmp_path: Path):
-    with pg.mlflow_server(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts") as url:
+def test_three_processes_of_one_host_probing_at_once_all_pass(tmp_path: Path, mlflow_template: Path):
+    backend = f"sqlite:///{copy_mlflow_db(mlflow_template, tmp_path, 'server.db')}"  # the server migrates nothing
+    with pg.mlflow_server(backend, tmp_path / "artifacts") as url:
         environment = {**e2e.env(), "MLFLOW_TRACKING_URI": url, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}
         processes = [subprocess.Popen([sys.executable, "-c", PROBING], env=environment, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True) for _ in range(3)]

@@ -3,8 +3,9 @@ that nothing was lost, duplicated or left running.
 
 Each case starts `sweep run` in its own folder, signals it after a delay taken from a spread that covers
 start-up, trials, MLflow logging and finalisation, then resumes (or starts again when the kill came
-before the sweep existed) until it finishes. Cases run three at a time: their timing shifts with the
-load, which only spreads the kill points further.
+before the sweep existed) until it finishes. The interrupted runs are processes, three at a time: their
+timing shifts with the load, which only spreads the kill points further; the resumes, which no signal
+reaches, run in-process one after the other (tests/support/inprocess.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from sweep.ranking import rank_key
-from tests.support import e2e
+from tests.support import e2e, inprocess
 
 pytestmark = pytest.mark.slow
 
@@ -32,20 +33,27 @@ space:
 """
 
 
-def run_case(root: Path, signum: int, delay: float) -> tuple[str, Path]:
+def interrupt_case(root: Path, signum: int, delay: float) -> Path:
+    """A `sweep run` process in a folder of its own, signalled ``delay`` seconds after its start."""
     folder = root / f"{signal.Signals(signum).name}-{delay:.2f}"
     folder.mkdir()
     e2e.write_config(folder, CONFIG)
     process = e2e.start_sweep(folder, "run", "--config", "sweep.yaml", "--name", "faulty")
-    time.sleep(delay)
+    time.sleep(delay)  # the kill point itself, not a wait for readiness
     process.send_signal(signum)
     process.communicate(timeout=120)
-    for _ in range(3):  # resume until done (a stop during a resume's own start-up is not tested here)
-        resumed = e2e.sweep(folder, "run", "--resume", "--name", "faulty")
+    return folder
+
+
+def finish_case(folder: Path) -> tuple[str, Path]:
+    """Resume until done (or start again when the kill came before the sweep existed), in this process: only the
+    interrupted run needs a process of its own. (A stop during a resume's own start-up is not tested here.)"""
+    for _ in range(3):
+        resumed = inprocess.sweep(folder, "run", "--resume", "--name", "faulty")
         if resumed.returncode == 0:
             return "resumed", folder
         if "no sweep named" in resumed.stderr or "no sweeps yet" in resumed.stderr:  # killed before it existed
-            fresh = e2e.sweep(folder, "run", "--config", "sweep.yaml", "--name", "faulty")
+            fresh = inprocess.sweep(folder, "run", "--config", "sweep.yaml", "--name", "faulty")
             assert fresh.returncode == 0, fresh.stderr
             return "restarted", folder
     raise AssertionError(f"{folder.name}: could not finish: {resumed.stderr}")
@@ -76,6 +84,7 @@ def check_invariants(folder: Path) -> None:
                                                                                          "SIGKILL"])
 def test_interrupted_anywhere_and_resumed_loses_nothing(tmp_path: Path, signum: int):
     with ThreadPoolExecutor(max_workers=3) as pool:
-        outcomes = list(pool.map(lambda delay: run_case(tmp_path, signum, delay), DELAYS))
+        interrupted = list(pool.map(lambda delay: interrupt_case(tmp_path, signum, delay), DELAYS))
+    outcomes = [finish_case(folder) for folder in interrupted]  # one at a time: in-process runs share a cwd
     for _, folder in outcomes:
         check_invariants(folder)

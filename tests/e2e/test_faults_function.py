@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import e2e
+from tests.support import e2e, inprocess
 
 pytestmark = pytest.mark.slow
 
@@ -36,21 +36,27 @@ CONFIG = f"trials: {TRIALS}\npruner: {{name: none}}\ntrainer: {{function: train.
          "objective: {metric: score, direction: maximize}\n"
 
 
-def run_case(root: Path, signum: int, delay: float) -> Path:
+def interrupt_case(root: Path, signum: int, delay: float) -> Path:
+    """A `sweep run` process in a folder of its own, signalled ``delay`` seconds after its start."""
     folder = root / f"{signal.Signals(signum).name}-{delay:.2f}"
     folder.mkdir()
     (folder / "train.py").write_text(FIT, encoding="utf-8")
     e2e.write_config(folder, CONFIG)
     process = e2e.start_sweep(folder, "run", "--config", "sweep.yaml", "--name", "faulty")
-    time.sleep(delay)
+    time.sleep(delay)  # the kill point itself, not a wait for readiness
     process.send_signal(signum)
     process.communicate(timeout=120)
+    return folder
+
+
+def finish_case(folder: Path) -> Path:
+    """Resume until done (or start again when the kill came before the sweep existed), in this process."""
     for _ in range(3):
-        resumed = e2e.sweep(folder, "run", "--resume", "--name", "faulty")
+        resumed = inprocess.sweep(folder, "run", "--resume", "--name", "faulty")
         if resumed.returncode == 0:
             return folder
         if "no sweep named" in resumed.stderr or "no sweeps yet" in resumed.stderr:  # killed before it existed
-            fresh = e2e.sweep(folder, "run", "--config", "sweep.yaml", "--name", "faulty")
+            fresh = inprocess.sweep(folder, "run", "--config", "sweep.yaml", "--name", "faulty")
             assert fresh.returncode == 0, fresh.stderr
             return folder
     raise AssertionError(f"{folder.name}: could not finish: {resumed.stderr}")
@@ -76,6 +82,6 @@ def check_invariants(folder: Path) -> None:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_a_function_trainer_interrupted_anywhere_and_resumed_loses_nothing(tmp_path: Path, signum: int):
     with ThreadPoolExecutor(max_workers=3) as pool:
-        folders = list(pool.map(lambda delay: run_case(tmp_path, signum, delay), DELAYS))
-    for folder in folders:
+        interrupted = list(pool.map(lambda delay: interrupt_case(tmp_path, signum, delay), DELAYS))
+    for folder in [finish_case(folder) for folder in interrupted]:  # one at a time: in-process runs share a cwd
         check_invariants(folder)

@@ -1,5 +1,6 @@
 """A user's fit(trial) in a `sweep run` subprocess that is killed or interrupted, on a real journal and MLflow
-database. The function trainer's other sweeps run in-process: tests/unit/sweep/trainers/test_function_sweeps.py."""
+database; the resumes and syncs, which no signal reaches, in-process. The function trainer's other sweeps run
+in-process: tests/unit/sweep/trainers/test_function_sweeps.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from tests.support import e2e
+from tests.support import e2e, inprocess
 from tests.support.objectives import define_by_run
 
 pytestmark = pytest.mark.slow
@@ -38,6 +39,7 @@ def wait_for_file(process: subprocess.Popen[str], path: Path, timeout: float = 3
         time.sleep(0.05)
 
 
+@pytest.mark.usefixtures("mlflow_db")  # a new, empty MLflow store: its creation is no subject here
 def test_kill_9_mid_trial_then_resume_fails_that_trial_and_finishes_the_rest(tmp_path: Path):
     config(tmp_path, OBJECTIVE, "trainer: {function: train.py:fit}\nobjective: {metric: score, direction: maximize}\n"
                                 "pruner: {name: none}\n")
@@ -50,7 +52,7 @@ def test_kill_9_mid_trial_then_resume_fails_that_trial_and_finishes_the_rest(tmp
     finally:
         os.killpg(process.pid, signal.SIGKILL)  # the sweep, its tracking process, all of its group
         process.wait(timeout=30)
-    result = e2e.sweep(tmp_path, "run", "--resume", "--name", "killed", timeout=300)
+    result = inprocess.sweep(tmp_path, "run", "--resume", "--name", "killed")  # no kill reaches it: in-process
     assert result.returncode == 0, result.stderr
     trials = e2e.finished(e2e.study(tmp_path, "killed").get_trials())
     assert len(trials) == 4
@@ -77,6 +79,7 @@ def fit(trial):
 '''
 
 
+@pytest.mark.usefixtures("mlflow_db")  # a new, empty MLflow store: its creation is no subject here
 def test_ctrl_c_twice_stops_a_fit_that_never_reports_and_ends_its_run_killed(tmp_path: Path):
     config(tmp_path, NEVER_REPORTS,
            "trainer: {function: train.py:fit}\nobjective: {direction: maximize}\npruner: {name: none}\n")
@@ -117,17 +120,18 @@ def fit(trial):
 '''
 
 
+@pytest.mark.usefixtures("mlflow_db")  # a new, empty MLflow store: its creation is no subject here
 def test_a_param_the_fit_logged_otherwise_does_not_block_the_resume_or_sync_after_a_kill(tmp_path: Path):
     config(tmp_path, OWN_PARAM, "trainer: {function: train.py:fit, mlflow: active}\n"
                                 "objective: {direction: maximize}\npruner: {name: none}\n")
     killed = e2e.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "own", "--trials", "3")
     assert killed.returncode == -signal.SIGKILL
-    resumed = e2e.sweep(tmp_path, "run", "--resume", "--name", "own")
+    resumed = inprocess.sweep(tmp_path, "run", "--resume", "--name", "own")  # no kill reaches it: in-process
     assert resumed.returncode == 0, resumed.stderr  # MLflow refused the reconcile of trial 1's run, every time
     parent, children = e2e.runs(tmp_path, experiment="sweep")
     assert parent.info.status == "FINISHED"
     assert [c.info.status for c in children] == ["FINISHED", "FAILED", "FINISHED"]
     assert all(c.data.params["x"] == "999" for c in children)
     assert children[1].data.tags["sweep.params_differ"].startswith("x=0.")
-    synced = e2e.sweep(tmp_path, "sync", "own")
+    synced = inprocess.sweep(tmp_path, "sync", "own")
     assert synced.returncode == 0 and "nothing to repair" in synced.stdout, synced.stdout + synced.stderr

@@ -16,7 +16,7 @@ import pytest
 from sweep.locations import StorageLocation
 from sweep.study.storage import open_storage
 from tests.e2e.test_parallel_e2e import assert_consistent
-from tests.support import e2e, pg, redis_db
+from tests.support import e2e, inprocess, pg, redis_db
 from tests.support.storage_proxy import storage_proxy
 
 pytestmark = pytest.mark.slow
@@ -35,8 +35,9 @@ def _study(url: str, name: str) -> optuna.Study:
 
 def _jobs_then_two_workers(folder: Path, url: str) -> None:
     e2e.write_config(folder, TINY)
-    first = e2e.sweep(folder, "run", "--config", "sweep.yaml", "--trials", "3", "--jobs", "2", "--name", "plane",
-                      "--storage", url)
+    # in-process: its --jobs workers are real processes all the same (tests/support/inprocess.py)
+    first = inprocess.sweep(folder, "run", "--config", "sweep.yaml", "--trials", "3", "--jobs", "2", "--name", "plane",
+                            "--storage", url)
     assert first.returncode == 0, first.stderr
     client = e2e.mlflow_client(folder)
     assert_consistent(client, _study(url, "plane"), 3)

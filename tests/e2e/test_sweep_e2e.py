@@ -1,7 +1,8 @@
 """End to end: a real `sweep` subprocess stopped by a signal or killed inside a trial, then resumed, on a real
 journal storage and a real MLflow SQLite store. The trial a signal lands in is held by a barrier (a function
 trainer that waits for a file the test writes), so the signal reaches it inside that trial on any machine.
-A finished sweep's records and the commands that read them run in-process: tests/unit/sweep/engine/test_run_sweeps.py.
+The resumes, which no signal reaches, run in-process, as do a finished sweep's records and the commands that read
+them: tests/unit/sweep/engine/test_run_sweeps.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import e2e
+from tests.support import e2e, inprocess
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +71,7 @@ def test_interrupted_sweep_resumes_to_exactly_n_trials(tmp_path: Path, signum: i
     assert any(c.info.status == "KILLED" for c in children), "the interrupted trial's run ends KILLED"
 
     (tmp_path / "release").touch()  # no trial of the resumed sweep waits
-    resumed = e2e.sweep(tmp_path, "run", "--resume")
+    resumed = inprocess.sweep(tmp_path, "run", "--resume")  # no signal reaches the resume: in-process
     assert resumed.returncode == 0, resumed.stderr
     trials = e2e.study(tmp_path, "stopped").trials
     assert len(e2e.finished(trials)) == 4 and len(trials) == 4
@@ -89,7 +90,7 @@ def test_hard_killed_sweep_resumes_and_fails_the_stale_trial(tmp_path: Path):
     assert code == -9  # resource tracker, which outlives the sweep and cleans up after it) has ended
     assert "leaked semaphore" not in err, err  # a warning after the shell's prompt, about a cleanup that worked
     (tmp_path / "release").touch()  # no trial of the resumed sweep waits
-    resumed = e2e.sweep(tmp_path, "run", "--resume", "--name", "killed")
+    resumed = inprocess.sweep(tmp_path, "run", "--resume", "--name", "killed")  # no signal reaches it: in-process
     assert resumed.returncode == 0, resumed.stderr
     trials = e2e.study(tmp_path, "killed").trials
     assert len(e2e.finished(trials)) == 3 and len(trials) == 3

@@ -54,7 +54,10 @@ class Shell:
         self.saved = folder / ".exports"
         base = {key: value for key, value in e2e.env().items()
                 if not key.startswith(("AWS_", "MLFLOW_", "SWEEP_", "PG"))}
-        base.update({"MLFLOW_DISABLE_TELEMETRY": "true", "PATH": f"{bin_folder}:{base['PATH']}"})
+        # one server worker process, as every other server of the suite runs (tests/support/team.py): the page's
+        # `mlflow server` line leaves MLflow's default of 4, each importing mlflow and building the auth app, which
+        # on 2 loaded cores kept the server from answering for most of a minute; the blocks are run as written
+        base.update({"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_WORKERS": "1", "PATH": f"{bin_folder}:{base['PATH']}"})
         self.base = base
         self.saved.write_text("", encoding="utf-8")
 

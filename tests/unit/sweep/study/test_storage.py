@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -74,18 +75,29 @@ def test_a_plain_path_is_parsed_at_the_boundary(tmp_path: Path):
 
 
 @pytest.mark.slow  # twelve interpreters
-def test_processes_opening_a_new_postgresql_database_at_once_all_get_it():
+def test_processes_opening_a_new_postgresql_database_at_once_all_get_it(tmp_path: Path):
     """The first opener of a new database creates Optuna's tables; openers racing it (two workers, a worker and
     `sweep doctor`) lose a CREATE to it and must see the tables on a second look, never fail."""
     opener = ("import sys, time\n"
+              "from pathlib import Path\n"
               "from sweep.study.storage import open_storage\n"
-              "while time.time() < float(sys.argv[2]):\n"  # start together, as workers launched at once do
+              "Path(sys.argv[2] + '.ready').touch()\n"  # imported: only the opening is left
+              "while not Path(sys.argv[3]).exists():\n"  # start together, as workers launched at once do
               "    time.sleep(0.001)\n"
               "open_storage(sys.argv[1]).engine.dispose()\n")
-    for _ in range(3):
-        with pg.database() as url:
-            start = time.time() + 2.0  # every opener has imported sweep and Optuna by then, even on a busy machine
-            processes = [subprocess.Popen([sys.executable, "-c", opener, url, str(start)], stderr=subprocess.PIPE,
-                                          text=True) for _ in range(4)]
-            errors = [process.communicate(timeout=120)[1] for process in processes]
-            assert all(process.returncode == 0 for process in processes), errors
+    go = tmp_path / "go"
+    with contextlib.ExitStack() as databases:  # three new databases, four openers racing on each
+        urls = [databases.enter_context(pg.database()) for _ in range(3)]
+        processes = [subprocess.Popen([sys.executable, "-c", opener, url, str(tmp_path / f"{n}-{i}"), str(go)],
+                                      stderr=subprocess.PIPE, text=True)
+                     for n, url in enumerate(urls) for i in range(4)]
+        try:
+            deadline = time.monotonic() + 120
+            while len(list(tmp_path.glob("*.ready"))) < len(processes):  # every opener has imported sweep and Optuna
+                assert time.monotonic() < deadline and all(p.poll() is None for p in processes), \
+                    [p.communicate()[1] for p in processes if p.poll() is not None]
+                time.sleep(0.01)
+        finally:
+            go.touch()
+        errors = [process.communicate(timeout=120)[1] for process in processes]
+        assert all(process.returncode == 0 for process in processes), errors

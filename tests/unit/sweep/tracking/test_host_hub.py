@@ -81,7 +81,8 @@ def test_two_workers_on_one_machine_share_one_tracking_process_that_ends_after_t
     home = private_home()
     assert home is not None
     environment = {**e2e.env(), "SWEEP_HUBS": str(home)}
-    workers = [subprocess.Popen([*e2e.SWEEP, "worker", "shared", "--trials", "9", "--quiet"], cwd=tmp_path,
+    # three trials: the sweep's own, then one for each worker (the first worker's trial waits for the second's)
+    workers = [subprocess.Popen([*e2e.SWEEP, "worker", "shared", "--trials", "3", "--quiet"], cwd=tmp_path,
                                 env=environment, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     for worker in workers:
         _, err = worker.communicate(timeout=600)
@@ -93,7 +94,7 @@ def test_two_workers_on_one_machine_share_one_tracking_process_that_ends_after_t
     assert not [child for trial in seen for child in trial["children"] if "sweep.tracking.host_hub" not in child], seen
     assert len({child for trial in seen for child in trial["children"]}) == 1, seen
     assert len({name for trial in seen for name in trial["hubs"]}) == 1, seen  # one hub for both
-    assert_consistent(e2e.mlflow_client(tmp_path), e2e.study(tmp_path, "shared"), 9)
+    assert_consistent(e2e.mlflow_client(tmp_path), e2e.study(tmp_path, "shared"), 3)
     with monkeypatch.context() as inside:
         inside.chdir(tmp_path)
         place = hub_place(StorageLocation.parse(None).secret_url, "shared")
