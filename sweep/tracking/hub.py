@@ -29,7 +29,7 @@ from sweep.tracking.protocol import Reply, Request
 from sweep.tracking.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from sweep.records import SweepIdentity
+    from sweep.records import SweepIdentity, TrackingReport
     from sweep.tracking.tracker import SweepTracker
 
 HUB_ENV = "SWEEP_TRACKING_HUB"  # the hub's socket name, for the workers a `sweep run --jobs` starts
@@ -95,6 +95,7 @@ class Hub:
         self._closing = threading.Event()
         self._lock = threading.Lock()
         self._sessions: list[threading.Thread] = []
+        self._ended: list[TrackingReport] = []  # what each ended session could not write
         self._idle_since: float | None = time.monotonic()  # None while a session is open
         self._accepting = threading.Thread(target=self._accept, name="sweep-hub", daemon=True)
         self._accepting.start()
@@ -138,8 +139,14 @@ class Hub:
             connection.close()
             with self._lock:
                 self._sessions.remove(threading.current_thread())
+                self._ended.append(server.report)
                 if not self._sessions:
                     self._idle_since = time.monotonic()
+
+    def session_reports(self) -> list[TrackingReport]:
+        """What the ended sessions could not write (their trials' records): the sweep's own report says it too."""
+        with self._lock:
+            return list(self._ended)
 
     def idle_seconds(self) -> float:
         """How long no worker has had a session open (0 while one has)."""

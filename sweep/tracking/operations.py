@@ -247,6 +247,7 @@ class Close(Request[None]):
     tags: dict[str, str] = field(default_factory=dict)
 
     def serve(self, server: TrackingServer) -> None:
+        server.take_in_sessions()  # the workers' records it served: what failed there is this sweep's to report
         tracker = server.tracker
         if tracker is not None:
             for number, run_id in server.open_runs.items():  # started, never finished: the loop was interrupted

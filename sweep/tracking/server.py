@@ -143,6 +143,18 @@ class TrackingServer:
                 self.report.errors.append(error_line(error))
             return None
 
+    def take_in_sessions(self) -> None:
+        """At the sweep's close (its workers have ended): its hub's sessions end, and what they could not write
+        joins this report."""
+        if self.hub is None:
+            return
+        self.hub.close()
+        for report in self.hub.session_reports():
+            for number in report.failed_trials:
+                if number not in self.report.failed_trials:
+                    self.report.failed_trials.append(number)
+            self.report.errors.extend(report.errors[:max(0, MAX_ERRORS - len(self.report.errors))])
+
     def connected(self) -> SweepTracker:
         if self.tracker is None:
             raise RuntimeError("the tracking process serves Connect first")
