@@ -159,12 +159,11 @@ def ended_how(code: int) -> str:
 
 
 def spawn_workers(name: str, jobs: int, *, storage: StorageLocation, tracking: TrackingLocation,
-                  target: int, gpus: Sequence[str] = (), hub: HubAddress | None = None,
-                  held: bool = False) -> WorkerPool:
+                  target: int, gpus: Sequence[str] = (), hub: HubAddress | None = None) -> WorkerPool:
     """``jobs`` workers on the sweep's stores: the storage always named, the tracking URI when the sweep names one
     (else the workers decide as this process did: MLFLOW_TRACKING_URI, then MLflow's default). ``gpus``: each
     worker's CUDA_VISIBLE_DEVICES (empty: they inherit this process's). ``hub``: the sweep's tracking process,
-    which records their trials (else each starts its own). ``held``: they wait for the pool's release()."""
+    which records their trials (else each starts its own). They start held: each waits for the pool's release()."""
     environment = {**os.environ, STORAGE_ENV: storage.secret_url, **(hub.environment() if hub else {})}
     if tracking.explicit is not None:
         environment[TRACKING_ENV] = tracking.explicit
@@ -176,10 +175,6 @@ def spawn_workers(name: str, jobs: int, *, storage: StorageLocation, tracking: T
         for number in range(jobs):
             pool.stderr_files.append(tempfile.TemporaryFile(prefix="sweep-worker-"))  # noqa: SIM115 - closed by close()
             own = {**environment, GPU_ENV: gpus[number]} if gpus else environment
-            if not held:
-                pool.processes.append(subprocess.Popen(command, env=own, stdout=subprocess.DEVNULL,
-                                                       stdin=subprocess.DEVNULL, stderr=pool.stderr_files[-1]))
-                continue
             reader, writer = os.pipe()
             pool.held.append(writer)
             try:

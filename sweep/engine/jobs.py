@@ -34,7 +34,7 @@ def start_held(executor: Executor, name: str, storage: StorageLocation, tracking
     """Start the executor's workers on sweep ``name``, held (the caller closes the pool however the start ends)."""
     # workers on this machine record through this sweep's tracking process: none imports MLflow of its own
     hub = HubAddress.new() if executor.on_this_machine else None
-    pool = executor.start(name, storage=storage, tracking=tracking, target=target, hub=hub, held=True)
+    pool = executor.start(name, storage=storage, tracking=tracking, target=target, hub=hub)
     return HeldWorkers(pool, executor.workers, hub)
 
 

@@ -12,7 +12,7 @@ class Pool(Protocol):
     """The running workers of one sweep (worker processes, or Ray tasks running them)."""
 
     def release(self) -> None:
-        """Let workers started held onto the study (a no-op for a pool started unheld, or released already)."""
+        """Let the workers, started held, onto the study (a no-op once released)."""
         ...
 
     def alive(self) -> int:
@@ -47,10 +47,10 @@ class Executor(Protocol):
     on_this_machine: bool  # its workers can reach this machine's tracking hub (worker processes; not Ray tasks)
 
     def start(self, name: str, *, storage: StorageLocation, tracking: TrackingLocation, target: int,
-              hub: HubAddress | None = None, held: bool = False) -> Pool:
-        """Start the workers; with ``hub``, they send their records to the sweep's tracking process there.
-        ``held``: they touch no store until the pool's release() (started while the study is being created, the
-        worker processes here import what they need meanwhile)."""
+              hub: HubAddress | None = None) -> Pool:
+        """Start the workers, held: they touch no store until the pool's release() (started while the study is being
+        created, the worker processes here import what they need meanwhile); with ``hub``, they send their records
+        to the sweep's tracking process there."""
         ...
 
     def close(self) -> None:

@@ -19,9 +19,9 @@ class LocalWorkers:
     on_this_machine: bool = True
 
     def start(self, name: str, *, storage: StorageLocation, tracking: TrackingLocation, target: int,
-              hub: HubAddress | None = None, held: bool = False) -> WorkerPool:
+              hub: HubAddress | None = None) -> WorkerPool:
         return spawn_workers(name, self.workers, storage=storage, tracking=tracking, target=target, gpus=self.gpus,
-                             hub=hub, held=held)
+                             hub=hub)
 
     def close(self) -> None:
         return None

@@ -42,11 +42,11 @@ log = logging.getLogger(__name__)  # warnings for the user: the CLI shows the "s
 
 
 class RayPool:
-    """The Ray tasks of one sweep, each running a `sweep worker` process; held ones are submitted on release()."""
+    """The Ray tasks of one sweep, each running a `sweep worker` process, submitted on release()."""
 
-    def __init__(self, ray: ModuleType, submit: Callable[[], list[Any]], held: bool) -> None:
+    def __init__(self, ray: ModuleType, submit: Callable[[], list[Any]]) -> None:
         self._ray, self._submit = ray, submit
-        self._refs: list[Any] = [] if held else submit()
+        self._refs: list[Any] = []
         self._outcomes: list[tuple[int, str | None]] = []
 
     def release(self) -> None:
@@ -54,7 +54,7 @@ class RayPool:
             self._refs = self._submit()
 
     def _pending(self, timeout: float) -> list[Any]:
-        if not self._refs:  # held, never released: no task was submitted
+        if not self._refs:  # never released: no task was submitted
             return []
         _, pending = self._ray.wait(self._refs, num_returns=len(self._refs), timeout=timeout, fetch_local=False)
         return list(pending)
@@ -117,7 +117,7 @@ class RayWorkers:
         self._ray, self.workers, self._resources = ray, workers, resources
 
     def start(self, name: str, *, storage: StorageLocation, tracking: TrackingLocation, target: int,
-              hub: HubAddress | None = None, held: bool = False) -> RayPool:
+              hub: HubAddress | None = None) -> RayPool:
         environment = {key: value for key, value in os.environ.items() if key.startswith(FORWARDED_PREFIXES)}
         environment[STORAGE_ENV] = storage.secret_url  # secrets in the task's arguments, never in a command line
         if tracking.explicit is not None:
@@ -128,8 +128,7 @@ class RayWorkers:
             name=TASK_NAME, max_retries=MAX_RETRIES, retry_exceptions=False, scheduling_strategy="SPREAD",
             **self._resources.ray_options())
         folder = str(Path.cwd())
-        return RayPool(self._ray, lambda: [task.remote(arguments, environment, folder) for _ in range(self.workers)],
-                       held)
+        return RayPool(self._ray, lambda: [task.remote(arguments, environment, folder) for _ in range(self.workers)])
 
     def close(self) -> None:
         self._ray.shutdown()

@@ -116,7 +116,6 @@ class TrackingStore:
     def cleanup(self) -> None:
         self._scratch_dir.cleanup()
 
-
     def _find_or_create_experiment(self) -> str:
         experiment = self.client.get_experiment_by_name(self.identity.experiment)
         if experiment is not None:

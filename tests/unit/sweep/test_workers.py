@@ -49,7 +49,7 @@ def test_error_line_of_a_missing_or_empty_file_is_none(tmp_path: Path):
 def held_pool(folder: Path, jobs: int) -> WorkerPool:
     """Real `sweep worker`s started held on sweep "nowhere" in ``folder``, whose stores do not exist."""
     return spawn_workers("nowhere", jobs, storage=StorageLocation.parse(str(folder / "sweep.journal")),
-                         tracking=TrackingLocation.resolve(f"sqlite:///{folder / 'mlflow.db'}"), target=3, held=True)
+                         tracking=TrackingLocation.resolve(f"sqlite:///{folder / 'mlflow.db'}"), target=3)
 
 
 @pytest.mark.slow  # real worker processes
