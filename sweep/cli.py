@@ -193,10 +193,6 @@ def worker(
             raise
         if not quiet:
             OUTPUT.echo(render_summary(summary))
-    if parent_pid is not None:  # started by `sweep run --jobs` or a Ray task, which read only its exit code
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)  # everything is written: the interpreter's teardown of optuna's modules is CPU the sweep waits for
 
 
 @app.command("set", cls=PlainUsage)
@@ -594,7 +590,8 @@ def main() -> None:
     try:
         run_app(app, "sweep")
     except SystemExit as ended:
-        if "sweep.engine.run" in sys.modules:  # a sweep ran here: Optuna, matplotlib, the trainer's libraries
+        # a sweep or a worker ran here: Optuna, matplotlib, the trainer's libraries
+        if "sweep.engine.run" in sys.modules:
             exit_without_teardown(ended.code if isinstance(ended.code, int) else 0 if ended.code is None else 1)
         raise
 
