@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,10 +35,14 @@ class TrainResult:
 
 
 def train(config: TrainConfig, data: Split, on_epoch: EpochCallback | None = None, *,
-          eval_every: int = 1) -> TrainResult:
-    """Train one model on ``data.train``; ``on_epoch`` sees validation metrics every ``eval_every`` epochs
-    and after the last epoch. Raises DivergenceError when the loss stops being finite."""
+          eval_every: int = 1, eval_epochs: Collection[int] | None = None) -> TrainResult:
+    """Train one model on ``data.train``; ``on_epoch`` sees validation metrics every ``eval_every`` epochs, or
+    at the ``eval_epochs`` when given, and after the last epoch. Validation is computed only for those epochs:
+    on a small corpus it is a sizeable share of a step. Raises DivergenceError when the loss stops
+    being finite."""
     started = time.perf_counter()
+    evaluated = {*(eval_epochs if eval_epochs is not None else range(eval_every, config.epochs + 1, eval_every)),
+                 config.epochs}
 
     # -- features: the config's vocabulary over each split ---------------------------------------
     vocabulary = tuple(data.ranked_vocabulary(config.ngrams)[: config.vocab_size])
@@ -63,7 +67,7 @@ def train(config: TrainConfig, data: Split, on_epoch: EpochCallback | None = Non
             raise DivergenceError(epoch, config.lr)
 
         # -- report: the callback may raise (a pruner) to stop here -------------------------------
-        if on_epoch is not None and (epoch % eval_every == 0 or epoch == config.epochs):
+        if on_epoch is not None and epoch in evaluated:
             val_logits = x_val.dot(weights) + bias
             val_loss = _log_loss(val_logits, y_val)
             if not np.isfinite(val_loss):

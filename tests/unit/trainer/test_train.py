@@ -153,6 +153,17 @@ def test_on_epoch_respects_eval_every_and_always_reports_the_last_epoch(tiny_spl
     assert epochs == [3, 6, 9]
 
 
+def test_on_epoch_sees_only_the_eval_epochs_and_the_last_with_the_same_metrics(tiny_split: Split):
+    every: dict[int, dict[str, float]] = {}
+    train(TrainConfig(lr=0.5, epochs=12), tiny_split, lambda epoch, metrics: every.update({epoch: dict(metrics)}))
+    chosen: dict[int, dict[str, float]] = {}
+    result = train(TrainConfig(lr=0.5, epochs=12), tiny_split,
+                   lambda epoch, metrics: chosen.update({epoch: dict(metrics)}), eval_epochs={1, 4, 5})
+    assert list(chosen) == [1, 4, 5, 12]
+    assert chosen == {epoch: every[epoch] for epoch in chosen}  # skipping validation changes no step
+    assert result.metrics["val_loss"] == every[12]["val_loss"]
+
+
 def test_last_reported_metrics_match_the_final_model(synthetic_split: Split):
     last = {}
     result = train(TrainConfig(epochs=20), synthetic_split, lambda epoch, metrics: last.update(metrics))

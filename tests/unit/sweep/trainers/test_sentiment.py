@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from pathlib import Path
 
@@ -156,6 +157,13 @@ def test_run_trial_curves_stay_short_and_end_at_the_last_epoch(tiny_split, epoch
         assert points[-1] == epochs
     if pruner == "none":
         assert len(curve_epochs(run)) <= CURVE_POINTS + 1
+
+
+def test_run_trial_logs_exactly_the_curve_points_and_checkpoints_of_a_long_run(tiny_split):
+    run = TrialRun()
+    run_trial(FixedTrial({"lr": 0.5}), sweep_config(epochs=257, pruner="median"), tiny_split, run)
+    every = math.ceil(257 / CURVE_POINTS)
+    assert curve_epochs(run) == sorted({*range(every, 258, every), *checkpoint_epochs(257), 257})
 
 
 def test_run_trial_curve_values_are_the_trainer_metrics(tiny_split):
