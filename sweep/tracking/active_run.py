@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,10 +24,11 @@ PARENT_TAG = "mlflow.parentRunId"
 
 
 class ActiveChildRuns:
-    """Makes each trial's child run the active run while its ``fit`` runs; with ``autolog``, MLflow's
-    autologging is switched on once, before the first trial of this process."""
+    """Makes each trial's child run the active run while its ``fit`` runs; with ``autolog`` (None: off; else the
+    settings given to ``mlflow.autolog()``, such as ``log_models: False``), MLflow's autologging is switched on once,
+    before the first trial of this process."""
 
-    def __init__(self, tracking_uri: str, *, autolog: bool) -> None:
+    def __init__(self, tracking_uri: str, *, autolog: Mapping[str, bool] | None) -> None:
         self.tracking_uri = tracking_uri  # absolute: MLflow keeps one store per URI text for the whole process
         self.autolog = autolog
         self.ready = False
@@ -42,8 +43,9 @@ class ActiveChildRuns:
         import mlflow
 
         mlflow.set_tracking_uri(self.tracking_uri)
-        if self.autolog:
-            mlflow.autolog(log_input_examples=False, silent=True)
+        if self.autolog is not None:
+            # `mlflow: {autolog: {...}}` over the sweep's defaults; silent is not among the settings a config gives
+            mlflow.autolog(**{"log_input_examples": False, **self.autolog, "silent": True})
         self.ready = True
 
     def close(self) -> None:
@@ -54,7 +56,7 @@ class ActiveChildRuns:
             return
         import mlflow
 
-        if self.autolog:
+        if self.autolog is not None:
             mlflow.autolog(disable=True, silent=True)
         mlflow.set_tracking_uri(self._uri_before)  # type: ignore[arg-type]  # None unsets it, as MLflow documents
         self.ready = False
