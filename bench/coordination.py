@@ -126,6 +126,9 @@ class SleepTrainer:
     def provenance(self) -> dict[str, str]:
         return {}
 
+    def mlflow_seconds(self) -> None:
+        return None
+
     def model_publishing(self) -> Any:
         from sweep.records import TRIAL_LOGGED_MODEL
 

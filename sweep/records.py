@@ -28,6 +28,30 @@ class SweepIdentity:
 
 
 @dataclass(frozen=True)
+class MlflowTime:
+    """The wall time trials' own code spent inside MLflow (`trainer.mlflow: active | autolog`: its mlflow.* calls and
+    what autologging added to its fits), out of their whole time in the trainer; one trial's, or summed."""
+
+    seconds: float
+    trial_seconds: float
+    trials: int = 1
+
+    def __add__(self, other: MlflowTime) -> MlflowTime:
+        return MlflowTime(self.seconds + other.seconds, self.trial_seconds + other.trial_seconds,
+                          self.trials + other.trials)
+
+    def stored(self) -> dict[str, float]:
+        """One trial's, as the study keeps it (a trial attribute)."""
+        return {"seconds": self.seconds, "trial_seconds": self.trial_seconds}
+
+    @classmethod
+    def from_stored(cls, value: object) -> MlflowTime | None:
+        if not isinstance(value, dict):
+            return None
+        return cls(float(value.get("seconds", 0.0)), float(value.get("trial_seconds", 0.0)))
+
+
+@dataclass(frozen=True)
 class TrialRecord:
     """One finished trial, everything its child run needs."""
 
@@ -50,6 +74,7 @@ class TrialRecord:
     same_as: int | None = None  # answered by this earlier trial of identical settings, without training (repeats)
     values: tuple[float, ...] | None = None  # every objective's value, for a sweep of several (value is the first)
     constraints: dict[str, float] = field(default_factory=dict)  # constraint -> its value (feasible: all <= 0)
+    mlflow_time: MlflowTime | None = None  # the trainer's code inside MLflow, when the trainer clocks it
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "state", TrialState(self.state))

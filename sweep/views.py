@@ -6,7 +6,7 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from sweep.engine.progress import SweepStart, SweepSummary, TrialUpdate
-from sweep.records import Counts
+from sweep.records import Counts, MlflowTime
 from sweep.states import SweepStatus
 from sweep.study import SweepRow, TrialRow
 
@@ -80,6 +80,8 @@ def render_summary(summary: SweepSummary) -> str:
               f"({counts.complete} complete{_reused(counts)}, {counts.pruned} pruned, {counts.failed} failed"
               f"{_interrupted(counts)}{_retried(counts, ', ')}) in {summary.elapsed:.1f}s"
              + (f" ({summary.trainer_seconds:.1f}s training)" if summary.trainer_seconds is not None else "")]
+    if summary.mlflow_time is not None:
+        lines.append(mlflow_time_line(summary.mlflow_time, models_autologged=summary.models_autologged))
     if counts.failed and counts.failed * 2 >= counts.finished:
         lines.append(f"warning: {counts.failed} of {counts.finished} trials failed; `sweep show` gives their errors")
     if summary.best is not None:
@@ -100,6 +102,16 @@ def render_summary(summary: SweepSummary) -> str:
     lines.append(f"see the runs:   sweep ui --name {summary.name}{storage}")
     lines.append(f"print the best: sweep best --name {summary.name}{storage}")
     return "\n".join(lines)
+
+
+def mlflow_time_line(time: MlflowTime, *, models_autologged: bool) -> str:
+    """How much of the trials' time their own MLflow logging took (mlflow: active, autolog); with a model
+    autologged in every trial, how to skip that."""
+    share = f" ({time.seconds / time.trial_seconds:.0%})" if time.trial_seconds > 0 else ""
+    line = f"MLflow logging inside fit: {time.seconds:.1f}s of {time.trial_seconds:.1f}s trial time{share}"
+    if models_autologged:
+        line += "; `mlflow: {autolog: {log_models: false}}` skips logging a model in every trial"
+    return line
 
 
 def _published_lines(summary: SweepSummary) -> list[str]:

@@ -44,7 +44,8 @@ def make_trainer(config: SweepConfig, tracking: TrackingLocation, workdirs: Path
     if config.trainer.mlflow == "off":
         stray_runs = StrayRunWatch(f"function: {config.trainer.describe()}")
         return FunctionTrainer(config.trainer, fit, config.metric, stray_runs.scope, more_objectives=more)
-    runs = ActiveChildRuns(tracking.absolute_uri(), autolog=config.trainer.mlflow == "autolog")
+    autolog = config.trainer.autolog if config.trainer.mlflow == "autolog" else None
+    runs = ActiveChildRuns(tracking.absolute_uri(), autolog=autolog)
     return FunctionTrainer(config.trainer, fit, config.metric, runs.scope, on_close=runs.close, more_objectives=more)
 
 

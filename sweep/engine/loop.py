@@ -18,7 +18,7 @@ from sweep.config import SweepConfig
 from sweep.engine.progress import SweepListener, TrialUpdate
 from sweep.engine.stopping import rule_that_holds
 from sweep.errors import StorageUnavailableError
-from sweep.records import BestTrial, Counts, TrialRecord, now_ms
+from sweep.records import BestTrial, Counts, MlflowTime, TrialRecord, now_ms
 from sweep.states import LoopEnd, TrialState
 from sweep.study.repeats import FinishedSettings
 from sweep.study.sharing import TrialGate, heartbeat, worker_id
@@ -182,6 +182,7 @@ class TrialLoop:
         constraints: dict[str, float] = {}
         outcome: TrialOutcome | None = None
         same_as: int | None = None
+        mlflow_seconds: float | None = None  # the trainer's code inside MLflow, when the trainer clocks it
         clock = time.perf_counter()
         # the run id is answered once (Recorder.run_id hands it over, then forgets it): trial.run_id and the
         # record must both get it
@@ -206,6 +207,7 @@ class TrialLoop:
                         outcome = self.trainer.run(facing)
                     finally:
                         self.stop.in_trainer = False
+                        mlflow_seconds = self.trainer.mlflow_seconds()
             value = outcome.value
             values = objective_values(outcome.metrics, self.config) if self.config.multi_objective else None
             if self.config.constraints:
@@ -225,7 +227,8 @@ class TrialLoop:
             state, error, trace = TrialState.FAIL, raised_in_trainer(caught), traceback.format_exc()
         except Exception as caught:  # a failing trial must not end the sweep: it becomes a FAIL trial
             state, error, trace = TrialState.FAIL, f"{type(caught).__name__}: {caught}", traceback.format_exc()
-        self.trainer_seconds += time.perf_counter() - clock - run.pruner_seconds
+        trial_seconds = time.perf_counter() - clock - run.pruner_seconds
+        self.trainer_seconds += trial_seconds
         if error is not None:  # the user's code may print a password it was given: none is stored
             error, trace = hide_secrets(error, self.secrets), trace and hide_secrets(trace, self.secrets)
         record = TrialRecord(trial.number, state, run.params or dict(trial.params), value,
@@ -235,7 +238,8 @@ class TrialLoop:
                              tags=run.tags, artifacts=run.artifacts,
                              mlflow_active=self.config.trainer.logs_own_run, same_as=same_as,
                              values=values if state is TrialState.COMPLETE else None,
-                             constraints=constraints if state is TrialState.COMPLETE else {})
+                             constraints=constraints if state is TrialState.COMPLETE else {},
+                             mlflow_time=None if mlflow_seconds is None else MlflowTime(mlflow_seconds, trial_seconds))
         best_before = self.census.best
         # the record goes to MLflow before the study: killed in between, the trial stays RUNNING and a
         # resume fails it and its run; the other order could leave a told trial with an unlogged run

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from sweep.errors import Interrupted, SweepError
-from sweep.records import BestTrial, Counts, TrackingReport
+from sweep.records import BestTrial, Counts, MlflowTime, TrackingReport
 from sweep.states import LoopEnd, StopRule, TrialState
 
 
@@ -69,6 +69,10 @@ class SweepSummary:
     note: str | None = None  # one line about how the sweep ended (an exhausted grid, nothing left to run)
     front_size: int | None = None  # a sweep of several objectives: the trials on its Pareto front
     stopped_by: StopRule | None = None  # the config's rule that ended it before its target
+    # the trials this invocation ran (here or in its workers): their code's time inside MLflow (mlflow: active,
+    # autolog), and whether autologging logged a model in each (the costly part: log_models: false skips it)
+    mlflow_time: MlflowTime | None = None
+    models_autologged: bool = False
 
 
 class SweepInterrupted(Interrupted):

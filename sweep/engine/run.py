@@ -148,6 +148,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
             reconciled = recorder.call(Reconcile(study.records()))
             study.relink_runs(reconciled.run_ids)  # runs it rebuilt: the study must name them
         gate = TrialGate(location, storage, name)
+        ran_before = finished_before(study, config)
         listener.sweep_started(SweepStart(name, config.experiment, parent_run_id, str(location), str(tracking),
                                           config.trials, study.census().finished.finished, existing is not None))
         # -- the trials: in this process, or in workers (--jobs processes, Ray tasks) --
@@ -167,6 +168,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
                            trainer.model_publishing(), register, listener, stopped.rule if stopped else None)
         _tidy_workdirs(study, config, final)
         front_size = len(study.front()) if config.multi_objective else None
+        mlflow_time = study.mlflow_time(ran_before) if ran_before is not None else None
         gate.close()
     except StorageUnavailableError as lost:  # the storage went away mid-sweep: say how to continue
         raise lost.resumable(f"sweep run --resume --name {name}{location.flag}") from None
@@ -176,7 +178,8 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
     summary = SweepSummary(name, config.experiment, parent_run_id, status, final.finished, final.best,
                            time.perf_counter() - started, trainer_seconds, trials_run, report, str(location),
                            str(tracking), note if status is LoopEnd.FINISHED else None,
-                           front_size=front_size, stopped_by=stopped.rule if stopped else None)
+                           front_size=front_size, stopped_by=stopped.rule if stopped else None,
+                           mlflow_time=mlflow_time, models_autologged=config.trainer.logs_models)
     if status is LoopEnd.INTERRUPTED:
         raise SweepInterrupted(summary, location.flag)
     if status is LoopEnd.FAILING:
@@ -186,6 +189,14 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
     if final.finished.complete == 0 and final.finished.failed:
         raise AllTrialsFailedError(all_failed_message(final.finished.failed, errors))
     return summary
+
+
+def finished_before(study: SweepStudy, config: SweepConfig) -> set[int] | None:
+    """The trials finished before this invocation ran any, when its trainer clocks its code's time inside MLflow
+    (the summary sums the others'); None for a trainer that does not, so its sweep reads no trial for it."""
+    if config.trainer.function is None or config.trainer.mlflow == "off":
+        return None
+    return set(study.finished_numbers())
 
 
 def warm_start_tags(prior: PriorTrials | None) -> dict[str, str]:
@@ -299,6 +310,7 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
         stop.defer()
         study = SweepStudy.load(sweep, config)
         gate = TrialGate(location, sweep.storage, name)
+        ran_before = finished_before(study, config)
         listener.sweep_started(SweepStart(name, config.experiment, parent_run_id, str(location), str(tracking),
                                           config.trials, study.census().finished.finished, True))
         # a worker given a target of its own keeps it; one given the sweep's follows `sweep set`
@@ -313,6 +325,7 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
             _tidy_workdirs(study, config, final)
         else:
             report = recorder.close(None, final.finished)
+        mlflow_time = study.mlflow_time(ran_before, worker=loop.worker) if ran_before is not None else None
         gate.close()
     except BaseException as error:
         if recorder is not None:
@@ -327,7 +340,8 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
     summary = SweepSummary(name, config.experiment, parent_run_id, status, final.finished, final.best,
                            time.perf_counter() - started, loop.trainer_seconds, loop.trials_run, report,
                            str(location), str(tracking), stopped.reason if stopped else None,
-                           stopped_by=stopped.rule if stopped else None)
+                           stopped_by=stopped.rule if stopped else None, mlflow_time=mlflow_time,
+                           models_autologged=config.trainer.logs_models)
     if status is LoopEnd.INTERRUPTED:
         raise SweepInterrupted(summary, location.flag)
     if status is LoopEnd.FAILING:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sweep.config import SweepConfig, config_from_yaml
 from sweep.locations import StoredTracking
+from sweep.records import MlflowTime
 
 if TYPE_CHECKING:  # only named in hints: `sweep best/ls/show` read attributes without importing Optuna
     import optuna
@@ -127,18 +128,23 @@ class TrialAttrs:
     interrupted: bool = False  # stopped by Ctrl-C/SIGTERM
     worker: str | None = None  # host:pid of the process running it: a dead worker's trial is failed
     same_as: int | None = None  # the earlier trial of identical settings whose result it reused (repeats: reuse)
+    # its code's time inside MLflow (mlflow: active | autolog), kept here so the summary of a sweep whose trials ran
+    # in other processes (--jobs, Ray) has it too
+    mlflow_time: MlflowTime | None = None
 
     @classmethod
     def read(cls, source: optuna.trial.FrozenTrial | Mapping[str, Any]) -> TrialAttrs:
         stored = _user_attrs(source)
         return cls(stored.get(PREFIX + "run_id"), dict(stored.get(PREFIX + "metrics", {})),
                    stored.get(PREFIX + "error"), bool(stored.get(PREFIX + "interrupted", False)),
-                   stored.get(PREFIX + "worker"), stored.get(PREFIX + "same_as"))
+                   stored.get(PREFIX + "worker"), stored.get(PREFIX + "same_as"),
+                   MlflowTime.from_stored(stored.get(PREFIX + "mlflow_time")))
 
     def items(self) -> dict[str, Any]:
         """The storage keys and values worth writing: those that say something (no empty or default ones)."""
         values = {"run_id": self.run_id, "metrics": self.metrics or None, "error": self.error,
-                  "interrupted": self.interrupted or None, "worker": self.worker, "same_as": self.same_as}
+                  "interrupted": self.interrupted or None, "worker": self.worker, "same_as": self.same_as,
+                  "mlflow_time": self.mlflow_time.stored() if self.mlflow_time is not None else None}
         return {PREFIX + key: value for key, value in values.items() if value is not None}
 
     def write(self, trial: optuna.Trial) -> None:

@@ -28,7 +28,7 @@ from sweep.config import SweepConfig
 from sweep.constraints import violations
 from sweep.locations import TrackingLocation
 from sweep.ranking import pareto_front, signed
-from sweep.records import FrontMember, PublishedModel, TrialRecord
+from sweep.records import FrontMember, MlflowTime, PublishedModel, TrialRecord
 from sweep.study.attrs import SweepAttrs, TrialAttrs, relink_runs
 from sweep.study.census import Census, Tally, is_feasible, optuna_state, record_of, take_census
 from sweep.study.full_trial import FullTrial
@@ -146,7 +146,7 @@ class SweepStudy:
         """The trial's end in the study: its attributes and constraints (they can only be written while it
         runs), then its state and, when COMPLETE, its value (or every objective's)."""
         TrialAttrs(record.run_id, record.metrics, record.error, record.interrupted,
-                   same_as=record.same_as).write(trial)  # type: ignore[arg-type]
+                   same_as=record.same_as, mlflow_time=record.mlflow_time).write(trial)  # type: ignore[arg-type]
         for key, value in record.constraints.items():
             trial.set_constraint(key, value)  # type: ignore[attr-defined]
         complete = record.state is states.TrialState.COMPLETE
@@ -175,6 +175,14 @@ class SweepStudy:
 
     def finished_numbers(self) -> list[int]:
         return [trial.number for trial in self._study.get_trials(deepcopy=False) if trial.state.is_finished()]
+
+    def mlflow_time(self, skip: Collection[int] = (), worker: str | None = None) -> MlflowTime | None:
+        """The time the finished trials (but those numbered in ``skip``; only ``worker``'s when given) spent inside
+        MLflow, summed over those whose trainer clocked it (wherever they ran); None when none did."""
+        attrs = [TrialAttrs.read(trial) for trial in self._study.get_trials(deepcopy=False)
+                 if trial.state.is_finished() and trial.number not in skip]
+        clocked = [a.mlflow_time for a in attrs if a.mlflow_time is not None and worker in (None, a.worker)]
+        return sum(clocked[1:], clocked[0]) if clocked else None
 
     def spans(self, numbers: Collection[int]) -> list[TrialSpan]:
         """When each of the trials ``numbers`` ran, in trial order."""

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 from sweep.errors import TrackingError
 from sweep.states import RunStatus
+from sweep.tracking.mlflow_time import mlflow_clock
 
 log = logging.getLogger(__name__)  # shown by the CLI on stderr
 
@@ -24,10 +25,11 @@ PARENT_TAG = "mlflow.parentRunId"
 
 
 class ActiveChildRuns:
-    """Makes each trial's child run the active run while its ``fit`` runs; with ``autolog``, MLflow's
-    autologging is switched on once, before the first trial of this process."""
+    """Makes each trial's child run the active run while its ``fit`` runs, and clocks the time ``fit`` spends inside
+    MLflow (mlflow_time.py); with ``autolog`` (None: off; else the settings given to ``mlflow.autolog()``, such as
+    ``log_models: False``), MLflow's autologging is switched on once, before the first trial of this process."""
 
-    def __init__(self, tracking_uri: str, *, autolog: bool) -> None:
+    def __init__(self, tracking_uri: str, *, autolog: Mapping[str, bool] | None) -> None:
         self.tracking_uri = tracking_uri  # absolute: MLflow keeps one store per URI text for the whole process
         self.autolog = autolog
         self.ready = False
@@ -42,8 +44,9 @@ class ActiveChildRuns:
         import mlflow
 
         mlflow.set_tracking_uri(self.tracking_uri)
-        if self.autolog:
-            mlflow.autolog(log_input_examples=False, silent=True)
+        if self.autolog is not None:
+            # `mlflow: {autolog: {...}}` over the sweep's defaults; silent is not among the settings a config gives
+            mlflow.autolog(**{"log_input_examples": False, **self.autolog, "silent": True})
         self.ready = True
 
     def close(self) -> None:
@@ -54,14 +57,15 @@ class ActiveChildRuns:
             return
         import mlflow
 
-        if self.autolog:
+        if self.autolog is not None:
             mlflow.autolog(disable=True, silent=True)
         mlflow.set_tracking_uri(self._uri_before)  # type: ignore[arg-type]  # None unsets it, as MLflow documents
         self.ready = False
 
     @contextmanager
-    def scope(self, child_run: Callable[[], str | None]) -> Iterator[None]:
-        """The trial's child run (``child_run()`` waits for its id) made active around the trial's code."""
+    def scope(self, child_run: Callable[[], str | None]) -> Iterator[Callable[[], float]]:
+        """The trial's child run (``child_run()`` waits for its id) made active around the trial's code; yields what
+        reads the seconds that code spent inside MLflow (final once the block has ended)."""
         run_id = child_run()
         if run_id is None:
             raise TrackingError("the trial has no child run to make active (the tracking store could not create "
@@ -75,8 +79,8 @@ class ActiveChildRuns:
         experiment_before = os.environ.get(EXPERIMENT_ENV)
         os.environ[EXPERIMENT_ENV] = child.info.experiment_id
         try:
-            with trial_run_kept(run_id):
-                yield
+            with trial_run_kept(run_id), mlflow_clock() as clock:
+                yield clock.seconds
         finally:
             # runs the user's code left open end first, each one made a child of the trial's run if it has no
             # parent (after end_run(); start_run()); the child run is left RUNNING for the tracking process,
@@ -149,7 +153,7 @@ class StrayRunWatch:
 
     @contextmanager
     def scope(self, _child_run: Callable[[], str | None]) -> Iterator[None]:
-        yield  # the child run is not waited for: the trial runs while the tracking process creates it
+        yield None  # the child run is not waited for: the trial runs while the tracking process creates it; no clock
         mlflow = sys.modules.get("mlflow")
         if self.warned or mlflow is None:
             return

@@ -30,6 +30,12 @@ class Trainer(Protocol):
         """Train with ``trial.params``; raise TrialPruned when the pruner says so (an exception fails it)."""
         ...
 
+    def mlflow_seconds(self) -> float | None:
+        """How long the last trial's own code spent inside MLflow (its mlflow.* calls, what autologging added to its
+        fits), read once ``run`` has returned or raised; None when it is not measured (MLflow is not in the trial's
+        process, or the trainer is not one whose code logs there)."""
+        ...
+
     def provenance(self) -> dict[str, str]:
         """Parent-run tags that say which code and data the sweep's trials ran."""
         ...

@@ -209,6 +209,10 @@ class CommandTrainer:
         self.watchdog = Watchdog()
         self.decision_seconds: list[float] = []  # report line read -> pruner's answer (bench/overhead.py)
 
+    @staticmethod
+    def mlflow_seconds() -> None:
+        return None  # the command's own MLflow calls happen in its process, out of sight
+
     def provenance(self) -> dict[str, str]:
         tags = {"trainer.command": self.spec.describe()[:500]}
         files = [Path(word) for word in self.spec.words[1:] + self.spec.words[:1]

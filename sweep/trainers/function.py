@@ -26,8 +26,9 @@ from sweep.trainers.spec import TrainerSpec
 from sweep.trial import Trial, metric_name, number
 
 # what a function trainer's trial runs under (its MLflow active run, or nothing), given how to get its child run's
-# id: asking waits for the tracking process to create the run, so only a scope that needs the id asks
-RunScope = Callable[[Callable[[], str | None]], AbstractContextManager[None]]
+# id: asking waits for the tracking process to create the run, so only a scope that needs the id asks. It yields
+# what reads the seconds the trial's code spent inside MLflow, or None when it does not clock them
+RunScope = Callable[[Callable[[], str | None]], AbstractContextManager[Callable[[], float] | None]]
 
 
 def load_function(spec: TrainerSpec, *, key: str = "trainer.function") -> Callable[[Trial], Any]:
@@ -180,6 +181,7 @@ class FunctionTrainer:
         self.more_objectives = tuple(more_objectives)  # the metrics of the objectives after the first
         self.on_close = on_close  # the tracking layer's: puts MLflow's process-wide state back
         self.warnings = WarningsOnce()
+        self.spent_in_mlflow: Callable[[], float] | None = None  # the last trial's clock, from its run scope
 
     def provenance(self) -> dict[str, str]:
         tags = {"trainer.function": self.spec.describe(), "trainer.mlflow": self.spec.mlflow}
@@ -203,10 +205,16 @@ class FunctionTrainer:
 
     def run(self, trial: Trial) -> TrialOutcome:
         self.warnings.install()
+        self.spent_in_mlflow = None
         scope = self.run_scope(lambda: trial.run_id) if self.run_scope is not None else nullcontext()
-        with scope:
+        with scope as spent_in_mlflow:
+            self.spent_in_mlflow = spent_in_mlflow  # kept before fit: a trial that fails or prunes spent it too
             returned = self.fit(trial)
         return outcome_of(returned, self.metric, trial.final_metrics, self.more_objectives)
+
+    def mlflow_seconds(self) -> float | None:
+        """The last trial's time inside MLflow (``mlflow: active | autolog``: clocked by its run scope)."""
+        return self.spent_in_mlflow() if self.spent_in_mlflow is not None else None
 
 
 class WarningsOnce:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,10 @@ from sweep.trainers.command_spec import CommandSpec, parse_command
 
 BUILTIN = "sentiment"
 MLFLOW_MODES = ("off", "active", "autolog")
+# what `mlflow: {autolog: {...}}` may hand to mlflow.autolog(): its switches of what gets logged, each true or false
+# (the rest of its arguments are the sweep's: silent, disable; extra_tags and exclude_flavors are not offered)
+AUTOLOG_SETTINGS = ("disable_for_unsupported_versions", "exclusive", "log_datasets", "log_input_examples",
+                    "log_model_signatures", "log_models", "log_traces")
 FUNCTION_KEYS = {"function", "mlflow"}
 # a dotted module path, or a file ending in .py; then ':' and a (dotted) attribute
 FUNCTION_PATTERN = re.compile(r"^(?P<where>[^:]+):(?P<name>[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)\Z")
@@ -29,6 +33,7 @@ class TrainerSpec:
 
     function: str | None = None
     mlflow: str = "off"  # off | active | autolog: how much of MLflow the trial's own code sees
+    autolog: dict[str, bool] = field(default_factory=dict)  # `mlflow: {autolog: {...}}`: mlflow.autolog()'s switches
     command: CommandSpec | None = None  # `trainer: {command: ...}`: any program, one process per trial
 
     @property
@@ -40,6 +45,11 @@ class TrainerSpec:
         """The trial's own code may write to its child run (MLflow active in fit, or a command given
         MLFLOW_RUN_ID): params it logged there are not logged again."""
         return self.mlflow != "off" or self.command is not None
+
+    @property
+    def logs_models(self) -> bool:
+        """MLflow's autologging logs a model in every trial (autolog, unless log_models: false): its costly part."""
+        return self.mlflow == "autolog" and self.autolog.get("log_models", True)
 
     @property
     def file(self) -> Path | None:
@@ -59,7 +69,7 @@ class TrainerSpec:
             return self.command.to_yaml()
         if self.function is None:
             return BUILTIN
-        return {"function": self.function, "mlflow": self.mlflow}
+        return {"function": self.function, "mlflow": {"autolog": dict(self.autolog)} if self.autolog else self.mlflow}
 
 
 def is_file_reference(where: str) -> bool:
@@ -86,12 +96,42 @@ def parse_trainer(value: Any, base: Path) -> TrainerSpec:
                                f"settings: shell, timeout, env, kill_grace, keep_workdirs)")
     if "function" not in value:
         raise SweepConfigError("trainer: give function: module:fit (or file.py:fit), or command: ...")
-    mode = value.get("mlflow", "off")
-    if mode is False:  # YAML reads a bare `off` as false
-        mode = "off"
-    if mode not in MLFLOW_MODES:
-        raise SweepConfigError(f"trainer.mlflow: {mode!r} is not a mode; use one of {', '.join(MLFLOW_MODES)}")
-    return TrainerSpec(function=function_reference(value["function"], base), mlflow=mode)
+    mode, settings = mlflow_mode(value.get("mlflow", "off"))
+    return TrainerSpec(function=function_reference(value["function"], base), mlflow=mode, autolog=settings)
+
+
+def mlflow_mode(value: Any) -> tuple[str, dict[str, bool]]:
+    """`mlflow:` as written -> (mode, the settings given to mlflow.autolog()): ``off``, ``active``, ``autolog``, or
+    ``{autolog: {log_models: false, ...}}``."""
+    if value is False:  # YAML reads a bare `off` as false
+        return "off", {}
+    if isinstance(value, Mapping):
+        if list(value) != ["autolog"]:
+            raise SweepConfigError(f"trainer.mlflow: a mapping takes only autolog, as in {{autolog: {{log_models: "
+                                   f"false}}}}, got {dict(value)!r}; or write one of {', '.join(MLFLOW_MODES)}")
+        return "autolog", autolog_settings(value["autolog"])
+    if value not in MLFLOW_MODES:
+        raise SweepConfigError(f"trainer.mlflow: {value!r} is not a mode; use one of {', '.join(MLFLOW_MODES)}, "
+                               f"or {{autolog: {{log_models: false}}}}")
+    return value, {}
+
+
+def autolog_settings(value: Any) -> dict[str, bool]:
+    """`mlflow: {autolog: {...}}`'s settings, each a known switch of mlflow.autolog() set to true or false."""
+    if value is None:  # `{autolog: }`: nothing changed
+        return {}
+    if not isinstance(value, Mapping):
+        raise SweepConfigError(f"trainer.mlflow.autolog: expected a mapping like {{log_models: false}}, got {value!r}")
+    settings = {}
+    for key, setting in value.items():
+        if key not in AUTOLOG_SETTINGS:
+            raise SweepConfigError(f"trainer.mlflow.autolog: unknown setting {key!r}; use one of "
+                                   f"{', '.join(AUTOLOG_SETTINGS)}")
+        if not isinstance(setting, bool):
+            raise SweepConfigError(f"trainer.mlflow.autolog.{key}: {setting!r} is not true or false; write "
+                                   f"{key}: false or {key}: true")
+        settings[key] = setting
+    return settings
 
 
 def function_reference(value: Any, base: Path, *, key: str = "trainer.function") -> str:

@@ -362,6 +362,17 @@ def test_function_trainer_config_round_trips_through_its_stored_yaml(tmp_path):
     assert config_from_yaml(stored) == config
 
 
+
+def test_autolog_settings_round_trip_through_the_stored_yaml_a_resume_reads(tmp_path):
+    text = function_config(tmp_path, "objective: {direction: maximize}\n").replace(
+        "{function: train.py:fit}", "{function: train.py:fit, mlflow: {autolog: {log_models: false}}}")
+    config = load_text(tmp_path, text)
+    stored = config.to_yaml()
+    assert yaml.safe_load(stored)["trainer"]["mlflow"] == {"autolog": {"log_models": False}}
+    again = config_from_yaml(stored)
+    assert again.trainer == config.trainer and again.trainer.autolog == {"log_models": False}
+
+
 BAD_FUNCTION_CONFIGS = {
     "custom-metric-without-direction": ("objective: {metric: f1}\n", "objective.direction",
                                         "required for your trainer's metric 'f1'",

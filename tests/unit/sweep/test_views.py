@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sweep.engine import SweepSummary, TrialUpdate
 from sweep.queries import Best, render_best
-from sweep.records import BestTrial, Counts
+from sweep.records import BestTrial, Counts, MlflowTime
 from sweep.study import SweepRow, TrialRow
 from sweep.views import render_summary, render_sweeps, render_trial_line, render_trials
 
@@ -79,6 +79,19 @@ def test_the_summary_hints_quote_a_storage_url_for_the_shell():
     assert hints == ["see the runs:   sweep ui --name s --storage 'redis://cache:6379/0?prefix=team a'",
                      "print the best: sweep best --name s --storage 'redis://cache:6379/0?prefix=team a'"]
 
+
+
+def test_the_summary_says_how_much_of_the_trial_time_went_to_mlflow_and_how_autolog_skips_models():
+    def summary(**timing: object) -> list[str]:
+        made = SweepSummary("s", "exp", "parent-1", "finished", Counts(complete=2), None, 50.0, 45.0, 2, **timing)
+        return render_summary(made).splitlines()
+
+    autologged = summary(mlflow_time=MlflowTime(41.2, 45.0, trials=2), models_autologged=True)
+    assert autologged[1] == ("MLflow logging inside fit: 41.2s of 45.0s trial time (92%); "
+                             "`mlflow: {autolog: {log_models: false}}` skips logging a model in every trial")
+    assert summary(mlflow_time=MlflowTime(0.4, 45.0, trials=2))[1] == (
+        "MLflow logging inside fit: 0.4s of 45.0s trial time (1%)")  # active, or autolog without models: no hint
+    assert not any(line.startswith("MLflow logging") for line in summary())  # not clocked: mlflow off, a command
 
 def test_ls_counts_the_trials_that_repeat_earlier_settings():
     header, first = render_sweeps([row(repeats=3)]).splitlines()

@@ -7,7 +7,7 @@ import socket
 import optuna
 from optuna.trial import TrialState
 
-from sweep.records import PublishedModel, TrialRecord
+from sweep.records import MlflowTime, PublishedModel, TrialRecord
 from sweep.study.attrs import SweepAttrs, TrialAttrs
 from sweep.study.census import count_trials
 from sweep.study.sharing import DEAD_WORKER
@@ -133,3 +133,18 @@ def test_an_interrupted_trial_is_counted_apart_from_the_failures_toward_the_targ
         assert (census.finished.complete, census.finished.failed, census.finished.interrupted) == (1, 1, 1)
         assert census.finished.finished == 3 and census.counted == 3
     assert count_trials(raw.get_trials()).interrupted == 1
+
+
+def test_the_time_inside_mlflow_is_kept_per_trial_and_summed_over_those_asked_for(journal):
+    raw = new_sweep(journal)
+    study = SweepStudy(raw, sweep_config())
+    assert study.mlflow_time() is None  # no trial clocked it
+    told = [("host-a:1", MlflowTime(1.0, 4.0)), ("host-b:2", MlflowTime(2.0, 5.0)), ("host-a:1", None),
+            ("host-a:1", MlflowTime(0.5, 1.0))]
+    for worker, spent in told:
+        trial = study.ask(waiting=False, worker=worker)
+        study.tell(trial, TrialRecord(trial.number, "COMPLETE", {}, 0.5, mlflow_time=spent))
+    assert TrialAttrs.read(raw.get_trials()[1]).mlflow_time == MlflowTime(2.0, 5.0)
+    assert study.mlflow_time() == MlflowTime(3.5, 10.0, trials=3)
+    assert study.mlflow_time(skip={0}) == MlflowTime(2.5, 6.0, trials=2)  # finished before this invocation
+    assert study.mlflow_time(worker="host-a:1") == MlflowTime(1.5, 5.0, trials=2)  # a `sweep worker`'s own

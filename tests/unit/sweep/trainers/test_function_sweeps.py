@@ -87,6 +87,8 @@ def test_mlflow_active_puts_the_users_own_logging_in_each_child_run(tmp_path: Pa
     result = inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "own", "--trials", "4",
                              "--jobs", "2")
     assert result.returncode == 0, result.stderr
+    # the workers clocked their trials' own MLflow calls; the summary reads it back from the study
+    assert "MLflow logging inside fit: " in result.stdout and "log_models" not in result.stdout
     client = e2e.mlflow_client(tmp_path)
     parent, children = e2e.runs(tmp_path, experiment="sweep")  # one parent, and no stray top-level run
     assert len(children) == 4

@@ -71,6 +71,29 @@ def test_mlflow_off_written_either_way_is_off(mode, base):
     assert parse_trainer({"function": "train.py:fit", "mlflow": mode}, base).mlflow == "off"
 
 
+def test_autolog_settings_are_kept_and_written_back_in_the_mapping_form(base):
+    value = {"function": "train.py:fit", "mlflow": {"autolog": {"log_models": False, "log_datasets": False}}}
+    spec = parse_trainer(value, base)
+    assert spec.mlflow == "autolog"  # what reads the mode sees autolog, as for `mlflow: autolog`
+    assert spec.autolog == {"log_models": False, "log_datasets": False}
+    assert not spec.logs_models
+    assert spec.to_yaml() == {"function": f"{base / 'train.py'}:fit",
+                              "mlflow": {"autolog": {"log_models": False, "log_datasets": False}}}
+    assert parse_trainer(spec.to_yaml(), base) == spec
+
+
+@pytest.mark.parametrize("settings", [{}, None])  # `{autolog: {}}` and `{autolog: }` change nothing
+def test_an_empty_autolog_mapping_is_plain_autolog(settings, base):
+    spec = parse_trainer({"function": "train.py:fit", "mlflow": {"autolog": settings}}, base)
+    assert spec == parse_trainer({"function": "train.py:fit", "mlflow": "autolog"}, base)
+    assert spec.logs_models and spec.to_yaml()["mlflow"] == "autolog"
+
+
+def test_only_autolog_logs_models(base):
+    assert not parse_trainer({"function": "train.py:fit", "mlflow": "active"}, base).logs_models
+    assert parse_trainer({"function": "train.py:fit", "mlflow": {"autolog": {"log_models": True}}}, base).logs_models
+
+
 # -- every bad form: one line, the key, the fix ----------------------------------------------------------------
 
 
@@ -104,6 +127,20 @@ BAD_SPECS = {
                        "use one of off, active, autolog"),
     "mlflow-null": ({"function": "train.py:fit", "mlflow": None}, "trainer.mlflow: None is not a mode",
                     "use one of off, active, autolog"),
+    "mlflow-mapping-of-a-mode": ({"function": "train.py:fit", "mlflow": {"active": {"log_models": False}}},
+                                 "trainer.mlflow: a mapping takes only autolog",
+                                 "{autolog: {log_models: false}}"),
+    "autolog-unknown-setting": ({"function": "train.py:fit", "mlflow": {"autolog": {"log_model": False}}},
+                                "trainer.mlflow.autolog: unknown setting 'log_model'",
+                                "use one of disable_for_unsupported_versions, exclusive, log_datasets, "
+                                "log_input_examples, log_model_signatures, log_models, log_traces"),
+    "autolog-the-sweeps-own-setting": ({"function": "train.py:fit", "mlflow": {"autolog": {"silent": False}}},
+                                       "trainer.mlflow.autolog: unknown setting 'silent'", "use one of"),
+    "autolog-setting-not-a-boolean": ({"function": "train.py:fit", "mlflow": {"autolog": {"log_models": "no"}}},
+                                      "trainer.mlflow.autolog.log_models: 'no' is not true or false",
+                                      "write log_models: false"),
+    "autolog-not-a-mapping": ({"function": "train.py:fit", "mlflow": {"autolog": ["log_models"]}},
+                              "trainer.mlflow.autolog: expected a mapping", "{log_models: false}"),
 }
 
 

@@ -1,0 +1,37 @@
+"""bench/autolog_cost.py --quick runs end to end and prints every figure (no asserts on the figures: they are
+printed)."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[3] / "bench" / "autolog_cost.py"
+
+S = r"\d+\.\d+ s"
+FIGURES = [
+    r"^machine: \d+ CPUs; at the start: load average",
+    rf"^\[off\] 3 trials: median trial {S} \(trials 2-3\); first trial {S}; `sweep run` wall {S}$",
+    rf"^\[autolog, log_models: false\] 3 trials: median trial {S} \(trials 2-3\), of which inside MLflow {S}; ",
+    rf"^\[autolog\] 3 trials: median trial {S} \(trials 2-3\), of which inside MLflow {S}; ",
+    r"^\[autolog\] median trial / off: \d+\.\dx$",
+    # the sweep's own summary line, with the hint only where a model is autologged in every trial
+    r"^\[autolog, log_models: false\] summary: MLflow logging inside fit: \d+\.\ds of \d+\.\ds trial time \(\d+%\)$",
+    r"^\[autolog\] summary: MLflow logging inside fit: .*`mlflow: \{autolog: \{log_models: false\}\}` skips",
+    r"^at the end: load average",
+]
+
+
+@pytest.mark.slow
+def test_bench_quick_prints_every_figure(tmp_path):
+    pytest.importorskip("sklearn")
+    env = {key: value for key, value in os.environ.items() if key not in ("MLFLOW_TRACKING_URI", "SWEEP_STORAGE")}
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    done = subprocess.run([sys.executable, str(BENCH), "--quick"], capture_output=True, text=True, timeout=600,
+                          cwd=tmp_path, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    for line in FIGURES:
+        assert re.search(line, done.stdout, flags=re.MULTILINE), f"missing {line!r} in:\n{done.stdout}"
