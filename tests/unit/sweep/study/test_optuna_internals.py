@@ -134,3 +134,44 @@ def test_ask_new_makes_a_new_trial_and_leaves_a_waiting_one_queued(tmp_path: Pat
     study.tell(trial, 1.0)
     queued = study.ask()
     assert queued.number == 0 and queued.suggest_float("x", 0.0, 1.0) == 0.5
+
+
+# -- the journal file's reads: Optuna's lines and errors, with less kept ----------------------------------------
+
+
+def backends(path: Path) -> tuple[internals.JournalFileNoFsync, optuna.storages.journal.JournalFileBackend]:
+    lock = JournalFileOpenLock(str(path))
+    return (internals.JournalFileNoFsync(str(path), lock_obj=lock),
+            optuna.storages.journal.JournalFileBackend(str(path), lock_obj=lock))
+
+
+def test_journal_reads_give_optunas_lines_from_any_point_and_keep_two_offsets(tmp_path: Path):
+    path = tmp_path / "sweep.journal"
+    ours, optunas = backends(path)
+    ours.append_logs([{"op_code": 1, "n": number, "user_attr": {"sweep.metrics": {"val_loss": 0.5}}}
+                      for number in range(40)])
+    for start in (0, 0, 25, 40, 3):  # from the start, again, ahead, at the end, and back (read from the start)
+        assert list(ours.read_logs(start)) == list(optunas.read_logs(start))
+    assert len(ours._log_number_offset) <= 2
+    ours.append_logs([{"op_code": 1, "n": 40}])  # appended by another writer: the next read picks it up
+    assert list(ours.read_logs(40)) == [{"op_code": 1, "n": 40}]
+    first, second = (next(iter(ours.read_logs(number)))["user_attr"] for number in (0, 1))
+    assert next(iter(first)) is next(iter(second))  # the same key, kept once
+
+
+def test_journal_reads_leave_a_torn_last_line_for_later_and_refuse_a_broken_one_in_between(tmp_path: Path):
+    path = tmp_path / "sweep.journal"
+    ours, optunas = backends(path)
+    ours.append_logs([{"n": 0}, {"n": 1}])
+    with path.open("ab") as journal:
+        journal.write(b'{"n": 2, "to')  # a write in progress
+    assert list(ours.read_logs(0)) == list(optunas.read_logs(0)) == [{"n": 0}, {"n": 1}]
+    with path.open("ab") as journal:
+        journal.write(b'rn": 1}\n')  # ... and finished
+    assert list(ours.read_logs(2)) == list(optunas.read_logs(2)) == [{"n": 2, "torn": 1}]
+    broken = tmp_path / "broken.journal"
+    broken.write_bytes(b'{"n": 0}\n{"n": 1, oops\n{"n": 2}\n')
+    ours, optunas = backends(broken)
+    for backend in (ours, optunas):
+        with pytest.raises(ValueError):
+            list(backend.read_logs(0))
