@@ -52,6 +52,7 @@ RUNS = 3  # subprocess runs per command; the median is printed
 TOP = 10  # `sweep show --top`
 TARGET_SECONDS = 0.5
 NAME = "big-sweep"
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"  # the local server's maintenance database
 
 # Runs one command in a fresh interpreter and reports its own time (from the script's first line, so the
 # interpreter's start-up is left out) and whether mlflow was imported, as the last line of stderr.
@@ -83,6 +84,7 @@ def main() -> None:
     trials = args.trials or (QUICK_TRIALS if args.quick else TRIALS)
     root = Path(tempfile.mkdtemp(prefix="sweep-queries-"))
     summary: list[str] = []
+    database = None
     try:
         print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, {versions()}; {load()}")
         started = time.perf_counter()
@@ -93,7 +95,6 @@ def main() -> None:
         stores = [("journal", str(journal))]
         if not args.skip_sqlite:
             stores.append(("sqlite", f"sqlite:///{root / 'optuna.db'}"))
-        database = None
         if args.postgres:
             database = fresh_postgres()
             stores.append(("postgresql", database))
@@ -118,6 +119,8 @@ def main() -> None:
             print(line)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        if database is not None:
+            drop_postgres(database)
 
 
 # -- building the study --------------------------------------------------------------------------------------
@@ -193,10 +196,19 @@ def fresh_postgres() -> str:
     import psycopg
 
     name = f"sweep_queries_{os.getpid()}"
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as connection:
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
         connection.execute(f'CREATE DATABASE "{name}"')
     return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_postgres(url: str) -> None:
+    """The database fresh_postgres made, dropped (its connections ended first: the copy's engine may hold one)."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # -- timing the commands -------------------------------------------------------------------------------------

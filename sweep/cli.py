@@ -13,16 +13,23 @@ from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any, NoReturn
 
-import click
 import typer
 import typer.core
 
-from sweep.cli_entry import run_app
+from sweep.cli_entry import coerce_quickly, run_app
 from sweep.errors import SweepConfigError, exit_code, first_line
 from sweep.states import TrialState
 
+
+class QuickGroup(typer.core.TyperGroup):
+    """`sweep` itself: its --version coerced without pydantic, as every command's flags (cli_entry.coerce_quickly)."""
+
+    def get_params(self, ctx: typer.Context) -> list[Any]:
+        return coerce_quickly(super().get_params(ctx))
+
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
-                  help="Hyperparameter sweeps: an Optuna study, every trial a nested MLflow run.")
+                  cls=QuickGroup, help="Hyperparameter sweeps: an Optuna study, every trial a nested MLflow run.")
 
 StorageOption = Annotated[str | None, typer.Option(
     "--storage", envvar="SWEEP_STORAGE",
@@ -32,9 +39,13 @@ NameOption = Annotated[str | None, typer.Option("--name", help="The sweep (Optun
 
 
 class PlainUsage(typer.core.TyperCommand):
-    """Usage lines as people write them (`sweep worker NAME`), not typer's `{name}` for a required argument."""
+    """Usage lines as people write them (`sweep worker NAME`), not typer's `{name}` for a required argument; plain
+    flag values coerced without pydantic (cli_entry.coerce_quickly)."""
 
-    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+    def get_params(self, ctx: typer.Context) -> list[Any]:
+        return coerce_quickly(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
         return [piece.replace("{", "").replace("}", "") for piece in super().collect_usage_pieces(ctx)]
 
 

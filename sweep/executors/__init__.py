@@ -10,51 +10,32 @@ decides where those loops start. Nothing here imports Ray unless a sweep runs on
     ray_cluster.py  --on ray: the workers as Ray tasks (the only module that imports Ray)
     task.py         what one Ray task runs on its node
     lifetime.py     a worker process that dies with the process that started it
+    opening.py      check_executor, open_executor: the executor a spec asks for, refused early when it cannot work
+
+The names below are imported on first use: the config (sweep/config.py) reads spec.py, and `sweep best/ls/show`
+import the config without paying for the executors (multiprocessing, the tracking transport).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import importlib
+from typing import Any
 
-from sweep.executors.base import Executor, Pool
-from sweep.executors.local import local_workers
-from sweep.executors.reachable import check_reachable, cluster_address, on_this_machine
-from sweep.executors.spec import ExecutorSpec, Resources, check_executor_packages
-from sweep.locations import StorageLocation, TrackingLocation
+_EXPORTS = {  # name -> the module defining it
+    "Executor": "sweep.executors.base",
+    "ExecutorSpec": "sweep.executors.spec",
+    "Pool": "sweep.executors.base",
+    "Resources": "sweep.executors.spec",
+    "check_executor": "sweep.executors.opening",
+    "check_executor_packages": "sweep.executors.spec",
+    "open_executor": "sweep.executors.opening",
+}
 
-
-def check_executor(spec: ExecutorSpec, resources: Resources, storage: StorageLocation,
-                   tracking: TrackingLocation) -> None:
-    """What can be refused without connecting anywhere: Ray missing, stores in files of this machine for a
-    cluster elsewhere, more GPUs asked of --jobs than this machine shows (SweepConfigError)."""
-    check_executor_packages(spec)
-    if spec.on == "ray":
-        address = cluster_address(spec.address)
-        if not on_this_machine(address):
-            check_reachable(f"the Ray cluster at {address}", storage, tracking)
-    else:
-        local_workers(spec, resources)
+__all__ = sorted(_EXPORTS)
 
 
-@contextmanager
-def open_executor(spec: ExecutorSpec, resources: Resources, storage: StorageLocation,
-                  tracking: TrackingLocation) -> Iterator[Executor | None]:
-    """The executor for ``spec`` while inside; None when the trials run in this process (one local worker).
-    What cannot work (Ray missing, stores the nodes cannot reach, more GPUs asked for than there are) is
-    refused here, before any store is written."""
-    if spec.on == "ray":
-        from sweep.executors.ray_cluster import connect
-
-        executor: Executor | None = connect(spec, resources, storage, tracking)
-    else:
-        executor = local_workers(spec, resources)
-    try:
-        yield executor
-    finally:
-        if executor is not None:
-            executor.close()
-
-
-__all__ = ["Executor", "ExecutorSpec", "Pool", "Resources", "check_executor", "check_executor_packages",
-           "open_executor"]
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sweep.executors' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

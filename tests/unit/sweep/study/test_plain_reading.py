@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import optuna
 import pytest
@@ -24,7 +25,7 @@ from optuna.trial import TrialState
 
 from sweep import cli
 from sweep.locations import StorageLocation
-from sweep.study import reading
+from sweep.study import reading, sql_reading
 from sweep.study.attrs import SweepAttrs, TrialAttrs
 from sweep.study.journal_reading import JournalFold, JournalSource, UnreadableJournal, read_journal, summary_path
 from sweep.study.journal_repair import BrokenJournalError
@@ -266,6 +267,22 @@ def test_a_summary_that_cannot_be_written_only_costs_a_full_read(tmp_path: Path)
 # -- SQLite and PostgreSQL: plain SQL against Optuna's tables --------------------------------------------------------
 
 
+def read_by_sql(location: StorageLocation) -> list[tuple[str, dict[str, Any], list]]:
+    source = SqlSource.open(location)
+    assert source is not None
+    try:
+        return comparable(read_all(source))
+    finally:
+        source.close()
+
+
+@contextmanager
+def whole_tables(share: float) -> Iterator[None]:
+    """The plain reader reads a study's rows by whole tables from this share of the database's trials."""
+    with mock.patch.object(sql_reading, "WHOLE_TABLES_FROM", share):
+        yield
+
+
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plan=PLAN)
 def test_sqlite_read_with_plain_sql_is_what_optunas_storage_reads(plan):
@@ -273,12 +290,32 @@ def test_sqlite_read_with_plain_sql_is_what_optunas_storage_reads(plan):
         location = StorageLocation.parse(f"sqlite:///{path / 'optuna.db'}")
         build(location, plan, "first")
         build(location, plan, "then")
-        source = SqlSource.open(location)
-        assert source is not None
-        try:
-            assert comparable(read_all(source)) == replayed(location)
-        finally:
-            source.close()
+        expected = replayed(location)
+        assert read_by_sql(location) == expected
+        for share in (0.0, 2.0):  # every study read by whole tables; none
+            with whole_tables(share):
+                assert read_by_sql(location) == expected
+
+
+def test_a_study_beside_a_larger_one_is_read_by_its_own_rows_and_the_larger_one_by_whole_tables(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    location = StorageLocation.parse(f"sqlite:///{tmp_path / 'optuna.db'}")
+    build(location, FIXED_PLAN, "first")  # "demo" and a one-trial study "other"
+    other = optuna.load_study(study_name="other", storage=open_storage(location))
+    for x in range(len(FIXED_PLAN["first"]) + 1):  # now "other" holds most of the trials
+        other.add_trial(optuna.trial.create_trial(params={"x": float(x)}, distributions={
+            "x": optuna.distributions.FloatDistribution(0.0, 100.0)}, value=float(x)))
+    queries: list[str] = []
+    original = SqlSource._rows
+
+    def noted(self: SqlSource, query: str, *args: Any) -> list[tuple[Any, ...]]:
+        queries.append(query)
+        return original(self, query, *args)
+
+    monkeypatch.setattr(SqlSource, "_rows", noted)
+    assert read_by_sql(location) == replayed(location)
+    per_trial = [query for query in queries if "trial_params" in query]
+    assert sorted("WHERE" in query for query in per_trial) == [False, True]  # one study each way
 
 
 FIXED_PLAN = {
