@@ -1,7 +1,7 @@
 """`sweep ui`: the MLflow UI for a sweep's tracking store, on this machine only unless asked otherwise.
 
-The UI is MLflow's own server (`python -m mlflow ui`) in a child process; this module builds its
-command line, waits until it answers, finds the URL of the sweep's runs from the Optuna study (no mlflow
+The UI is MLflow's own server (its app under uvicorn, as `mlflow ui` runs it) in a child process; this module
+builds its command line, waits until it answers, finds the URL of the sweep's runs from the Optuna study (no mlflow
 import here), and stops the server and everything it started. Only the CLI prints.
 
 The URL opens on the answer: MLflow's runs table keeps its search filter and sort order in the URL
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import signal
@@ -27,6 +28,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +46,22 @@ WAKE_SECONDS = 0.2  # how often the waiting main thread looks for a stop (see Ui
 STOP_SECONDS = 10.0  # uvicorn's graceful shutdown, before the server's processes are killed
 POLL_SECONDS = 0.25
 SHARED_VIEW_TAG = "mlflow.sharedViewState."  # the experiment tag prefix MLflow's UI reads shared views from
+SERVER_APP = "mlflow.server.fastapi_app:app"  # what `mlflow ui` runs under uvicorn
+# What `mlflow ui --host H --port P --workers 1` hands the uvicorn process it starts (mlflow/server/__init__.py,
+# _run_server, with the CLI's defaults): the store's URI in the two *_STORE variables, artifacts served by the
+# server from ./mlartifacts. tests/unit/sweep/test_ui.py checks these names against the installed MLflow's.
+BACKEND_STORE_ENV = "_MLFLOW_SERVER_FILE_STORE"
+REGISTRY_STORE_ENV = "_MLFLOW_SERVER_REGISTRY_STORE"
+SERVER_SETTINGS = {
+    "_MLFLOW_SERVER_ARTIFACT_ROOT": "mlflow-artifacts:/",
+    "_MLFLOW_SERVER_SERVE_ARTIFACTS": "true",
+    "_MLFLOW_SERVER_ARTIFACT_DESTINATION": "./mlartifacts",
+    "_MLFLOW_SGI_NAME": "uvicorn",
+    "_MLFLOW_IN_JOB_EXECUTOR": "false",
+    "MLFLOW_SERVER_SECRETS_CACHE_TTL": "60",
+    "MLFLOW_SERVER_SECRETS_CACHE_MAX_SIZE": "1000",
+}
+USER_SETTINGS = {"MLFLOW_SERVER_X_FRAME_OPTIONS": "SAMEORIGIN", "MLFLOW_ENABLE_WORKSPACES": "false"}  # the user's wins
 
 
 class UiError(SweepError):
@@ -162,24 +180,42 @@ def share_view(target: UiTarget, base: str) -> str:
 
 
 def ui_command(host: str, port: int) -> list[str]:
-    """`mlflow ui`. One worker: a single person browsing needs no more, and it starts faster.
+    """MLflow's tracking server app under uvicorn, one worker, as `mlflow ui --workers 1` runs it.
+
+    `mlflow ui` is a process that imports mlflow and opens the store only to start this same command as a
+    second process, which imports both again: half the wait for the URL. Here the server is started directly,
+    with the settings `mlflow ui` would hand it (ui_environment). One worker: a single person browsing needs
+    no more, and it starts faster.
 
     The store is not on this command line, which every user of the machine reads with `ps`: its URI
-    (password included) goes in the environment (ui_environment). No --default-artifact-root: the
-    runs keep the artifact locations they were created with (./mlruns for the default store, as
-    absolute paths), and the server reads them there.
+    (password included) goes in the environment. No --default-artifact-root: the runs keep the artifact
+    locations they were created with (./mlruns for the default store, as absolute paths), and the server
+    reads them there.
     """
-    return [sys.executable, "-m", "mlflow", "ui", "--host", host, "--port", str(port), "--workers", "1"]
+    log_config = mlflow_package() / "server" / "uvicorn_log_config.yaml"
+    return [sys.executable, "-m", "uvicorn", *(["--log-config", str(log_config)] if log_config.is_file() else []),
+            "--host", host, "--port", str(port), "--workers", "1", SERVER_APP]
 
 
 def ui_environment(tracking_uri: str, base: Mapping[str, str]) -> dict[str, str]:
-    """``base`` plus the store `mlflow ui` shows (MLFLOW_BACKEND_STORE_URI, its --backend-store-uri).
+    """``base`` plus the store the server shows and the settings `mlflow ui` gives its server (SERVER_SETTINGS).
 
     MLflow's job runner (GenAI scoring jobs) is off unless ``base`` turns it on: browsing a sweep's runs needs
     none of it, and it starts a runner and several consumers that each import mlflow, most of the UI's start."""
-    return {**base, "MLFLOW_BACKEND_STORE_URI": tracking_uri,
+    stores = dict.fromkeys(("MLFLOW_BACKEND_STORE_URI", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", BACKEND_STORE_ENV,
+                            REGISTRY_STORE_ENV), tracking_uri)
+    chosen = {name: base.get(name, default) for name, default in USER_SETTINGS.items()}
+    return {**base, **SERVER_SETTINGS, **stores, **chosen, "_MLFLOW_SERVER_BOOT_ID": uuid.uuid4().hex,
             "MLFLOW_DISABLE_TELEMETRY": base.get("MLFLOW_DISABLE_TELEMETRY", "true"),
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": base.get("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")}
+
+
+def mlflow_package() -> Path:
+    """Where mlflow is installed, found without importing it (seconds)."""
+    spec = importlib.util.find_spec("mlflow")
+    if spec is None or not spec.submodule_search_locations:
+        raise UiError("mlflow is not installed in this environment: pip install mlflow")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 class UiServer:

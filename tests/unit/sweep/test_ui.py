@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,10 +26,52 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_the_ui_listens_on_loopback_unless_a_host_is_given():
     assert DEFAULT_HOST == "127.0.0.1"
     command = ui_command(DEFAULT_HOST, 5123)
-    assert command[1:4] == ["-m", "mlflow", "ui"]
+    assert command[1:3] == ["-m", "uvicorn"] and command[-1] == "mlflow.server.fastapi_app:app"
     assert command[command.index("--host") + 1] == "127.0.0.1"
     assert command[command.index("--port") + 1] == "5123"
     assert ui_environment("sqlite:///mlflow.db", {})["MLFLOW_BACKEND_STORE_URI"] == "sqlite:///mlflow.db"
+
+
+# `mlflow ui` run for real with its server's start caught: the command and the environment the server would get
+MLFLOW_UI_START = """
+import json, os, sys
+import mlflow.server
+from click.testing import CliRunner
+from mlflow.cli import cli
+
+class Started:
+    def wait(self):
+        return 0
+
+def start(command, *, extra_env, **_):
+    print(json.dumps({"command": list(command), "env": {**os.environ, **extra_env}}))
+    return Started()
+
+mlflow.server._exec_cmd = start
+done = CliRunner().invoke(cli, ["ui", "--host", sys.argv[1], "--port", "5123", "--workers", "1"])
+sys.stdout.write(done.output)  # the print above went to the runner
+"""
+
+
+@pytest.mark.parametrize("host", [DEFAULT_HOST, "0.0.0.0"])
+def test_the_server_starts_as_mlflow_ui_would_start_it(tmp_path: Path, host: str):
+    """The same uvicorn arguments and MLflow settings as `mlflow ui` (MLflow's internal names: an upgrade that
+    renames one fails here). In a process of its own: the CLI changes MLflow's process-wide state."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    base = {"PATH": os.environ["PATH"], "MLFLOW_DISABLE_TELEMETRY": "true"}
+    done = subprocess.run([sys.executable, "-c", MLFLOW_UI_START, host], cwd=tmp_path, capture_output=True,
+                          text=True, check=False, env={**base, "MLFLOW_BACKEND_STORE_URI": uri,
+                                                       "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    assert lines, done.stdout + done.stderr
+    started = json.loads(lines[-1])
+    theirs, ours = started["command"], ui_command(host, 5123)
+    assert ours[ours.index("uvicorn") + 1:] == theirs[theirs.index("uvicorn") + 1:]
+    env = ui_environment(uri, base)
+    for name, value in started["env"].items():
+        if "MLFLOW" in name:
+            assert name in env, f"mlflow ui sets {name}, sweep ui does not"
+            assert name == "_MLFLOW_SERVER_BOOT_ID" or env[name] == value, name
 
 
 def test_mlflows_job_runner_is_off_unless_the_user_turned_it_on():
