@@ -17,8 +17,7 @@ defaults of sweep/engine/composition.py, and tests drive the same engine in-proc
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sweep.lazy import lazy_exports
 
 # name -> the module defining it: imported on first use, so that `sweep best` importing the progress
 # records does not pay for the trainers, executors and tracking transport
@@ -42,8 +41,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sweep.engine' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

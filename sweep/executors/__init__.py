@@ -18,8 +18,7 @@ import the config without paying for the executors (multiprocessing, the trackin
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sweep.lazy import lazy_exports
 
 _EXPORTS = {  # name -> the module defining it
     "Executor": "sweep.executors.base",
@@ -34,8 +33,4 @@ _EXPORTS = {  # name -> the module defining it
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sweep.executors' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

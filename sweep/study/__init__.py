@@ -33,8 +33,7 @@ Optuna, which the other modules need.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sweep.lazy import lazy_exports
 
 _EXPORTS = {  # name -> the module defining it
     "HEARTBEAT_SECONDS": "sweep.study.storage",
@@ -61,8 +60,4 @@ _EXPORTS = {  # name -> the module defining it
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sweep.study' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

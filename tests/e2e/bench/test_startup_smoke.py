@@ -1,12 +1,6 @@
 """bench/startup.py --quick runs end to end and prints every figure (no asserts on the figures: they are printed)."""
 
-import os
-import re
-import subprocess
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[3] / "bench" / "startup.py"
+from tests.e2e.bench.quick_run import assert_figures, quick_output
 
 S = r"\d+\.\d+ s"
 FIGURES = [
@@ -18,9 +12,4 @@ FIGURES = [
 
 
 def test_bench_quick_prints_every_figure(tmp_path):
-    env = {key: value for key, value in os.environ.items() if key not in ("MLFLOW_TRACKING_URI", "SWEEP_STORAGE")}
-    done = subprocess.run([sys.executable, str(BENCH), "--quick"], capture_output=True, text=True, timeout=600,
-                          cwd=tmp_path, env=env, check=False)
-    assert done.returncode == 0, done.stderr
-    for line in FIGURES:
-        assert re.search(line, done.stdout, flags=re.MULTILINE), f"missing {line!r} in:\n{done.stdout}"
+    assert_figures(quick_output("startup.py", tmp_path), FIGURES)
