@@ -26,7 +26,7 @@ from sweep.study.storage import grid_size, open_storage
 from sweep.study.sweep_study import SweepStudy
 from sweep.study.warm_start import PriorTrials, read_prior
 from sweep.tracking import Recorder
-from sweep.tracking.operations import AttachParent, OpenParent, Reconcile
+from sweep.tracking.operations import AttachParent, OpenParent, PreparePublishing, Reconcile
 from sweep.trainers.base import Trainer
 from sweep.trainers.workdirs import tidy_workdirs
 from sweep.urls import redact_text
@@ -144,6 +144,8 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
             if existing is None:
                 study.discard()  # nothing half-written: the name stays free
             raise
+        if trainer.model_publishing().pyfunc is not None:  # the end logs one: its set-up loads while trials run
+            recorder.send(PreparePublishing())
         if existing is not None:
             reconciled = recorder.call(Reconcile(study.records()))
             study.relink_runs(reconciled.run_ids)  # runs it rebuilt: the study must name them

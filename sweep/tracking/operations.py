@@ -196,6 +196,14 @@ class RecordCounts(Request[None]):
 
 
 @dataclass(frozen=True)
+class PreparePublishing(Request[None]):
+    """The sweep's end will log a pyfunc model: what that loads on first use is loaded now, while the trials run."""
+
+    def serve(self, server: TrackingServer) -> None:
+        server.guard(None, lambda: server.connected().publisher.warm_up())
+
+
+@dataclass(frozen=True)
 class PublishPlots(Request[None]):
     """PNG plots (file name -> bytes) for the parent's plots/ folder, replacing older ones, and why others
     were skipped."""

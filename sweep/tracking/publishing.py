@@ -6,8 +6,10 @@ model.json, or the model the best trial's own code logged. This module knows tho
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
@@ -40,6 +42,28 @@ class Publisher:
     def __init__(self, parent: ParentRun) -> None:
         self.parent = parent
         self.store = parent.store
+        self.warming: threading.Thread | None = None
+
+    def warm_up(self) -> None:
+        """Load, on a thread while the trials run, what logging a pyfunc model loads on its first use at the end:
+        mlflow.pyfunc, and MLflow's map of the installed packages to their modules, which its requirements check
+        builds by reading every package's metadata (the largest part of logging the model). Nothing here is
+        needed for the end to work: a failure only leaves the work to the end, which waits for the thread first
+        (MLflow builds that map without a lock)."""
+
+        def load() -> None:
+            with contextlib.suppress(Exception):
+                import mlflow.pyfunc  # noqa: F401
+                from mlflow.utils import requirements_utils
+
+                # a private function of MLflow's: without it, the map is simply built at the end
+                build_map = getattr(requirements_utils, "_init_packages_to_modules_map", None)
+                if build_map is not None:
+                    build_map()
+
+        if self.warming is None:
+            self.warming = threading.Thread(target=load, name="sweep-pyfunc-warm-up", daemon=True)
+            self.warming.start()
 
     def record_plots(self, images: Mapping[str, bytes], skipped: Mapping[str, str]) -> list[str]:
         """PNGs under plots/ on the parent, overwriting older ones of the same name, and NOTES.txt.
@@ -169,6 +193,8 @@ class Publisher:
         """
         import warnings
 
+        if self.warming is not None:
+            self.warming.join()
         import mlflow.pyfunc
         import pandas as pd
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import mlflow
 import numpy as np
 import pytest
@@ -9,10 +14,12 @@ from mlflow.exceptions import MlflowException
 
 from sweep.engine import SweepSummary
 from sweep.records import BestTrial, Counts, PublishedModel, TrackingReport
-from sweep.tracking.publishing import copied_sources, global_tracking_uri
+from sweep.tracking.publishing import Publisher, copied_sources, global_tracking_uri
 from sweep.tracking.tracker import SweepTracker
 from sweep.trainers.sentiment import SentimentTrainer, pyfunc_recipe
 from sweep.views import render_summary
+from tests.support import e2e, inprocess
+from tests.support.stores import copy_mlflow_db
 from trainer import Model
 
 BUILTIN = SentimentTrainer.model_publishing()
@@ -100,3 +107,35 @@ def test_a_recipes_sources_are_copied_under_their_paths_and_given_by_top_level_f
                             "single.py": str(tmp_path / "a.py")}, folder)
     assert paths == [str(folder / "pkg"), str(folder / "single.py")]
     assert (folder / "pkg" / "sub" / "b.py").read_text(encoding="utf-8") == "B = 2\n"
+
+
+WARM_UP = """
+from types import SimpleNamespace
+from mlflow.utils import requirements_utils
+from sweep.tracking.publishing import Publisher
+
+assert requirements_utils._PACKAGES_TO_MODULES is None  # a fresh process: the map is built on first use
+publisher = Publisher(SimpleNamespace(store=None))
+publisher.warm_up()
+publisher.warming.join()
+print("built" if requirements_utils._PACKAGES_TO_MODULES else "not built")
+"""
+
+
+def test_a_warm_up_builds_what_logging_the_model_needs_before_the_end():
+    """MLflow's package map (every installed package's metadata read) is built while the trials run, in a process
+    of its own: this one may have built it already."""
+    done = subprocess.run([sys.executable, "-c", WARM_UP], capture_output=True, text=True, check=False,
+                          env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
+    assert done.stdout.strip() == "built", done.stderr
+
+
+def test_the_built_in_trainers_sweep_warms_up_its_model_logging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  mlflow_template: Path):
+    warmed: list[str] = []
+    monkeypatch.setattr(Publisher, "warm_up", lambda publisher: warmed.append(publisher.store.identity.name))
+    copy_mlflow_db(mlflow_template, tmp_path)
+    e2e.write_config(tmp_path, "trials: 2\npruner: {name: none}\n" + e2e.FAST_SPACE)
+    result = inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "warm")
+    assert result.returncode == 0, result.stderr
+    assert warmed == ["warm"]
