@@ -130,9 +130,10 @@ def test_two_jobs_stop_by_the_same_rule(tmp_path: Path):
     assert "sweep pair finished (stopped by target)" in result.stdout, result.stdout
     trials = e2e.study(tmp_path, "pair").trials
     assert all(t.state.name == "COMPLETE" for t in trials) and len(trials) < 10
-    # no trial started after the first one that reached the target was told, whichever worker ran it
+    # once the first trial that reached the target was told, no worker starts another; the other worker may have
+    # been starting one at that moment (its look at the study came before the tell): at most that one, then
     reached = min(t.datetime_complete for t in trials if t.value >= 0.85)
-    assert all(t.datetime_start <= reached for t in trials)
+    assert len([t for t in trials if t.datetime_start > reached]) <= 1
     parent, _ = e2e.runs(tmp_path, experiment="sweep")
     assert parent.data.tags["sweep.stopped_by"] == "target"
 
