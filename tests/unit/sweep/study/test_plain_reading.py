@@ -413,3 +413,50 @@ assert not loaded, loaded
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
     assert done.returncode == 0, done.stderr
+
+
+# -- rows built for the shown trials alone: what ranking every trial's row gives ---------------------------------
+
+
+def shown_from_every_row(url: str, top: int) -> list[Any]:
+    """`sweep show --top` as it was computed before rows were built lazily: every trial's row, ranked."""
+    from dataclasses import replace
+
+    from sweep import queries
+
+    sweep, rows, _ = reading.sweep_trials(url, "demo")
+    ranked = queries.rank_trials(sweep, rows)
+    if sweep.more_objectives:
+        front = {t.number for t in queries.front_trials(sweep, rows)}
+        ranked = [replace(t, on_front=True) for t in ranked if t.number in front] + \
+                 [t for t in ranked if t.number not in front]
+    numbers = {t.number for t in ranked}
+    return (ranked + sorted((t for t in rows if t.number not in numbers), key=lambda t: t.number))[:top]
+
+
+@SLOW
+@given(plan=PLAN, top=st.integers(1, 16))
+def test_show_top_best_and_the_best_value_are_what_ranking_every_trials_row_gives(plan, top):
+    from sweep import queries
+    from sweep.errors import NotFoundError
+    from sweep.ranking import rank_key
+
+    with folder() as path:
+        location = StorageLocation.parse(str(path / "sweep.journal"))
+        build(location, plan, "first")
+        url = location.secret_url
+        sweep, rows = queries.show(url, "demo", top)
+        assert rows == shown_from_every_row(url, top)
+        every = reading.sweep_trials(url, "demo")[1]
+        complete = [row for row in every if row.values and row.feasible]
+        best = min(complete, default=None, key=lambda row: rank_key(
+            row.values[0], row.metrics, row.number, metric=sweep.metric, direction=sweep.direction,
+            more=sweep.more_objectives))
+        assert sweep.best_value == (best.values[0] if best else None)
+        try:
+            winner = queries.best(url, "demo").trial
+        except NotFoundError:
+            winner = None
+        candidates = (queries.front_trials(sweep, every) if sweep.more_objectives
+                      else queries.rank_trials(sweep, every))
+        assert winner == (candidates[0] if candidates else None)
