@@ -93,7 +93,7 @@ def list_sweeps(storage_url: str | None) -> list[SweepRow]:
         for study in source.studies():
             attrs = SweepAttrs.read(study.user_attrs)
             if attrs.is_sweep:  # else a study some other tool made
-                rows.append(SweepRead.of(study.name, attrs, source.trials(study)).sweep)
+                rows.append(SweepRead.of(study.name, attrs, source.trials(study, times=_timed(attrs))).sweep)
         return rows
 
     try:
@@ -116,7 +116,7 @@ def read_sweep(storage_url: str | None, name: str | None) -> SweepRead:
     def study_of(source: TrialSource) -> tuple[PlainStudy, list[PlainTrial]]:
         studies = source.studies()
         study = studies[choose_sweep([(s.name, s.user_attrs) for s in studies], name, hint=source.hint)]
-        return study, source.trials(study)
+        return study, source.trials(study, times=_timed(SweepAttrs.read(study.user_attrs)))
 
     study, trials = read_with(StorageLocation.parse(storage_url), study_of)
     return SweepRead.of(study.name, SweepAttrs.read(study.user_attrs), trials)
@@ -171,7 +171,9 @@ class TrialSource(Protocol):
 
     def studies(self) -> list[PlainStudy]: ...
 
-    def trials(self, study: PlainStudy) -> list[PlainTrial]: ...
+    def trials(self, study: PlainStudy, *, times: bool = True) -> list[PlainTrial]:
+        """``study``'s trials by number; without ``times`` a source may leave their start and end out (None)."""
+        ...
 
 
 Read = TypeVar("Read")
@@ -237,7 +239,7 @@ class ReplaySource:
         return [PlainStudy(index, row.study_name, row.user_attrs)
                 for index, row in enumerate(self._storage.get_all_studies())]
 
-    def trials(self, study: PlainStudy) -> list[PlainTrial]:
+    def trials(self, study: PlainStudy, *, times: bool = True) -> list[PlainTrial]:
         loaded = self._optuna.load_study(study_name=study.name, storage=self._storage)
         return [plain_trial(trial) for trial in loaded.get_trials(deepcopy=False)]
 
@@ -262,6 +264,11 @@ def _sweep_row(name: str, attrs: SweepAttrs, trials: list[PlainTrial], best: Pla
                     attrs.registered_model, attrs.registered_trial,
                     liveness(trials, attrs.created) if attrs.status == SweepStatus.RUNNING else "", len(same),
                     tuple((metric, direction) for metric, direction in attrs.objectives[1:]), attrs.stopped_by or "")
+
+
+def _timed(attrs: SweepAttrs) -> bool:
+    """Whether the commands read the trials' start and end times: only liveness does, of a running sweep."""
+    return attrs.status == SweepStatus.RUNNING
 
 
 class TimedTrial(Protocol):

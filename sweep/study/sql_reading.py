@@ -96,9 +96,11 @@ class SqlSource:
         return [PlainStudy(study_id, name, attrs.get(study_id, {}))
                 for study_id, name in self._rows("SELECT study_id, study_name FROM studies ORDER BY study_id")]
 
-    def trials(self, study: PlainStudy) -> list[PlainTrial]:
-        """Every trial of ``study``, by number, as RDBStorage builds them (params in the order they were set)."""
-        rows = self._rows("SELECT trial_id, number, state, datetime_start, datetime_complete FROM trials "
+    def trials(self, study: PlainStudy, *, times: bool = True) -> list[PlainTrial]:
+        """Every trial of ``study``, by number, as RDBStorage builds them (params in the order they were set);
+        without ``times``, their start and end are not read (None)."""
+        moments = "datetime_start, datetime_complete" if times else "NULL, NULL"
+        rows = self._rows(f"SELECT trial_id, number, state, {moments} FROM trials "
                           "WHERE study_id = ? ORDER BY number", study.key)
         scan = self._scan(study, {row[0] for row in rows})
         values: dict[int, list[float]] = {}

@@ -460,3 +460,28 @@ def test_show_top_best_and_the_best_value_are_what_ranking_every_trials_row_give
         candidates = (queries.front_trials(sweep, every) if sweep.more_objectives
                       else queries.rank_trials(sweep, every))
         assert winner == (candidates[0] if candidates else None)
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_a_finished_sweep_is_read_without_its_trials_times_and_prints_what_the_replay_prints(
+        store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from dataclasses import replace
+
+    monkeypatch.chdir(tmp_path)
+    with (pg.database() if store == "postgresql" else _no_database()) as url:
+        location = StorageLocation.parse(url or f"sqlite:///{tmp_path / 'optuna.db'}")
+        study = build(location, FIXED_PLAN, "first")
+        SweepAttrs(status="finished").write(study)  # only a running sweep's liveness reads the times
+        source = SqlSource.open(location)
+        assert source is not None
+        try:
+            demo = next(s for s in source.studies() if s.name == "demo")
+            timed = source.trials(demo)
+            assert any(t.started is not None for t in timed)
+            assert source.trials(demo, times=False) == [replace(t, started=None, completed=None) for t in timed]
+        finally:
+            source.close()
+        fast = outputs(location)
+        with replay_only(monkeypatch):
+            assert outputs(location) == fast
+    assert "finished" in fast[4]  # `sweep ls`
