@@ -485,3 +485,27 @@ def test_a_finished_sweep_is_read_without_its_trials_times_and_prints_what_the_r
         with replay_only(monkeypatch):
             assert outputs(location) == fast
     assert "finished" in fast[4]  # `sweep ls`
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_reading_a_sweep_leaves_cycle_collection_as_it_found_it(enabled, tmp_path: Path):
+    import gc
+
+    location, _ = two_trial_journal(tmp_path)
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        seen = []
+        original = reading.SweepRead.of
+
+        def noted(*args: Any) -> reading.SweepRead:
+            seen.append(gc.isenabled())
+            return original(*args)
+
+        with mock.patch.object(reading.SweepRead, "of", noted):
+            reading.read_sweep(location.secret_url, None)
+            reading.list_sweeps(location.secret_url)
+        assert seen == [False, False]  # off while the trials are read and ranked
+        assert gc.isenabled() == enabled
+    finally:
+        (gc.enable if was else gc.disable)()
