@@ -291,8 +291,8 @@ def show(
     from sweep.views import render_trials
 
     with read_command():
-        sweep_row, trials = queries.show(storage, name)
-        typer.echo(render_trials(sweep_row, trials[:top]))
+        sweep_row, trials = queries.show(storage, name, top)
+        typer.echo(render_trials(sweep_row, trials))
 
 
 @app.command(cls=PlainUsage)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -13,7 +14,7 @@ from sweep.errors import NotFoundError
 from sweep.locations import TrackingLocation
 from sweep.ranking import pareto_front, rank_key, signed
 from sweep.states import TrialState
-from sweep.study import SweepRow, TrialRow, list_sweeps, sweep_trials
+from sweep.study import PlainTrial, SweepRead, SweepRow, TrialRow, list_sweeps, read_sweep
 from sweep.views import table
 
 FORMATS = ("text", "json", "yaml")
@@ -103,25 +104,27 @@ def best(storage: str | None, name: str | None, pick: tuple[Bound, ...] = ()) ->
     """The winning trial of the named (else the latest) sweep, by the same ordering as the parent run; with
     several objectives, a member of the front (the best on the first objective). ``pick``: the best among the
     trials (the front's, with several objectives) that meet these bounds."""
-    sweep, trials, config = sweep_trials(storage, name)
-    return _best_of(sweep, trials, config, pick)
+    return _best_of(read_sweep(storage, name), pick)
 
 
 def best_or_front(storage: str | None, name: str | None, pick: tuple[Bound, ...] = ()) -> Best | Front:
     """`sweep best`: a sweep of several objectives without ``pick`` answers with its whole front."""
-    sweep, trials, config = sweep_trials(storage, name)
-    if sweep.more_objectives and not pick:
-        members = front_trials(sweep, trials)
+    read = read_sweep(storage, name)
+    if read.sweep.more_objectives and not pick:
+        members = _front_of(read)
         if not members:
-            raise NotFoundError(_nothing_complete(sweep, trials))
-        return Front(sweep, members, config)
-    return _best_of(sweep, trials, config, pick)
+            raise NotFoundError(_nothing_complete(read.sweep, read.rows(read.trials)))
+        return Front(read.sweep, read.rows(members), read.config)
+    return _best_of(read, pick)
 
 
-def _best_of(sweep: SweepRow, trials: list[TrialRow], config: dict[str, Any], pick: tuple[Bound, ...]) -> Best:
-    candidates = front_trials(sweep, trials) if sweep.more_objectives else rank_trials(sweep, trials)
+def _best_of(read: SweepRead, pick: tuple[Bound, ...]) -> Best:
+    sweep = read.sweep
+    # rows only for the trials looked at: the front's, the ones a bound is checked on, else the best alone
+    ranked = _front_of(read) if sweep.more_objectives else read.ranked if pick else read.ranked[:1]
+    candidates = read.rows(ranked)
     if not candidates:
-        raise NotFoundError(_nothing_complete(sweep, trials))
+        raise NotFoundError(_nothing_complete(sweep, read.rows(read.trials)))
     if pick:
         met = [t for t in candidates if all(meets(bound, t.metrics) for bound in pick)]
         if not met:
@@ -131,8 +134,15 @@ def _best_of(sweep: SweepRow, trials: list[TrialRow], config: dict[str, Any], pi
                                 f"{', '.join(map(str, pick))} ({ranges}); loosen the bound")
         candidates = met
     winner = candidates[0]
+    config = read.config
     settings = {**config["fixed"], **winner.params}
     return Best(sweep, winner, settings, config, pick)
+
+
+def _front_of(read: SweepRead) -> list[PlainTrial]:
+    """The Pareto front of a read sweep, best first on the first objective (front_trials over its ranked trials)."""
+    members = set(_front_numbers(read.sweep, read.ranked))
+    return [t for t in read.ranked if t.number in members]
 
 
 def meets(bound: Bound, metrics: dict[str, float]) -> bool:
@@ -164,10 +174,15 @@ def front_trials(sweep: SweepRow, trials: list[TrialRow]) -> list[TrialRow]:
     """The Pareto front: feasible complete trials no other dominates (of identical values, the first), best first
     on the first objective."""
     ranked = rank_trials(sweep, trials)
-    directions = [sweep.direction, *(direction for _, direction in sweep.more_objectives)]
-    points = [(t.number, [signed(v, d) for v, d in zip(t.values or (t.value or 0.0,), directions)]) for t in ranked]
-    members = set(pareto_front(points))
+    members = set(_front_numbers(sweep, ranked))
     return [t for t in ranked if t.number in members]
+
+
+def _front_numbers(sweep: SweepRow, ranked: Sequence[TrialRow | PlainTrial]) -> list[int]:
+    """The numbers of the front's members among ``ranked`` (complete feasible trials or their rows, best first:
+    each has every objective's value)."""
+    directions = [sweep.direction, *(direction for _, direction in sweep.more_objectives)]
+    return pareto_front([(t.number, [signed(v, d) for v, d in zip(t.values or (), directions)]) for t in ranked])
 
 
 def render_front(front: Front, fmt: str) -> str:
@@ -233,16 +248,21 @@ def sweeps(storage: str | None) -> list[SweepRow]:
     return list_sweeps(storage)
 
 
-def show(storage: str | None, name: str | None) -> tuple[SweepRow, list[TrialRow]]:
-    sweep, trials, _ = sweep_trials(storage, name)
-    ranked = rank_trials(sweep, trials)
-    if sweep.more_objectives:  # the front's members first, marked, then the other feasible trials
-        front = {t.number for t in front_trials(sweep, trials)}
-        ranked = [replace(t, on_front=True) for t in ranked if t.number in front] + \
-                 [t for t in ranked if t.number not in front]
-    shown = {t.number for t in ranked}  # a set: `t not in ranked` compared every pair of rows (n x n)
-    others = sorted((t for t in trials if t.number not in shown), key=lambda t: t.number)
-    return sweep, ranked + others
+def show(storage: str | None, name: str | None, top: int | None = None) -> tuple[SweepRow, list[TrialRow]]:
+    """A sweep and its first ``top`` trials (all without it): the complete feasible ones best first (with several
+    objectives, the front's members first, marked), then the others by number. Rows are built for those alone."""
+    read = read_sweep(storage, name)
+    ranked = read.ranked
+    front: set[int] = set()
+    if read.sweep.more_objectives:  # the front's members first, marked, then the other feasible trials
+        front = set(_front_numbers(read.sweep, ranked))
+        ranked = [t for t in ranked if t.number in front] + [t for t in ranked if t.number not in front]
+    order: list[PlainTrial] = list(ranked[:top])
+    if top is None or len(order) < top:
+        shown = {t.number for t in ranked}  # a set: `t not in ranked` compared every pair of rows (n x n)
+        others = sorted((t for t in read.trials if t.number not in shown), key=lambda t: t.number)
+        order += others[:None if top is None else top - len(order)]
+    return read.sweep, read.rows(order, front)
 
 
 def tracking_of(sweep: SweepRow | None, given: str | None) -> TrackingLocation:

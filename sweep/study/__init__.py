@@ -18,7 +18,7 @@ both is sweep/engine/: it imports nothing from Optuna, and reaches a sweep's stu
     seeding.py          which sampler sequence each trial draws from: no two processes replay one
     repeats.py          trials with identical settings: reused (repeats: reuse), marked, counted
     queue.py            trials queued with fixed params: start_with's, `sweep enqueue`'s
-    reading.py          list_sweeps, sweep_trials: what `sweep best/ls/show` read (read-only), from the cheapest source
+    reading.py          list_sweeps, read_sweep: what `sweep best/ls/show` read (read-only), from the cheapest source
     plain.py            a study's trials as plain values, without Optuna, and the one rule choosing a sweep
     journal_reading.py  a journal file folded without Optuna, through the summary kept beside it
     sql_reading.py      SQLite / PostgreSQL read with plain SQL against Optuna's tables
@@ -38,10 +38,12 @@ from sweep.lazy import lazy_exports
 _EXPORTS = {  # name -> the module defining it
     "HEARTBEAT_SECONDS": "sweep.study.storage",
     "PLOT_MIN_TRIALS": "sweep.study.plots",
+    "PlainTrial": "sweep.study.plain",
     "Census": "sweep.study.census",
     "ExistingSweep": "sweep.study.opening",
     "StudyPlots": "sweep.study.plots",
     "SweepAttrs": "sweep.study.attrs",
+    "SweepRead": "sweep.study.reading",
     "SweepRow": "sweep.study.reading",
     "SweepStudy": "sweep.study.sweep_study",
     "TrialAttrs": "sweep.study.attrs",
@@ -51,6 +53,7 @@ _EXPORTS = {  # name -> the module defining it
     "list_sweeps": "sweep.study.reading",
     "open_storage": "sweep.study.storage",
     "open_sweep": "sweep.study.opening",
+    "read_sweep": "sweep.study.reading",
     "serve_storage": "sweep.study.proxy",
     "study_plots": "sweep.study.plots",
     "sweep_trials": "sweep.study.reading",

@@ -140,6 +140,11 @@ class TrialAttrs:
                    stored.get(PREFIX + "worker"), stored.get(PREFIX + "same_as"),
                    MlflowTime.from_stored(stored.get(PREFIX + "mlflow_time")))
 
+    @staticmethod
+    def metrics_of(source: Mapping[str, Any]) -> Mapping[str, float]:
+        """The stored metrics alone, not copied (read-only): what ranking reads of every trial."""
+        return source.get(PREFIX + "metrics", {})
+
     def items(self) -> dict[str, Any]:
         """The storage keys and values worth writing: those that say something (no empty or default ones)."""
         values = {"run_id": self.run_id, "metrics": self.metrics or None, "error": self.error,

@@ -42,9 +42,12 @@ def kept_system_attr(key: str) -> bool:
     return key in (RETRY_HISTORY_KEY, FIXED_PARAMS_KEY, CONSTRAINTS_KEY) or key.startswith(CONSTRAINTS_KEY + ":")
 
 
-@dataclass(frozen=True)
+@dataclass
 class PlainTrial:
-    """A trial as Optuna's FrozenTrial holds it, in plain values (only the system attributes the commands read)."""
+    """A trial as Optuna's FrozenTrial holds it, in plain values (only the system attributes the commands read).
+
+    Never changed once read; not a frozen dataclass only because the readers build one per trial, and a frozen
+    dataclass sets each field through object.__setattr__ (several times slower to build)."""
 
     number: int
     state: TrialState

@@ -11,7 +11,8 @@ trials (plain.py), and one set of rules below ranks and counts them.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import gc
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -93,13 +94,12 @@ def list_sweeps(storage_url: str | None) -> list[SweepRow]:
         for study in source.studies():
             attrs = SweepAttrs.read(study.user_attrs)
             if attrs.is_sweep:  # else a study some other tool made
-                trials = source.trials(study)
-                same = identical_settings(trials)
-                rows.append(_sweep_row(study.name, attrs, trials, _trial_rows(trials, attrs, same), same))
+                rows.append(SweepRead.of(study.name, attrs, source.trials(study, times=_timed(attrs))).sweep)
         return rows
 
     try:
-        rows = read_with(StorageLocation.parse(storage_url), rows_of)
+        with cycles_not_collected():
+            rows = read_with(StorageLocation.parse(storage_url), rows_of)
     except NotFoundError:
         return []
     return sorted(rows, key=lambda row: row.created)
@@ -107,17 +107,75 @@ def list_sweeps(storage_url: str | None) -> list[SweepRow]:
 
 def sweep_trials(storage_url: str | None, name: str | None) -> tuple[SweepRow, list[TrialRow], dict[str, Any]]:
     """One sweep (the latest when no name is given), its trials, and its stored config as a mapping."""
+    read = read_sweep(storage_url, name)
+    return read.sweep, read.rows(read.trials), read.config
+
+
+def read_sweep(storage_url: str | None, name: str | None) -> SweepRead:
+    """One sweep (the latest when no name is given), read once: its row, its trials ranked; rows are built only
+    for the trials a command shows."""
 
     def study_of(source: TrialSource) -> tuple[PlainStudy, list[PlainTrial]]:
         studies = source.studies()
         study = studies[choose_sweep([(s.name, s.user_attrs) for s in studies], name, hint=source.hint)]
-        return study, source.trials(study)
+        return study, source.trials(study, times=_timed(SweepAttrs.read(study.user_attrs)))
 
-    study, trials = read_with(StorageLocation.parse(storage_url), study_of)
-    attrs = SweepAttrs.read(study.user_attrs)
-    same = identical_settings(trials)
-    rows = _trial_rows(trials, attrs, same)
-    return _sweep_row(study.name, attrs, trials, rows, same), rows, attrs.stored_config.to_file_dict()
+    with cycles_not_collected():
+        study, trials = read_with(StorageLocation.parse(storage_url), study_of)
+        return SweepRead.of(study.name, SweepAttrs.read(study.user_attrs), trials)
+
+
+@contextmanager
+def cycles_not_collected() -> Iterator[None]:
+    """Python's cycle collection off while a sweep is read, back on (if it was) after. Reading allocates a few
+    small containers per trial, none of them in a reference cycle (all are freed by their counts), but their
+    number keeps triggering full collections, each walking every object read so far and every module's."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+@dataclass(frozen=True)
+class SweepRead:
+    """A sweep's trials as read, ranked once: `sweep best` needs the first of them, `sweep show --top K` K rows and
+    `sweep ls` none, so a TrialRow is built only for a trial asked for (the trials' count is the same either way)."""
+
+    sweep: SweepRow
+    attrs: SweepAttrs
+    trials: list[PlainTrial]  # as the source gives them: by number
+    ranked: list[PlainTrial]  # the complete trials that meet the constraints, best first (rank_key)
+    same: dict[int, int]  # trial number -> the earliest trial with identical settings (repeats.identical_settings)
+
+    @classmethod
+    def of(cls, name: str, attrs: SweepAttrs, trials: list[PlainTrial]) -> SweepRead:
+        same = identical_settings(trials)
+        ranked = rank_plain(trials, attrs)
+        return cls(_sweep_row(name, attrs, trials, ranked[0] if ranked else None, same), attrs, trials, ranked, same)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The sweep's stored config, in its file form."""
+        return self.attrs.stored_config.to_file_dict()
+
+    def rows(self, trials: Sequence[PlainTrial], front: Set[int] = frozenset()) -> list[TrialRow]:
+        """``trials`` as the commands show them; ``front``: the numbers of the Pareto front's members."""
+        return [_trial_row(trial, self.attrs, self.same.get(trial.number), trial.number in front) for trial in trials]
+
+
+def rank_plain(trials: Sequence[PlainTrial], attrs: SweepAttrs) -> list[PlainTrial]:
+    """The complete trials that meet the constraints, best first: the order queries.rank_trials gives their rows
+    (a row's value is its trial's first value, its metrics the trial's stored metrics)."""
+    more = attrs.objectives[1:]
+    keyed = [(rank_key(trial.values[0], TrialAttrs.metrics_of(trial.user_attrs), trial.number, metric=attrs.metric,
+                       direction=attrs.direction, more=more), trial)
+             for trial in trials
+             if trial.state == states.TrialState.COMPLETE and trial.values and trial.feasible]
+    keyed.sort(key=lambda item: item[0])  # the number ends every key: no two keys are equal
+    return [trial for _, trial in keyed]
 
 
 # -- where the trials come from -------------------------------------------------------------------------------
@@ -130,7 +188,9 @@ class TrialSource(Protocol):
 
     def studies(self) -> list[PlainStudy]: ...
 
-    def trials(self, study: PlainStudy) -> list[PlainTrial]: ...
+    def trials(self, study: PlainStudy, *, times: bool = True) -> list[PlainTrial]:
+        """``study``'s trials by number; without ``times`` a source may leave their start and end out (None)."""
+        ...
 
 
 Read = TypeVar("Read")
@@ -196,7 +256,7 @@ class ReplaySource:
         return [PlainStudy(index, row.study_name, row.user_attrs)
                 for index, row in enumerate(self._storage.get_all_studies())]
 
-    def trials(self, study: PlainStudy) -> list[PlainTrial]:
+    def trials(self, study: PlainStudy, *, times: bool = True) -> list[PlainTrial]:
         loaded = self._optuna.load_study(study_name=study.name, storage=self._storage)
         return [plain_trial(trial) for trial in loaded.get_trials(deepcopy=False)]
 
@@ -213,15 +273,19 @@ def plain_trial(trial: optuna.trial.FrozenTrial) -> PlainTrial:
 # -- the rows ------------------------------------------------------------------------------------------------
 
 
-def _sweep_row(name: str, attrs: SweepAttrs, trials: list[PlainTrial], rows: list[TrialRow],
+def _sweep_row(name: str, attrs: SweepAttrs, trials: list[PlainTrial], best: PlainTrial | None,
                same: dict[int, int]) -> SweepRow:
-    best = _best_row(rows, attrs)
-    return SweepRow(name, attrs.status, count_plain(trials), attrs.target, best.value if best else None,
+    return SweepRow(name, attrs.status, count_plain(trials), attrs.target, best.first_value if best else None,
                     attrs.created or "", attrs.experiment, attrs.parent_run_id, attrs.metric, attrs.direction,
                     attrs.experiment_id, attrs.stored_tracking, attrs.model_uri, attrs.model_trial,
                     attrs.registered_model, attrs.registered_trial,
                     liveness(trials, attrs.created) if attrs.status == SweepStatus.RUNNING else "", len(same),
                     tuple((metric, direction) for metric, direction in attrs.objectives[1:]), attrs.stopped_by or "")
+
+
+def _timed(attrs: SweepAttrs) -> bool:
+    """Whether the commands read the trials' start and end times: only liveness does, of a running sweep."""
+    return attrs.status == SweepStatus.RUNNING
 
 
 class TimedTrial(Protocol):
@@ -260,20 +324,7 @@ def liveness(trials: Sequence[TimedTrial], created: str | None, now: dt.datetime
     return "running?" if running else "stalled"
 
 
-def _best_row(rows: list[TrialRow], attrs: SweepAttrs) -> TrialRow | None:
-    complete = [row for row in rows if row.values and row.feasible]  # a row has values when its trial is complete
-    if not complete:
-        return None
-    more = attrs.objectives[1:]
-    return min(complete, key=lambda row: rank_key(row.values[0], row.metrics, row.number, metric=attrs.metric,
-                                                  direction=attrs.direction, more=more))
-
-
-def _trial_rows(trials: list[PlainTrial], sweep: SweepAttrs, same: dict[int, int]) -> list[TrialRow]:
-    return [_trial_row(trial, sweep, same.get(trial.number)) for trial in trials]
-
-
-def _trial_row(trial: PlainTrial, sweep: SweepAttrs, same_as: int | None) -> TrialRow:
+def _trial_row(trial: PlainTrial, sweep: SweepAttrs, same_as: int | None, on_front: bool = False) -> TrialRow:
     attrs = TrialAttrs.read(trial.user_attrs)
     params = trial.params
     if not params and trial.state == states.TrialState.WAITING:  # queued (start_with, sweep enqueue): its params
@@ -281,4 +332,5 @@ def _trial_row(trial: PlainTrial, sweep: SweepAttrs, same_as: int | None) -> Tri
     complete = trial.state == states.TrialState.COMPLETE
     return TrialRow(trial.number, trial.state, trial.first_value if complete else None,
                     dict(params), attrs.metrics, sweep.run_id_of(trial.number, attrs.run_id), attrs.error, same_as,
-                    values=trial.values if complete and trial.values else None, feasible=trial.feasible)
+                    values=trial.values if complete and trial.values else None, feasible=trial.feasible,
+                    on_front=on_front)

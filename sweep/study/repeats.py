@@ -72,12 +72,14 @@ def identical_settings(trials: Iterable[SuggestedTrial]) -> dict[int, int]:
     """Trial number -> the earliest trial with identical settings, for every trial that repeats one (any state;
     trials that have suggested nothing yet are left out). The sweep's fixed values are the same for all its
     trials, so the suggested params alone tell settings apart."""
-    first: dict[Settings, int] = {}
+    first: dict[frozenset[tuple[str, str]], int] = {}
     same: dict[int, int] = {}
     for trial in sorted(trials, key=lambda t: t.number):
         if not trial.params:
             continue
-        key = settings_key(trial.params)
+        # settings_key's pairs as a set: equal exactly when the sorted tuples are (a trial's names are distinct),
+        # without sorting every trial's params (this runs over every trial on each `sweep ls` / `show`)
+        key = frozenset([(str(name), repr(value)) for name, value in trial.params.items()])
         if key in first:
             same[trial.number] = first[key]
         else:

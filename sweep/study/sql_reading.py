@@ -96,9 +96,11 @@ class SqlSource:
         return [PlainStudy(study_id, name, attrs.get(study_id, {}))
                 for study_id, name in self._rows("SELECT study_id, study_name FROM studies ORDER BY study_id")]
 
-    def trials(self, study: PlainStudy) -> list[PlainTrial]:
-        """Every trial of ``study``, by number, as RDBStorage builds them (params in the order they were set)."""
-        rows = self._rows("SELECT trial_id, number, state, datetime_start, datetime_complete FROM trials "
+    def trials(self, study: PlainStudy, *, times: bool = True) -> list[PlainTrial]:
+        """Every trial of ``study``, by number, as RDBStorage builds them (params in the order they were set);
+        without ``times``, their start and end are not read (None)."""
+        moments = "datetime_start, datetime_complete" if times else "NULL, NULL"
+        rows = self._rows(f"SELECT trial_id, number, state, {moments} FROM trials "
                           "WHERE study_id = ? ORDER BY number", study.key)
         scan = self._scan(study, {row[0] for row in rows})
         values: dict[int, list[float]] = {}
@@ -113,7 +115,7 @@ class SqlSource:
                                                 "param_id"):
             distribution = distributions.get(text) or distributions.setdefault(text, Distribution.from_json(text))
             params.setdefault(trial_id, {})[name] = distribution.external(value)
-        user = self._attrs(scan, "trial_user_attributes", lambda key: True)
+        user = self._attrs(scan, "trial_user_attributes", None)
         system = self._attrs(scan, "trial_system_attributes", kept_system_attr)
         states = {state.value: state for state in TrialState}
         if any(getattr(row[2], "name", row[2]) not in states for row in rows):
@@ -131,7 +133,10 @@ class SqlSource:
         (total,), = self._rows("SELECT count(*) FROM trials")
         if len(ids) >= WHOLE_TABLES_FROM * total:
             def whole(table: str, columns: str, key: str) -> list[tuple[Any, ...]]:
-                return [row for row in self._rows(f"SELECT {columns} FROM {table} ORDER BY {key}") if row[0] in ids]
+                rows = self._rows(f"SELECT {columns} FROM {table} ORDER BY {key}")
+                if len(ids) == total:  # the only study with trials: every row is one of its trials'
+                    return rows
+                return [row for row in rows if row[0] in ids]
 
             return whole
 
@@ -142,9 +147,11 @@ class SqlSource:
         return of_study
 
     @staticmethod
-    def _attrs(scan: Scan, table: str, keep: Callable[[str], bool]) -> dict[int, dict[str, Any]]:
-        rows = [row for row in scan(table, "trial_id, key, value_json", f"{table.removesuffix('s')}_id")
-                if keep(row[1])]
+    def _attrs(scan: Scan, table: str, keep: Callable[[str], bool] | None) -> dict[int, dict[str, Any]]:
+        """The attributes in ``table`` by trial id: those whose key ``keep`` keeps (all without it)."""
+        rows = scan(table, "trial_id, key, value_json", f"{table.removesuffix('s')}_id")
+        if keep is not None:
+            rows = [row for row in rows if keep(row[1])]
         # every value decoded in one call: a JSON array of them (each is a whole JSON document, as Optuna wrote it)
         try:
             decoded = json.loads("[" + ",".join(row[2] for row in rows) + "]")

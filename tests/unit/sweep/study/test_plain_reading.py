@@ -413,3 +413,99 @@ assert not loaded, loaded
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"})
     assert done.returncode == 0, done.stderr
+
+
+# -- rows built for the shown trials alone: what ranking every trial's row gives ---------------------------------
+
+
+def shown_from_every_row(url: str, top: int) -> list[Any]:
+    """`sweep show --top` as it was computed before rows were built lazily: every trial's row, ranked."""
+    from dataclasses import replace
+
+    from sweep import queries
+
+    sweep, rows, _ = reading.sweep_trials(url, "demo")
+    ranked = queries.rank_trials(sweep, rows)
+    if sweep.more_objectives:
+        front = {t.number for t in queries.front_trials(sweep, rows)}
+        ranked = [replace(t, on_front=True) for t in ranked if t.number in front] + \
+                 [t for t in ranked if t.number not in front]
+    numbers = {t.number for t in ranked}
+    return (ranked + sorted((t for t in rows if t.number not in numbers), key=lambda t: t.number))[:top]
+
+
+@SLOW
+@given(plan=PLAN, top=st.integers(1, 16))
+def test_show_top_best_and_the_best_value_are_what_ranking_every_trials_row_gives(plan, top):
+    from sweep import queries
+    from sweep.errors import NotFoundError
+    from sweep.ranking import rank_key
+
+    with folder() as path:
+        location = StorageLocation.parse(str(path / "sweep.journal"))
+        build(location, plan, "first")
+        url = location.secret_url
+        sweep, rows = queries.show(url, "demo", top)
+        assert rows == shown_from_every_row(url, top)
+        every = reading.sweep_trials(url, "demo")[1]
+        complete = [row for row in every if row.values and row.feasible]
+        best = min(complete, default=None, key=lambda row: rank_key(
+            row.values[0], row.metrics, row.number, metric=sweep.metric, direction=sweep.direction,
+            more=sweep.more_objectives))
+        assert sweep.best_value == (best.values[0] if best else None)
+        try:
+            winner = queries.best(url, "demo").trial
+        except NotFoundError:
+            winner = None
+        candidates = (queries.front_trials(sweep, every) if sweep.more_objectives
+                      else queries.rank_trials(sweep, every))
+        assert winner == (candidates[0] if candidates else None)
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_a_finished_sweep_is_read_without_its_trials_times_and_prints_what_the_replay_prints(
+        store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from dataclasses import replace
+
+    monkeypatch.chdir(tmp_path)
+    with (pg.database() if store == "postgresql" else _no_database()) as url:
+        location = StorageLocation.parse(url or f"sqlite:///{tmp_path / 'optuna.db'}")
+        study = build(location, FIXED_PLAN, "first")
+        SweepAttrs(status="finished").write(study)  # only a running sweep's liveness reads the times
+        source = SqlSource.open(location)
+        assert source is not None
+        try:
+            demo = next(s for s in source.studies() if s.name == "demo")
+            timed = source.trials(demo)
+            assert any(t.started is not None for t in timed)
+            assert source.trials(demo, times=False) == [replace(t, started=None, completed=None) for t in timed]
+        finally:
+            source.close()
+        fast = outputs(location)
+        with replay_only(monkeypatch):
+            assert outputs(location) == fast
+    assert "finished" in fast[4]  # `sweep ls`
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_reading_a_sweep_leaves_cycle_collection_as_it_found_it(enabled, tmp_path: Path):
+    import gc
+
+    location, _ = two_trial_journal(tmp_path)
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        seen = []
+        original = reading.SweepRead.of
+
+        def noted(*args: Any) -> reading.SweepRead:
+            seen.append(gc.isenabled())
+            return original(*args)
+
+        with mock.patch.object(reading.SweepRead, "of", noted):
+            reading.read_sweep(location.secret_url, None)
+            reading.list_sweeps(location.secret_url)
+        assert seen == [False, False]  # off while the trials are read and ranked
+        assert gc.isenabled() == enabled
+    finally:
+        (gc.enable if was else gc.disable)()
