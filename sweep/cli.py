@@ -332,8 +332,13 @@ def ui(
         with sigterm_as_interrupt():
             typer.echo("starting the MLflow UI...")  # its server takes seconds to import and answer
             server = mlflow_ui.start_ui(target, host=host, port=port)
-            typer.echo(f"MLflow UI: {server.url}  (Ctrl-C stops it)")
-            server.wait()
+            try:
+                typer.echo(f"MLflow UI: {server.url}  (Ctrl-C stops it)")
+                server.wait()  # returns once a Ctrl-C or SIGTERM has stopped the server
+            except KeyboardInterrupt:
+                pass  # one that came just as the URL was printed, before the wait: a stop like any other
+            finally:
+                server.stop()  # the server runs in a session of its own: nothing may be left behind (twice is harmless)
 
 
 @app.command(cls=PlainUsage)

@@ -171,3 +171,29 @@ def test_sweep_ui_and_predict_modules_import_without_mlflow(tmp_path: Path):
                 pass
         assert "mlflow" not in sys.modules, "mlflow was imported"
     """, tmp_path))
+
+
+def test_a_ctrl_c_as_the_url_is_printed_still_stops_the_server(in_tmp: Path, monkeypatch: pytest.MonkeyPatch):
+    """The Ctrl-C lands before the wait began (a script stopping the UI once it read the URL): the server, in a
+    session of its own, must not be left running."""
+    import sweep.ui
+
+    stopped: list[bool] = []
+
+    class Started:
+        url = "http://127.0.0.1:5000/#/experiments"
+
+        def wait(self) -> None:
+            raise AssertionError("the Ctrl-C came first")
+
+        def stop(self) -> None:
+            stopped.append(True)
+
+    def echo(message: str = "", **_: object) -> None:
+        if message.startswith("MLflow UI: http"):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep.ui, "start_ui", lambda *_, **__: Started())
+    monkeypatch.setattr("sweep.cli.typer.echo", echo)
+    result = CliRunner().invoke(app, ["ui", "--tracking-uri", "sqlite:///mlflow.db"])
+    assert stopped and result.exit_code == 0, result.output
