@@ -179,19 +179,22 @@ def share_view(target: UiTarget, base: str) -> str:
         return target.url(base)
 
 
-def ui_command(host: str, port: int) -> list[str]:
+def ui_command(host: str, port: int, environment: Mapping[str, str] | None = None) -> list[str]:
     """MLflow's tracking server app under uvicorn, one worker, as `mlflow ui --workers 1` runs it.
 
     `mlflow ui` is a process that imports mlflow and opens the store only to start this same command as a
     second process, which imports both again: half the wait for the URL. Here the server is started directly,
-    with the settings `mlflow ui` would hand it (ui_environment). One worker: a single person browsing needs
-    no more, and it starts faster.
+    with the settings `mlflow ui` would hand it (ui_environment). Only when ``environment`` turns MLflow's job
+    runner on is it `mlflow ui` itself, which starts the runner beside its server. One worker: a single person
+    browsing needs no more, and it starts faster.
 
     The store is not on this command line, which every user of the machine reads with `ps`: its URI
     (password included) goes in the environment. No --default-artifact-root: the runs keep the artifact
     locations they were created with (./mlruns for the default store, as absolute paths), and the server
     reads them there.
     """
+    if (environment or {}).get("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false").lower() in ("true", "1"):
+        return [sys.executable, "-m", "mlflow", "ui", "--host", host, "--port", str(port), "--workers", "1"]
     log_config = mlflow_package() / "server" / "uvicorn_log_config.yaml"
     return [sys.executable, "-m", "uvicorn", *(["--log-config", str(log_config)] if log_config.is_file() else []),
             "--host", host, "--port", str(port), "--workers", "1", SERVER_APP]
@@ -260,8 +263,9 @@ def start_ui(target: UiTarget, *, host: str = DEFAULT_HOST, port: int = DEFAULT_
     log_fd, log_name = tempfile.mkstemp(prefix="sweep-ui-", suffix=".log")
     log = Path(log_name)
     try:
-        process = subprocess.Popen(ui_command(host, port), stdin=subprocess.DEVNULL, stdout=log_fd,
-                                   stderr=subprocess.STDOUT, env=ui_environment(target.tracking_uri, os.environ),
+        environment = ui_environment(target.tracking_uri, os.environ)
+        process = subprocess.Popen(ui_command(host, port, environment), stdin=subprocess.DEVNULL, stdout=log_fd,
+                                   stderr=subprocess.STDOUT, env=environment,
                                    start_new_session=True)
     finally:
         os.close(log_fd)

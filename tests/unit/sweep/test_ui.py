@@ -75,9 +75,12 @@ def test_the_server_starts_as_mlflow_ui_would_start_it(tmp_path: Path, host: str
 
 
 def test_mlflows_job_runner_is_off_unless_the_user_turned_it_on():
-    assert ui_environment("sqlite:///mlflow.db", {})["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
-    turned_on = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true"}
-    assert ui_environment("sqlite:///mlflow.db", turned_on)["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "true"
+    off = ui_environment("sqlite:///mlflow.db", {})
+    assert off["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    assert ui_command(DEFAULT_HOST, 5123, off)[1:3] == ["-m", "uvicorn"]
+    turned_on = ui_environment("sqlite:///mlflow.db", {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true"})
+    assert turned_on["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "true"
+    assert ui_command(DEFAULT_HOST, 5123, turned_on)[1:4] == ["-m", "mlflow", "ui"]  # it starts the runner
 
 
 def test_the_tracking_password_is_in_the_childs_environment_not_its_command_line():
