@@ -53,6 +53,7 @@ sys.stdout.write(done.output)  # the print above went to the runner
 """
 
 
+@pytest.mark.slow  # a process importing MLflow for each host
 @pytest.mark.parametrize("host", [DEFAULT_HOST, "0.0.0.0"])
 def test_the_server_starts_as_mlflow_ui_would_start_it(tmp_path: Path, host: str):
     """The same uvicorn arguments and MLflow settings as `mlflow ui` (MLflow's internal names: an upgrade that

@@ -122,6 +122,7 @@ print("built" if requirements_utils._PACKAGES_TO_MODULES else "not built")
 """
 
 
+@pytest.mark.slow  # a process or a sweep of its own
 def test_a_warm_up_builds_what_logging_the_model_needs_before_the_end():
     """MLflow's package map (every installed package's metadata read) is built while the trials run, in a process
     of its own: this one may have built it already."""
@@ -130,6 +131,7 @@ def test_a_warm_up_builds_what_logging_the_model_needs_before_the_end():
     assert done.stdout.strip() == "built", done.stderr
 
 
+@pytest.mark.slow  # a process or a sweep of its own
 def test_the_built_in_trainers_sweep_warms_up_its_model_logging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                   mlflow_template: Path):
     warmed: list[str] = []
