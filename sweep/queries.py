@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -111,7 +111,7 @@ def best_or_front(storage: str | None, name: str | None, pick: tuple[Bound, ...]
     """`sweep best`: a sweep of several objectives without ``pick`` answers with its whole front."""
     read = read_sweep(storage, name)
     if read.sweep.more_objectives and not pick:
-        members = _front_of(read)
+        members = front_members(read.sweep, read.ranked)
         if not members:
             raise NotFoundError(_nothing_complete(read.sweep, read.rows(read.trials)))
         return Front(read.sweep, read.rows(members), read.config)
@@ -121,7 +121,7 @@ def best_or_front(storage: str | None, name: str | None, pick: tuple[Bound, ...]
 def _best_of(read: SweepRead, pick: tuple[Bound, ...]) -> Best:
     sweep = read.sweep
     # rows only for the trials looked at: the front's, the ones a bound is checked on, else the best alone
-    ranked = _front_of(read) if sweep.more_objectives else read.ranked if pick else read.ranked[:1]
+    ranked = front_members(sweep, read.ranked) if sweep.more_objectives else read.ranked if pick else read.ranked[:1]
     candidates = read.rows(ranked)
     if not candidates:
         raise NotFoundError(_nothing_complete(sweep, read.rows(read.trials)))
@@ -137,12 +137,6 @@ def _best_of(read: SweepRead, pick: tuple[Bound, ...]) -> Best:
     config = read.config
     settings = {**config["fixed"], **winner.params}
     return Best(sweep, winner, settings, config, pick)
-
-
-def _front_of(read: SweepRead) -> list[PlainTrial]:
-    """The Pareto front of a read sweep, best first on the first objective (front_trials over its ranked trials)."""
-    members = set(_front_numbers(read.sweep, read.ranked))
-    return [t for t in read.ranked if t.number in members]
 
 
 def meets(bound: Bound, metrics: dict[str, float]) -> bool:
@@ -173,16 +167,19 @@ def rank_trials(sweep: SweepRow, trials: list[TrialRow]) -> list[TrialRow]:
 def front_trials(sweep: SweepRow, trials: list[TrialRow]) -> list[TrialRow]:
     """The Pareto front: feasible complete trials no other dominates (of identical values, the first), best first
     on the first objective."""
-    ranked = rank_trials(sweep, trials)
-    members = set(_front_numbers(sweep, ranked))
-    return [t for t in ranked if t.number in members]
+    return front_members(sweep, rank_trials(sweep, trials))
 
 
-def _front_numbers(sweep: SweepRow, ranked: Sequence[TrialRow | PlainTrial]) -> list[int]:
-    """The numbers of the front's members among ``ranked`` (complete feasible trials or their rows, best first:
-    each has every objective's value)."""
+Ranked = TypeVar("Ranked", TrialRow, PlainTrial)
+
+
+def front_members(sweep: SweepRow, ranked: Sequence[Ranked]) -> list[Ranked]:
+    """The front's members among ``ranked`` (complete feasible trials or their rows, best first: each has every
+    objective's value), in that order."""
     directions = [sweep.direction, *(direction for _, direction in sweep.more_objectives)]
-    return pareto_front([(t.number, [signed(v, d) for v, d in zip(t.values or (), directions)]) for t in ranked])
+    members = set(pareto_front([(t.number, [signed(v, d) for v, d in zip(t.values or (), directions)])
+                                for t in ranked]))
+    return [t for t in ranked if t.number in members]
 
 
 def render_front(front: Front, fmt: str) -> str:
@@ -255,8 +252,9 @@ def show(storage: str | None, name: str | None, top: int | None = None) -> tuple
     ranked = read.ranked
     front: set[int] = set()
     if read.sweep.more_objectives:  # the front's members first, marked, then the other feasible trials
-        front = set(_front_numbers(read.sweep, ranked))
-        ranked = [t for t in ranked if t.number in front] + [t for t in ranked if t.number not in front]
+        members = front_members(read.sweep, ranked)
+        front = {t.number for t in members}
+        ranked = members + [t for t in ranked if t.number not in front]
     order: list[PlainTrial] = list(ranked[:top])
     if top is None or len(order) < top:
         shown = {t.number for t in ranked}  # a set: `t not in ranked` compared every pair of rows (n x n)
