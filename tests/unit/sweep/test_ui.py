@@ -32,7 +32,8 @@ def test_the_ui_listens_on_loopback_unless_a_host_is_given():
     assert ui_environment("sqlite:///mlflow.db", {})["MLFLOW_BACKEND_STORE_URI"] == "sqlite:///mlflow.db"
 
 
-# `mlflow ui` run for real with its server's start caught: the command and the environment the server would get
+# `mlflow ui` run for real, once per host given, with its server's start caught: the command and the environment
+# the server would get, a JSON line per host (the environment as it was before each run: the CLI sets variables)
 MLFLOW_UI_START = """
 import json, os, sys
 import mlflow.server
@@ -48,31 +49,36 @@ def start(command, *, extra_env, **_):
     return Started()
 
 mlflow.server._exec_cmd = start
-done = CliRunner().invoke(cli, ["ui", "--host", sys.argv[1], "--port", "5123", "--workers", "1"])
-sys.stdout.write(done.output)  # the print above went to the runner
+before = dict(os.environ)
+for host in sys.argv[1:]:
+    done = CliRunner().invoke(cli, ["ui", "--host", host, "--port", "5123", "--workers", "1"])
+    sys.stdout.write(done.output)  # the print above went to the runner
+    os.environ.clear()
+    os.environ.update(before)
 """
+HOSTS = [DEFAULT_HOST, "0.0.0.0"]  # the settings MLflow gives a server differ between loopback and all addresses
 
 
-@pytest.mark.slow  # a process importing MLflow for each host
-@pytest.mark.parametrize("host", [DEFAULT_HOST, "0.0.0.0"])
-def test_the_server_starts_as_mlflow_ui_would_start_it(tmp_path: Path, host: str):
-    """The same uvicorn arguments and MLflow settings as `mlflow ui` (MLflow's internal names: an upgrade that
-    renames one fails here). In a process of its own: the CLI changes MLflow's process-wide state."""
+@pytest.mark.slow  # a process importing MLflow
+def test_the_server_starts_as_mlflow_ui_would_start_it(tmp_path: Path):
+    """The same uvicorn arguments and MLflow settings as `mlflow ui`, for each host (MLflow's internal names: an
+    upgrade that renames one fails here). In a process of its own: the CLI changes MLflow's process-wide state."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     base = {"PATH": os.environ["PATH"], "MLFLOW_DISABLE_TELEMETRY": "true"}
-    done = subprocess.run([sys.executable, "-c", MLFLOW_UI_START, host], cwd=tmp_path, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", MLFLOW_UI_START, *HOSTS], cwd=tmp_path, capture_output=True,
                           text=True, check=False, env={**base, "MLFLOW_BACKEND_STORE_URI": uri,
                                                        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    assert lines, done.stdout + done.stderr
-    started = json.loads(lines[-1])
-    theirs, ours = started["command"], ui_command(host, 5123)
-    assert ours[ours.index("uvicorn") + 1:] == theirs[theirs.index("uvicorn") + 1:]
-    env = ui_environment(uri, base)
-    for name, value in started["env"].items():
-        if "MLFLOW" in name:
-            assert name in env, f"mlflow ui sets {name}, sweep ui does not"
-            assert name == "_MLFLOW_SERVER_BOOT_ID" or env[name] == value, name
+    assert len(lines) == len(HOSTS), done.stdout + done.stderr
+    for host, line in zip(HOSTS, lines):
+        started = json.loads(line)
+        theirs, ours = started["command"], ui_command(host, 5123)
+        assert ours[ours.index("uvicorn") + 1:] == theirs[theirs.index("uvicorn") + 1:], host
+        env = ui_environment(uri, base)
+        for name, value in started["env"].items():
+            if "MLFLOW" in name:
+                assert name in env, f"mlflow ui sets {name} for {host}, sweep ui does not"
+                assert name == "_MLFLOW_SERVER_BOOT_ID" or env[name] == value, (host, name)
 
 
 def test_mlflows_job_runner_is_off_unless_the_user_turned_it_on():
