@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from sweep.tracking.hub import HubAddress, HubTransport
 from sweep.tracking.retry import RetryPolicy
@@ -107,13 +107,27 @@ def join_hub(place: HubPlace) -> HubTransport | None:
 
 
 @contextlib.contextmanager
-def locked(place: HubPlace) -> Iterator[None]:
-    with open(place.lock, "a") as lock:  # held open for flock
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def locked(place: HubPlace) -> Iterator[IO[str]]:
+    """The hub's lock held (yields the open lock file). The hub that ends removes the file while it holds it, so a
+    holder that opened that file before holds nothing anyone else sees: it opens the file at the path again."""
+    while True:
+        with open(place.lock, "a") as lock:  # held open for flock
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not same_file(lock, place.lock):
+                continue  # closed, which lets go of the removed file's lock
+            try:
+                yield lock
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+            return
+
+
+def same_file(opened: IO[str], path: Path) -> bool:
+    """``opened`` is the file at ``path`` now (not one removed, or replaced, since it was opened)."""
+    try:
+        return os.path.samestat(os.fstat(opened.fileno()), path.stat())
+    except FileNotFoundError:
+        return False
 
 
 def reach(place: HubPlace) -> HubTransport | None:
@@ -164,6 +178,7 @@ def serve_hub(place: HubPlace) -> None:
             with contextlib.suppress(FileNotFoundError):
                 place.key.unlink()
             place.socket.unlink(missing_ok=True)
+            place.lock.unlink()  # while held: a worker waiting on it opens a new one (locked)
             break
     hub.close(timeout=None)
     exit_at_once()  # every write is committed: the interpreter's teardown of mlflow's modules would only cost CPU

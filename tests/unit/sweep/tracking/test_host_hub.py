@@ -60,7 +60,7 @@ def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def wait_until_gone(place: HubPlace, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
-    while place.socket.exists() or place.key.exists():
+    while place.socket.exists() or place.key.exists() or place.lock.exists():
         assert time.monotonic() < deadline, "the hub did not end after its workers"
         time.sleep(0.1)  # polling its files: the hub is no child of this test to wait for
 
@@ -100,6 +100,7 @@ def test_two_workers_on_one_machine_share_one_tracking_process_that_ends_after_t
         place = hub_place(StorageLocation.parse(None).secret_url, "shared")
     assert place is not None
     wait_until_gone(place)
+    assert list(home.iterdir()) == []  # the hub that ended left no file behind
 
 
 def test_a_worker_takes_the_jobs_hub_out_of_its_environment_and_joins_the_machines_when_it_does_not_answer(
