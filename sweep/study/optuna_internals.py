@@ -227,12 +227,12 @@ class CompactJournalStorage(JournalStorage):
     The storage replays the journal into one FrozenTrial per trial and keeps every one for the life of the
     process: in a long sweep, most of what the process holds. Optuna makes each trial's distributions anew from
     their JSON, one object per parameter per trial, each with its own attribute dict; here a trial that has just
-    finished gets, in place of its own, one shared object per distinct distribution, one shared dict per set of
-    them, and parameter names kept once. Its attributes stay equal to Optuna's (the same values, the same
-    order), so samplers read exactly what they read before.
+    finished is replaced by an equal one (the same values, in the same order: samplers read exactly what they
+    read before) with one shared object per distinct distribution, one shared dict per set of them, and
+    parameter names kept once.
 
-    Only the trial object the replay has just made is changed, never one handed out: Optuna copies a trial on
-    every update, and a finished trial is never updated again. Running and waiting trials stay as Optuna made
+    Only the trial the replay has just made is replaced, never one handed out: Optuna copies a trial on every
+    update, and a finished trial is never updated again. Running and waiting trials stay as Optuna made
     them (Optuna's Trial writes into the dicts of the trial it runs). Reading the replay's trials as they are
     applied needs its private trial table; the two lines of Optuna's sync are repeated to see each record.
     """
@@ -261,7 +261,7 @@ class CompactJournalStorage(JournalStorage):
                 trial_id, before = count, None
             trial = trials.get(trial_id) if trial_id is not None else None
             if trial is not None and trial is not before and trial.state.is_finished():
-                shared.compact(trial)
+                trials[trial_id] = shared.compact(trial)
 
 
 class SharedTrialParts:
@@ -271,16 +271,22 @@ class SharedTrialParts:
         self._distributions: dict[str, BaseDistribution] = {}  # by their JSON: equal JSON, equal type and values
         self._sets: dict[tuple[tuple[str, int], ...], dict[str, BaseDistribution]] = {}  # by (name, id) pairs
 
-    def compact(self, trial: FrozenTrial) -> None:
-        """Give ``trial`` (just made by the replay, seen by no one) the shared parts in place of its own."""
+    def compact(self, trial: FrozenTrial) -> FrozenTrial:
+        """``trial`` made anew with the shared parts in place of its own. Made by FrozenTrial's constructor: a
+        trial the replay copied (as it does on every update) carries a full attribute dict of its own; a
+        constructed one keeps its attributes inline, in about half the space."""
         distributions = {sys.intern(name): self._distribution(distribution)
                          for name, distribution in trial.distributions.items()}
         key = tuple((name, id(distribution)) for name, distribution in distributions.items())
         found = self._sets.get(key)
         if found is None and len(self._sets) < SHARED_LIMIT:
             found = self._sets[key] = distributions
-        trial.distributions = found or distributions
-        trial.params = {sys.intern(name): value for name, value in trial.params.items()}
+        return FrozenTrial(number=trial.number, state=trial.state, value=None, values=trial.values,
+                           datetime_start=trial.datetime_start, datetime_complete=trial.datetime_complete,
+                           params={sys.intern(name): value for name, value in trial.params.items()},
+                           distributions=distributions if found is None else found, user_attrs=trial.user_attrs,
+                           system_attrs=trial.system_attrs, intermediate_values=trial.intermediate_values,
+                           trial_id=trial._trial_id)
 
     def _distribution(self, distribution: BaseDistribution) -> BaseDistribution:
         text = distribution_to_json(distribution)

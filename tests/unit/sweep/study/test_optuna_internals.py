@@ -277,3 +277,18 @@ def test_a_pickled_compact_journal_storage_replays_anew(tmp_path: Path):
     assert "_shared" not in state and "_replay_result" not in state
     again = pickle.loads(pickle.dumps(storage))
     assert again.get_all_trials(0) == storage.get_all_trials(0)
+
+
+def test_a_journal_in_redis_replays_and_snapshots_as_optunas_own():
+    from tests.support import redis_db
+
+    with redis_db.journal() as url:
+        server, prefix = redis_db.SERVER_URL, url.rsplit("prefix=", 1)[1]
+        with internals.quiet_experimental_warnings():
+            ours = internals.BeatingJournalStorage(internals.JournalRedisBatched(server, prefix=prefix), heartbeat=60,
+                                                   callback=None)
+            run_mixed(ours, 105)  # Optuna pickles its replay into Redis at trial 100: read by plain Optuna too
+            snapshot = ours._backend.load_snapshot()
+            optunas = JournalStorage(optuna.storages.journal.JournalRedisBackend(server, prefix=prefix))
+        assert snapshot is not None and b"sweep.study" not in snapshot  # no class of ours: Optuna alone reads it
+        assert described(ours.get_all_trials(0)) == described(optunas.get_all_trials(0))
