@@ -99,6 +99,7 @@ PARTS = {  # the other timed parts of a trial's overhead: label -> (module:funct
 PLOTS = "sweep.study.sweep_study:study_plots"  # the end-of-sweep plots, drawn in the main process (SweepStudy.plots)
 
 TARGET_RATIO = 1.3  # overhead per trial at the end / at the start (issue 14; with TPE: without the sampler's time)
+TARGET_RSS_RATIO = 1.2  # the main process's RSS after the last trial / after the first window: flat memory
 
 SUMMARY: list[str] = []  # every figure, printed again at the end
 
@@ -419,6 +420,13 @@ def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first
         line = f"{tag} RSS while it ran (VmRSS after trial n): main {main_rss}; tracking {child_rss}"
         print(line)
         SUMMARY.append(line)
+        first, last = listener.rss[points[0]][0], listener.rss[points[-1]][0]
+        if first and last:
+            line = (f"{tag} main-process RSS after trial {points[-1]:,} / after trial {points[0]:,}: "
+                    f"{last / first:.2f}x (target <= {TARGET_RSS_RATIO}x; the bench's own timings in it: two doubles "
+                    f"a timed call)")
+            print(line)
+            SUMMARY.append(line)
     sizes = {name: (folder / name).stat().st_size for name in ("sweep.journal", "mlflow.db")
              if (folder / name).exists()}
     artifacts = sum(path.stat().st_size for path in (folder / "mlruns").rglob("*") if path.is_file()) \
