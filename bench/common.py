@@ -258,9 +258,10 @@ def call_timer(calls: Calls, function: Any) -> Any:
 
 
 @contextlib.contextmanager
-def timed_calls(target: str) -> Iterator[Calls]:
-    """(end, seconds) of every call of ``target`` ("module:function" or "module:Class.method") in the block."""
-    calls = Calls()
+def timed_calls(target: str, calls: Any = None) -> Iterator[Any]:
+    """(end, seconds) of every call of ``target`` ("module:function" or "module:Class.method") in the block, appended
+    to ``calls`` (a Calls by default; anything with append)."""
+    calls = Calls() if calls is None else calls
     with replaced(target, lambda original: call_timer(calls, original)):
         yield calls
 

@@ -57,7 +57,6 @@ from bench.common import (
     SAMPLER_SEED,
     TARGET_BEST_SECONDS,
     TRAINER_CALL,
-    Calls,
     call_timer,
     child_env,
     describe_space,
@@ -184,10 +183,35 @@ def tracking_process() -> Any:
 # -- timing wrappers -------------------------------------------------------------------------------------------
 
 
+class TrialBins:
+    """A part's seconds summed per trial (the calls that ended while it ran), as one double a trial: bin 0 holds
+    the calls before sweep_started, bin n those that ended after trial n-1 finished and until trial n did, the
+    last one those after the last trial. The listener moves to the next bin. Per-call records would grow the
+    process this bench measures by a dozen entries a trial."""
+
+    def __init__(self) -> None:
+        self.bins = array("d", [0.0])
+
+    def append(self, call: tuple[float, float]) -> None:
+        self.bins[-1] += call[1]
+
+    def next(self) -> None:
+        self.bins.append(0.0)
+
+    def trials(self, low: int, high: int) -> float:
+        """Seconds in trials low+1..high (a window of the listener's trial_finished count)."""
+        return sum(self.bins[1 + low:1 + high])
+
+    @property
+    def total(self) -> float:
+        return sum(self.bins)
+
+
 class Listener:
     """A no-op progress listener that keeps timestamps, samples RSS and can start/stop a profiler."""
 
     def __init__(self, samples: set[int], profile_from: int | None, total: int) -> None:
+        self.bins: list[TrialBins] = []  # the timed parts: each moves to its next bin as a trial starts counting
         self.started: float | None = None
         self.ends = array("d")
         self.cpu_started: float | None = None  # this process's CPU time (all its threads), at the same moments
@@ -204,6 +228,8 @@ class Listener:
         return None  # the stores' opening is timed from sweep_started
 
     def sweep_started(self, _start: Any) -> None:
+        for part in self.bins:
+            part.next()
         self.started = time.perf_counter()
         self.cpu_started = time.process_time()
         self.tracking = tracking_process()
@@ -215,6 +241,8 @@ class Listener:
         return None
 
     def trial_finished(self, _update: Any) -> None:
+        for part in self.bins:
+            part.next()
         self.ends.append(time.perf_counter())
         self.cpu_ends.append(time.process_time())
         done = len(self.ends)
@@ -236,8 +264,8 @@ class Listener:
 
 
 @contextlib.contextmanager
-def part_calls() -> Iterator[dict[str, Calls]]:
-    """Timing wrappers on the parts of a trial's overhead, each part's calls keyed by PARTS' label.
+def part_calls() -> Iterator[dict[str, TrialBins]]:
+    """Timing wrappers on the parts of a trial's overhead, each part's seconds per trial keyed by PARTS' label.
 
     "sampler" wraps the sampler's methods on the instance SAMPLER_FACTORY makes; the others replace a module
     function or a class method for the sweep's length. Every target is resolved before anything runs: one
@@ -245,7 +273,7 @@ def part_calls() -> Iterator[dict[str, Calls]]:
     """
     for target, _meaning in PARTS.values():
         resolve(target)
-    sampler_calls = Calls()
+    sampler_calls = TrialBins()
 
     def timed_sampler(make_sampler: Any) -> Any:
         def make(config: Any) -> Any:
@@ -259,7 +287,8 @@ def part_calls() -> Iterator[dict[str, Calls]]:
     with contextlib.ExitStack() as stack:
         stack.enter_context(replaced(SAMPLER_FACTORY, timed_sampler))
         found = {"sampler": sampler_calls}
-        found.update({label: stack.enter_context(timed_calls(target)) for label, (target, _) in PARTS.items()})
+        found.update({label: stack.enter_context(timed_calls(target, TrialBins())) for label, (target, _) in
+                      PARTS.items()})
         yield found
 
 
@@ -311,6 +340,7 @@ def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first
     reset = reset_peak_rss()
     with working_folder(folder), trainer_calls() as trainer, trainer_cpu() as trainer_cpu_seconds, \
             part_calls() as parts, timed_calls(PLOTS) as plotted:
+        listener.bins = list(parts.values())
         called = time.perf_counter()
         summary = run_sweep(config, resume=False, listener=listener)
         returned = time.perf_counter()
@@ -344,7 +374,7 @@ def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first
             f"and end ({drain:.2f} s after the last trial, of which plots {plots_seconds:.2f} s)")
     print(line)
     SUMMARY.append(line)
-    sampler_total = sum(seconds for _end, seconds in parts["sampler"])
+    sampler_total = parts["sampler"].total
     line = (f"{tag} the sampler's own time: {sampler_total:.1f} s in all, {ms(sampler_total / trials)}/trial on "
             f"average ({SAMPLER_MEANING})")
     print(line)
@@ -353,9 +383,6 @@ def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first
     have_trainer = len(trainer) == len(ends)
     if not have_trainer:
         print(f"{tag} warning: {len(trainer)} trainer calls for {len(ends)} trials; trainer time per window n/a")
-
-    def between(calls: Calls, begin: float, end: float) -> float:
-        return sum(seconds for stamp, seconds in calls if begin < stamp <= end)
 
     count = len(ends)
     window = min(window, count // 2) or 1
@@ -366,7 +393,7 @@ def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first
     for label, begin, end, low, high in spans:
         spent = sum(trainer[low:high]) if have_trainer else None
         windows.append(Window(label, high - low, end - begin, spent,
-                              {part: between(calls, begin, end) for part, calls in parts.items()}))
+                              {part: bins.trials(low, high) for part, bins in parts.items()}))
     print(f"{tag} per window: wall from the listener's trial_finished timestamps (the first window starts at "
           f"sweep_started); trainer from a wrapper around sweep.trainers.sentiment.train; the overhead's parts from "
           f"timing wrappers: sampler = {SAMPLER_MEANING}; "
@@ -423,8 +450,8 @@ def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first
         first, last = listener.rss[points[0]][0], listener.rss[points[-1]][0]
         if first and last:
             line = (f"{tag} main-process RSS after trial {points[-1]:,} / after trial {points[0]:,}: "
-                    f"{last / first:.2f}x (target <= {TARGET_RSS_RATIO}x; the bench's own timings in it: two doubles "
-                    f"a timed call)")
+                    f"{last / first:.2f}x (target <= {TARGET_RSS_RATIO}x; the bench's own records in it: a few doubles "
+                    f"a trial)")
             print(line)
             SUMMARY.append(line)
     sizes = {name: (folder / name).stat().st_size for name in ("sweep.journal", "mlflow.db")
