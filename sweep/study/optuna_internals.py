@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.distributions import BaseDistribution, distribution_to_json
+from optuna.distributions import BaseDistribution
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage, GrpcStorageProxy, JournalStorage, RDBStorage, fail_stale_trials
 from optuna.storages._cached_storage import _CachedStorage
@@ -268,7 +268,9 @@ class SharedTrialParts:
     """What finished trials have in common, kept once: distributions, sets of them, parameter names."""
 
     def __init__(self) -> None:
-        self._distributions: dict[str, BaseDistribution] = {}  # by their JSON: equal JSON, equal type and values
+        # by type and attributes' repr, which tells 1 from 1.0 and True from 1 (equality does not): of two
+        # distributions with the same key, either can stand for the other
+        self._distributions: dict[tuple[type, str], BaseDistribution] = {}
         self._sets: dict[tuple[tuple[str, int], ...], dict[str, BaseDistribution]] = {}  # by (name, id) pairs
 
     def compact(self, trial: FrozenTrial) -> FrozenTrial:
@@ -289,12 +291,12 @@ class SharedTrialParts:
                            trial_id=trial._trial_id)
 
     def _distribution(self, distribution: BaseDistribution) -> BaseDistribution:
-        text = distribution_to_json(distribution)
-        found = self._distributions.get(text)
+        key = (type(distribution), repr(vars(distribution)))
+        found = self._distributions.get(key)
         if found is None:
             if len(self._distributions) >= SHARED_LIMIT:
                 return distribution
-            found = self._distributions[text] = distribution
+            found = self._distributions[key] = distribution
         return found
 
 

@@ -292,3 +292,14 @@ def test_a_journal_in_redis_replays_and_snapshots_as_optunas_own():
             optunas = JournalStorage(optuna.storages.journal.JournalRedisBackend(server, prefix=prefix))
         assert snapshot is not None and b"sweep.study" not in snapshot  # no class of ours: Optuna alone reads it
         assert described(ours.get_all_trials(0)) == described(optunas.get_all_trials(0))
+
+
+def test_the_compact_journal_keeps_apart_distributions_equal_only_in_value(tmp_path: Path):
+    path = tmp_path / "sweep.journal"
+    storage = compact_storage(path)
+    for name, choices in (("ints", [1, 2]), ("floats", [1.0, 2.0]), ("bools", [True, False])):  # 1 == 1.0 == True
+        study = optuna.create_study(study_name=name, storage=storage)
+        study.optimize(lambda trial, choices=choices: float(trial.suggest_categorical("c", choices)), n_trials=2)
+    optunas = JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    for study_id in range(3):
+        assert described(storage.get_all_trials(study_id)) == described(optunas.get_all_trials(study_id))
