@@ -228,8 +228,8 @@ class CompactJournalStorage(JournalStorage):
     process: in a long sweep, most of what the process holds. Optuna makes each trial's distributions anew from
     their JSON, one object per parameter per trial, each with its own attribute dict; here a trial that has just
     finished is replaced by an equal one (the same values, in the same order: samplers read exactly what they
-    read before) with one shared object per distinct distribution, one shared dict per set of them, and
-    parameter names kept once.
+    read before) with one shared object per distinct distribution, one shared dict per set of them, parameter
+    names kept once, and a text attribute that repeats the last finished trial's (its worker) kept once.
 
     Only the trial the replay has just made is replaced, never one handed out: Optuna copies a trial on every
     update, and a finished trial is never updated again. Running and waiting trials stay as Optuna made
@@ -265,13 +265,15 @@ class CompactJournalStorage(JournalStorage):
 
 
 class SharedTrialParts:
-    """What finished trials have in common, kept once: distributions, sets of them, parameter names."""
+    """What finished trials have in common, kept once: distributions, sets of them, parameter names, and text
+    attribute values that repeat from one trial to the next (the worker that ran it)."""
 
     def __init__(self) -> None:
         # by type and attributes' repr, which tells 1 from 1.0 and True from 1 (equality does not): of two
         # distributions with the same key, either can stand for the other
         self._distributions: dict[tuple[type, str], BaseDistribution] = {}
         self._sets: dict[tuple[tuple[str, int], ...], dict[str, BaseDistribution]] = {}  # by (name, id) pairs
+        self._last_text: dict[str, str] = {}  # user attribute name -> its text value in the last finished trial
 
     def compact(self, trial: FrozenTrial) -> FrozenTrial:
         """``trial`` made anew with the shared parts in place of its own. Made by FrozenTrial's constructor: a
@@ -286,9 +288,22 @@ class SharedTrialParts:
         return FrozenTrial(number=trial.number, state=trial.state, value=None, values=trial.values,
                            datetime_start=trial.datetime_start, datetime_complete=trial.datetime_complete,
                            params={sys.intern(name): value for name, value in trial.params.items()},
-                           distributions=distributions if found is None else found, user_attrs=trial.user_attrs,
+                           distributions=distributions if found is None else found,
+                           user_attrs=self._user_attrs(trial.user_attrs),
                            system_attrs=trial.system_attrs, intermediate_values=trial.intermediate_values,
                            trial_id=trial._trial_id)
+
+    def _user_attrs(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """``attrs``, or a copy of them in the same order whose text values equal to the last finished trial's
+        under the same name are that trial's string: a new dict only when one is shared, never ``attrs`` changed
+        (older copies of the trial hold it)."""
+        last = self._last_text
+        shared = {name: last[name] for name, value in attrs.items()
+                  if isinstance(value, str) and last.get(name) == value and last[name] is not value}
+        for name, value in attrs.items():
+            if isinstance(value, str) and (name in last or len(last) < SHARED_LIMIT):
+                last[name] = shared.get(name, value)
+        return {**attrs, **shared} if shared else attrs
 
     def _distribution(self, distribution: BaseDistribution) -> BaseDistribution:
         key = (type(distribution), repr(vars(distribution)))

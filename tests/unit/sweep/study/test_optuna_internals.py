@@ -193,6 +193,7 @@ def mixed_objective(trial: optuna.Trial) -> float:
     kind = trial.suggest_categorical("kind", ["a", "b", None])
     if kind == "b":
         trial.suggest_float("lr", 1e-4, 1.0, log=True)  # define-by-run: a parameter only some trials have
+    trial.set_user_attr("sweep.worker", "host:1" if trial.number % 5 else "host:2")  # text that repeats
     trial.set_user_attr("sweep.metrics", {"loss": x * x, "n": n})
     for step in range(3):
         trial.report(x * x + step, step)
@@ -233,7 +234,7 @@ def test_the_compact_journal_replays_the_trials_optunas_own_storage_replays(tmp_
     assert {trial.state for trial in optunas} == set(TrialState) - {TrialState.RUNNING}
 
 
-def test_the_compact_journal_shares_distributions_among_finished_trials(tmp_path: Path):
+def test_the_compact_journal_shares_distributions_and_repeated_text_among_finished_trials(tmp_path: Path):
     storage = compact_storage(tmp_path / "sweep.journal")
     run_mixed(storage, 30)
     finished = [t for t in storage.get_all_trials(0, deepcopy=False) if t.state.is_finished() and t.params]
@@ -242,6 +243,8 @@ def test_the_compact_journal_shares_distributions_among_finished_trials(tmp_path
     same_set = [trial.distributions for trial in finished if list(trial.params) == ["x", "n", "kind"]]
     assert len(same_set) > 1 and all(found is same_set[0] for found in same_set)
     assert all(name is next(iter(finished[0].params)) for trial in finished for name in list(trial.params)[:1])
+    worker = [trial.user_attrs["sweep.worker"] for trial in finished if "sweep.worker" in trial.user_attrs]
+    assert len({id(text) for text in worker}) < len(worker)  # a run of trials of one worker: its name kept once
     optunas = JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "sweep.journal")))
     plain = [t for t in optunas.get_all_trials(0, deepcopy=False) if t.state.is_finished() and t.params]
     assert len({id(trial.distributions["x"]) for trial in plain}) == len(plain)  # what Optuna keeps
