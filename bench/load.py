@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,6 @@ from bench.common import (
     SAMPLER_SEED,
     TARGET_BEST_SECONDS,
     TRAINER_CALL,
-    Calls,
     call_timer,
     child_env,
     describe_space,
@@ -98,6 +98,7 @@ PARTS = {  # the other timed parts of a trial's overhead: label -> (module:funct
 PLOTS = "sweep.study.sweep_study:study_plots"  # the end-of-sweep plots, drawn in the main process (SweepStudy.plots)
 
 TARGET_RATIO = 1.3  # overhead per trial at the end / at the start (issue 14; with TPE: without the sampler's time)
+TARGET_RSS_RATIO = 1.2  # the main process's RSS after the last trial / after the first window: flat memory
 
 SUMMARY: list[str] = []  # every figure, printed again at the end
 
@@ -182,14 +183,39 @@ def tracking_process() -> Any:
 # -- timing wrappers -------------------------------------------------------------------------------------------
 
 
+class TrialBins:
+    """A part's seconds summed per trial (the calls that ended while it ran), as one double a trial: bin 0 holds
+    the calls before sweep_started, bin n those that ended after trial n-1 finished and until trial n did, the
+    last one those after the last trial. The listener moves to the next bin. Per-call records would grow the
+    process this bench measures by a dozen entries a trial."""
+
+    def __init__(self) -> None:
+        self.bins = array("d", [0.0])
+
+    def append(self, call: tuple[float, float]) -> None:
+        self.bins[-1] += call[1]
+
+    def next(self) -> None:
+        self.bins.append(0.0)
+
+    def trials(self, low: int, high: int) -> float:
+        """Seconds in trials low+1..high (a window of the listener's trial_finished count)."""
+        return sum(self.bins[1 + low:1 + high])
+
+    @property
+    def total(self) -> float:
+        return sum(self.bins)
+
+
 class Listener:
     """A no-op progress listener that keeps timestamps, samples RSS and can start/stop a profiler."""
 
     def __init__(self, samples: set[int], profile_from: int | None, total: int) -> None:
+        self.bins: list[TrialBins] = []  # the timed parts: each moves to its next bin as a trial starts counting
         self.started: float | None = None
-        self.ends: list[float] = []
+        self.ends = array("d")
         self.cpu_started: float | None = None  # this process's CPU time (all its threads), at the same moments
-        self.cpu_ends: list[float] = []
+        self.cpu_ends = array("d")
         self.tracking: Any = None
         self.rss: dict[int, tuple[int | None, int | None]] = {}  # trial count -> (main, tracking) VmRSS kB
         self.samples = samples
@@ -202,6 +228,8 @@ class Listener:
         return None  # the stores' opening is timed from sweep_started
 
     def sweep_started(self, _start: Any) -> None:
+        for part in self.bins:
+            part.next()
         self.started = time.perf_counter()
         self.cpu_started = time.process_time()
         self.tracking = tracking_process()
@@ -213,6 +241,8 @@ class Listener:
         return None
 
     def trial_finished(self, _update: Any) -> None:
+        for part in self.bins:
+            part.next()
         self.ends.append(time.perf_counter())
         self.cpu_ends.append(time.process_time())
         done = len(self.ends)
@@ -234,8 +264,8 @@ class Listener:
 
 
 @contextlib.contextmanager
-def part_calls() -> Iterator[dict[str, Calls]]:
-    """Timing wrappers on the parts of a trial's overhead, each part's calls keyed by PARTS' label.
+def part_calls() -> Iterator[dict[str, TrialBins]]:
+    """Timing wrappers on the parts of a trial's overhead, each part's seconds per trial keyed by PARTS' label.
 
     "sampler" wraps the sampler's methods on the instance SAMPLER_FACTORY makes; the others replace a module
     function or a class method for the sweep's length. Every target is resolved before anything runs: one
@@ -243,7 +273,7 @@ def part_calls() -> Iterator[dict[str, Calls]]:
     """
     for target, _meaning in PARTS.values():
         resolve(target)
-    sampler_calls: Calls = []
+    sampler_calls = TrialBins()
 
     def timed_sampler(make_sampler: Any) -> Any:
         def make(config: Any) -> Any:
@@ -257,7 +287,8 @@ def part_calls() -> Iterator[dict[str, Calls]]:
     with contextlib.ExitStack() as stack:
         stack.enter_context(replaced(SAMPLER_FACTORY, timed_sampler))
         found = {"sampler": sampler_calls}
-        found.update({label: stack.enter_context(timed_calls(target)) for label, (target, _) in PARTS.items()})
+        found.update({label: stack.enter_context(timed_calls(target, TrialBins())) for label, (target, _) in
+                      PARTS.items()})
         yield found
 
 
@@ -309,6 +340,7 @@ def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first
     reset = reset_peak_rss()
     with working_folder(folder), trainer_calls() as trainer, trainer_cpu() as trainer_cpu_seconds, \
             part_calls() as parts, timed_calls(PLOTS) as plotted:
+        listener.bins = list(parts.values())
         called = time.perf_counter()
         summary = run_sweep(config, resume=False, listener=listener)
         returned = time.perf_counter()
@@ -342,7 +374,7 @@ def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first
             f"and end ({drain:.2f} s after the last trial, of which plots {plots_seconds:.2f} s)")
     print(line)
     SUMMARY.append(line)
-    sampler_total = sum(seconds for _end, seconds in parts["sampler"])
+    sampler_total = parts["sampler"].total
     line = (f"{tag} the sampler's own time: {sampler_total:.1f} s in all, {ms(sampler_total / trials)}/trial on "
             f"average ({SAMPLER_MEANING})")
     print(line)
@@ -351,9 +383,6 @@ def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first
     have_trainer = len(trainer) == len(ends)
     if not have_trainer:
         print(f"{tag} warning: {len(trainer)} trainer calls for {len(ends)} trials; trainer time per window n/a")
-
-    def between(calls: Calls, begin: float, end: float) -> float:
-        return sum(seconds for stamp, seconds in calls if begin < stamp <= end)
 
     count = len(ends)
     window = min(window, count // 2) or 1
@@ -364,7 +393,7 @@ def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first
     for label, begin, end, low, high in spans:
         spent = sum(trainer[low:high]) if have_trainer else None
         windows.append(Window(label, high - low, end - begin, spent,
-                              {part: between(calls, begin, end) for part, calls in parts.items()}))
+                              {part: bins.trials(low, high) for part, bins in parts.items()}))
     print(f"{tag} per window: wall from the listener's trial_finished timestamps (the first window starts at "
           f"sweep_started); trainer from a wrapper around sweep.trainers.sentiment.train; the overhead's parts from "
           f"timing wrappers: sampler = {SAMPLER_MEANING}; "
@@ -418,6 +447,13 @@ def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first
         line = f"{tag} RSS while it ran (VmRSS after trial n): main {main_rss}; tracking {child_rss}"
         print(line)
         SUMMARY.append(line)
+        first, last = listener.rss[points[0]][0], listener.rss[points[-1]][0]
+        if first and last:
+            line = (f"{tag} main-process RSS after trial {points[-1]:,} / after trial {points[0]:,}: "
+                    f"{last / first:.2f}x (target <= {TARGET_RSS_RATIO}x; the bench's own records in it: a few doubles "
+                    f"a trial)")
+            print(line)
+            SUMMARY.append(line)
     sizes = {name: (folder / name).stat().st_size for name in ("sweep.journal", "mlflow.db")
              if (folder / name).exists()}
     artifacts = sum(path.stat().st_size for path in (folder / "mlruns").rglob("*") if path.is_file()) \
@@ -432,9 +468,9 @@ def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first
 
 
 @contextlib.contextmanager
-def trainer_cpu() -> Iterator[list[float]]:
+def trainer_cpu() -> Iterator[array[float]]:
     """This process's CPU seconds inside every train() call, in order (beside trainer_calls' wall seconds)."""
-    seconds: list[float] = []
+    seconds = array("d")  # two doubles a trial here and in the listener: the bench's own share of the RSS stays small
 
     def wrap(original: Any) -> Any:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -450,7 +486,7 @@ def trainer_cpu() -> Iterator[list[float]]:
         yield seconds
 
 
-def cpu_windows(listener: Listener, trainer: list[float], window: int) -> tuple[tuple[str, float], ...] | None:
+def cpu_windows(listener: Listener, trainer: array[float], window: int) -> tuple[tuple[str, float], ...] | None:
     """(label, main-process CPU seconds per trial outside train()) of the first and the last window."""
     ends, count = listener.cpu_ends, len(listener.cpu_ends)
     if listener.cpu_started is None or len(trainer) != count or count < 2:

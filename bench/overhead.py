@@ -413,7 +413,7 @@ def sweep_in_process(trials: int, folder: Path, *, config_overrides: dict[str, A
         started = time.perf_counter()
         summary = run_sweep(config, resume=False, listener=listener)
         ended = time.perf_counter()
-    return SweepRun(summary, listener, times, started, ended)
+    return SweepRun(summary, listener, list(times), started, ended)
 
 
 def run_s(trials: int, root: Path, index: int, *, key: str = "s") -> tuple[Result, Path]:

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage, GrpcStorageProxy, JournalStorage, RDBStorage, fail_stale_trials
 from optuna.storages._cached_storage import _CachedStorage
@@ -25,6 +26,7 @@ from optuna.storages._grpc.server import make_server
 from optuna.storages._heartbeat import BaseHeartbeat, get_heartbeat_thread, is_heartbeat_enabled
 from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 from optuna.storages.journal._file import get_lock_file
+from optuna.storages.journal._storage import JournalOperation
 from optuna.study._frozen import FrozenStudy  # what storage.get_all_studies() returns
 from optuna.trial import FrozenTrial, TrialState
 
@@ -33,6 +35,7 @@ from sweep.errors import StorageError
 if TYPE_CHECKING:
     from sweep.study.patience import Patience
 
+SHARED_LIMIT = 4096  # distinct distributions (and sets of them) shared; a space that changes per trial stops there
 REDIS_READ_BATCH = 1000  # journal entries read from Redis in one round trip
 BEAT_ATTR = "sweep:heartbeat"  # a running trial's last heartbeat (epoch seconds), on storages without one of their own
 
@@ -41,6 +44,7 @@ __all__ = [
     "STORAGE_CALLS",
     "BeatingJournalStorage",
     "BeatingProxyStorage",
+    "CompactJournalStorage",
     "FrozenStudy",
     "JournalFileNoFsync",
     "JournalRedisBatched",
@@ -217,6 +221,100 @@ def interned_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return {sys.intern(key): value for key, value in pairs}
 
 
+class CompactJournalStorage(JournalStorage):
+    """Optuna's journal storage, each finished trial kept in less memory.
+
+    The storage replays the journal into one FrozenTrial per trial and keeps every one for the life of the
+    process: in a long sweep, most of what the process holds. Optuna makes each trial's distributions anew from
+    their JSON, one object per parameter per trial, each with its own attribute dict; here a trial that has just
+    finished is replaced by an equal one (the same values, in the same order: samplers read exactly what they
+    read before) with one shared object per distinct distribution, one shared dict per set of them, parameter
+    names kept once, and a text attribute that repeats the last finished trial's (its worker) kept once.
+
+    Only the trial the replay has just made is replaced, never one handed out: Optuna copies a trial on every
+    update, and a finished trial is never updated again. Running and waiting trials stay as Optuna made
+    them (Optuna's Trial writes into the dicts of the trial it runs). Reading the replay's trials as they are
+    applied needs its private trial table; the two lines of Optuna's sync are repeated to see each record.
+    """
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        state.pop("_shared", None)  # belongs to this process's replay: an unpickled storage replays anew
+        return state
+
+    def _sync_with_backend(self) -> None:
+        replay = self._replay_result
+        replay.apply_logs(self._compacting(self._backend.read_logs(replay.log_number_read)))
+
+    def _compacting(self, logs: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """``logs`` as they are, each trial that one of them finished compacted once the replay applied it."""
+        trials: dict[int, FrozenTrial] = self._replay_result._trials
+        shared: SharedTrialParts | None = getattr(self, "_shared", None)
+        if shared is None:  # set here, not in __init__: Optuna's __init__ (and its unpickling) replays first
+            shared = self._shared = SharedTrialParts()
+        for log in logs:
+            op, count = log["op_code"], len(trials)
+            trial_id = log.get("trial_id") if op == JournalOperation.SET_TRIAL_STATE_VALUES else None
+            before = trials.get(trial_id) if trial_id is not None else None
+            yield log  # the replay applies it before it asks for the next one
+            if op == JournalOperation.CREATE_TRIAL and len(trials) > count:  # a trial made finished (add_trial)
+                trial_id, before = count, None
+            trial = trials.get(trial_id) if trial_id is not None else None
+            if trial is not None and trial is not before and trial.state.is_finished():
+                trials[trial_id] = shared.compact(trial)
+
+
+class SharedTrialParts:
+    """What finished trials have in common, kept once: distributions, sets of them, parameter names, and text
+    attribute values that repeat from one trial to the next (the worker that ran it)."""
+
+    def __init__(self) -> None:
+        # by type and attributes' repr, which tells 1 from 1.0 and True from 1 (equality does not): of two
+        # distributions with the same key, either can stand for the other
+        self._distributions: dict[tuple[type, str], BaseDistribution] = {}
+        self._sets: dict[tuple[tuple[str, int], ...], dict[str, BaseDistribution]] = {}  # by (name, id) pairs
+        self._last_text: dict[str, str] = {}  # user attribute name -> its text value in the last finished trial
+
+    def compact(self, trial: FrozenTrial) -> FrozenTrial:
+        """``trial`` made anew with the shared parts in place of its own. Made by FrozenTrial's constructor: a
+        trial the replay copied (as it does on every update) carries a full attribute dict of its own; a
+        constructed one keeps its attributes inline, in about half the space."""
+        distributions = {sys.intern(name): self._distribution(distribution)
+                         for name, distribution in trial.distributions.items()}
+        key = tuple((name, id(distribution)) for name, distribution in distributions.items())
+        found = self._sets.get(key)
+        if found is None and len(self._sets) < SHARED_LIMIT:
+            found = self._sets[key] = distributions
+        return FrozenTrial(number=trial.number, state=trial.state, value=None, values=trial.values,
+                           datetime_start=trial.datetime_start, datetime_complete=trial.datetime_complete,
+                           params={sys.intern(name): value for name, value in trial.params.items()},
+                           distributions=distributions if found is None else found,
+                           user_attrs=self._user_attrs(trial.user_attrs),
+                           system_attrs=trial.system_attrs, intermediate_values=trial.intermediate_values,
+                           trial_id=trial._trial_id)
+
+    def _user_attrs(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """``attrs``, or a copy of them in the same order whose text values equal to the last finished trial's
+        under the same name are that trial's string: a new dict only when one is shared, never ``attrs`` changed
+        (older copies of the trial hold it)."""
+        last = self._last_text
+        shared = {name: last[name] for name, value in attrs.items()
+                  if isinstance(value, str) and last.get(name) == value and last[name] is not value}
+        for name, value in attrs.items():
+            if isinstance(value, str) and (name in last or len(last) < SHARED_LIMIT):
+                last[name] = shared.get(name, value)
+        return {**attrs, **shared} if shared else attrs
+
+    def _distribution(self, distribution: BaseDistribution) -> BaseDistribution:
+        key = (type(distribution), repr(vars(distribution)))
+        found = self._distributions.get(key)
+        if found is None:
+            if len(self._distributions) >= SHARED_LIMIT:
+                return distribution
+            found = self._distributions[key] = distribution
+        return found
+
+
 class AttributeHeartbeat(BaseHeartbeat):
     """Optuna's heartbeat for a storage that has none (a journal in Redis, the gRPC storage proxy): the beat
     is a trial system attribute holding the worker's clock, and a running trial whose last beat (else its
@@ -253,7 +351,7 @@ class AttributeHeartbeat(BaseHeartbeat):
         return self._callback
 
 
-class BeatingJournalStorage(JournalStorage, AttributeHeartbeat):
+class BeatingJournalStorage(CompactJournalStorage, AttributeHeartbeat):
     """A journal storage (in Redis: workers on many machines) with the attribute heartbeat."""
 
     def __init__(self, backend: Any, *, heartbeat: int,

@@ -19,7 +19,7 @@ from sweep.locations import STORAGE_FORMS, StorageLocation
 from sweep.space import grid
 from sweep.study.journal_repair import find_broken_line, find_unusable_record, set_aside_torn_tail
 from sweep.study.objective_pruning import ObjectivesMedianPruner
-from sweep.study.optuna_internals import JournalFileNoFsync, quiet_heartbeat_warnings
+from sweep.study.optuna_internals import CompactJournalStorage, JournalFileNoFsync, quiet_heartbeat_warnings
 from sweep.study.patience import Patience, PatientStorage
 from sweep.study.remote import open_redis_journal, open_storage_proxy
 from sweep.urls import misread_password, redact_text
@@ -72,7 +72,7 @@ def open_storage(location: StorageLocation | str | None, *, create: bool = True,
             if torn is not None:
                 log.warning(torn.message())
         try:
-            return JournalStorage(JournalFileNoFsync(str(path), lock_obj=JournalFileOpenLock(str(path))))
+            return CompactJournalStorage(JournalFileNoFsync(str(path), lock_obj=JournalFileOpenLock(str(path))))
         except ValueError:  # a line Optuna cannot decode, with lines after it
             raise find_broken_line(path) or StorageError(f"cannot open Optuna storage {path}: unreadable") from None
         except (AssertionError, KeyError, TypeError, IndexError, AttributeError):  # JSON, not a record it applies

@@ -22,6 +22,7 @@ PRIVATE_MODULE_NAMES = [
     ("optuna.storages._heartbeat", "get_heartbeat_thread"),
     ("optuna.storages._heartbeat", "is_heartbeat_enabled"),
     ("optuna.storages.journal._file", "get_lock_file"),
+    ("optuna.storages.journal._storage", "JournalOperation"),
     ("optuna.study._frozen", "FrozenStudy"),
 ]
 
@@ -175,3 +176,133 @@ def test_journal_reads_leave_a_torn_last_line_for_later_and_refuse_a_broken_one_
     for backend in (ours, optunas):
         with pytest.raises(ValueError):
             list(backend.read_logs(0))
+
+
+# -- the journal storage's replay: finished trials compacted, equal to Optuna's ---------------------------------
+
+
+def compact_storage(path: Path) -> internals.CompactJournalStorage:
+    return internals.CompactJournalStorage(internals.JournalFileNoFsync(str(path),
+                                                                        lock_obj=JournalFileOpenLock(str(path))))
+
+
+def mixed_objective(trial: optuna.Trial) -> float:
+    """Every kind of parameter and attribute a trial keeps, and every way a trial ends."""
+    x = trial.suggest_float("x", -5.0, 5.0)
+    n = trial.suggest_int("n", 1, 400)
+    kind = trial.suggest_categorical("kind", ["a", "b", None])
+    if kind == "b":
+        trial.suggest_float("lr", 1e-4, 1.0, log=True)  # define-by-run: a parameter only some trials have
+    trial.set_user_attr("sweep.worker", "host:1" if trial.number % 5 else "host:2")  # text that repeats
+    trial.set_user_attr("sweep.metrics", {"loss": x * x, "n": n})
+    for step in range(3):
+        trial.report(x * x + step, step)
+    if trial.number % 7 == 3:
+        raise optuna.TrialPruned
+    if trial.number % 11 == 5:
+        raise ValueError("a failed trial")
+    return x * x + n / 100
+
+
+def run_mixed(storage: optuna.storages.BaseStorage, trials: int) -> optuna.Study:
+    study = optuna.create_study(study_name="s", storage=storage, sampler=optuna.samplers.TPESampler(
+        seed=3, n_startup_trials=5, constant_liar=True, constraints_func=lambda t: (t.params["x"],)))
+    study.enqueue_trial({"x": 1.5, "n": 7, "kind": "a"})
+    study.optimize(mixed_objective, n_trials=trials, catch=(ValueError,))
+    study.add_trial(optuna.trial.create_trial(params={"x": 0.5}, distributions={
+        "x": optuna.distributions.FloatDistribution(-5.0, 5.0)}, value=0.25))  # a trial made finished
+    study.enqueue_trial({"x": 2.0})  # one left waiting
+    return study
+
+
+def described(trials: list[optuna.trial.FrozenTrial]) -> list[str]:
+    """Trials down to their values' types (1 and 1.0 are equal; a sampler could tell them apart)."""
+    return [repr(trial) + repr([(name, type(value)) for name, value in trial.params.items()]) for trial in trials]
+
+
+def test_the_compact_journal_replays_the_trials_optunas_own_storage_replays(tmp_path: Path):
+    path = tmp_path / "sweep.journal"
+    live = compact_storage(path)
+    run_mixed(live, 40)
+    require(live, "_replay_result")
+    require(live._replay_result, "_trials")
+    optunas = JournalStorage(optuna.storages.journal.JournalFileBackend(str(path))).get_all_trials(0)
+    for storage in (live, compact_storage(path)):  # built trial by trial as the sweep ran, and replayed at once
+        trials = storage.get_all_trials(0)
+        assert trials == optunas
+        assert described(trials) == described(optunas)
+    assert {trial.state for trial in optunas} == set(TrialState) - {TrialState.RUNNING}
+
+
+def test_the_compact_journal_shares_distributions_and_repeated_text_among_finished_trials(tmp_path: Path):
+    storage = compact_storage(tmp_path / "sweep.journal")
+    run_mixed(storage, 30)
+    finished = [t for t in storage.get_all_trials(0, deepcopy=False) if t.state.is_finished() and t.params]
+    x = {id(trial.distributions["x"]) for trial in finished}
+    assert len(x) == 1  # one object for all, not one per trial
+    same_set = [trial.distributions for trial in finished if list(trial.params) == ["x", "n", "kind"]]
+    assert len(same_set) > 1 and all(found is same_set[0] for found in same_set)
+    assert all(name is next(iter(finished[0].params)) for trial in finished for name in list(trial.params)[:1])
+    worker = [trial.user_attrs["sweep.worker"] for trial in finished if "sweep.worker" in trial.user_attrs]
+    assert len({id(text) for text in worker}) < len(worker)  # a run of trials of one worker: its name kept once
+    optunas = JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "sweep.journal")))
+    plain = [t for t in optunas.get_all_trials(0, deepcopy=False) if t.state.is_finished() and t.params]
+    assert len({id(trial.distributions["x"]) for trial in plain}) == len(plain)  # what Optuna keeps
+
+
+def test_tpe_proposes_the_same_trials_on_the_compact_journal_as_on_optunas(tmp_path: Path):
+    ours = run_mixed(compact_storage(tmp_path / "ours.journal"), 40)
+    theirs = run_mixed(JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "optuna.journal"))),
+                       40)
+    assert [t.params for t in ours.trials] == [t.params for t in theirs.trials]
+    assert [t.values for t in ours.trials] == [t.values for t in theirs.trials]
+
+
+def test_the_compact_journal_changes_no_trial_it_handed_out(tmp_path: Path):
+    storage = compact_storage(tmp_path / "sweep.journal")
+    study = optuna.create_study(study_name="s", storage=storage)
+    trial = study.ask()
+    trial.suggest_float("x", 0.0, 1.0)
+    running = storage.get_trial(internals.trial_id_of(trial))
+    own = running.distributions
+    study.tell(trial, 1.0)
+    assert running.state == TrialState.RUNNING and running.distributions is own  # the copy read before
+    done = storage.get_trial(internals.trial_id_of(trial))
+    assert done.state == TrialState.COMPLETE and done.distributions is not own and done.distributions == own
+
+
+def test_a_pickled_compact_journal_storage_replays_anew(tmp_path: Path):
+    import pickle
+
+    storage = compact_storage(tmp_path / "sweep.journal")
+    run_mixed(storage, 10)
+    state = storage.__getstate__()
+    assert "_shared" not in state and "_replay_result" not in state
+    again = pickle.loads(pickle.dumps(storage))
+    assert again.get_all_trials(0) == storage.get_all_trials(0)
+
+
+def test_a_journal_in_redis_replays_and_snapshots_as_optunas_own():
+    from tests.support import redis_db
+
+    with redis_db.journal() as url:
+        server, prefix = redis_db.SERVER_URL, url.rsplit("prefix=", 1)[1]
+        with internals.quiet_experimental_warnings():
+            ours = internals.BeatingJournalStorage(internals.JournalRedisBatched(server, prefix=prefix), heartbeat=60,
+                                                   callback=None)
+            run_mixed(ours, 105)  # Optuna pickles its replay into Redis at trial 100: read by plain Optuna too
+            snapshot = ours._backend.load_snapshot()
+            optunas = JournalStorage(optuna.storages.journal.JournalRedisBackend(server, prefix=prefix))
+        assert snapshot is not None and b"sweep.study" not in snapshot  # no class of ours: Optuna alone reads it
+        assert described(ours.get_all_trials(0)) == described(optunas.get_all_trials(0))
+
+
+def test_the_compact_journal_keeps_apart_distributions_equal_only_in_value(tmp_path: Path):
+    path = tmp_path / "sweep.journal"
+    storage = compact_storage(path)
+    for name, choices in (("ints", [1, 2]), ("floats", [1.0, 2.0]), ("bools", [True, False])):  # 1 == 1.0 == True
+        study = optuna.create_study(study_name=name, storage=storage)
+        study.optimize(lambda trial, choices=choices: float(trial.suggest_categorical("c", choices)), n_trials=2)
+    optunas = JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    for study_id in range(3):
+        assert described(storage.get_all_trials(study_id)) == described(optunas.get_all_trials(study_id))
