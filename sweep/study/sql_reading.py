@@ -19,15 +19,31 @@ from typing import Any
 
 from sweep.locations import StorageLocation
 from sweep.states import TrialState
-from sweep.study.plain import Distribution, PlainStudy, PlainTrial, UnreadableStore, kept_system_attr
+from sweep.study.plain import (
+    CONSTRAINTS_KEY,
+    FIXED_PARAMS_KEY,
+    RETRY_HISTORY_KEY,
+    Distribution,
+    PlainStudy,
+    PlainTrial,
+    UnreadableStore,
+    kept_system_attr,
+)
 
 SCHEMA_VERSION = 12  # optuna.storages._rdb.models.SCHEMA_VERSION of the tables read here
 INFINITE = {"INF_POS": math.inf, "INF_NEG": -math.inf}  # TrialValueType names of the values kept as NULL
 
 WHOLE_TABLES_FROM = 0.5  # of the database's trials a study holds, from which its rows are read by whole tables
 
-# the rows of one per-trial table (table, columns, its key column) that belong to one study, in the key's order
-Scan = Callable[[str, str, str], list[tuple[Any, ...]]]
+# the rows of one per-trial table (table, columns, its key column or "" for any order, a condition on the table's
+# own columns or "") that belong to one study, in the key's order
+Scan = Callable[[str, str, str, str], list[tuple[Any, ...]]]
+
+# the trial system attributes the commands read (plain.kept_system_attr), chosen by the database: the others (a
+# sampler's state, a grid's whole search space on every trial) are never sent
+# (substr, not LIKE: LIKE ignores case in SQLite, and its % is psycopg's placeholder mark)
+KEPT_SYSTEM_ATTRS = (f"key IN ('{RETRY_HISTORY_KEY}', '{FIXED_PARAMS_KEY}', '{CONSTRAINTS_KEY}') "
+                     f"OR substr(key, 1, {len(CONSTRAINTS_KEY) + 1}) = '{CONSTRAINTS_KEY}:'")
 
 
 class UnreadableDatabase(UnreadableStore):
@@ -105,18 +121,18 @@ class SqlSource:
         scan = self._scan(study, {row[0] for row in rows})
         values: dict[int, list[float]] = {}
         for trial_id, objective, value, kind in scan("trial_values", "trial_id, objective, value, value_type",
-                                                     "trial_value_id"):
+                                                     "trial_value_id", ""):
             values.setdefault(trial_id, []).append(INFINITE.get(kind, value))
             if len(values[trial_id]) != objective + 1:  # Optuna's objectives are 0, 1, ...: a gap is not read here
                 raise UnreadableDatabase(f"trial {trial_id} has no value for an objective before {objective}")
         params: dict[int, dict[str, Any]] = {}
         distributions: dict[str, Distribution] = {}  # the same JSON again and again: read once
         for trial_id, name, value, text in scan("trial_params", "trial_id, param_name, param_value, distribution_json",
-                                                "param_id"):
+                                                "param_id", ""):
             distribution = distributions.get(text) or distributions.setdefault(text, Distribution.from_json(text))
             params.setdefault(trial_id, {})[name] = distribution.external(value)
-        user = self._attrs(scan, "trial_user_attributes", None)
-        system = self._attrs(scan, "trial_system_attributes", kept_system_attr)
+        user = self._attrs(scan, "trial_user_attributes", "", None)
+        system = self._attrs(scan, "trial_system_attributes", KEPT_SYSTEM_ATTRS, kept_system_attr)
         states = {state.value: state for state in TrialState}
         if any(getattr(row[2], "name", row[2]) not in states for row in rows):
             raise UnreadableDatabase("a trial state this reader does not know")
@@ -127,29 +143,33 @@ class SqlSource:
 
     def _scan(self, study: PlainStudy, ids: set[int]) -> Scan:
         """A reader of the rows of a per-trial table that belong to ``study``'s trials (``ids``), in the order of
-        the table's own key (the order Optuna wrote them). When the study holds most of the database's trials,
-        the whole table is read in its stored order and the other studies' rows skipped here: a database reads
-        that far faster than it looks each row up through the trial index and sorts them."""
+        the table's own key (the order Optuna wrote them) when one is given. When the study holds most of the
+        database's trials, the whole table is read in its stored order and the other studies' rows skipped here: a
+        database reads that far faster than it looks each row up through the trial index and sorts them."""
         (total,), = self._rows("SELECT count(*) FROM trials")
         if len(ids) >= WHOLE_TABLES_FROM * total:
-            def whole(table: str, columns: str, key: str) -> list[tuple[Any, ...]]:
-                rows = self._rows(f"SELECT {columns} FROM {table} ORDER BY {key}")
+            def whole(table: str, columns: str, key: str, where: str) -> list[tuple[Any, ...]]:
+                rows = self._rows(f"SELECT {columns} FROM {table}{f' WHERE {where}' if where else ''}"
+                                  f"{f' ORDER BY {key}' if key else ''}")
                 if len(ids) == total:  # the only study with trials: every row is one of its trials'
                     return rows
                 return [row for row in rows if row[0] in ids]
 
             return whole
 
-        def of_study(table: str, columns: str, key: str) -> list[tuple[Any, ...]]:
+        def of_study(table: str, columns: str, key: str, where: str) -> list[tuple[Any, ...]]:
             return self._rows(f"SELECT {columns} FROM {table} WHERE trial_id IN "
-                              f"(SELECT trial_id FROM trials WHERE study_id = ?) ORDER BY {key}", study.key)
+                              f"(SELECT trial_id FROM trials WHERE study_id = ?){f' AND ({where})' if where else ''}"
+                              f"{f' ORDER BY {key}' if key else ''}", study.key)
 
         return of_study
 
     @staticmethod
-    def _attrs(scan: Scan, table: str, keep: Callable[[str], bool] | None) -> dict[int, dict[str, Any]]:
-        """The attributes in ``table`` by trial id: those whose key ``keep`` keeps (all without it)."""
-        rows = scan(table, "trial_id, key, value_json", f"{table.removesuffix('s')}_id")
+    def _attrs(scan: Scan, table: str, where: str, keep: Callable[[str], bool] | None) -> dict[int, dict[str, Any]]:
+        """The attributes in ``table`` by trial id: those the condition ``where`` selects and whose key ``keep``
+        keeps (all without either), in no particular order: a trial's keys are distinct, and Optuna's storage gives
+        them in no order either."""
+        rows = scan(table, "trial_id, key, value_json", "", where)
         if keep is not None:
             rows = [row for row in rows if keep(row[1])]
         # every value decoded in one call: a JSON array of them (each is a whole JSON document, as Optuna wrote it)

@@ -340,6 +340,33 @@ def test_postgresql_read_with_plain_sql_is_what_optunas_storage_reads():
             source.close()
 
 
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_only_the_system_attributes_the_commands_read_leave_the_database(store, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch):
+    with (pg.database() if store == "postgresql" else _no_database()) as url:
+        location = StorageLocation.parse(url or f"sqlite:///{tmp_path / 'optuna.db'}")
+        study = build(location, FIXED_PLAN, "first")  # constraints, retry_history, fixed_params
+        storage = study._storage
+        unfinished = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+        assert unfinished
+        for trial in unfinished:  # a sampler's own records, and look-alikes of the kept keys
+            for key in ("search_space", "nsga2:generation", "Constraints:0", "constraintsx", "retry_history:1"):
+                storage.set_trial_system_attr(trial_id_of(trial), key, [1.0])
+        sent: list[str] = []
+        original = SqlSource._rows
+
+        def noted(self: SqlSource, query: str, *args: Any) -> list[tuple[Any, ...]]:
+            rows = original(self, query, *args)
+            if "trial_system_attributes" in query:
+                sent.extend(row[1] for row in rows)
+            return rows
+
+        monkeypatch.setattr(SqlSource, "_rows", noted)
+        assert read_by_sql(location) == replayed(location)
+        assert {"constraints", "retry_history", "fixed_params"} <= set(sent)
+        assert set(sent) <= {"constraints", "retry_history", "fixed_params"}
+
+
 def test_a_database_url_with_another_driver_is_read_through_optuna(tmp_path: Path):
     assert SqlSource.open(StorageLocation.parse("postgresql+psycopg2://nobody@127.0.0.1:1/none")) is None
     assert SqlSource.open(StorageLocation.parse(f"sqlite:///{tmp_path / 'missing.db'}")) is None
