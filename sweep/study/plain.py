@@ -31,6 +31,10 @@ RETRY_HISTORY_KEY = "retry_history"
 FIXED_PARAMS_KEY = "fixed_params"
 INTERRUPTED_ATTR = "sweep.interrupted"  # TrialAttrs.interrupted as stored (census.INTERRUPTED_ATTR)
 REUSED_ATTR = "sweep.same_as"  # TrialAttrs.same_as as stored (census.REUSED_ATTR)
+WORKER_ATTR = "sweep.worker"  # TrialAttrs.worker as stored: liveness reads it of running trials
+# the user attributes every trial of a brief read keeps (TrialSource.trials): what count_plain reads, and liveness
+# (the worker, read with the times); the rest (run ids, metrics, errors) is read for the trials a command shows
+BRIEF_USER_ATTRS = (REUSED_ATTR, INTERRUPTED_ATTR)
 
 
 class UnreadableStore(Exception):

@@ -14,15 +14,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sweep.locations import StorageLocation
 from sweep.states import TrialState
 from sweep.study.plain import (
+    BRIEF_USER_ATTRS,
     CONSTRAINTS_KEY,
     FIXED_PARAMS_KEY,
     RETRY_HISTORY_KEY,
+    WORKER_ATTR,
     Distribution,
     PlainStudy,
     PlainTrial,
@@ -33,6 +36,7 @@ from sweep.study.plain import (
 SCHEMA_VERSION = 12  # optuna.storages._rdb.models.SCHEMA_VERSION of the tables read here
 INFINITE = {"INF_POS": math.inf, "INF_NEG": -math.inf}  # TrialValueType names of the values kept as NULL
 
+DETAILED_BY_ID_UP_TO = 500  # trials read in full by their ids (SQLite takes 999 parameters); more by table
 WHOLE_TABLES_FROM = 0.5  # of the database's trials a study holds, from which its rows are read by whole tables
 
 # the rows of one per-trial table (table, columns, its key column or "" for any order, a condition on the table's
@@ -66,6 +70,7 @@ class SqlSource:
 
     def __init__(self, location: StorageLocation) -> None:
         self._location = location
+        self._trial_ids: dict[int, dict[int, int]] = {}  # study key -> trial number -> trial id, as trials() read
         if location.is_sqlite and location.local_file is not None:
             import sqlite3
 
@@ -112,12 +117,14 @@ class SqlSource:
         return [PlainStudy(study_id, name, attrs.get(study_id, {}))
                 for study_id, name in self._rows("SELECT study_id, study_name FROM studies ORDER BY study_id")]
 
-    def trials(self, study: PlainStudy, *, times: bool = True) -> list[PlainTrial]:
+    def trials(self, study: PlainStudy, *, times: bool = True, brief: bool = False) -> list[PlainTrial]:
         """Every trial of ``study``, by number, as RDBStorage builds them (params in the order they were set);
-        without ``times``, their start and end are not read (None)."""
+        without ``times``, their start and end are not read (None); ``brief``: of their user attributes only
+        BRIEF_USER_ATTRS (and the worker, with ``times``), the rest read by ``detailed``."""
         moments = "datetime_start, datetime_complete" if times else "NULL, NULL"
         rows = self._rows(f"SELECT trial_id, number, state, {moments} FROM trials "
                           "WHERE study_id = ? ORDER BY number", study.key)
+        self._trial_ids[study.key] = {row[1]: row[0] for row in rows}
         scan = self._scan(study, {row[0] for row in rows})
         values: dict[int, list[float]] = {}
         for trial_id, objective, value, kind in scan("trial_values", "trial_id, objective, value, value_type",
@@ -131,7 +138,9 @@ class SqlSource:
                                                 "param_id", ""):
             distribution = distributions.get(text) or distributions.setdefault(text, Distribution.from_json(text))
             params.setdefault(trial_id, {})[name] = distribution.external(value)
-        user = self._attrs(scan, "trial_user_attributes", "", None)
+        kept = [*BRIEF_USER_ATTRS, *([WORKER_ATTR] if times else [])] if brief else []
+        user = self._attrs(scan, "trial_user_attributes", f"key IN ({', '.join(map(_literal, kept))})" if kept else "",
+                           None)
         system = self._attrs(scan, "trial_system_attributes", KEPT_SYSTEM_ATTRS, kept_system_attr)
         states = {state.value: state for state in TrialState}
         if any(getattr(row[2], "name", row[2]) not in states for row in rows):
@@ -140,6 +149,21 @@ class SqlSource:
                            tuple(values[trial_id]) if trial_id in values else None, params.get(trial_id, {}),
                            user.get(trial_id, {}), system.get(trial_id, {}), _moment(start), _moment(complete))
                 for trial_id, number, state, start, complete in rows]
+
+    def detailed(self, study: PlainStudy, trials: Sequence[PlainTrial]) -> list[PlainTrial]:
+        """``trials`` (read brief by trials()) with all their user attributes."""
+        ids = self._trial_ids.get(study.key)
+        if ids is None or any(trial.number not in ids for trial in trials):
+            raise UnreadableDatabase("trials not read here first")  # not expected: Optuna's replay reads them
+        wanted = sorted({ids[trial.number] for trial in trials})
+
+        def by_id(table: str, columns: str, _key: str, _where: str) -> list[tuple[Any, ...]]:
+            return self._rows(f"SELECT {columns} FROM {table} WHERE trial_id IN ({', '.join('?' * len(wanted))})",
+                              *wanted)
+
+        scan = self._scan(study, set(ids.values())) if len(wanted) > DETAILED_BY_ID_UP_TO else by_id
+        user = self._attrs(scan, "trial_user_attributes", "", None)
+        return [replace(trial, user_attrs=user.get(ids[trial.number], {})) for trial in trials]
 
     def _scan(self, study: PlainStudy, ids: set[int]) -> Scan:
         """A reader of the rows of a per-trial table that belong to ``study``'s trials (``ids``), in the order of
@@ -183,6 +207,11 @@ class SqlSource:
         for (trial_id, key, _), value in zip(rows, decoded, strict=True):
             found.setdefault(trial_id, {})[key] = value
         return found
+
+
+def _literal(text: str) -> str:
+    """``text`` as an SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _driver(location: StorageLocation) -> str:
