@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sweep import states
@@ -208,25 +209,25 @@ def rank_candidates(trials: Sequence[PlainTrial], attrs: SweepAttrs) -> list[Pla
     """The complete trials that meet the constraints, by their first value (signed: smaller is better), then
     number: rank_key's order up to its tie-breakers."""
     maximize = attrs.direction == "maximize"
-    keyed = [(-trial.values[0] if maximize else trial.values[0], trial.number, trial)
+    keyed = [(-trial.values[0] if maximize else trial.values[0], trial.number, trial)  # type: ignore[index]
              for trial in trials
              if trial.state == states.TrialState.COMPLETE and trial.values and trial.feasible]
-    keyed.sort(key=lambda item: item[:2])
+    keyed.sort(key=itemgetter(0, 1))  # numbers are distinct: the trials themselves are never compared
     return [trial for *_, trial in keyed]
 
 
 def _tied_prefix(candidates: Sequence[PlainTrial], limit: int | None, attrs: SweepAttrs) -> Sequence[PlainTrial]:
-    """The first ``limit`` of ``candidates`` (sorted by rank_candidates) and every later one tied with the last of
+    """The first ``limit`` of ``candidates`` (in rank_candidates' order) and every later one tied with the last of
     them on the first value: the trials among which rank_key's first ``limit`` are. A NaN value (unordered) keeps
     them all."""
     if limit is None or limit >= len(candidates):
         return candidates
-    maximize = attrs.direction == "maximize"
-    first = [-t.values[0] if maximize else t.values[0] for t in candidates]  # type: ignore[index]
-    if any(math.isnan(value) for value in first):
+    sign = -1.0 if attrs.direction == "maximize" else 1.0
+    if any(map(math.isnan, (t.values[0] for t in candidates))):  # type: ignore[index]
         return candidates
+    edge = sign * candidates[limit - 1].values[0]  # type: ignore[index]
     end = limit
-    while end < len(candidates) and first[end] == first[end - 1]:
+    while end < len(candidates) and sign * candidates[end].values[0] == edge:  # type: ignore[index]
         end += 1
     return candidates[:end]
 

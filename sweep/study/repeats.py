@@ -79,7 +79,7 @@ def identical_settings(trials: Iterable[SuggestedTrial]) -> dict[int, int]:
             continue
         # settings_key's pairs as a set: equal exactly when the sorted tuples are (a trial's names are distinct),
         # without sorting every trial's params (this runs over every trial on each `sweep ls` / `show`)
-        key = frozenset([(str(name), repr(value)) for name, value in trial.params.items()])
+        key = frozenset(zip(map(str, trial.params), map(repr, trial.params.values())))
         if key in first:
             same[trial.number] = first[key]
         else:

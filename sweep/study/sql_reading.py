@@ -129,23 +129,31 @@ class SqlSource:
         values: dict[int, list[float]] = {}
         for trial_id, objective, value, kind in scan("trial_values", "trial_id, objective, value, value_type",
                                                      "trial_value_id", ""):
-            values.setdefault(trial_id, []).append(INFINITE.get(kind, value))
-            if len(values[trial_id]) != objective + 1:  # Optuna's objectives are 0, 1, ...: a gap is not read here
+            found = values.setdefault(trial_id, [])
+            found.append(INFINITE.get(kind, value))
+            if len(found) != objective + 1:  # Optuna's objectives are 0, 1, ...: a gap is not read here
                 raise UnreadableDatabase(f"trial {trial_id} has no value for an objective before {objective}")
         params: dict[int, dict[str, Any]] = {}
-        distributions: dict[str, Distribution] = {}  # the same JSON again and again: read once
+        converters: dict[str, Callable[[float], Any] | None] = {}  # the same JSON again and again: read once
+        last, of_trial = None, {}  # a trial's params are written one after the other: its dict looked up once
         for trial_id, name, value, text in scan("trial_params", "trial_id, param_name, param_value, distribution_json",
                                                 "param_id", ""):
-            distribution = distributions.get(text) or distributions.setdefault(text, Distribution.from_json(text))
-            params.setdefault(trial_id, {})[name] = distribution.external(value)
+            if text in converters:
+                convert = converters[text]
+            else:
+                convert = converters[text] = Distribution.from_json(text).converter()
+            if trial_id != last:
+                last, of_trial = trial_id, params.setdefault(trial_id, {})
+            of_trial[name] = value if convert is None else convert(value)
         kept = [*BRIEF_USER_ATTRS, *([WORKER_ATTR] if times else [])] if brief else []
         user = self._attrs(scan, "trial_user_attributes", f"key IN ({', '.join(map(_literal, kept))})" if kept else "",
                            None)
         system = self._attrs(scan, "trial_system_attributes", KEPT_SYSTEM_ATTRS, kept_system_attr)
-        states = {state.value: state for state in TrialState}
-        if any(getattr(row[2], "name", row[2]) not in states for row in rows):
+        known = {state.value: state for state in TrialState}
+        states = {state: known.get(getattr(state, "name", state)) for state in {row[2] for row in rows}}
+        if None in states.values():
             raise UnreadableDatabase("a trial state this reader does not know")
-        return [PlainTrial(number, states[getattr(state, "name", state)],
+        return [PlainTrial(number, states[state],
                            tuple(values[trial_id]) if trial_id in values else None, params.get(trial_id, {}),
                            user.get(trial_id, {}), system.get(trial_id, {}), _moment(start), _moment(complete))
                 for trial_id, number, state, start, complete in rows]
