@@ -79,6 +79,7 @@ class SqlSource:
             # read-only, by a file: URI (percent-encoded: a path may hold '?' or '#')
             self._connection: Any = sqlite3.connect(location.local_file.resolve().as_uri() + "?mode=ro", uri=True)
             self._mark = "?"
+            self._cursor_options: dict[str, Any] = {}
             self._errors: tuple[type[Exception], ...] = (sqlite3.Error,)
         elif location.is_postgres and _driver(location) in ("", "psycopg") and not location.url.params:
             import psycopg
@@ -86,6 +87,7 @@ class SqlSource:
             url = location.url.copy_with(scheme="postgresql")  # libpq takes the URL without SQLAlchemy's driver
             self._connection = psycopg.connect(url.secret, autocommit=True, connect_timeout=10)
             self._mark = "%s"
+            self._cursor_options = {"binary": True}
             self._errors = (psycopg.Error,)
         else:
             raise UnreadableDatabase(f"no plain reader for {location.scheme!r} with this driver")
@@ -102,7 +104,7 @@ class SqlSource:
         self._connection.close()
 
     def _rows(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
-        cursor = self._connection.cursor()
+        cursor = self._connection.cursor(**self._cursor_options)
         try:
             cursor.execute(query.replace("?", self._mark), args)
             return list(cursor.fetchall())
@@ -122,12 +124,12 @@ class SqlSource:
         without ``times``, their start and end are not read (None); ``brief``: of their user attributes only
         BRIEF_USER_ATTRS (and the worker, with ``times``), the rest read by ``detailed``."""
         moments = "datetime_start, datetime_complete" if times else "NULL, NULL"
-        rows = self._rows(f"SELECT trial_id, number, state, {moments} FROM trials "
+        rows = self._rows(f"SELECT trial_id, number, CAST(state AS TEXT), {moments} FROM trials "
                           "WHERE study_id = ? ORDER BY number", study.key)
         self._trial_ids[study.key] = {row[1]: row[0] for row in rows}
         scan = self._scan(study, {row[0] for row in rows})
         values: dict[int, list[float]] = {}
-        for trial_id, objective, value, kind in scan("trial_values", "trial_id, objective, value, value_type",
+        for trial_id, objective, value, kind in scan("trial_values", "trial_id, objective, value, CAST(value_type AS TEXT)",
                                                      "trial_value_id", ""):
             found = values.setdefault(trial_id, [])
             found.append(INFINITE.get(kind, value))
