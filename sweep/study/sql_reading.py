@@ -129,8 +129,8 @@ class SqlSource:
         self._trial_ids[study.key] = {row[1]: row[0] for row in rows}
         scan = self._scan(study, {row[0] for row in rows})
         values: dict[int, list[float]] = {}
-        for trial_id, objective, value, kind in scan("trial_values", "trial_id, objective, value, CAST(value_type AS TEXT)",
-                                                     "trial_value_id", ""):
+        columns = "trial_id, objective, value, CAST(value_type AS TEXT)"  # an enum: as text, however it is sent
+        for trial_id, objective, value, kind in scan("trial_values", columns, "trial_value_id", ""):
             found = values.setdefault(trial_id, [])
             found.append(INFINITE.get(kind, value))
             if len(found) != objective + 1:  # Optuna's objectives are 0, 1, ...: a gap is not read here
