@@ -103,7 +103,7 @@ def count_plain(trials: Sequence[PlainTrial]) -> Counts:
     retried = {number for t in trials for number in t.system_attrs.get(RETRY_HISTORY_KEY, ())}
     counted = [t for t in trials if t.number not in retried] if retried else list(trials)
     states = [t.state for t in counted]  # counted by list.count: hashing an enum member runs Python code
-    reused = sum(REUSED_ATTR in t.user_attrs for t in counted if t.state == TrialState.COMPLETE)
+    reused = len([t for t in counted if REUSED_ATTR in t.user_attrs and t.state == TrialState.COMPLETE])
     interrupted = sum(bool(t.user_attrs.get(INTERRUPTED_ATTR)) for t in counted if t.state == TrialState.FAIL)
     return Counts(states.count(TrialState.COMPLETE), states.count(TrialState.PRUNED),
                   states.count(TrialState.FAIL) - interrupted, len(trials) - len(counted), reused, interrupted)

@@ -210,8 +210,9 @@ def rank_candidates(trials: Sequence[PlainTrial], attrs: SweepAttrs) -> list[Pla
     number: rank_key's order up to its tie-breakers."""
     maximize = attrs.direction == "maximize"
     keyed = [(-trial.values[0] if maximize else trial.values[0], trial.number, trial)  # type: ignore[index]
-             for trial in trials
-             if trial.state == states.TrialState.COMPLETE and trial.values and trial.feasible]
+             for trial in trials  # (feasible reads the system attributes: most trials have none)
+             if trial.state == states.TrialState.COMPLETE and trial.values and (not trial.system_attrs or
+                                                                               trial.feasible)]
     keyed.sort(key=itemgetter(0, 1))  # numbers are distinct: the trials themselves are never compared
     return [trial for *_, trial in keyed]
 
@@ -223,7 +224,7 @@ def _tied_prefix(candidates: Sequence[PlainTrial], limit: int | None, attrs: Swe
     if limit is None or limit >= len(candidates):
         return candidates
     sign = -1.0 if attrs.direction == "maximize" else 1.0
-    if any(map(math.isnan, (t.values[0] for t in candidates))):  # type: ignore[index]
+    if any(map(math.isnan, [t.values[0] for t in candidates])):  # type: ignore[index]
         return candidates
     edge = sign * candidates[limit - 1].values[0]  # type: ignore[index]
     end = limit

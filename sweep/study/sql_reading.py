@@ -16,6 +16,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from operator import itemgetter
 from typing import Any
 
 from sweep.locations import StorageLocation
@@ -125,7 +126,8 @@ class SqlSource:
         BRIEF_USER_ATTRS (and the worker, with ``times``), the rest read by ``detailed``."""
         moments = "datetime_start, datetime_complete" if times else "NULL, NULL"
         rows = self._rows(f"SELECT trial_id, number, CAST(state AS TEXT), {moments} FROM trials "
-                          "WHERE study_id = ? ORDER BY number", study.key)
+                          "WHERE study_id = ?", study.key)
+        rows.sort(key=itemgetter(1))  # by number: stored nearly so, which Python's sort sees, unlike the database's
         self._trial_ids[study.key] = {row[1]: row[0] for row in rows}
         scan = self._scan(study, {row[0] for row in rows})
         values: dict[int, list[float]] = {}
@@ -155,9 +157,10 @@ class SqlSource:
         states = {state: known.get(getattr(state, "name", state)) for state in {row[2] for row in rows}}
         if None in states.values():
             raise UnreadableDatabase("a trial state this reader does not know")
+        # (`.get(trial_id) or {}`: a new empty dict only for a trial without any, not one per lookup)
         return [PlainTrial(number, states[state],
-                           tuple(values[trial_id]) if trial_id in values else None, params.get(trial_id, {}),
-                           user.get(trial_id, {}), system.get(trial_id, {}), _moment(start), _moment(complete))
+                           tuple(values[trial_id]) if trial_id in values else None, params.get(trial_id) or {},
+                           user.get(trial_id) or {}, system.get(trial_id) or {}, _moment(start), _moment(complete))
                 for trial_id, number, state, start, complete in rows]
 
     def detailed(self, study: PlainStudy, trials: Sequence[PlainTrial]) -> list[PlainTrial]:
