@@ -328,16 +328,26 @@ FIXED_PLAN = {
 }
 
 
-def test_postgresql_read_with_plain_sql_is_what_optunas_storage_reads():
+# FIXED_PLAN with values PostgreSQL keeps apart (infinities as NULL and a type) or sends in binary exactly (-0.0)
+UNUSUAL_VALUES = {**FIXED_PLAN, "first": [{**spec, "values": values} for spec, values in zip(
+    FIXED_PLAN["first"], [[math.inf, -0.0], [-math.inf, 0.0], [-0.0, math.inf], [1e-300, -1e300]] * 3)]}
+
+
+@pytest.mark.parametrize("plan", [FIXED_PLAN, UNUSUAL_VALUES], ids=["fixed", "unusual-values"])
+def test_postgresql_read_with_plain_sql_is_what_optunas_storage_reads(plan):
     with pg.database() as url:
         location = StorageLocation.parse(url)
-        build(location, FIXED_PLAN, "first")
+        build(location, plan, "first")
         source = SqlSource.open(location)
         assert source is not None
         try:
-            assert comparable(read_all(source)) == replayed(location)
+            read = comparable(read_all(source))
         finally:
             source.close()
+        expected = replayed(location)
+        assert read == expected
+        values = [[repr(trial[2]) for trial in trials] for _, _, trials in read]  # -0.0 == 0.0, but not its repr
+        assert values == [[repr(trial[2]) for trial in trials] for _, _, trials in expected]
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgresql"])
