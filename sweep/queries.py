@@ -104,27 +104,35 @@ def best(storage: str | None, name: str | None, pick: tuple[Bound, ...] = ()) ->
     """The winning trial of the named (else the latest) sweep, by the same ordering as the parent run; with
     several objectives, a member of the front (the best on the first objective). ``pick``: the best among the
     trials (the front's, with several objectives) that meet these bounds."""
-    return _best_of(read_sweep(storage, name), pick)
+    return read_sweep(storage, name, lambda read: _best_of(read, pick))
 
 
 def best_or_front(storage: str | None, name: str | None, pick: tuple[Bound, ...] = ()) -> Best | Front:
     """`sweep best`: a sweep of several objectives without ``pick`` answers with its whole front."""
-    read = read_sweep(storage, name)
+    return read_sweep(storage, name, lambda read: _best_or_front(read, pick))
+
+
+def _best_or_front(read: SweepRead, pick: tuple[Bound, ...]) -> Best | Front:
     if read.sweep.more_objectives and not pick:
-        members = front_members(read.sweep, read.ranked)
+        members = _front(read)
         if not members:
-            raise NotFoundError(_nothing_complete(read.sweep, read.rows(read.trials)))
+            raise NotFoundError(_nothing_complete(read.sweep, read.trials))
         return Front(read.sweep, read.rows(members), read.config)
     return _best_of(read, pick)
+
+
+def _front(read: SweepRead) -> list[PlainTrial]:
+    """The Pareto front's members, best first (rank_key)."""
+    return read.ranked(among=front_members(read.sweep, read.candidates))
 
 
 def _best_of(read: SweepRead, pick: tuple[Bound, ...]) -> Best:
     sweep = read.sweep
     # rows only for the trials looked at: the front's, the ones a bound is checked on, else the best alone
-    ranked = front_members(sweep, read.ranked) if sweep.more_objectives else read.ranked if pick else read.ranked[:1]
+    ranked = _front(read) if sweep.more_objectives else read.ranked() if pick else read.ranked(1)
     candidates = read.rows(ranked)
     if not candidates:
-        raise NotFoundError(_nothing_complete(sweep, read.rows(read.trials)))
+        raise NotFoundError(_nothing_complete(sweep, read.trials))
     if pick:
         met = [t for t in candidates if all(meets(bound, t.metrics) for bound in pick)]
         if not met:
@@ -144,8 +152,8 @@ def meets(bound: Bound, metrics: dict[str, float]) -> bool:
     return violation is not None and violation <= 0.0
 
 
-def _nothing_complete(sweep: SweepRow, trials: list[TrialRow]) -> str:
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+def _nothing_complete(sweep: SweepRow, trials: Sequence[PlainTrial]) -> str:
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.first_value is not None]
     if complete:
         return (f"sweep {sweep.name!r} has {len(complete)} completed trials, and none meets its constraints yet; "
                 f"`sweep show {sweep.name}` lists them")
@@ -248,16 +256,20 @@ def sweeps(storage: str | None) -> list[SweepRow]:
 def show(storage: str | None, name: str | None, top: int | None = None) -> tuple[SweepRow, list[TrialRow]]:
     """A sweep and its first ``top`` trials (all without it): the complete feasible ones best first (with several
     objectives, the front's members first, marked), then the others by number. Rows are built for those alone."""
-    read = read_sweep(storage, name)
-    ranked = read.ranked
+    return read_sweep(storage, name, lambda read: _show(read, top))
+
+
+def _show(read: SweepRead, top: int | None) -> tuple[SweepRow, list[TrialRow]]:
     front: set[int] = set()
     if read.sweep.more_objectives:  # the front's members first, marked, then the other feasible trials
-        members = front_members(read.sweep, ranked)
+        members = _front(read)
         front = {t.number for t in members}
-        ranked = members + [t for t in ranked if t.number not in front]
-    order: list[PlainTrial] = list(ranked[:top])
+        rest = [t for t in read.candidates if t.number not in front]
+        order = members[:top] + read.ranked(None if top is None else top - len(members), among=rest)
+    else:
+        order = read.ranked(top)
     if top is None or len(order) < top:
-        shown = {t.number for t in ranked}  # a set: `t not in ranked` compared every pair of rows (n x n)
+        shown = {t.number for t in read.candidates}  # a set: `t not in ranked` compared every pair of rows (n x n)
         others = sorted((t for t in read.trials if t.number not in shown), key=lambda t: t.number)
         order += others[:None if top is None else top - len(order)]
     return read.sweep, read.rows(order, front)

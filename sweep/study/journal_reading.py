@@ -22,7 +22,7 @@ import json
 import os
 import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -175,8 +175,11 @@ class JournalSource:
     def studies(self) -> list[PlainStudy]:
         return self._fold.studies_read()
 
-    def trials(self, study: PlainStudy, *, times: bool = True) -> list[PlainTrial]:
-        return self._fold.trials_of(study)  # the times as stored: nothing to leave out
+    def trials(self, study: PlainStudy, *, times: bool = True, brief: bool = False) -> list[PlainTrial]:
+        return self._fold.trials_of(study)  # the times and attributes as stored: nothing to leave out
+
+    def detailed(self, study: PlainStudy, trials: Sequence[PlainTrial]) -> list[PlainTrial]:
+        return list(trials)  # read in full already
 
 
 def summary_path(journal: Path) -> Path:

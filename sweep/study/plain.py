@@ -8,11 +8,10 @@ and counts them whatever the source. Nothing here imports Optuna.
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from numbers import Real
@@ -31,6 +30,10 @@ RETRY_HISTORY_KEY = "retry_history"
 FIXED_PARAMS_KEY = "fixed_params"
 INTERRUPTED_ATTR = "sweep.interrupted"  # TrialAttrs.interrupted as stored (census.INTERRUPTED_ATTR)
 REUSED_ATTR = "sweep.same_as"  # TrialAttrs.same_as as stored (census.REUSED_ATTR)
+WORKER_ATTR = "sweep.worker"  # TrialAttrs.worker as stored: liveness reads it of running trials
+# the user attributes every trial of a brief read keeps (TrialSource.trials): what count_plain reads, and liveness
+# (the worker, read with the times); the rest (run ids, metrics, errors) is read for the trials a command shows
+BRIEF_USER_ATTRS = (REUSED_ATTR, INTERRUPTED_ATTR)
 
 
 class UnreadableStore(Exception):
@@ -99,11 +102,11 @@ def count_plain(trials: Sequence[PlainTrial]) -> Counts:
     are counted as ``retried``; failed trials a stop cut short are counted apart, reused results too."""
     retried = {number for t in trials for number in t.system_attrs.get(RETRY_HISTORY_KEY, ())}
     counted = [t for t in trials if t.number not in retried] if retried else list(trials)
-    states = collections.Counter(t.state for t in counted)
-    reused = sum(REUSED_ATTR in t.user_attrs for t in counted if t.state == TrialState.COMPLETE)
+    states = [t.state for t in counted]  # counted by list.count: hashing an enum member runs Python code
+    reused = len([t for t in counted if REUSED_ATTR in t.user_attrs and t.state == TrialState.COMPLETE])
     interrupted = sum(bool(t.user_attrs.get(INTERRUPTED_ATTR)) for t in counted if t.state == TrialState.FAIL)
-    return Counts(states[TrialState.COMPLETE], states[TrialState.PRUNED], states[TrialState.FAIL] - interrupted,
-                  len(trials) - len(counted), reused, interrupted)
+    return Counts(states.count(TrialState.COMPLETE), states.count(TrialState.PRUNED),
+                  states.count(TrialState.FAIL) - interrupted, len(trials) - len(counted), reused, interrupted)
 
 
 def choose_sweep(studies: Sequence[tuple[str, Mapping[str, Any]]], name: str | None, *, hint: str,
@@ -166,6 +169,15 @@ class Distribution:
         if self.kind in INT_KINDS:
             return int(internal)
         return internal
+
+    def converter(self) -> Callable[[float], Any] | None:
+        """external as one call, None where a stored value is its external one already (floats): for the readers,
+        which turn tens of thousands of values."""
+        if self.kind == "CategoricalDistribution":
+            return lambda internal: self.choices[int(internal)]
+        if self.kind in INT_KINDS:
+            return int
+        return None
 
     def compatible(self, new: Distribution) -> bool:
         """optuna.distributions.check_distribution_compatibility(self, new) passes."""

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sweep import states
@@ -94,7 +97,8 @@ def list_sweeps(storage_url: str | None) -> list[SweepRow]:
         for study in source.studies():
             attrs = SweepAttrs.read(study.user_attrs)
             if attrs.is_sweep:  # else a study some other tool made
-                rows.append(SweepRead.of(study.name, attrs, source.trials(study, times=_timed(attrs))).sweep)
+                trials = source.trials(study, times=_timed(attrs), brief=True)
+                rows.append(SweepRead.of(study.name, attrs, trials, partial(source.detailed, study)).sweep)
         return rows
 
     try:
@@ -107,22 +111,25 @@ def list_sweeps(storage_url: str | None) -> list[SweepRow]:
 
 def sweep_trials(storage_url: str | None, name: str | None) -> tuple[SweepRow, list[TrialRow], dict[str, Any]]:
     """One sweep (the latest when no name is given), its trials, and its stored config as a mapping."""
-    read = read_sweep(storage_url, name)
-    return read.sweep, read.rows(read.trials), read.config
+    return read_sweep(storage_url, name, lambda read: (read.sweep, read.rows(read.trials), read.config))
 
 
-def read_sweep(storage_url: str | None, name: str | None) -> SweepRead:
-    """One sweep (the latest when no name is given), read once: its row, its trials ranked; rows are built only
-    for the trials a command shows."""
+Used = TypeVar("Used")
 
-    def study_of(source: TrialSource) -> tuple[PlainStudy, list[PlainTrial]]:
+
+def read_sweep(storage_url: str | None, name: str | None, use: Callable[[SweepRead], Used]) -> Used:
+    """``use`` applied to one sweep (the latest when no name is given), read once: its row and its trials, while
+    the store is open (SweepRead reads the few trials a command shows in full then)."""
+
+    def study_of(source: TrialSource) -> Used:
         studies = source.studies()
         study = studies[choose_sweep([(s.name, s.user_attrs) for s in studies], name, hint=source.hint)]
-        return study, source.trials(study, times=_timed(SweepAttrs.read(study.user_attrs)))
+        attrs = SweepAttrs.read(study.user_attrs)
+        trials = source.trials(study, times=_timed(attrs), brief=True)
+        return use(SweepRead.of(study.name, attrs, trials, partial(source.detailed, study)))
 
     with cycles_not_collected():
-        study, trials = read_with(StorageLocation.parse(storage_url), study_of)
-        return SweepRead.of(study.name, SweepAttrs.read(study.user_attrs), trials)
+        return read_with(StorageLocation.parse(storage_url), study_of)
 
 
 @contextmanager
@@ -139,41 +146,105 @@ def cycles_not_collected() -> Iterator[None]:
             gc.enable()
 
 
+Detail = Callable[[Sequence[PlainTrial]], list[PlainTrial]]  # brief trials -> the same trials read in full
+
+
+class Details:
+    """A source's brief trials read in full, each once."""
+
+    def __init__(self, read: Detail) -> None:
+        self._read = read
+        self._full: dict[int, PlainTrial] = {}  # by number
+
+    def __call__(self, trials: Sequence[PlainTrial]) -> list[PlainTrial]:
+        missing = [trial for trial in trials if trial.number not in self._full]
+        if missing:
+            self._full.update((trial.number, trial) for trial in self._read(missing))
+        return [self._full[trial.number] for trial in trials]
+
+
 @dataclass(frozen=True)
 class SweepRead:
-    """A sweep's trials as read, ranked once: `sweep best` needs the first of them, `sweep show --top K` K rows and
-    `sweep ls` none, so a TrialRow is built only for a trial asked for (the trials' count is the same either way)."""
+    """A sweep's trials as read, brief (TrialSource.trials): `sweep best` needs the best of them, `sweep show --top
+    K` K rows and `sweep ls` the best value, so only those are ranked in full and read in full (their metrics break
+    ties); a TrialRow is built only for a trial asked for (the trials' count is the same either way)."""
 
     sweep: SweepRow
     attrs: SweepAttrs
-    trials: list[PlainTrial]  # as the source gives them: by number
-    ranked: list[PlainTrial]  # the complete trials that meet the constraints, best first (rank_key)
+    trials: list[PlainTrial]  # as the source gives them, by number: brief
+    candidates: list[PlainTrial]  # the complete trials that meet the constraints, by (signed first value, number)
     same: dict[int, int]  # trial number -> the earliest trial with identical settings (repeats.identical_settings)
+    detail: Detail  # valid while the store is open (read_sweep's use)
 
     @classmethod
-    def of(cls, name: str, attrs: SweepAttrs, trials: list[PlainTrial]) -> SweepRead:
+    def of(cls, name: str, attrs: SweepAttrs, trials: list[PlainTrial], read: Detail) -> SweepRead:
+        detail = Details(read)
         same = identical_settings(trials)
-        ranked = rank_plain(trials, attrs)
-        return cls(_sweep_row(name, attrs, trials, ranked[0] if ranked else None, same), attrs, trials, ranked, same)
+        candidates = rank_candidates(trials, attrs)
+        best = rank_plain(_tied_prefix(candidates, 1, attrs), attrs, detail)[:1]
+        return cls(_sweep_row(name, attrs, trials, best[0] if best else None, same), attrs, trials, candidates,
+                   same, detail)
 
     @property
     def config(self) -> dict[str, Any]:
         """The sweep's stored config, in its file form."""
         return self.attrs.stored_config.to_file_dict()
 
+    def ranked(self, limit: int | None = None, among: Sequence[PlainTrial] | None = None) -> list[PlainTrial]:
+        """The first ``limit`` (all without it) of the candidates (or of ``among``, some of them in their order),
+        best first by rank_key, read in full. Only the trials whose first value is at most the limit-th one's are
+        ranked: rank_key orders by that value first, and its other parts (metrics, read in full) break ties."""
+        if limit is not None and limit <= 0:
+            return []
+        pool = self.candidates if among is None else among
+        return rank_plain(_tied_prefix(pool, limit, self.attrs), self.attrs, self.detail)[:limit]
+
     def rows(self, trials: Sequence[PlainTrial], front: Set[int] = frozenset()) -> list[TrialRow]:
         """``trials`` as the commands show them; ``front``: the numbers of the Pareto front's members."""
-        return [_trial_row(trial, self.attrs, self.same.get(trial.number), trial.number in front) for trial in trials]
+        return [_trial_row(trial, self.attrs, self.same.get(trial.number), trial.number in front)
+                for trial in self.detail(trials)]
 
 
-def rank_plain(trials: Sequence[PlainTrial], attrs: SweepAttrs) -> list[PlainTrial]:
+def rank_candidates(trials: Sequence[PlainTrial], attrs: SweepAttrs) -> list[PlainTrial]:
+    """The complete trials that meet the constraints, by their first value (signed: smaller is better), then
+    number: rank_key's order up to its tie-breakers."""
+    maximize = attrs.direction == "maximize"
+    keyed = [(-trial.values[0] if maximize else trial.values[0], trial.number, trial)  # type: ignore[index]
+             for trial in trials  # (feasible reads the system attributes: most trials have none)
+             if trial.state == states.TrialState.COMPLETE and trial.values and (not trial.system_attrs or
+                                                                               trial.feasible)]
+    keyed.sort(key=itemgetter(0, 1))  # numbers are distinct: the trials themselves are never compared
+    return [trial for *_, trial in keyed]
+
+
+def _tied_prefix(candidates: Sequence[PlainTrial], limit: int | None, attrs: SweepAttrs) -> Sequence[PlainTrial]:
+    """The first ``limit`` of ``candidates`` (in rank_candidates' order) and every later one tied with the last of
+    them on the first value: the trials among which rank_key's first ``limit`` are. A NaN value (unordered) keeps
+    them all."""
+    if limit is None or limit >= len(candidates):
+        return candidates
+    sign = -1.0 if attrs.direction == "maximize" else 1.0
+    if any(map(math.isnan, [t.values[0] for t in candidates])):  # type: ignore[index]
+        return candidates
+    edge = sign * candidates[limit - 1].values[0]  # type: ignore[index]
+    end = limit
+    while end < len(candidates) and sign * candidates[end].values[0] == edge:  # type: ignore[index]
+        end += 1
+    return candidates[:end]
+
+
+def rank_plain(trials: Sequence[PlainTrial], attrs: SweepAttrs, detail: Detail | None = None) -> list[PlainTrial]:
     """The complete trials that meet the constraints, best first: the order queries.rank_trials gives their rows
-    (a row's value is its trial's first value, its metrics the trial's stored metrics)."""
+    (a row's value is its trial's first value, its metrics the trial's stored metrics); ``detail`` reads them in
+    full first (their metrics)."""
     more = attrs.objectives[1:]
-    keyed = [(rank_key(trial.values[0], TrialAttrs.metrics_of(trial.user_attrs), trial.number, metric=attrs.metric,
-                       direction=attrs.direction, more=more), trial)
-             for trial in trials
-             if trial.state == states.TrialState.COMPLETE and trial.values and trial.feasible]
+    complete = [trial for trial in trials
+                if trial.state == states.TrialState.COMPLETE and trial.values and trial.feasible]
+    if detail is not None:
+        complete = detail(complete)
+    keyed = [(rank_key(trial.values[0], TrialAttrs.metrics_of(trial.user_attrs), trial.number,  # type: ignore[index]
+                       metric=attrs.metric, direction=attrs.direction, more=more), trial)
+             for trial in complete]
     keyed.sort(key=lambda item: item[0])  # the number ends every key: no two keys are equal
     return [trial for _, trial in keyed]
 
@@ -188,8 +259,14 @@ class TrialSource(Protocol):
 
     def studies(self) -> list[PlainStudy]: ...
 
-    def trials(self, study: PlainStudy, *, times: bool = True) -> list[PlainTrial]:
-        """``study``'s trials by number; without ``times`` a source may leave their start and end out (None)."""
+    def trials(self, study: PlainStudy, *, times: bool = True, brief: bool = False) -> list[PlainTrial]:
+        """``study``'s trials by number; without ``times`` a source may leave their start and end out (None);
+        ``brief``: their user attributes may hold only those plain.BRIEF_USER_ATTRS names (the worker only with
+        ``times``) until they are read in full (detailed)."""
+        ...
+
+    def detailed(self, study: PlainStudy, trials: Sequence[PlainTrial]) -> list[PlainTrial]:
+        """``trials`` (some of ``study``'s, read brief) read in full, in that order."""
         ...
 
 
@@ -256,9 +333,12 @@ class ReplaySource:
         return [PlainStudy(index, row.study_name, row.user_attrs)
                 for index, row in enumerate(self._storage.get_all_studies())]
 
-    def trials(self, study: PlainStudy, *, times: bool = True) -> list[PlainTrial]:
+    def trials(self, study: PlainStudy, *, times: bool = True, brief: bool = False) -> list[PlainTrial]:
         loaded = self._optuna.load_study(study_name=study.name, storage=self._storage)
         return [plain_trial(trial) for trial in loaded.get_trials(deepcopy=False)]
+
+    def detailed(self, study: PlainStudy, trials: Sequence[PlainTrial]) -> list[PlainTrial]:
+        return list(trials)  # read in full already
 
 
 def plain_trial(trial: optuna.trial.FrozenTrial) -> PlainTrial:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Protocol
 
 from sweep.records import TrialRecord
@@ -72,16 +73,33 @@ def identical_settings(trials: Iterable[SuggestedTrial]) -> dict[int, int]:
     """Trial number -> the earliest trial with identical settings, for every trial that repeats one (any state;
     trials that have suggested nothing yet are left out). The sweep's fixed values are the same for all its
     trials, so the suggested params alone tell settings apart."""
+    suggested = sorted((trial for trial in trials if trial.params), key=attrgetter("number"))
     first: dict[frozenset[tuple[str, str]], int] = {}
     same: dict[int, int] = {}
-    for trial in sorted(trials, key=lambda t: t.number):
-        if not trial.params:
-            continue
+    for trial in _may_repeat(suggested):
         # settings_key's pairs as a set: equal exactly when the sorted tuples are (a trial's names are distinct),
         # without sorting every trial's params (this runs over every trial on each `sweep ls` / `show`)
-        key = frozenset([(str(name), repr(value)) for name, value in trial.params.items()])
+        key = frozenset(zip(map(str, trial.params), map(repr, trial.params.values())))
         if key in first:
             same[trial.number] = first[key]
         else:
             first[key] = trial.number
     return same
+
+
+def _may_repeat(trials: list[SuggestedTrial]) -> list[SuggestedTrial]:
+    """The trials (by number) that share their params' values with another one, compared as values (==, as a dict
+    compares its keys): the only ones that can have identical settings, as values of one repr are equal ones (the
+    repr then tells 1, 1.0 and True apart). Far cheaper than a repr of every value; a NaN (equal to nothing) or an
+    unhashable value keeps them all."""
+    groups: dict[frozenset[tuple[str, Any]], list[SuggestedTrial]] = {}
+    try:
+        for trial in trials:
+            groups.setdefault(frozenset(trial.params.items()), []).append(trial)
+    except TypeError:
+        return trials
+    if any(value != value for trial in trials for value in trial.params.values()):
+        return trials
+    if len(groups) == len(trials):  # no two alike
+        return []
+    return sorted((trial for group in groups.values() if len(group) > 1 for trial in group), key=attrgetter("number"))

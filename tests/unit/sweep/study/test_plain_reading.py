@@ -328,16 +328,53 @@ FIXED_PLAN = {
 }
 
 
-def test_postgresql_read_with_plain_sql_is_what_optunas_storage_reads():
+# FIXED_PLAN with values PostgreSQL keeps apart (infinities as NULL and a type) or sends in binary exactly (-0.0)
+UNUSUAL_VALUES = {**FIXED_PLAN, "first": [{**spec, "values": values} for spec, values in zip(
+    FIXED_PLAN["first"], [[math.inf, -0.0], [-math.inf, 0.0], [-0.0, math.inf], [1e-300, -1e300]] * 3)]}
+
+
+@pytest.mark.parametrize("plan", [FIXED_PLAN, UNUSUAL_VALUES], ids=["fixed", "unusual-values"])
+def test_postgresql_read_with_plain_sql_is_what_optunas_storage_reads(plan):
     with pg.database() as url:
         location = StorageLocation.parse(url)
-        build(location, FIXED_PLAN, "first")
+        build(location, plan, "first")
         source = SqlSource.open(location)
         assert source is not None
         try:
-            assert comparable(read_all(source)) == replayed(location)
+            read = comparable(read_all(source))
         finally:
             source.close()
+        expected = replayed(location)
+        assert read == expected
+        values = [[repr(trial[2]) for trial in trials] for _, _, trials in read]  # -0.0 == 0.0, but not its repr
+        assert values == [[repr(trial[2]) for trial in trials] for _, _, trials in expected]
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_only_the_system_attributes_the_commands_read_leave_the_database(store, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch):
+    with (pg.database() if store == "postgresql" else _no_database()) as url:
+        location = StorageLocation.parse(url or f"sqlite:///{tmp_path / 'optuna.db'}")
+        study = build(location, FIXED_PLAN, "first")  # constraints, retry_history, fixed_params
+        storage = study._storage
+        unfinished = study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+        assert unfinished
+        for trial in unfinished:  # a sampler's own records, and look-alikes of the kept keys
+            for key in ("search_space", "nsga2:generation", "Constraints:0", "constraintsx", "retry_history:1"):
+                storage.set_trial_system_attr(trial_id_of(trial), key, [1.0])
+        sent: list[str] = []
+        original = SqlSource._rows
+
+        def noted(self: SqlSource, query: str, *args: Any) -> list[tuple[Any, ...]]:
+            rows = original(self, query, *args)
+            if "trial_system_attributes" in query:
+                sent.extend(row[1] for row in rows)
+            return rows
+
+        monkeypatch.setattr(SqlSource, "_rows", noted)
+        assert read_by_sql(location) == replayed(location)
+        assert {"constraints", "retry_history", "fixed_params"} <= set(sent)
+        assert set(sent) <= {"constraints", "retry_history", "fixed_params"}
 
 
 def test_a_database_url_with_another_driver_is_read_through_optuna(tmp_path: Path):
@@ -434,15 +471,17 @@ def shown_from_every_row(url: str, top: int) -> list[Any]:
     return (ranked + sorted((t for t in rows if t.number not in numbers), key=lambda t: t.number))[:top]
 
 
+@pytest.mark.parametrize("store", ["journal", "sqlite"])  # read in full; read brief, the shown trials in full
 @SLOW
 @given(plan=PLAN, top=st.integers(1, 16))
-def test_show_top_best_and_the_best_value_are_what_ranking_every_trials_row_gives(plan, top):
+def test_show_top_best_and_the_best_value_are_what_ranking_every_trials_row_gives(store, plan, top):
     from sweep import queries
     from sweep.errors import NotFoundError
     from sweep.ranking import rank_key
 
     with folder() as path:
-        location = StorageLocation.parse(str(path / "sweep.journal"))
+        location = StorageLocation.parse(str(path / "sweep.journal") if store == "journal"
+                                         else f"sqlite:///{path / 'optuna.db'}")
         build(location, plan, "first")
         url = location.secret_url
         sweep, rows = queries.show(url, "demo", top)
@@ -460,6 +499,33 @@ def test_show_top_best_and_the_best_value_are_what_ranking_every_trials_row_give
         candidates = (queries.front_trials(sweep, every) if sweep.more_objectives
                       else queries.rank_trials(sweep, every))
         assert winner == (candidates[0] if candidates else None)
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
+def test_best_and_show_read_all_the_user_attributes_of_the_trials_they_rank_and_show_alone(
+        store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from sweep import queries
+
+    with (pg.database() if store == "postgresql" else _no_database()) as url:
+        location = StorageLocation.parse(url or f"sqlite:///{tmp_path / 'optuna.db'}")
+        study = build(location, {**FIXED_PLAN, "objectives": 1}, "first")
+        SweepAttrs(status="finished").write(study)
+        sent: list[str] = []
+        original = SqlSource._rows
+
+        def noted(self: SqlSource, query: str, *args: Any) -> list[tuple[Any, ...]]:
+            rows = original(self, query, *args)
+            if "trial_user_attributes" in query:
+                sent.extend(row[1] for row in rows)
+            return rows
+
+        monkeypatch.setattr(SqlSource, "_rows", noted)
+        winner = queries.best(location.secret_url, "demo").trial
+        assert sent.count("sweep.run_id") == 1  # the winner's (values differ: no tie for its metrics to break)
+        assert winner.run_id is not None
+        sent.clear()
+        _, rows = queries.show(location.secret_url, "demo", 2)
+        assert sent.count("sweep.run_id") == 2 == len(rows)
 
 
 @pytest.mark.parametrize("store", ["sqlite", "postgresql"])
@@ -503,7 +569,7 @@ def test_reading_a_sweep_leaves_cycle_collection_as_it_found_it(enabled, tmp_pat
             return original(*args)
 
         with mock.patch.object(reading.SweepRead, "of", noted):
-            reading.read_sweep(location.secret_url, None)
+            reading.read_sweep(location.secret_url, None, lambda read: read)
             reading.list_sweeps(location.secret_url)
         assert seen == [False, False]  # off while the trials are read and ranked
         assert gc.isenabled() == enabled

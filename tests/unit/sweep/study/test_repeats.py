@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import optuna
+from hypothesis import given
+from hypothesis import strategies as st
 from optuna.trial import TrialState
 
 from sweep.study.attrs import TrialAttrs
@@ -38,6 +43,30 @@ def test_finished_settings_find_the_earliest_complete_trial_with_the_same_settin
     assert index.find({"seed": 1, "lr": 0.5}) is None  # another fixed value: other settings
     assert index.find({"seed": 0, "lr": 0.3}) is None  # pruned: its result is not known
     assert index.find({"seed": 0, "lr": 0.5, "extra": 1}) is None  # more settings than the trial had
+
+
+@dataclass
+class Suggested:
+    number: int
+    params: dict[str, Any]
+
+
+# few values, so that trials share them: equal values of other types or reprs (1, 1.0, True; 0.0, -0.0), and NaN,
+# a new one each time as a reader makes them (one NaN object is equal to itself in a dict key)
+VALUE = st.sampled_from([1, 1.0, True, 0.0, -0.0, 0.5, None, "1", "a"]) | st.builds(float, st.just("nan"))
+
+
+@given(st.lists(st.dictionaries(st.sampled_from(["a", "b"]), VALUE, max_size=2), max_size=12), st.randoms())
+def test_identical_settings_are_the_repeats_that_comparing_every_trials_settings_finds(params, random):
+    trials = [Suggested(number, values) for number, values in enumerate(params)]
+    random.shuffle(trials)
+    expected = {}
+    for trial in sorted(trials, key=lambda t: t.number):
+        earlier = [t.number for t in trials if t.number < trial.number and t.params
+                   and settings_key(t.params) == settings_key(trial.params)]
+        if trial.params and earlier:
+            expected[trial.number] = min(earlier)
+    assert identical_settings(trials) == expected
 
 
 def test_identical_settings_map_each_repeat_to_the_earliest_trial_in_any_state(journal):
