@@ -431,6 +431,7 @@ def _no_database() -> Iterator[str]:
     yield ""
 
 
+@pytest.mark.slow  # a fresh process: what the commands import, nothing the tests loaded already
 def test_sweep_best_on_a_journal_or_sqlite_imports_neither_optuna_nor_numpy(tmp_path: Path):
     location, _ = two_trial_journal(tmp_path)
     sqlite = StorageLocation.parse(f"sqlite:///{tmp_path / 'optuna.db'}")
