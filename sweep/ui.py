@@ -60,6 +60,7 @@ SERVER_SETTINGS = {
     "_MLFLOW_IN_JOB_EXECUTOR": "false",
     "MLFLOW_SERVER_SECRETS_CACHE_TTL": "60",
     "MLFLOW_SERVER_SECRETS_CACHE_MAX_SIZE": "1000",
+    "_MLFLOW_SERVER_TLS_LISTENER": "false",  # MLflow 3.18 on: the server calls itself over HTTP (no TLS here)
 }
 USER_SETTINGS = {"MLFLOW_SERVER_X_FRAME_OPTIONS": "SAMEORIGIN", "MLFLOW_ENABLE_WORKSPACES": "false"}  # the user's wins
 
