@@ -362,16 +362,7 @@ def test_only_the_system_attributes_the_commands_read_leave_the_database(store, 
         for trial in unfinished:  # a sampler's own records, and look-alikes of the kept keys
             for key in ("search_space", "nsga2:generation", "Constraints:0", "constraintsx", "retry_history:1"):
                 storage.set_trial_system_attr(trial_id_of(trial), key, [1.0])
-        sent: list[str] = []
-        original = SqlSource._rows
-
-        def noted(self: SqlSource, query: str, *args: Any) -> list[tuple[Any, ...]]:
-            rows = original(self, query, *args)
-            if "trial_system_attributes" in query:
-                sent.extend(row[1] for row in rows)
-            return rows
-
-        monkeypatch.setattr(SqlSource, "_rows", noted)
+        sent = keys_sent(monkeypatch, "trial_system_attributes")
         assert read_by_sql(location) == replayed(location)
         assert {"constraints", "retry_history", "fixed_params"} <= set(sent)
         assert set(sent) <= {"constraints", "retry_history", "fixed_params"}
@@ -511,16 +502,7 @@ def test_best_and_show_read_all_the_user_attributes_of_the_trials_they_rank_and_
         location = StorageLocation.parse(url or f"sqlite:///{tmp_path / 'optuna.db'}")
         study = build(location, {**FIXED_PLAN, "objectives": 1}, "first")
         SweepAttrs(status="finished").write(study)
-        sent: list[str] = []
-        original = SqlSource._rows
-
-        def noted(self: SqlSource, query: str, *args: Any) -> list[tuple[Any, ...]]:
-            rows = original(self, query, *args)
-            if "trial_user_attributes" in query:
-                sent.extend(row[1] for row in rows)
-            return rows
-
-        monkeypatch.setattr(SqlSource, "_rows", noted)
+        sent = keys_sent(monkeypatch, "trial_user_attributes")
         winner = queries.best(location.secret_url, "demo").trial
         assert sent.count("sweep.run_id") == 1  # the winner's (values differ: no tie for its metrics to break)
         assert winner.run_id is not None
@@ -576,3 +558,19 @@ def test_reading_a_sweep_leaves_cycle_collection_as_it_found_it(enabled, tmp_pat
         assert gc.isenabled() == enabled
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def keys_sent(monkeypatch: pytest.MonkeyPatch, table: str) -> list[str]:
+    """The attribute keys the database sends from ``table`` (its rows' second column) from now on, as the SQL reader
+    receives them."""
+    sent: list[str] = []
+    original = SqlSource._rows
+
+    def noted(self: SqlSource, query: str, *args: Any) -> list[tuple[Any, ...]]:
+        rows = original(self, query, *args)
+        if table in query:
+            sent.extend(row[1] for row in rows)
+        return rows
+
+    monkeypatch.setattr(SqlSource, "_rows", noted)
+    return sent
