@@ -12,7 +12,7 @@ import yaml
 from sweep.constraints import Bound
 from sweep.errors import NotFoundError
 from sweep.locations import TrackingLocation
-from sweep.ranking import pareto_front, rank_key, signed
+from sweep.ranking import pareto_front, signed
 from sweep.states import TrialState
 from sweep.study import PlainTrial, SweepRead, SweepRow, TrialRow, list_sweeps, read_sweep
 from sweep.views import table
@@ -163,19 +163,6 @@ def _nothing_complete(sweep: SweepRow, trials: Sequence[PlainTrial]) -> str:
 def _range(metric: str, trials: list[TrialRow]) -> str:
     values = [t.metrics[metric] for t in trials if metric in t.metrics]
     return f"{metric} from {min(values):g} to {max(values):g}" if values else f"no trial has {metric}"
-
-
-def rank_trials(sweep: SweepRow, trials: list[TrialRow]) -> list[TrialRow]:
-    """Completed trials that meet the constraints, best first."""
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None and t.feasible]
-    return sorted(complete, key=lambda t: rank_key(t.value or 0.0, t.metrics, t.number, metric=sweep.metric,
-                                                   direction=sweep.direction, more=sweep.more_objectives))
-
-
-def front_trials(sweep: SweepRow, trials: list[TrialRow]) -> list[TrialRow]:
-    """The Pareto front: feasible complete trials no other dominates (of identical values, the first), best first
-    on the first objective."""
-    return front_members(sweep, rank_trials(sweep, trials))
 
 
 Ranked = TypeVar("Ranked", TrialRow, PlainTrial)

@@ -234,7 +234,7 @@ def _tied_prefix(candidates: Sequence[PlainTrial], limit: int | None, attrs: Swe
 
 
 def rank_plain(trials: Sequence[PlainTrial], attrs: SweepAttrs, detail: Detail | None = None) -> list[PlainTrial]:
-    """The complete trials that meet the constraints, best first: the order queries.rank_trials gives their rows
+    """The complete trials that meet the constraints, best first: the order rank_key gives their rows
     (a row's value is its trial's first value, its metrics the trial's stored metrics); ``detail`` reads them in
     full first (their metrics)."""
     more = attrs.objectives[1:]

