@@ -37,7 +37,6 @@ TARGET_BEST_SECONDS = 0.5  # `sweep best` on a finished sweep
 TRAINER_CALL = "sweep.trainers.sentiment:train"  # the train() every trial of a sweep calls
 
 
-
 class Calls:
     """(end timestamp, seconds) of every call, as two arrays of doubles. A bench runs in the process it measures:
     a list of tuples held over a hundred bytes a call, a dozen calls a trial, and grew the process's memory
@@ -57,7 +56,6 @@ class Calls:
 
     def __len__(self) -> int:
         return len(self.ends)
-
 
 
 class MissingTarget(LookupError):
