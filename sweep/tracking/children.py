@@ -124,8 +124,13 @@ class ChildRuns:
             params, differ = self.params_to_log(run_id, params)
             tags.update(differ)
             tags.update(self.own_model(run_id))
-        client.log_batch(run_id, metrics=metrics, params=[Param(k, v) for k, v in params.items()],
-                         tags=[RunTag(k, v) for k, v in tags.items()])
+        # a run only the sweep wrote to has no metric yet: its points can go in as rows, after MLflow has taken
+        # (or refused) the params and tags
+        rows = self.store.metric_rows if not record.mlflow_active else None
+        client.log_batch(run_id, metrics=metrics if rows is None else [],
+                         params=[Param(k, v) for k, v in params.items()], tags=[RunTag(k, v) for k, v in tags.items()])
+        if rows is not None and not rows.write(run_id, metrics):
+            client.log_batch(run_id, metrics=metrics)
         for path in record.artifacts:
             self.store.log_artifact(run_id, path)
         if record.model_json is not None:

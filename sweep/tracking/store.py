@@ -19,6 +19,7 @@ from sweep.errors import TrackingError, first_line
 from sweep.locations import TrackingLocation
 from sweep.records import SweepIdentity
 from sweep.tracking.artifact_probe import is_local, probe_artifact_store
+from sweep.tracking.metric_rows import MetricRows
 from sweep.tracking.sqlite_file import half_created_error, prepare_sqlite
 from sweep.urls import redact_url
 
@@ -55,6 +56,8 @@ class TrackingStore:
         # the process-wide URI; the tracking process tracks one store only, so setting it is safe
         mlflow.set_tracking_uri(self.uri)
         self.experiment_id: str | None = None
+        # a new child run's metrics, written as rows on a SQLite store (MLflow's log_batch elsewhere)
+        self.metric_rows = MetricRows(self.uri) if location.scheme == "sqlite" else None
         # known from create_run: client.log_artifact would look the run up again for every file
         self.artifact_uris: dict[str, str] = {}
         # one scratch folder for the files it logs, removed at cleanup() or when the store is collected
@@ -115,6 +118,8 @@ class TrackingStore:
 
     def cleanup(self) -> None:
         self._scratch_dir.cleanup()
+        if self.metric_rows is not None:
+            self.metric_rows.close()
 
     def _find_or_create_experiment(self) -> str:
         experiment = self.client.get_experiment_by_name(self.identity.experiment)
