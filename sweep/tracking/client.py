@@ -40,14 +40,47 @@ class Recorder:
         self._run_ids: dict[int, str | None] = {}
         self._store_touched = False  # no request yet: the server has opened no store
         self.experiment_id: str | None = None  # the sweep's experiment, once connect() found it
+        # requests sent with ask(): how long each may take to be answered, and the answers come so far
+        self._asked: dict[str, float] = {}
+        self._answers: dict[str, Any] = {}
 
     def connect(self, identity: SweepIdentity) -> str:
         """Reach the tracking store and find or create the experiment; returns its id (kept as experiment_id)."""
         self.experiment_id = self.call(Connect(identity))
         return self.experiment_id
 
+    def ask(self, request: Request[Any]) -> None:
+        """Send a CALL request without waiting for its answer: answer() takes it later. A failure raises
+        TrackingError from whichever wait or look at the replies comes next."""
+        self.send(request)
+        self._asked[operation(request)] = request.reply_seconds()
+
+    def answer(self, request: type[Request[A]], *, wait: bool) -> A | None:
+        """The answer to the request of this type that ask() sent; None while it has not come (``wait=False``).
+        A Connect's answer is kept as experiment_id too."""
+        name = operation(request)
+        if name not in self._answers:
+            if wait:
+                self._answers[name] = self._wait(name, timeout=self._asked[name])
+            else:
+                self._look()
+        answer = self._answers.get(name)
+        if request is Connect and answer is not None:
+            self.experiment_id = answer
+        return answer
+
+    def experiment(self) -> str | None:
+        """The sweep's experiment id, waiting for the Connect that ask() sent if need be (a trial's code asks)."""
+        if self.experiment_id is None and operation(Connect) in self._asked:
+            self.answer(Connect, wait=True)
+        return self.experiment_id
+
     def run_id(self, number: int, timeout: float = REPLY_SECONDS) -> str | None:
-        """The child run id of a started trial, or None when the tracking store could not create it."""
+        """The child run id of a started trial, or None when the tracking store could not create it (or, with a
+        ``timeout`` of 0, has not yet answered)."""
+        if timeout == 0:
+            self._look()
+            return self._run_ids.get(number)
         deadline = time.monotonic() + timeout
         while number not in self._run_ids:
             remaining = deadline - time.monotonic()
@@ -57,11 +90,14 @@ class Recorder:
                 reply = self._transport.get(timeout=min(remaining, PARENT_CHECK_SECONDS))
             except queue.Empty:
                 continue
-            if isinstance(reply, Started):
-                self._run_ids[reply.number] = reply.run_id
+            self._take(reply, None)
         # kept until the trial is finished: fit may ask for it (trial.run_id, `mlflow: active`) before the
         # loop asks again for the trial's record; popping it here made that second ask wait REPLY_SECONDS
         return self._run_ids[number]
+
+    def started(self, number: int) -> bool:
+        """Whether the tracking process has answered the trial's StartTrial (with a run id or None)."""
+        return number in self._run_ids
 
     def close(self, status: RunStatus | None, counts: Counts, tags: dict[str, str] | None = None) -> TrackingReport:
         """End the parent run with ``status`` once every queued record is written; None leaves the
@@ -116,9 +152,24 @@ class Recorder:
                 if not self._transport.alive():
                     raise TrackingError("the tracking process stopped unexpectedly") from None
                 continue
-            if isinstance(reply, Started):
-                self._run_ids[reply.number] = reply.run_id
-            elif isinstance(reply, Failure):
-                raise TrackingError(reply.message)
-            elif isinstance(reply, Answer) and reply.operation == expected:
+            if isinstance(reply, Answer) and reply.operation == expected:
                 return reply.value
+            self._take(reply, expected)
+
+    def _look(self) -> None:
+        """Take every reply that has come, without waiting."""
+        while True:
+            try:
+                reply = self._transport.get(timeout=0)
+            except queue.Empty:
+                return
+            self._take(reply, None)
+
+    def _take(self, reply: Any, expected: str | None) -> None:
+        """Keep a reply that is not the one waited for (``expected``): a run id, or the answer to an ask()."""
+        if isinstance(reply, Started):
+            self._run_ids[reply.number] = reply.run_id
+        elif isinstance(reply, Failure):
+            raise TrackingError(reply.message)
+        elif isinstance(reply, Answer) and reply.operation in self._asked:
+            self._answers[reply.operation] = reply.value

@@ -177,9 +177,11 @@ class RecordBest(Request[None]):
     ensure: bool = False
 
     def serve(self, server: TrackingServer) -> None:
-        parent = server.connected().parent
-        write = parent.ensure_best if self.ensure else parent.record_best
-        server.guard(None, lambda: write(self.best, self.metric))
+        def write() -> None:
+            parent = server.connected().parent
+            (parent.ensure_best if self.ensure else parent.record_best)(self.best, self.metric)
+
+        server.guard(None, write)
 
 
 @dataclass(frozen=True)

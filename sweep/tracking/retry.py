@@ -14,7 +14,8 @@ RETRY_DEFAULT_SECONDS = 30.0
 
 # what a store says when it is broken rather than down: no retry can fix these, so none is spent on them
 PERMANENT_SIGNS = ("file is not a database", "no such table", "no such column", "duplicate column",
-                   "_alembic_tmp", "out-of-date database schema")
+                   "_alembic_tmp", "out-of-date database schema",
+                   "serves Connect first")  # a sweep whose start MLflow refused: its later requests have no store
 
 T = TypeVar("T")
 

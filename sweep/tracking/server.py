@@ -21,7 +21,7 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from sweep.records import Counts, SweepIdentity, TrackingReport
@@ -106,8 +106,9 @@ class TrackingServer:
                     continue
             pending.extend(drain(requests))
             # The loop waits for a child run id before it tells the trial, so a start jumps ahead of
-            # earlier trials' logging; one other request is served before looking again.
-            starts = [request for request in pending if request.delivery is Delivery.START]
+            # earlier trials' logging, never of a call (Connect, OpenParent: a new sweep's first trials start
+            # before they are answered); one other request is served before looking again.
+            starts = list(starts_before_a_call(pending))
             if starts:
                 pending = deque(request for request in pending if request.delivery is not Delivery.START)
                 for request in starts:
@@ -241,3 +242,12 @@ def exit_at_once() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def starts_before_a_call(pending: Iterable[Request[Any]]) -> Iterator[Request[Any]]:
+    """The StartTrial requests among ``pending`` that come before its first CALL."""
+    for request in pending:
+        if request.delivery is Delivery.CALL:
+            return
+        if request.delivery is Delivery.START:
+            yield request
