@@ -78,7 +78,8 @@ class Trial:
 
     def __init__(self, trial: OptunaTrial, run: TrialRun, *, sweep: str, metric: str, space: Mapping[str, Dimension],
                  fixed: Mapping[str, Any], run_id: Callable[[], str | None], workdirs: Path,
-                 should_stop: Callable[[], bool] = lambda: False, experiment_id: str | None = None,
+                 should_stop: Callable[[], bool] = lambda: False,
+                 experiment_id: Callable[[], str | None] = lambda: None,
                  storage_step_limit: int = MAX_STEP, more_objectives: Sequence[str] = ()) -> None:
         self._trial, self._run, self._metric = trial, run, metric
         self._more_objectives = tuple(more_objectives)  # the metrics of the objectives after the first
@@ -86,7 +87,7 @@ class Trial:
         self._fixed = dict(fixed)
         self._run_id, self._workdirs, self._should_stop = run_id, workdirs, should_stop
         self.sweep = sweep
-        self.experiment_id = experiment_id  # the MLflow experiment of the sweep's runs (None: not known here)
+        self._experiment_id = experiment_id
         run.params.update(self._fixed)
         run.params.update(suggest(trial, space))
 
@@ -103,6 +104,11 @@ class Trial:
     def run_id(self) -> str | None:
         """The trial's MLflow child run (None when the tracking store could not create it)."""
         return self._run_id()
+
+    @property
+    def experiment_id(self) -> str | None:
+        """The MLflow experiment of the sweep's runs (None: not known here)."""
+        return self._experiment_id()
 
     @property
     def workdir(self) -> Path:

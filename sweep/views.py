@@ -35,9 +35,10 @@ def render_opening(name: str, target: int, resumed: bool) -> str:
 def render_start(start: SweepStart) -> str:
     """The lines that follow the first once the stores are open: where the study and the runs are."""
     done = f"\n  done already:   {start.already_finished} trials" if start.resumed else ""
+    # a new sweep's first trials start before MLflow has made its parent run: the summary names it
+    parent = f", parent run {start.parent_run_id}" if start.parent_run_id is not None else ""
     return (f"  optuna storage: {start.storage}\n"
-            f"  mlflow:         {start.tracking_uri}  (experiment {start.experiment!r}, "
-            f"parent run {start.parent_run_id}){done}")
+            f"  mlflow:         {start.tracking_uri}  (experiment {start.experiment!r}{parent}){done}")
 
 
 def render_best_so_far(update: TrialUpdate) -> str:

@@ -17,7 +17,8 @@ from typing import Any
 from sweep.config import SweepConfig
 from sweep.engine.progress import SweepListener, TrialUpdate
 from sweep.engine.stopping import rule_that_holds
-from sweep.errors import StorageUnavailableError
+from sweep.engine.tracking_start import TrackingStart
+from sweep.errors import StorageUnavailableError, TrackingError
 from sweep.records import BestTrial, Counts, MlflowTime, TrialRecord, now_ms
 from sweep.states import LoopEnd, TrialState
 from sweep.study.repeats import FinishedSettings
@@ -102,8 +103,9 @@ class TrialLoop:
 
     def __init__(self, study: SweepStudy, config: SweepConfig, trainer: Trainer, recorder: Recorder,
                  listener: SweepListener, started: float, stop: StopSignal, gate: TrialGate, workdirs: Path,
-                 *, own_target: bool = False) -> None:
+                 *, own_target: bool = False, tracking_start: TrackingStart | None = None) -> None:
         self.study, self.config, self.trainer, self.recorder = study, config, trainer, recorder
+        self.tracking_start = tracking_start  # a new sweep's trials start before MLflow has answered
         self.listener, self.workdirs, self.own_target = listener, workdirs, own_target
         self.started, self.stop, self.gate = started, stop, gate
         self.tally = study.tally()  # reads every trial once; each look after, only what changed
@@ -147,6 +149,7 @@ class TrialLoop:
             if deadline is not None and time.perf_counter() >= deadline:
                 return LoopEnd.TIMEOUT
             for record in self.study.fail_dead_trials(self.tally):
+                self.mlflow_ready()
                 self.recorder.call(Reconcile([record]))  # its run ends FAILED, like the trial
             trial = self._next_trial()
             if trial is not None:
@@ -157,6 +160,12 @@ class TrialLoop:
                 return LoopEnd.FINISHED
             else:
                 time.sleep(LAST_TRIALS_SECONDS)  # others run the last trials; theirs may still fail and retry
+
+    def mlflow_ready(self) -> None:
+        """Before this thread waits for a reply of the tracking process: a new sweep's parent run is linked first
+        (until then only the linking thread reads replies; tracking_start.py)."""
+        if self.tracking_start is not None:
+            self.tracking_start.ready()
 
     def _next_trial(self) -> OptunaTrial | None:
         with self.gate:
@@ -186,14 +195,16 @@ class TrialLoop:
         clock = time.perf_counter()
         # the run id is answered once (Recorder.run_id hands it over, then forgets it): trial.run_id and the
         # record must both get it
-        child_run = functools.cache(lambda: self.recorder.run_id(trial.number))
+        child_run = functools.cache(lambda: self.mlflow_ready() or self.recorder.run_id(trial.number))
+        early = self.tracking_start is not None and self.tracking_start.ahead
         try:
             with heartbeat(trial):
                 facing = self.study.facing_trial(trial, run, sweep=self.study.name, metric=self.config.metric,
                                                  space=self.config.space, fixed=self.config.fixed,
                                                  run_id=child_run, workdirs=self.workdirs,
                                                  should_stop=lambda: self.stop.requested,
-                                                 experiment_id=self.recorder.experiment_id,
+                                                 experiment_id=lambda: self.mlflow_ready() or
+                                                 self.recorder.experiment(),
                                                  storage_step_limit=self.study.step_limit,
                                                  more_objectives=[o.metric for o in self.config.more_objectives])
                 same = self.finished_settings.find(run.params) if self.finished_settings is not None else None
@@ -219,8 +230,8 @@ class TrialLoop:
                 state, error, trace = TrialState.FAIL, raised_in_trainer(caught), traceback.format_exc()
             else:  # a stop, or a second Ctrl-C inside the trainer
                 state, error, interrupted = TrialState.FAIL, INTERRUPTED, True
-        except StorageUnavailableError:  # the storage went away during the trial (a report): the sweep stops
-            raise
+        except (StorageUnavailableError, TrackingError):  # the storage went away during the trial (a report), or
+            raise  # MLflow refused a start that was not waited for (a trial asked for its run id): the sweep stops
         except UnusableTrainer as caught:  # no later trial can do better: the sweep stops after this one
             state, error, self.unusable = TrialState.FAIL, str(caught), True
         except SystemExit as caught:  # sys.exit() in the user's code (argparse does it) ends its trial, not the sweep
@@ -231,10 +242,13 @@ class TrialLoop:
         self.trainer_seconds += trial_seconds
         if error is not None:  # the user's code may print a password it was given: none is stored
             error, trace = hide_secrets(error, self.secrets), trace and hide_secrets(trace, self.secrets)
+        # before MLflow has answered, a trial whose code did not ask for its run id is told without waiting for it
+        run_id = (self.tracking_start.run_id(trial.number)  # type: ignore[union-attr]
+                  if early and not child_run.cache_info().currsize else child_run())
         record = TrialRecord(trial.number, state, run.params or dict(trial.params), value,
                              outcome.metrics if outcome else dict(run.metrics), run.curves,
                              outcome.model_json if outcome else None, error, trace,
-                             start_ms, now_ms(), child_run(), interrupted,
+                             start_ms, now_ms(), run_id, interrupted,
                              tags=run.tags, artifacts=run.artifacts,
                              mlflow_active=self.config.trainer.logs_own_run, same_as=same_as,
                              values=values if state is TrialState.COMPLETE else None,
@@ -246,6 +260,8 @@ class TrialLoop:
         self.recorder.send(FinishTrial(record))
         self.study.tell(trial, record)
         self.trials_run += 1
+        if self.tracking_start is not None:
+            self.tracking_start.told(trial.number, run_id)
         # the census is refreshed before the next trial; until then this trial counts as finished
         self.census = self.census.after(record, self.config)
         if interrupted:

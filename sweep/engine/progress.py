@@ -14,7 +14,7 @@ from sweep.states import LoopEnd, StopRule, TrialState
 class SweepStart:
     name: str
     experiment: str
-    parent_run_id: str
+    parent_run_id: str | None  # None: a new sweep's trials start before MLflow has made its parent run
     storage: str  # redacted
     tracking_uri: str  # redacted
     target: int

@@ -13,20 +13,21 @@ from sweep.engine.loop import StopSignal, TrialLoop
 from sweep.engine.parts import Parts
 from sweep.engine.progress import SweepInterrupted, SweepListener, SweepStart, SweepSummary, WorkersFailed
 from sweep.engine.stopping import Stopped, rule_that_holds
+from sweep.engine.tracking_start import TrackingStart
 from sweep.errors import AllTrialsFailedError, NotFoundError, StorageUnavailableError
 from sweep.executors import check_executor
 from sweep.locations import StorageLocation, TrackingLocation, sweep_folder
 from sweep.records import SweepIdentity, TrackingReport
 from sweep.states import LoopEnd, SweepStatus, sweep_end
 from sweep.study.census import Census
-from sweep.study.opening import ExistingSweep, open_sweep
+from sweep.study.opening import ExistingSweep, open_started_sweep, open_sweep
 from sweep.study.sharing import TrialGate
 from sweep.study.starting import claim_name, parent_params, resumed_config
-from sweep.study.storage import grid_size, open_storage
+from sweep.study.storage import grid_size, open_storage, remove_new_journal
 from sweep.study.sweep_study import SweepStudy
 from sweep.study.warm_start import PriorTrials, read_prior
 from sweep.tracking import Recorder
-from sweep.tracking.operations import AttachParent, OpenParent, PreparePublishing, Reconcile
+from sweep.tracking.operations import AttachParent, Connect, OpenParent, PreparePublishing, Reconcile
 from sweep.trainers.base import Trainer
 from sweep.trainers.workdirs import tidy_workdirs
 from sweep.urls import redact_text
@@ -43,7 +44,9 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
     gets the plots and the best model as a pyfunc model, registered as ``register`` when given.
 
     Order matters for "nothing half-written": the config is already valid, the data is loaded and
-    split before any store is touched, and MLflow is reached before the study is created.
+    split before any store is touched, and MLflow is reached before the study is created, except by a new
+    sweep on a SQLite file of this host, whose first trials run while MLflow starts: a start MLflow refuses
+    then removes the study (tracking_start.py).
     ``parts``: the tracking transport, trainer and executor (default_parts(): what `sweep` uses).
     """
     parts = parts or composition.default_parts()
@@ -67,8 +70,8 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
             recorder.terminate()
             raise
     except BaseException:
-        if new_journal is not None and new_journal.exists() and new_journal.stat().st_size == 0:
-            new_journal.unlink()  # failed before any study was written: leave no empty store behind
+        if new_journal is not None:  # failed before the study was linked to MLflow: leave no store behind
+            remove_new_journal(new_journal)
         raise
     finally:
         stop.restore()
@@ -120,8 +123,16 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
     try:
         if held is None:  # the trials run here: only until MLflow has started has this process nothing to do
             plotting.start()
-        experiment_id = recorder.connect(SweepIdentity(name, config.experiment, tracking.explicit,
-                                                            config.run_name, dict(config.fixed)))
+        identity = SweepIdentity(name, config.experiment, tracking.explicit, config.run_name, dict(config.fixed))
+        # a new sweep whose trials run here, on a SQLite file of this host, starts them while the tracking process
+        # starts: MLflow's answers are taken between trials (tracking_start.py). A tracking server or a bucket is
+        # reached first: a wrong password or a missing bucket is named before any trial
+        early = held is None and existing is None and tracking.scheme == "sqlite"
+        experiment_id = None
+        if early:
+            recorder.ask(Connect(identity))
+        else:
+            experiment_id = recorder.connect(identity)
         # -- from here a signal only asks the loop to stop at the next epoch or trial boundary. The study
         # records the sweep and a token before the parent run exists, and the parent carries the token:
         # killed before the link is written, the next run, --resume or sync finds that parent again --
@@ -133,13 +144,18 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
                 study.fail_orphaned_trials()
             token = study.record_sweep(experiment_id, tracking)
             study.queue_start_with()  # once the config is stored: a start killed before leaves no trial behind
-            parent_run_id, _ = recorder.call(OpenParent(
+            open_parent = OpenParent(
                 existing.attrs.parent_run_id if existing is not None else None, token=token,
                 params=parent_params(config), config_yaml=config.to_yaml(),
                 tags={"sweep.status": SweepStatus.RUNNING.value, "sweep.target": str(config.trials),
                       "sweep.storage": str(location), "sweep.command": redact_text(command_line),
-                      **warm_start_tags(prior), **(environment or {}), **trainer.provenance()}))
-            study.link_parent(parent_run_id)
+                      **warm_start_tags(prior), **(environment or {}), **trainer.provenance()})
+            parent_run_id: str | None = None
+            if early:
+                recorder.ask(open_parent)
+            else:
+                parent_run_id, _ = recorder.call(open_parent)
+                study.link_parent(parent_run_id)
         except BaseException:
             if existing is None:
                 study.discard()  # nothing half-written: the name stays free
@@ -155,8 +171,20 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
                                           config.trials, study.census().finished.finished, existing is not None))
         # -- the trials: in this process, or in workers (--jobs processes, Ray tasks) --
         if held is None:
-            loop = TrialLoop(study, config, trainer, recorder, listener, started, stop, gate, sweep_folder(name))
-            status = loop.run()
+            tracking_start = TrackingStart(study, recorder) if early else None
+            loop = TrialLoop(study, config, trainer, recorder, listener, started, stop, gate, sweep_folder(name),
+                             tracking_start=tracking_start)
+            try:
+                status = loop.run()
+                if tracking_start is not None:
+                    tracking_start.settle(wait=True)  # the parent and every run id, before the end reads the study
+                    parent_run_id = tracking_start.parent_run_id
+                    if status is LoopEnd.FINISHED and stop.requested:  # a Ctrl-C while MLflow was still starting
+                        status = LoopEnd.INTERRUPTED
+            except BaseException:
+                if tracking_start is not None and tracking_start.parent_run_id is None:
+                    study.discard()  # MLflow refused the start (or it was cut short): nothing half-written
+                raise
             trainer_seconds, trials_run, errors = loop.trainer_seconds, loop.trials_run, loop.error_summary()
             failures, jobs_note = [], None
         else:
@@ -294,7 +322,8 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
     try:
         recorder = Recorder(parts.worker_transport(name, location, by_hand) if parts.worker_transport is not None
                             else parts.transport())
-        sweep = open_sweep(location, name)  # with the sweep's own heartbeat, the same for every worker
+        # with the sweep's own heartbeat, the same for every worker; one being started, once its parent run exists
+        sweep = open_started_sweep(location, name)
         config = sweep.config.replace(storage=storage_url, tracking_uri=tracking_uri,
                                       trials=trials if trials is not None else sweep.attrs.target)
         check_sampler_packages(config.sampler)

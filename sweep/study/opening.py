@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from dataclasses import dataclass
 
 import optuna
@@ -9,11 +11,15 @@ from optuna.storages import BaseStorage
 
 from sweep.config import SweepConfig
 from sweep.locations import StorageLocation
+from sweep.states import SweepStatus
 from sweep.study.attrs import SweepAttrs
 from sweep.study.optuna_internals import FrozenStudy
 from sweep.study.plain import choose_sweep
 from sweep.study.storage import HEARTBEAT_SECONDS, make_pruner, make_sampler, open_storage, storage_hint
 from sweep.study.warm_start import read_prior, with_prior
+
+STARTING_SECONDS = 120.0  # a sweep's start that has not linked its parent run after this long was cut short
+STARTING_LOOK_SECONDS = 0.2  # how often a joining worker reads a sweep being started again
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,24 @@ def open_sweep(location: StorageLocation, name: str | None, *, unfinished: bool 
     if heartbeat is None and config.heartbeat != HEARTBEAT_SECONDS and not location.is_journal:
         storage = open_storage(location, create=False, heartbeat=config.heartbeat, read_only=read_only)
     return ExistingSweep(location, storage, row.study_name, attrs, config)
+
+
+def open_started_sweep(location: StorageLocation, name: str) -> ExistingSweep:
+    """open_sweep for a worker joining the sweep: one being started (its first trials run before MLflow has made
+    its parent run) is read again until its parent run is linked. One whose start began more than
+    STARTING_SECONDS ago without a parent was cut short, and is returned as it is."""
+    sweep = open_sweep(location, name)
+    while sweep.attrs.parent_run_id is None and sweep.attrs.status == SweepStatus.STARTING.value:
+        created = sweep.attrs.created
+        if created is None or started_seconds_ago(created) > STARTING_SECONDS:
+            return sweep
+        time.sleep(STARTING_LOOK_SECONDS)
+        sweep = open_sweep(location, name)
+    return sweep
+
+
+def started_seconds_ago(created: str) -> float:
+    return (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(created)).total_seconds()
 
 
 def find_sweep(storage: BaseStorage, name: str | None, *, unfinished: bool = False) -> FrozenStudy:

@@ -74,19 +74,21 @@ def create_study(storage: BaseStorage, config: SweepConfig, name: str,
         raise name_taken(name) from None
 
 
-def record_sweep(study: optuna.Study, config: SweepConfig, experiment_id: str, tracking: TrackingLocation) -> str:
+def record_sweep(study: optuna.Study, config: SweepConfig, experiment_id: str | None,
+                 tracking: TrackingLocation) -> str:
     """What the study keeps about its sweep, written before its parent run is created: the config, where
     the runs are (never a password), the target, and the token its parent run will carry; returns the token.
 
     A sweep killed after this and before link_parent is still a sweep ("starting"): the next run,
     --resume or sync finds the parent it may have created by that token, and adopts or ends it.
+    ``experiment_id`` None: MLflow has not answered yet (link_parent writes it).
     """
     stored = SweepAttrs.read(study)
     created = stored.created or dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
     token = stored.token or uuid.uuid4().hex
     where = tracking.stored()
     replace(stored, config=config.replace(name=study.study_name).to_yaml(), token=token,
-            experiment=config.experiment, experiment_id=experiment_id, tracking_uri=where.shown,
+            experiment=config.experiment, experiment_id=experiment_id or stored.experiment_id, tracking_uri=where.shown,
             tracking_uri_has_secret=where.has_secret, metric=config.metric, direction=config.direction,
             more_objectives=[[o.metric, o.direction] for o in config.more_objectives] or None,
             target=config.trials, status=stored.status if stored.parent_run_id else SweepStatus.STARTING.value,
@@ -94,9 +96,11 @@ def record_sweep(study: optuna.Study, config: SweepConfig, experiment_id: str, t
     return token
 
 
-def link_parent(study: optuna.Study, parent_run_id: str) -> None:
-    """The study's link to its parent run, and "running"."""
-    replace(SweepAttrs.read(study), parent_run_id=parent_run_id, status=SweepStatus.RUNNING.value).write(study)
+def link_parent(study: optuna.Study, parent_run_id: str, experiment_id: str | None = None) -> None:
+    """The study's link to its parent run, and "running"; with ``experiment_id`` when record_sweep had none."""
+    stored = SweepAttrs.read(study)
+    replace(stored, parent_run_id=parent_run_id, status=SweepStatus.RUNNING.value,
+            experiment_id=experiment_id or stored.experiment_id).write(study)
 
 
 def discard_new_study(study: optuna.Study) -> None:

@@ -7,6 +7,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -86,6 +87,20 @@ def open_storage(location: StorageLocation | str | None, *, create: bool = True,
     except Exception as error:  # SQLAlchemy, OS and driver errors: one line, password hidden
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise StorageError(f"cannot open Optuna storage {location}: {redact_text(detail)}") from None
+
+
+def remove_new_journal(path: Path) -> None:
+    """A journal file this invocation created, and the trial gate's file beside it, once it holds no study (the
+    start failed and discarded its own): nothing is left behind. One another sweep wrote to meanwhile stays."""
+    if path.exists() and path.stat().st_size > 0:
+        try:
+            if CompactJournalStorage(JournalFileNoFsync(str(path), lock_obj=JournalFileOpenLock(str(path)))
+                                     ).get_all_studies():
+                return
+        except Exception:  # unreadable: not ours to judge, so it stays
+            return
+    for leftover in (path, path.with_name(path.name + ".gate")):
+        leftover.unlink(missing_ok=True)
 
 
 def open_database(location: StorageLocation, *, heartbeat: int) -> RDBStorage:

@@ -201,8 +201,9 @@ class SweepStudy:
         """On resume: trials left RUNNING by a hard kill become FAIL before new trials start."""
         fail_orphaned_trials(self._study)
 
-    def record_sweep(self, experiment_id: str, tracking: TrackingLocation) -> str:
-        """What the study keeps about its sweep, before its parent run exists; returns the parent's token."""
+    def record_sweep(self, experiment_id: str | None, tracking: TrackingLocation) -> str:
+        """What the study keeps about its sweep, before its parent run exists; returns the parent's token
+        (``experiment_id`` None: MLflow has not answered yet, link_parent writes it)."""
         return record_sweep(self._study, self.config, experiment_id, tracking)
 
     def queue_start_with(self) -> None:
@@ -213,9 +214,9 @@ class SweepStudy:
         """A trial with ``params`` queued for the next free worker (the caller holds the trial gate)."""
         return queue_trial(self._study, self.config, params)
 
-    def link_parent(self, parent_run_id: str) -> None:
-        """The study's link to its parent run, and "running"."""
-        link_parent(self._study, parent_run_id)
+    def link_parent(self, parent_run_id: str, experiment_id: str | None = None) -> None:
+        """The study's link to its parent run, and "running"; with ``experiment_id`` when record_sweep had none."""
+        link_parent(self._study, parent_run_id, experiment_id)
 
     def adopt_parent(self, parent_run_id: str, status: str) -> None:
         """The parent run `sweep sync` found or made for the sweep, and the sweep's state."""

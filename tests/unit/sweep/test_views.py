@@ -140,3 +140,5 @@ def test_the_first_line_needs_no_store_and_the_next_ones_say_where_the_sweep_is(
         "  mlflow:         sqlite:///mlflow.db  (experiment 'exp', parent run p1)",
         "  done already:   4 trials",
     ]
+    early = SweepStart("s", "exp", None, "sweep.journal", "sqlite:///mlflow.db", 20, 0, False)
+    assert render_start(early).splitlines()[1] == "  mlflow:         sqlite:///mlflow.db  (experiment 'exp')"

@@ -32,7 +32,7 @@ def make(tmp_path: Path, *, pruner=None, stop=lambda: False) -> tuple[Trial, Tri
     run = TrialRun()
     trial = Trial(study.ask(), run, sweep="demo", metric="loss", space={"x": FloatRange(0.0, 1.0)}, fixed={},
                   run_id=lambda: "run-123", workdirs=tmp_path / "sweeps" / "demo", should_stop=stop,
-                  experiment_id="7")
+                  experiment_id=lambda: "7")
     return trial, run, study
 
 
