@@ -43,8 +43,14 @@ class Connect(Request[str]):
     identity: SweepIdentity
 
     def serve(self, server: TrackingServer) -> str:
-        server.tracker = server.open_tracker(self.identity)
-        return server.tracker.store.connect()
+        tracker = server.open_tracker(self.identity)
+        try:
+            experiment_id = tracker.store.connect()
+        except BaseException:
+            tracker.store.cleanup()
+            raise
+        server.tracker = tracker  # only once connected: the requests after a refused Connect have no store
+        return experiment_id
 
     def reply_seconds(self) -> float:
         return STARTUP_SECONDS  # the first request: the server may still be importing mlflow

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
+import time
+from dataclasses import replace
+
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -9,7 +14,7 @@ from optuna.trial import TrialState
 from sweep.errors import SweepConfigError
 from sweep.locations import TrackingLocation
 from sweep.study.attrs import SweepAttrs
-from sweep.study.opening import open_sweep
+from sweep.study.opening import STARTING_SECONDS, open_started_sweep, open_sweep
 from sweep.study.starting import (
     claim_name,
     create_study,
@@ -96,3 +101,25 @@ def test_a_failed_start_never_removes_a_study_another_run_made_under_the_name(jo
     assert [s.study_name for s in storage.get_all_studies()] == ["raced"]
     assert open_sweep(journal, "raced").attrs.parent_run_id == SweepAttrs.read(theirs).parent_run_id
 
+
+
+def test_a_worker_joining_a_sweep_being_started_waits_for_its_parent_run(journal):
+    """A new sweep's first trials run before MLflow has made its parent run (engine/tracking_start.py)."""
+    study = create_study(open_storage(journal), sweep_config(), "new")
+    record_sweep(study, sweep_config(), None, TrackingLocation.resolve("sqlite:///mlflow.db"))
+    linked = threading.Timer(0.3, lambda: link_parent(study, "parent-9", "4"))
+    linked.start()
+    joined = open_started_sweep(journal, "new")
+    linked.join()
+    assert (joined.attrs.parent_run_id, joined.attrs.experiment_id, joined.attrs.status) == ("parent-9", "4",
+                                                                                             "running")
+
+
+def test_a_start_cut_short_long_ago_is_not_waited_for(journal):
+    study = create_study(open_storage(journal), sweep_config(), "old")
+    record_sweep(study, sweep_config(), None, TrackingLocation.resolve("sqlite:///mlflow.db"))
+    long_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=STARTING_SECONDS + 1)
+    replace(SweepAttrs.read(study), created=long_ago.isoformat()).write(study)
+    started = time.monotonic()
+    assert open_started_sweep(journal, "old").attrs.parent_run_id is None
+    assert time.monotonic() - started < STARTING_SECONDS / 2

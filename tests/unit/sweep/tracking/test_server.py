@@ -56,6 +56,28 @@ def test_a_start_jumps_ahead_of_earlier_trials_queued_logging():
     assert harness.replies[0] == Started(1, "run-1")
 
 
+def test_a_start_never_jumps_ahead_of_the_calls_that_open_the_sweep():
+    """A new sweep's first trials start before MLflow has answered its Connect and OpenParent (the engine's
+    tracking_start.py): their starts wait for those calls, then still jump ahead of queued logging."""
+    harness = Harness()
+    harness.server.tracker = None
+    harness.run(Connect(SweepIdentity("sweep-1", "exp", None)), OpenParent(None, {}, {}, "trials: 2\n"),
+                StartTrial(0, 0), FinishTrial(record(0)), StartTrial(1, 0), FinishTrial(record(1)),
+                Close(None, Counts(2)))
+    assert harness.tracker.calls[:5] == ["connect", "open None", "start 0", "start 1", "finish 0 run-0"]
+    assert [type(reply).__name__ for reply in harness.replies[:4]] == ["Answer", "Answer", "Started", "Started"]
+
+
+def test_requests_after_a_refused_connect_are_given_up_at_once_and_reported():
+    harness = Harness()
+    harness.server.tracker = None
+    harness.tracker.failures["connect"] = lambda: RuntimeError("cannot open the MLflow database")
+    harness.run(Connect(SweepIdentity("sweep-1", "exp", None)), StartTrial(0, 0), FinishTrial(record(0)),
+                RecordBest(best(0), "val_accuracy"), Quit())
+    assert isinstance(harness.replies[0], Failure) and harness.replies[1] == Started(0, None)
+    assert harness.clock.now == 0.0, "no retries: nothing can be written without a store"
+
+
 def test_close_serves_everything_queued_before_it_and_answers_last():
     harness = Harness()
     harness.run(StartTrial(0, 0), FinishTrial(record(0)), PublishPlots({"history.png": b"png"}, {"slice": "1 param"}),
