@@ -121,12 +121,12 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
         cleanup.callback(held.pool.close)  # however the start ends: unreleased, they end without a trial
 
     try:
-        if held is None:  # the trials run here: only until MLflow has started has this process nothing to do
+        if held is None:  # the trials run here: matplotlib loads on a thread while MLflow starts and trials run
             plotting.start()
         identity = SweepIdentity(name, config.experiment, tracking.explicit, config.run_name, dict(config.fixed))
         # a new sweep whose trials run here, on a SQLite file of this host, starts them while the tracking process
-        # starts: MLflow's answers are taken between trials (tracking_start.py). A tracking server or a bucket is
-        # reached first: a wrong password or a missing bucket is named before any trial
+        # starts: a thread links the parent run once MLflow answers (tracking_start.py). A tracking server or a
+        # bucket is reached first: a wrong password or a missing bucket is named before any trial
         early = held is None and existing is None and tracking.scheme == "sqlite"
         experiment_id = None
         if early:
