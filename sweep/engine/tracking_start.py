@@ -75,15 +75,12 @@ class TrackingStart:
         """A trial was told with ``run_id`` (None: not yet known); then what has come is linked, without waiting."""
         if run_id is None:
             self.unlinked.add(number)
-        if not self._linking.is_alive():
-            self.settle(wait=False)
+        self.settle(wait=False)
 
     def settle(self, *, wait: bool) -> None:
         """Link the run ids that have come (``wait``: all of them, once the parent is linked); raises what MLflow
         answered when it refused the start."""
-        if wait:
-            self.ready()
-        elif self._linking.is_alive():
+        if not wait and self._linking.is_alive():
             return
         self.ready()
         for number in sorted(self.unlinked):
