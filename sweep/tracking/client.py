@@ -56,23 +56,20 @@ class Recorder:
         self._asked[operation(request)] = request.reply_seconds()
 
     def answer(self, request: type[Request[A]], *, wait: bool) -> A | None:
-        """The answer to the request of this type that ask() sent; None while it has not come (``wait=False``).
-        A Connect's answer is kept as experiment_id too."""
+        """The answer to the request of this type that ask() sent; None while it has not come (``wait=False``)."""
         name = operation(request)
         if name not in self._answers:
             if wait:
                 self._answers[name] = self._wait(name, timeout=self._asked[name])
             else:
                 self._look()
-        answer = self._answers.get(name)
-        if request is Connect and answer is not None:
-            self.experiment_id = answer
+        answer: A | None = self._answers.get(name)
         return answer
 
     def experiment(self) -> str | None:
         """The sweep's experiment id, waiting for the Connect that ask() sent if need be (a trial's code asks)."""
         if self.experiment_id is None and operation(Connect) in self._asked:
-            self.answer(Connect, wait=True)
+            self.experiment_id = self.answer(Connect, wait=True)
         return self.experiment_id
 
     def run_id(self, number: int, timeout: float = REPLY_SECONDS) -> str | None:
@@ -90,7 +87,7 @@ class Recorder:
                 reply = self._transport.get(timeout=min(remaining, PARENT_CHECK_SECONDS))
             except queue.Empty:
                 continue
-            self._take(reply, None)
+            self._take(reply)
         # kept until the trial is finished: fit may ask for it (trial.run_id, `mlflow: active`) before the
         # loop asks again for the trial's record; popping it here made that second ask wait REPLY_SECONDS
         return self._run_ids[number]
@@ -154,7 +151,7 @@ class Recorder:
                 continue
             if isinstance(reply, Answer) and reply.operation == expected:
                 return reply.value
-            self._take(reply, expected)
+            self._take(reply)
 
     def _look(self) -> None:
         """Take every reply that has come, without waiting."""
@@ -163,10 +160,10 @@ class Recorder:
                 reply = self._transport.get(timeout=0)
             except queue.Empty:
                 return
-            self._take(reply, None)
+            self._take(reply)
 
-    def _take(self, reply: Any, expected: str | None) -> None:
-        """Keep a reply that is not the one waited for (``expected``): a run id, or the answer to an ask()."""
+    def _take(self, reply: Any) -> None:
+        """Keep a reply that is not the one waited for: a run id, or the answer to an ask(); a failure raises."""
         if isinstance(reply, Started):
             self._run_ids[reply.number] = reply.run_id
         elif isinstance(reply, Failure):
