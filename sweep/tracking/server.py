@@ -95,8 +95,12 @@ class TrackingServer:
 
     def serve_requests(self, requests: RequestSource, parent_alive: Callable[[], bool]) -> None:
         pending: deque[Request[Any]] = deque()
+        cut_off = False  # the sweep process died halfway through sending a request: nothing more will come
         while True:
             if not pending:
+                if cut_off:
+                    self.abandon()
+                    return
                 try:
                     pending.append(requests.get(timeout=self.poll_seconds))
                 except queue.Empty:
@@ -104,7 +108,13 @@ class TrackingServer:
                         self.abandon()
                         return
                     continue
-            pending.extend(drain(requests))
+                except (EOFError, OSError):
+                    cut_off = True
+                    continue
+            try:
+                pending.extend(drain(requests))
+            except (EOFError, OSError):
+                cut_off = True
             # The loop waits for a child run id before it tells the trial, so a start jumps ahead of
             # earlier trials' logging, never of a call (Connect, OpenParent: a new sweep's first trials start
             # before they are answered); one other request is served before looking again.
@@ -206,9 +216,20 @@ def serve(requests: RequestSource, replies: Any, parent_pid: int) -> None:
     except Exception as error:  # a broken installation: tell the loop, in one line
         replies.put(Failure(f"cannot start MLflow tracking: {error}"))
         return
+    only_the_sweep_writes(requests)
     server = TrackingServer(open_tracker, replies, retry=RetryPolicy.from_environment())
     server.loop(requests, lambda: os.getppid() == parent_pid)
     end_now(replies)
+
+
+def only_the_sweep_writes(requests: Any) -> None:
+    """Close this process's copy of the request queue's writing end (multiprocessing hands a child both ends).
+    The sweep process is then its only writer, so a sweep killed halfway through sending a request (a large trial
+    record, while this process was still importing MLflow) ends the read with EOF instead of a wait for bytes that
+    never come."""
+    writer = getattr(requests, "_writer", None)
+    if writer is not None:
+        writer.close()
 
 
 def prepare_tracking_process() -> None:
