@@ -46,6 +46,7 @@ class WorkerPool:
     processes: list[subprocess.Popen[bytes]]
     stderr_files: list[IO[bytes]]  # anonymous: closing them removes them
     held: list[int] = field(default_factory=list)  # the write ends of the held workers' pipes, until release()
+    ended_seen: set[int] = field(default_factory=set)  # the workers settle() has seen ended (by process id)
 
     def release(self) -> None:
         """Let the held workers onto the study (it exists now, and its parent run)."""
@@ -63,16 +64,23 @@ class WorkerPool:
         return sum(process.poll() is None for process in self.processes)
 
     def settle(self, timeout: float) -> None:
-        """Block until a worker ends or ``timeout`` passes: a process's pidfd is readable once it has ended."""
+        """Block until a worker ends or ``timeout`` passes: a process's pidfd is readable once it has ended. One
+        that ended since the last call (before this one could watch it) returns at once."""
+        ended = {process.pid for process in self.processes if process.poll() is not None}
+        if ended - self.ended_seen:
+            self.ended_seen |= ended
+            return
         if not hasattr(os, "pidfd_open"):  # not Linux
             time.sleep(timeout)
             return
         handles = []
         try:
             for process in self.processes:
-                if process.poll() is None:
-                    with contextlib.suppress(OSError):  # ended meanwhile (ESRCH)
+                if process.pid not in ended:
+                    try:
                         handles.append(os.pidfd_open(process.pid))
+                    except OSError:  # it ended just now (ESRCH)
+                        return
             if handles:
                 select.select(handles, [], [], timeout)
             else:

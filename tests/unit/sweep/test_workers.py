@@ -72,6 +72,19 @@ def test_a_released_worker_opens_the_sweep(tmp_path: Path, monkeypatch):
     pool.close()
 
 
+def test_settle_returns_at_once_for_a_worker_that_ended_before_it_looked():
+    """A worker can end between two looks of the sweep (here: before the first): that end wakes it too, once."""
+    pool = pool_of("pass", "import time; time.sleep(600)")
+    try:
+        pool.processes[0].wait()
+        pool.settle(600)  # a bound the test's own timeout cuts short
+        assert pool.processes[1].poll() is None and pool.ended_seen == {pool.processes[0].pid}
+    finally:
+        pool.processes[1].kill()
+        pool.wait()
+        pool.close()
+
+
 def test_settle_wakes_when_a_worker_ends():
     pool = pool_of("pass", "import time; time.sleep(600)")
     try:
