@@ -19,6 +19,7 @@ import os
 import queue
 import signal
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -111,10 +112,9 @@ class TrackingServer:
                 except (EOFError, OSError):
                     cut_off = True
                     continue
-            try:
-                pending.extend(drain(requests))
-            except (EOFError, OSError):
-                cut_off = True
+            taken, ended = drain(requests)
+            pending.extend(taken)
+            cut_off = cut_off or ended
             # The loop waits for a child run id before it tells the trial, so a start jumps ahead of
             # earlier trials' logging, never of a call (Connect, OpenParent: a new sweep's first trials start
             # before they are answered); one other request is served before looking again.
@@ -191,13 +191,16 @@ class TrackingServer:
             self.guard(None, parent.abandon)
 
 
-def drain(requests: RequestSource) -> list[Request[Any]]:
+def drain(requests: RequestSource) -> tuple[list[Request[Any]], bool]:
+    """Every request that has come, and whether the sweep's queue has ended after them."""
     out = []
     while True:
         try:
             out.append(requests.get_nowait())
         except queue.Empty:
-            return out
+            return out, False
+        except (EOFError, OSError):
+            return out, True
 
 
 # -- the child process --------------------------------------------------------------------------------
@@ -206,6 +209,8 @@ def drain(requests: RequestSource) -> list[Request[Any]]:
 def serve(requests: RequestSource, replies: Any, parent_pid: int) -> None:
     """The tracking process's entry point: settings, then mlflow, then the loop until Close or Quit; then the process
     ends at once (``replies``: a multiprocessing queue, flushed first)."""
+    only_the_sweep_writes(requests)
+    requests = PumpedRequests(requests)  # taken off the pipe from now on, while mlflow is imported
     prepare_tracking_process()
     # started with both signals blocked (signals_held): one that arrived meanwhile is now discarded, being ignored
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
@@ -216,10 +221,43 @@ def serve(requests: RequestSource, replies: Any, parent_pid: int) -> None:
     except Exception as error:  # a broken installation: tell the loop, in one line
         replies.put(Failure(f"cannot start MLflow tracking: {error}"))
         return
-    only_the_sweep_writes(requests)
     server = TrackingServer(open_tracker, replies, retry=RetryPolicy.from_environment())
     server.loop(requests, lambda: os.getppid() == parent_pid)
     end_now(replies)
+
+
+class PumpedRequests:
+    """The sweep's requests, taken off its queue by a thread of this process as they come (a RequestSource).
+
+    A new sweep's first trials run while this process imports MLflow (engine/tracking_start.py). Unread, their
+    records would fill the pipe and wait in the sweep process's own buffer, and a `kill -9` of the sweep would lose
+    records of trials its study already holds. Read at once, they are this process's to serve whatever happens to
+    the sweep. The queue's end (the sweep died halfway through a request) is an EOFError from get, at its turn."""
+
+    def __init__(self, requests: RequestSource) -> None:
+        self._taken: queue.Queue[Request[Any] | None] = queue.Queue()  # None: the sweep's queue has ended
+        threading.Thread(target=self._pump, args=(requests,), name="sweep-requests", daemon=True).start()
+
+    def _pump(self, requests: RequestSource) -> None:
+        while True:
+            try:
+                request = requests.get()
+            except Exception:  # EOFError or OSError at a half-sent request; any queue that cannot be read on
+                self._taken.put(None)
+                return
+            self._taken.put(request)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Request[Any]:
+        return self._ended_or(self._taken.get(block, timeout))
+
+    def get_nowait(self) -> Request[Any]:
+        return self._ended_or(self._taken.get_nowait())
+
+    def _ended_or(self, request: Request[Any] | None) -> Request[Any]:
+        if request is None:
+            self._taken.put(None)  # every later look finds the end too
+            raise EOFError("the sweep process ended halfway through a request")
+        return request
 
 
 def only_the_sweep_writes(requests: Any) -> None:
