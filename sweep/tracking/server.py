@@ -120,7 +120,8 @@ class TrackingServer:
             # before they are answered); one other request is served before looking again.
             starts = list(starts_before_a_call(pending))
             if starts:
-                pending = deque(request for request in pending if request.delivery is not Delivery.START)
+                jumping = {id(request) for request in starts}  # a start behind a call waits for its turn
+                pending = deque(request for request in pending if id(request) not in jumping)
                 for request in starts:
                     self.dispatch(request)
             if not pending:

@@ -68,6 +68,14 @@ def test_a_start_never_jumps_ahead_of_the_calls_that_open_the_sweep():
     assert [type(reply).__name__ for reply in harness.replies[:4]] == ["Answer", "Answer", "Started", "Started"]
 
 
+def test_a_start_behind_a_call_is_served_in_its_turn_never_dropped():
+    harness = Harness()
+    harness.run(FinishTrial(record(0)), StartTrial(1, 0), OpenParent(None, {}, {}, "trials: 3\n"), StartTrial(2, 0),
+                Close(None, Counts(1)))
+    assert harness.tracker.calls[:4] == ["start 1", "finish 0 None", "open None", "start 2"]
+    assert Started(2, "run-2") in harness.replies
+
+
 def test_requests_after_a_refused_connect_are_given_up_at_once_and_reported():
     harness = Harness()
     harness.server.tracker = None
