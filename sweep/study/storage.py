@@ -94,8 +94,7 @@ def remove_new_journal(path: Path) -> None:
     start failed and discarded its own): nothing is left behind. One another sweep wrote to meanwhile stays."""
     if path.exists() and path.stat().st_size > 0:
         try:
-            if CompactJournalStorage(JournalFileNoFsync(str(path), lock_obj=JournalFileOpenLock(str(path)))
-                                     ).get_all_studies():
+            if open_storage(StorageLocation.parse(str(path)), create=False, read_only=True).get_all_studies():
                 return
         except Exception:  # unreadable: not ours to judge, so it stays
             return
