@@ -109,7 +109,7 @@ class TrackingServer:
                         self.abandon()
                         return
                     continue
-                except (EOFError, OSError):
+                except EOFError:  # PumpedRequests: the sweep's queue ended
                     cut_off = True
                     continue
             taken, ended = drain(requests)
@@ -200,7 +200,7 @@ def drain(requests: RequestSource) -> tuple[list[Request[Any]], bool]:
             out.append(requests.get_nowait())
         except queue.Empty:
             return out, False
-        except (EOFError, OSError):
+        except EOFError:
             return out, True
 
 
