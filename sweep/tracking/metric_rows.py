@@ -91,8 +91,8 @@ class MetricRows:
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self._lock = threading.Lock()  # the hub's sessions write from threads of their own
-        self._tables: tuple[sa.Engine, sa.Table, sa.Table] | None = None
-        self._usable: bool | None = None  # None until the first write has looked at the tables
+        self._tables: tuple[sa.Engine, sa.Table, sa.Table] | None = None  # None: not usable (or not looked at)
+        self._looked = False  # the first write looks at the tables
 
     def write(self, run_id: str, metrics: Sequence[Metric]) -> bool:
         """Write ``metrics`` to a run that holds none; False (nothing written) when the batch, the tables or the
@@ -118,7 +118,8 @@ class MetricRows:
 
     def _open(self) -> tuple[sa.Engine, sa.Table, sa.Table] | None:
         with self._lock:
-            if self._usable is None:
+            if not self._looked:
+                self._looked = True
                 engine = sa.create_engine(self.uri)
                 tables = sa.MetaData()
                 try:
@@ -126,10 +127,8 @@ class MetricRows:
                     latest = sa.Table("latest_metrics", tables, autoload_with=engine)
                 except sa.exc.SQLAlchemyError:
                     points = latest = None
-                self._usable = (points is not None and latest is not None
-                                and {c.name for c in points.columns} == COLUMNS
-                                and {c.name for c in latest.columns} == COLUMNS)
-                if self._usable:
+                if (points is not None and latest is not None and {c.name for c in points.columns} == COLUMNS
+                        and {c.name for c in latest.columns} == COLUMNS):
                     self._tables = (engine, points, latest)  # type: ignore[assignment]
                 else:
                     engine.dispose()
