@@ -16,7 +16,7 @@ from sweep.constraints import feasible
 from sweep.ranking import rank_key
 from sweep.records import BestTrial, Counts, TrialRecord
 from sweep.study.attrs import PREFIX, SweepAttrs, TrialAttrs
-from sweep.study.optuna_internals import storage_of, study_id_of, trial_id_of
+from sweep.study.optuna_internals import changed_trials, storage_of, study_id_of
 
 REUSED_ATTR = PREFIX + "same_as"  # TrialAttrs.same_as as stored: looked up without reading the other attributes
 INTERRUPTED_ATTR = PREFIX + "interrupted"  # TrialAttrs.interrupted as stored
@@ -135,16 +135,13 @@ class Tally:
     def look(self) -> Census:
         """The census now: re-read the unfinished trials, then read the new ones."""
         self._ended = []
-        for _number, before in sorted(self._open.items()):
-            now = self._storage.get_trial(trial_id_of(before))
-            self._states[before.state] -= 1
-            self._settle(now)
-        while True:
-            try:
-                trial_id = self._storage.get_trial_id_from_study_id_trial_number(self._study_id, self._next)
-            except KeyError:
-                break
-            self._add(self._storage.get_trial(trial_id))
+        before = [trial for _number, trial in sorted(self._open.items())]
+        now, new = changed_trials(self._storage, self._study_id, before, self._next)
+        for was, trial in zip(before, now, strict=True):
+            self._states[was.state] -= 1
+            self._settle(trial)
+        for trial in new:
+            self._add(trial)
         self._attrs = self._storage.get_study_user_attrs(self._study_id)  # the target `sweep set` may have changed
         return self.census()
 

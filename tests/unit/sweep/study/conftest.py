@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import optuna
 from optuna.trial import TrialState
 
@@ -9,7 +13,10 @@ from sweep.config import SweepConfig
 from sweep.locations import StorageLocation
 from sweep.space import FloatRange
 from sweep.study.attrs import SweepAttrs, TrialAttrs
+from sweep.study.optuna_internals import proxy_server
+from sweep.study.proxy import Leases, gate_handler
 from sweep.study.storage import open_storage
+from tests.support.e2e import free_port
 
 
 def sweep_config(**changes: object) -> SweepConfig:
@@ -36,3 +43,16 @@ def add_trial(study: optuna.Study, state: TrialState, value: float | None = None
     if state != TrialState.RUNNING:
         study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
     return study.get_trials(deepcopy=False)[trial.number]
+
+
+@contextmanager
+def served_journal(path: Path) -> Iterator[StorageLocation]:
+    """A storage proxy with its trial gate in this process, serving a journal file at ``path``: its grpc:// location."""
+    port = free_port()
+    server = proxy_server(open_storage(StorageLocation.parse(str(path))), "127.0.0.1", port, 8)
+    server.add_generic_rpc_handlers((gate_handler(Leases()),))
+    server.start()
+    try:
+        yield StorageLocation.parse(f"grpc://127.0.0.1:{port}")
+    finally:
+        server.stop(None).wait()

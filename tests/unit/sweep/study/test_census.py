@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -14,7 +15,8 @@ from sweep.study.attrs import relink_runs
 from sweep.study.census import Tally, count_states, count_trials, record_of, take_census
 from sweep.study.optuna_internals import storage_of
 from sweep.study.storage import StaleTrials, open_storage
-from tests.unit.sweep.study.conftest import add_trial, new_sweep, sweep_config
+from tests.support import pg, redis_db
+from tests.unit.sweep.study.conftest import add_trial, new_sweep, served_journal, sweep_config
 
 
 def test_counts_running_waiting_and_finished_trials(journal):
@@ -103,11 +105,23 @@ def test_every_view_counts_a_retried_trial_once_and_its_failed_attempt_as_retrie
     assert count_trials(trials).finished + count_trials(trials).retried == len(trials)  # = the child runs
 
 
-@pytest.fixture(params=["journal", pytest.param("sqlite", marks=pytest.mark.slow)])  # SQLite: a commit per write
-def shared(request: pytest.FixtureRequest, tmp_path: Path) -> StorageLocation:
-    """A storage two loops share: each opens it on its own, as two worker processes do."""
-    where = tmp_path / "sweep.journal" if request.param == "journal" else f"sqlite:///{tmp_path / 'optuna.db'}"
-    return StorageLocation.parse(str(where))
+@pytest.fixture(params=["journal", "proxy", "redis", "postgres",
+                        pytest.param("sqlite", marks=pytest.mark.slow)])  # SQLite: a commit per write
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StorageLocation]:
+    """A storage two loops share: each opens it on its own, as two worker processes do. Each kind is read its own
+    way by a look (optuna_internals.changed_trials)."""
+    if request.param == "proxy":
+        with served_journal(tmp_path / "sweep.journal") as location:
+            yield location
+    elif request.param == "redis":
+        with redis_db.journal() as url:
+            yield StorageLocation.parse(url)
+    elif request.param == "postgres":
+        with pg.database() as url:
+            yield StorageLocation.parse(url)
+    else:
+        where = tmp_path / "sweep.journal" if request.param == "journal" else f"sqlite:///{tmp_path / 'optuna.db'}"
+        yield StorageLocation.parse(str(where))
 
 
 def second_handle(location: StorageLocation, study: optuna.Study) -> optuna.Study:
@@ -153,24 +167,24 @@ def test_tallies_of_two_loops_agree_with_a_full_recount_as_trials_finish_fail_an
     assert census.best is not None and census.best.value == 0.95
 
 
-def test_a_look_reads_the_unfinished_and_the_new_trials_only(journal):
+def test_a_look_reads_the_journal_once_however_many_trials_run(journal):
     study = new_sweep(journal)
     for value in range(40):
         add_trial(study, TrialState.COMPLETE, value / 100)
-    running = add_trial(study, TrialState.RUNNING)
+    running = [add_trial(study, TrialState.RUNNING) for _ in range(8)]
     tally = Tally(study, sweep_config())
-    storage = storage_of(study)
+    backend = storage_of(study)._backend  # type: ignore[attr-defined]
     reads: list[int] = []
-    real_get_trial = storage.get_trial
-    storage.get_trial = lambda trial_id: reads.append(trial_id) or real_get_trial(trial_id)  # type: ignore[method-assign]
-    study.tell(running.number, 0.99)
+    real_read_logs = backend.read_logs
+    backend.read_logs = lambda start: reads.append(start) or real_read_logs(start)
+    study.tell(running[0].number, 0.99)
     add_trial(study, TrialState.RUNNING)
     reads.clear()
     census = tally.look()
-    assert len(reads) == 2  # the trial that was running, and the new one: not the 40 finished ones
-    assert census.best is not None and census.best.number == running.number and census.running == 1
-    assert [trial.number for trial in tally.ended] == [running.number]
-    assert [trial.number for trial in tally.running] == [running.number + 1]
+    assert len(reads) == 2  # the trials, then the study's attributes (`sweep set`): not one read per running trial
+    assert census.best is not None and census.best.number == running[0].number and census.running == 8
+    assert [trial.number for trial in tally.ended] == [running[0].number]
+    assert [trial.number for trial in tally.running] == [trial.number for trial in running[1:]] + [48]
 
 
 def test_a_tally_starts_from_a_full_read_of_a_study_with_retries(journal):

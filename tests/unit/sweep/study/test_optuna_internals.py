@@ -6,6 +6,7 @@ private names themselves, so the message says which attribute to look for in the
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from pathlib import Path
 
@@ -15,7 +16,10 @@ from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileOpenLock
 from optuna.trial import TrialState
 
+from sweep.locations import StorageLocation
 from sweep.study import optuna_internals as internals
+from sweep.study.storage import open_storage
+from tests.unit.sweep.study.conftest import served_journal
 
 PRIVATE_MODULE_NAMES = [
     ("optuna.storages._grpc.server", "make_server"),
@@ -306,3 +310,31 @@ def test_the_compact_journal_keeps_apart_distributions_equal_only_in_value(tmp_p
     optunas = JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
     for study_id in range(3):
         assert described(storage.get_all_trials(study_id)) == described(optunas.get_all_trials(study_id))
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite", "proxy"])
+def test_changed_trials_reads_the_open_and_the_new_trials_as_a_trial_by_trial_read_does(tmp_path: Path, kind: str):
+    with contextlib.ExitStack() as stack:
+        if kind == "proxy":
+            location = stack.enter_context(served_journal(tmp_path / "sweep.journal"))
+        else:
+            location = StorageLocation.parse(str(tmp_path / "sweep.journal") if kind == "journal"
+                                             else f"sqlite:///{tmp_path / 'optuna.db'}")
+        study = optuna.create_study(study_name="s", storage=open_storage(location))
+        other = optuna.load_study(study_name="s", storage=open_storage(location))  # another worker's handle
+        storage = internals.storage_of(study)
+        for owner, attribute in {"journal": [(storage, "_replay_result"), (storage, "_thread_lock")],
+                                 "sqlite": [(storage, "_studies"), (storage, "_read_trials_from_remote_storage")],
+                                 "proxy": [(storage, "_cache")]}[kind]:
+            require(owner, attribute)
+        open_ones = [study.ask() for _ in range(3)]
+        study.tell(study.ask(), 0.5)
+        frozen = study.get_trials(deepcopy=False)
+        other.tell(open_ones[1].number, 0.7)  # changed by another worker since
+        other.tell(other.ask(), 0.8)
+        other.ask()
+        now, new = internals.changed_trials(storage, internals.study_id_of(study), frozen[:3], len(frozen))
+        truth = {trial.number: trial for trial in other.get_trials(deepcopy=False)}
+        assert now == [truth[0], truth[1], truth[2]] and now[1].state == TrialState.COMPLETE
+        assert new == [truth[4], truth[5]] and [trial.state for trial in new] == [TrialState.COMPLETE,
+                                                                                  TrialState.RUNNING]

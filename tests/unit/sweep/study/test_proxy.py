@@ -13,26 +13,21 @@ import pytest
 from sweep.errors import StorageError
 from sweep.locations import StorageLocation
 from sweep.study.optuna_internals import proxy_server
-from sweep.study.proxy import Leases, gate_handler, serve_storage
+from sweep.study.proxy import Leases, serve_storage
 from sweep.study.sharing import TrialGate
 from sweep.study.storage import open_storage
 from tests.support import redis_db
 from tests.support.e2e import free_port
-from tests.unit.sweep.study.conftest import new_sweep
+from tests.unit.sweep.study.conftest import new_sweep, served_journal
 from tests.unit.sweep.study.test_sharing import ROUNDS, count_in_turns
 
 
 @pytest.fixture
 def proxy(journal: StorageLocation) -> Iterator[StorageLocation]:
     """A storage proxy with its gate in this process, serving a journal file; its grpc:// location."""
-    port = free_port()
-    server = proxy_server(open_storage(journal), "127.0.0.1", port, 8)
-    server.add_generic_rpc_handlers((gate_handler(Leases()),))
-    server.start()
-    try:
-        yield StorageLocation.parse(f"grpc://127.0.0.1:{port}")
-    finally:
-        server.stop(None).wait()
+    assert journal.journal_path is not None
+    with served_journal(journal.journal_path) as location:
+        yield location
 
 
 def test_a_lease_is_held_by_one_owner_until_released():
