@@ -66,7 +66,7 @@ PROFILE_TOP = 20
 
 # what each worker times, per trial: (target, meaning)
 PARTS = {
-    "gate": ("sweep.study.sharing:TrialGate.__enter__", "waiting for the gate"),
+    "gate": ("sweep.study.sharing:TrialGate._acquire", "waiting for the gate (reading others' writes meanwhile)"),
     "census": ("sweep.study.census:Tally.look", "census (inside the gate)"),
     "ask": ("sweep.study.sweep_study:ask_new", "a new trial (inside the gate; a waiting retry takes Optuna's ask)"),
     "tell": ("optuna.study.study:Study.tell", "Optuna's tell"),

@@ -35,6 +35,10 @@ FAIL_FAST_TRIALS = 5  # this many trials failing with one same error, and none e
 WAIT_SECONDS = 0.5  # how often `sweep run` looks at its workers' progress, at most
 # how often a worker with no trial left to start looks at the others' last trials: the sweep ends no sooner
 LAST_TRIALS_SECONDS = 0.1
+# how often a loop looks for the trials of dead workers (a storage read of the running trials): a trial's worker
+# is found dead a heartbeat grace period after it stopped, or at once on this host, and this much later at most;
+# a loop of short trials then does not read the storage once more per trial for it
+DEAD_CHECK_SECONDS = 1.0
 INTERRUPTED = "interrupted (Ctrl-C or SIGTERM)"
 
 
@@ -112,6 +116,7 @@ class TrialLoop:
         self.census = self.tally.census()
         self.trainer_seconds = 0.0
         self.trials_run = 0
+        self.dead_check_due = 0.0  # time.monotonic() of the next look for dead workers' trials: the first at once
         self.errors: dict[str, int] = {}
         self.unusable = False  # a trial found the trainer's code at odds with the sweep (UnusableTrainer)
         self.worker = worker_id()
@@ -148,9 +153,11 @@ class TrialLoop:
                 return LoopEnd.INTERRUPTED
             if deadline is not None and time.perf_counter() >= deadline:
                 return LoopEnd.TIMEOUT
-            for record in self.study.fail_dead_trials(self.tally):
-                self.mlflow_ready()
-                self.recorder.call(Reconcile([record]))  # its run ends FAILED, like the trial
+            if time.monotonic() >= self.dead_check_due:
+                self.dead_check_due = time.monotonic() + DEAD_CHECK_SECONDS
+                for record in self.study.fail_dead_trials(self.tally):
+                    self.mlflow_ready()
+                    self.recorder.call(Reconcile([record]))  # its run ends FAILED, like the trial
             trial = self._next_trial()
             if trial is not None:
                 self.one_trial(trial)
@@ -168,7 +175,7 @@ class TrialLoop:
             self.tracking_start.ready()
 
     def _next_trial(self) -> OptunaTrial | None:
-        with self.gate:
+        with self.gate.held(while_waiting=self.tally.catch_up):  # read others' writes while another holds it
             self.census = self.tally.look()
             self._note_finished()
             if not self.census.waiting and rule_that_holds(self.census, self.config) is not None:

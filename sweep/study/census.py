@@ -16,7 +16,7 @@ from sweep.constraints import feasible
 from sweep.ranking import rank_key
 from sweep.records import BestTrial, Counts, TrialRecord
 from sweep.study.attrs import PREFIX, SweepAttrs, TrialAttrs
-from sweep.study.optuna_internals import changed_trials, storage_of, study_id_of
+from sweep.study.optuna_internals import catch_up, changed_trials, storage_of, study_id_of
 
 REUSED_ATTR = PREFIX + "same_as"  # TrialAttrs.same_as as stored: looked up without reading the other attributes
 INTERRUPTED_ATTR = PREFIX + "interrupted"  # TrialAttrs.interrupted as stored
@@ -131,6 +131,11 @@ class Tally:
     def ended(self) -> list[TrialRecord]:
         """The trials the last look saw finished for the first time (the first look: every finished one)."""
         return [record_of(trial) for trial in self._ended]
+
+    def catch_up(self) -> None:
+        """Read what other workers wrote since the last look, outside the trial gate, so that the look inside it
+        (one worker at a time) has only the last few writes left to read."""
+        catch_up(self._storage, self._study_id)
 
     def look(self) -> Census:
         """The census now: re-read the unfinished trials, then read the new ones."""

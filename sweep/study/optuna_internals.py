@@ -15,7 +15,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import optuna
 from optuna.distributions import BaseDistribution
@@ -50,6 +50,7 @@ __all__ = [
     "JournalRedisBatched",
     "StudyWithPrior",
     "ask_new",
+    "catch_up",
     "changed_trials",
     "contains",
     "database_url_of",
@@ -68,6 +69,8 @@ __all__ = [
 # stale trials (private, called by fail_stale_trials)
 STORAGE_CALLS = frozenset(name for name in vars(BaseStorage) if not name.startswith("_")) | {
     "record_heartbeat", "_get_stale_trial_ids"}
+
+T = TypeVar("T")
 
 HEARTBEAT_WITH_ASK = "Heartbeat of storage is supposed to be used with Study.optimize"
 
@@ -122,11 +125,33 @@ def changed_trials(storage: BaseStorage, study_id: int, open_trials: Sequence[Fr
     get_all_trials does, without sorting every trial. Another storage is read trial by trial. A storage that waits
     for a server that went away (patience.py) waits for the whole read.
     """
+    return _patiently(storage, _changed_trials, storage, study_id, open_trials, next_number)
+
+
+def catch_up(storage: BaseStorage, study_id: int) -> None:
+    """Read what other workers wrote to the study since the last read, into this process's copy of it (a journal's
+    replay, the proxy client's or Optuna's database cache): done outside the trial gate, it leaves the look
+    inside the gate (changed_trials) only what was written meanwhile. Nothing for another storage."""
+    _patiently(storage, _catch_up, storage, study_id)
+
+
+def _patiently(storage: BaseStorage, read: Callable[..., T], *args: Any) -> T:
     owner = storage._backend if isinstance(storage, _CachedStorage) else storage
     patience: Patience | None = getattr(owner, "patience", None)
     if patience is None:  # a journal in Redis waits in its backend's reads
-        return _changed_trials(storage, study_id, open_trials, next_number)
-    return patience.call(_changed_trials, storage, study_id, open_trials, next_number)
+        return read(*args)
+    return patience.call(read, *args)
+
+
+def _catch_up(storage: BaseStorage, study_id: int) -> None:
+    if isinstance(storage, JournalStorage):
+        with storage._thread_lock:
+            storage._sync_with_backend()
+    elif isinstance(storage, GrpcStorageProxy):
+        with storage._cache.lock:
+            storage._cache._read_trials_from_remote_storage(study_id)
+    elif isinstance(storage, _CachedStorage):
+        storage._read_trials_from_remote_storage(study_id)  # takes the cache's lock itself
 
 
 def _changed_trials(storage: BaseStorage, study_id: int, open_trials: Sequence[FrozenTrial], next_number: int
@@ -144,7 +169,7 @@ def _changed_trials(storage: BaseStorage, study_id: int, open_trials: Sequence[F
             cache._read_trials_from_remote_storage(study_id)
             return _cached_trials(cache.studies[study_id].trials, open_trials, next_number)
     if isinstance(storage, _CachedStorage):
-        storage._read_trials_from_remote_storage(study_id)  # takes the lock itself
+        storage._read_trials_from_remote_storage(study_id)  # takes the cache's lock itself
         with storage._lock:
             return _cached_trials(storage._studies[study_id].trials, open_trials, next_number)
     now = [storage.get_trial(trial._trial_id) for trial in open_trials]

@@ -102,11 +102,16 @@ class ProxyGate:
                                                   response_deserializer=_decode)
         self._key, self._owner = key, f"{owner}:{uuid.uuid4().hex[:8]}"
 
-    def acquire(self) -> None:
+    def acquire(self, while_waiting: Callable[[], None] | None = None) -> None:
+        """Hold the lease; when another worker holds it, ``while_waiting`` is called once before waiting for it."""
         import grpc
 
         request = {"key": self._key, "owner": self._owner, "lease": LEASE_SECONDS, "wait": WAIT_SECONDS}
         try:
+            if while_waiting is not None:
+                if self._acquire({**request, "wait": 0.0}, timeout=WAIT_SECONDS + LEASE_SECONDS)["granted"]:
+                    return
+                while_waiting()
             while not self._acquire(request, timeout=WAIT_SECONDS + LEASE_SECONDS)["granted"]:
                 continue
         except grpc.RpcError as error:

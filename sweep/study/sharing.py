@@ -8,7 +8,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import Any
@@ -41,6 +41,9 @@ DEAD_WORKER = "its worker process died"
 DEAD_SWEEP = "the sweep process died during this trial"
 NO_HEARTBEAT = "its worker stopped sending heartbeats"
 REDIS_POLL_SECONDS = (0.002, 0.05)  # a worker waiting at the Redis gate tries again after 2 ms, doubling to 50 ms
+# a worker waiting at the Redis gate does its waiting work (reading what others wrote) at most this often: at every
+# poll, dozens of waiters' reads would take the CPU the holder needs
+REDIS_WAITING_WORK_SECONDS = 0.1
 
 
 class TrialGate:
@@ -77,22 +80,41 @@ class TrialGate:
             self._file = open(f"{location.local_file}.gate", "a+b")  # noqa: SIM115 - held for the gate's life
 
     def __enter__(self) -> TrialGate:
-        self._patience.call(self._acquire)
+        self._patience.call(self._acquire, None)
         return self
 
-    def _acquire(self) -> None:
+    @contextmanager
+    def held(self, *, while_waiting: Callable[[], None]) -> Iterator[TrialGate]:
+        """The gate, as ``with gate:``; while another worker holds it, ``while_waiting`` is called first (and again
+        between a Redis lock's polls): work that then need not be done while this worker holds it."""
+        self._patience.call(self._acquire, while_waiting)
+        try:
+            yield self
+        finally:
+            self.__exit__()
+
+    def _acquire(self, while_waiting: Callable[[], None] | None) -> None:
         if self._file is not None:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
+            try:
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if while_waiting is not None:
+                    while_waiting()
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
         elif self._redis_lock is not None:
-            _acquire_polling(self._redis_lock)
+            _acquire_polling(self._redis_lock, while_waiting)
         elif self._proxy is not None:
-            self._proxy.acquire()
+            self._proxy.acquire(while_waiting)
         elif self._engine is not None:
             from sqlalchemy import text
 
             connection = self._engine.connect()
             try:
-                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": self._key})
+                taken = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self._key}).scalar()
+                if not taken:
+                    if while_waiting is not None:
+                        while_waiting()
+                    connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": self._key})
             except BaseException:
                 connection.close()
                 raise
@@ -131,11 +153,15 @@ class TrialGate:
             self._proxy.close()
 
 
-def _acquire_polling(lock: Any) -> None:
+def _acquire_polling(lock: Any, while_waiting: Callable[[], None] | None) -> None:
     """Take a Redis lock, trying again after a growing, jittered pause: Redis cannot wake a waiter, and with
     dozens of workers a fixed short pause would have the waiters' polls crowd out the holder's own work."""
     pause, longest = REDIS_POLL_SECONDS
+    due = time.monotonic()  # the next call of while_waiting: at once, then every REDIS_WAITING_WORK_SECONDS
     while not lock.acquire(blocking=False):
+        if while_waiting is not None and time.monotonic() >= due:
+            while_waiting()
+            due = time.monotonic() + REDIS_WAITING_WORK_SECONDS
         time.sleep(random.uniform(pause / 2, pause))
         pause = min(2 * pause, longest)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -9,6 +10,8 @@ import socket
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -20,8 +23,8 @@ from sweep.study.attrs import TrialAttrs
 from sweep.study.census import Tally
 from sweep.study.sharing import DEAD_SWEEP, DEAD_WORKER, TrialGate, fail_dead_trials, fail_orphaned_trials, worker_id
 from sweep.study.storage import open_storage
-from tests.support import pg
-from tests.unit.sweep.study.conftest import add_trial, new_sweep, sweep_config
+from tests.support import pg, redis_db
+from tests.unit.sweep.study.conftest import add_trial, new_sweep, served_journal, sweep_config
 
 ROUNDS = 40
 
@@ -125,6 +128,55 @@ def test_two_workers_behind_the_postgres_gate_lose_no_update(tmp_path: Path):
             for storage in storages:
                 storage.engine.dispose()
         assert (tmp_path / "counter").read_text() == str(2 * ROUNDS)
+
+
+@contextlib.contextmanager
+def gate_location(kind: str, tmp_path: Path) -> Iterator[StorageLocation]:
+    """Where a sweep's gate of ``kind`` lives: a journal file, a journal in Redis, the storage proxy, PostgreSQL."""
+    if kind == "redis":
+        with redis_db.journal() as url:
+            yield StorageLocation.parse(url)
+    elif kind == "proxy":
+        with served_journal(tmp_path / "sweep.journal") as location:
+            yield location
+    elif kind == "postgres":
+        with pg.database() as url:
+            yield StorageLocation.parse(url)
+    else:
+        yield StorageLocation.parse(str(tmp_path / "sweep.journal"))
+
+
+@pytest.mark.parametrize("kind", ["journal", "redis", "proxy", "postgres"])
+def test_a_worker_finding_the_gate_held_does_its_waiting_work_and_a_worker_alone_never(kind: str, tmp_path: Path):
+    with gate_location(kind, tmp_path) as location:
+        storages = [open_storage(location) for _ in range(2)]
+        holder, waiter = (TrialGate(location, storage, "demo") for storage in storages)
+        events: list[str] = []
+        try:
+            with waiter.held(while_waiting=lambda: events.append("waiting")):
+                events.append("held alone")
+            assert events == ["held alone"]
+            events.clear()
+
+            def wait_then_hold() -> None:
+                with waiter.held(while_waiting=lambda: events.append("waiting")):
+                    events.append("held")
+
+            thread = threading.Thread(target=wait_then_hold)
+            with holder:
+                thread.start()
+                deadline = time.monotonic() + 60
+                while not events and thread.is_alive() and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                assert events and set(events) == {"waiting"}  # it waits: the holder has the gate
+            thread.join(60)
+            assert not thread.is_alive() and events[-1] == "held" and set(events[:-1]) == {"waiting"}
+        finally:
+            for gate in (holder, waiter):
+                gate.close()
+            for storage in storages:
+                if hasattr(storage, "engine"):
+                    storage.engine.dispose()
 
 
 def test_a_running_trial_of_a_dead_worker_fails_and_is_retried_once(journal):
