@@ -11,10 +11,12 @@ import errno
 import json
 import os
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import optuna
@@ -105,13 +107,21 @@ def proxy_server(storage: BaseStorage, host: str, port: int, threads: int) -> An
     return make_server(storage, host, port, ThreadPoolExecutor(max_workers=threads, thread_name_prefix="proxy"))
 
 
-def ask_new(study: optuna.Study) -> optuna.Trial:
+def ask_new(study: optuna.Study, user_attrs: dict[str, Any] | None = None) -> optuna.Trial:
     """A new trial, as study.ask() makes one when no trial waits, without ask()'s look for a waiting
     trial: Optuna reads every trial of the study for it (O(n) per ask). For a caller that has just
     counted no waiting trial; one queued meanwhile is taken by the next study.ask(). Like ask(), it
-    clears the sampler's per-ask cache of the study's trials (Study._thread_local)."""
+    clears the sampler's per-ask cache of the study's trials (Study._thread_local).
+
+    ``user_attrs`` are part of the trial from its creation: one storage write (the storage's template trial), not
+    one more per attribute, which every other worker of a journal would replay too."""
     study._thread_local.cached_all_trials = None
-    return optuna.Trial(study, study._storage.create_new_trial(study._study_id))
+    template = None
+    if user_attrs:
+        template = FrozenTrial(number=-1, state=TrialState.RUNNING, value=None, datetime_start=datetime.now(),
+                               datetime_complete=None, params={}, distributions={}, user_attrs=dict(user_attrs),
+                               system_attrs={}, intermediate_values={}, trial_id=-1)
+    return optuna.Trial(study, study._storage.create_new_trial(study._study_id, template))
 
 
 def changed_trials(storage: BaseStorage, study_id: int, open_trials: Sequence[FrozenTrial], next_number: int
@@ -226,9 +236,29 @@ def fail_stale_trials_quietly(study: optuna.Study) -> None:
 
 @contextmanager
 def heartbeat_thread(trial: optuna.Trial) -> Iterator[None]:
-    """Optuna's heartbeat thread for a running trial (a no-op on a storage without heartbeats)."""
-    with get_heartbeat_thread(trial._trial_id, trial.study._storage):
+    """Optuna's heartbeat thread for a trial that has just started running (a no-op on a storage without
+    heartbeats). On a storage whose beat is a trial attribute (AttributeHeartbeat), the trial's start is its first
+    beat: the first attribute is written an interval later, not at once (a write every other worker of a journal
+    in Redis would replay, for every trial however short)."""
+    storage = trial.study._storage
+    if not isinstance(storage, AttributeHeartbeat):
+        with get_heartbeat_thread(trial._trial_id, storage):
+            yield
+        return
+    interval = storage.get_heartbeat_interval()
+    stopped = threading.Event()
+
+    def beat() -> None:
+        while not stopped.wait(interval):
+            storage.record_heartbeat(trial._trial_id)
+
+    thread = threading.Thread(target=beat, name=f"sweep-heartbeat-{trial.number}", daemon=True)
+    thread.start()
+    try:
         yield
+    finally:
+        stopped.set()
+        thread.join()
 
 
 class JournalFileNoFsync(JournalFileBackend):

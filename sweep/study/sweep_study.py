@@ -101,13 +101,15 @@ class SweepStudy:
         """The next trial, asked while the caller holds the trial gate: a WAITING trial (a retry) first when
         the caller's census saw one (``waiting``), else a new one. Its sampler stream is chosen before it
         samples anything, and it is marked as run by ``worker``, so that a dead worker's trial is failed."""
+        marked = TrialAttrs(worker=worker)
         with quiet_heartbeat_warnings():
             # Optuna looks for a waiting trial among all the study's trials: skipped when the census saw none
-            trial = self._study.ask() if waiting else ask_new(self._study)
+            trial = self._study.ask() if waiting else ask_new(self._study, marked.items())
+        if waiting:
+            marked.write(trial)
         self.streams.before_sampling(self._study, trial.number)
         if self.streams.samples_at_ask:
             trial.relative_params  # noqa: B018 - sampled now, under the gate (see SamplerStreams)
-        TrialAttrs(worker=worker).write(trial)
         return trial
 
     @property

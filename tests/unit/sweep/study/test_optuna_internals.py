@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import optuna
@@ -312,14 +314,38 @@ def test_the_compact_journal_keeps_apart_distributions_equal_only_in_value(tmp_p
         assert described(storage.get_all_trials(study_id)) == described(optunas.get_all_trials(study_id))
 
 
+@contextlib.contextmanager
+def sweep_storage(kind: str, tmp_path: Path) -> Iterator[StorageLocation]:
+    """A storage as sweep opens it: a journal file, SQLite (behind Optuna's cache), the storage proxy."""
+    if kind == "proxy":
+        with served_journal(tmp_path / "sweep.journal") as location:
+            yield location
+    else:
+        yield StorageLocation.parse(str(tmp_path / "sweep.journal") if kind == "journal"
+                                    else f"sqlite:///{tmp_path / 'optuna.db'}")
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite", "proxy"])
+def test_ask_new_with_attributes_makes_a_running_trial_holding_them_in_one_write(tmp_path: Path, kind: str):
+    with sweep_storage(kind, tmp_path) as location:
+        study = optuna.create_study(study_name="s", storage=open_storage(location))
+        journal = tmp_path / "sweep.journal"
+        lines = journal.read_text().count("\n") if journal.exists() else 0
+        before = datetime.now() - timedelta(seconds=1)
+        trial = internals.ask_new(study, {"sweep.worker": "host:1"})
+        if kind != "sqlite":
+            assert journal.read_text().count("\n") == lines + 1
+        (seen,) = optuna.load_study(study_name="s", storage=open_storage(location)).get_trials()  # another worker
+        assert seen.state == TrialState.RUNNING and seen.user_attrs == {"sweep.worker": "host:1"}
+        assert seen.datetime_start is not None and before <= seen.datetime_start <= datetime.now()
+        assert 0.0 <= trial.suggest_float("x", 0.0, 1.0) <= 1.0
+        study.tell(trial, 1.0)
+        assert study.get_trials()[0].user_attrs == {"sweep.worker": "host:1"}
+
+
 @pytest.mark.parametrize("kind", ["journal", "sqlite", "proxy"])
 def test_changed_trials_reads_the_open_and_the_new_trials_as_a_trial_by_trial_read_does(tmp_path: Path, kind: str):
-    with contextlib.ExitStack() as stack:
-        if kind == "proxy":
-            location = stack.enter_context(served_journal(tmp_path / "sweep.journal"))
-        else:
-            location = StorageLocation.parse(str(tmp_path / "sweep.journal") if kind == "journal"
-                                             else f"sqlite:///{tmp_path / 'optuna.db'}")
+    with sweep_storage(kind, tmp_path) as location:
         study = optuna.create_study(study_name="s", storage=open_storage(location))
         other = optuna.load_study(study_name="s", storage=open_storage(location))  # another worker's handle
         storage = internals.storage_of(study)

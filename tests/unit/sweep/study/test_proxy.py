@@ -116,7 +116,7 @@ def _silent_trial_of_another_machine_is_failed_and_retried(location: StorageLoca
     from optuna.trial import TrialState
 
     from sweep.study.optuna_internals import BEAT_ATTR, storage_of, storage_uses_heartbeat, trial_id_of
-    from sweep.study.sharing import fail_dead_trials, heartbeat
+    from sweep.study.sharing import fail_dead_trials
     from tests.unit.sweep.study.conftest import add_trial
 
     study = new_sweep(location)
@@ -124,9 +124,7 @@ def _silent_trial_of_another_machine_is_failed_and_retried(location: StorageLoca
     silent = add_trial(study, TrialState.RUNNING, worker="another-machine:1")
     beating = add_trial(study, TrialState.RUNNING, worker="another-machine:2")
     storage_of(study).set_trial_system_attr(trial_id_of(silent), BEAT_ATTR, time.time() - 60)  # 6 intervals ago
-    with heartbeat(optuna.Trial(study, trial_id_of(beating))):
-        pass  # one beat, now
-    assert study.get_trials()[beating.number].system_attrs[BEAT_ATTR] > time.time() - 30
+    assert BEAT_ATTR not in study.get_trials()[beating.number].system_attrs  # its start, a moment ago, is its beat
 
     records = fail_dead_trials(study)
 
@@ -167,3 +165,25 @@ def test_a_port_in_use_is_one_line_and_nothing_is_served(journal):
         port = taken.getsockname()[1]
         with pytest.raises(StorageError, match=f"cannot listen on 127.0.0.1:{port}: .*choose another --port"):
             serve_storage(journal, host="127.0.0.1", port=port, on_ready=lambda url: pytest.fail(url))
+
+
+def test_a_trials_first_attribute_beat_comes_an_interval_after_its_start_and_then_every_interval(proxy):
+    from optuna.trial import TrialState
+
+    from sweep.study.optuna_internals import BEAT_ATTR, storage_of, trial_id_of
+    from sweep.study.sharing import heartbeat
+    from tests.unit.sweep.study.conftest import add_trial
+
+    study = optuna.load_study(study_name=new_sweep(proxy).study_name, storage=open_storage(proxy, heartbeat=1))
+    started = add_trial(study, TrialState.RUNNING)
+    entered = time.time()
+    beats: list[float] = []
+    with heartbeat(optuna.Trial(study, trial_id_of(started))):
+        deadline = time.monotonic() + 60
+        while len(beats) < 2 and time.monotonic() < deadline:
+            beat = storage_of(study).get_trial(trial_id_of(started)).system_attrs.get(BEAT_ATTR)
+            if beat is not None and beat not in beats:
+                beats.append(beat)
+            time.sleep(0.02)
+    assert len(beats) == 2
+    assert beats[0] >= entered + 1 and beats[1] >= beats[0] + 1  # none at once: the start is the first beat
