@@ -85,8 +85,31 @@ def open_storage(location: StorageLocation | str | None, *, create: bool = True,
         raise StorageError(f"storage {location} needs its driver: {DRIVERS.get(location.scheme, DRIVERS['postgresql'])}"
                            ) from None
     except Exception as error:  # SQLAlchemy, OS and driver errors: one line, password hidden
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        detail = opening_failure(error)
         raise StorageError(f"cannot open Optuna storage {location}: {redact_text(detail)}") from None
+
+
+def opening_failure(error: Exception) -> str:
+    """One line saying why a storage could not be opened. Optuna reports every failed commit as "An exception is
+    raised during the commit ... e.g. exceeding max length", whatever the database said: the database's own words
+    (the innermost error) are given instead, with what to do when it refused a connection for too many of them."""
+    chain = [error]
+    while (chain[-1].__cause__ or chain[-1].__context__) is not None and len(chain) < CHAIN_LIMIT:
+        chain.append(chain[-1].__cause__ or chain[-1].__context__)  # type: ignore[arg-type]
+    refused = next((str(link) for link in reversed(chain) if any(sign in str(link) for sign in TOO_MANY)), None)
+    if refused is not None:
+        words = refused.strip().splitlines()[0].rpartition("FATAL:")[2].strip()
+        return (f"the database refused a connection: {words}; run fewer workers, raise the database's connection limit "
+                f"(max_connections), or serve the study with `sweep storage-proxy` (one process holds the connections)")
+    if isinstance(error, optuna.exceptions.StorageInternalError):
+        error = chain[-1]
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+# PostgreSQL's words when its max_connections, or a role's or a database's connection limit, is reached
+TOO_MANY = ("too many clients already", "too many connections for")
+CHAIN_LIMIT = 20  # causes followed at most (a chain is a few errors deep)
 
 
 def remove_new_journal(path: Path) -> None:

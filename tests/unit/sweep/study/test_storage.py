@@ -101,3 +101,41 @@ def test_processes_opening_a_new_postgresql_database_at_once_all_get_it(tmp_path
             go.touch()
         errors = [process.communicate(timeout=120)[1] for process in processes]
         assert all(process.returncode == 0 for process in processes), errors
+
+
+def test_a_database_refusing_connections_for_too_many_clients_says_so_and_what_to_do():
+    import psycopg
+
+    with pg.database() as url:
+        role = "sweep_test_no_connections"
+        with psycopg.connect(pg.ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f"DROP ROLE IF EXISTS {role}")
+            admin.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 0")  # refused as at max_connections
+        try:
+            with pytest.raises(StorageError) as caught:
+                open_storage(url.replace("postgres@", f"{role}@"))
+        finally:
+            with psycopg.connect(pg.ADMIN_URL, autocommit=True) as admin:
+                admin.execute(f"DROP ROLE IF EXISTS {role}")
+    message = str(caught.value)
+    assert "\n" not in message and "refused a connection: too many connections for role" in message
+    assert "sweep storage-proxy" in message and "exceeding max length" not in message
+
+
+def test_optunas_failed_commit_gives_way_to_what_the_database_said():
+    from sweep.study.storage import opening_failure
+
+    try:
+        try:
+            raise RuntimeError('FATAL:  sorry, too many clients already')
+        except RuntimeError as cause:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from cause
+    except optuna.exceptions.StorageInternalError as error:
+        assert opening_failure(error).startswith("the database refused a connection: sorry, too many clients already;")
+    try:
+        try:
+            raise ValueError("value too long for type character varying(512)")
+        except ValueError as cause:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from cause
+    except optuna.exceptions.StorageInternalError as error:
+        assert opening_failure(error) == "value too long for type character varying(512)"
