@@ -5,58 +5,21 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import optuna
 import pytest
 
+from bench.coordination import NullListener, NullRecorder, SleepTrainer  # the bench's loop: no MLflow, no wait
 from sweep.engine import loop as loop_module
 from sweep.engine.loop import StopSignal, TrialLoop
 from sweep.locations import StorageLocation
-from sweep.records import TRIAL_LOGGED_MODEL
 from sweep.study.sharing import TrialGate
 from sweep.study.starting import create_study
 from sweep.study.storage import configure_optuna, make_pruner, make_sampler, open_storage
 from sweep.study.sweep_study import SweepStudy
-from sweep.trainers.base import TrialOutcome
 from tests.unit.sweep.study.conftest import sweep_config
 
 TRIALS = 12
-
-
-class Silent:
-    """The tracking process and the listener, left out: the loop's own bookkeeping is what is looked at."""
-
-    experiment_id = None
-
-    def send(self, _request: Any) -> None:
-        return None
-
-    def call(self, _request: Any) -> None:
-        return None
-
-    def run_id(self, _number: int) -> None:
-        return None
-
-    def __getattr__(self, _name: str) -> Any:
-        return lambda *_args, **_kwargs: None
-
-
-class Quick:
-    def run(self, trial: Any) -> TrialOutcome:
-        return TrialOutcome(value=trial.params["lr"], metrics={"val_accuracy": trial.params["lr"]})
-
-    def provenance(self) -> dict[str, str]:
-        return {}
-
-    def mlflow_seconds(self) -> None:
-        return None
-
-    def model_publishing(self) -> Any:
-        return TRIAL_LOGGED_MODEL
-
-    def close(self) -> None:
-        return None
 
 
 def dead_checks(journal: StorageLocation, workdirs: Path, monkeypatch: pytest.MonkeyPatch) -> int:
@@ -72,7 +35,8 @@ def dead_checks(journal: StorageLocation, workdirs: Path, monkeypatch: pytest.Mo
                         or real(self, tally))
     gate = TrialGate(journal, storage, "demo")
     try:
-        loop = TrialLoop(study, config, Quick(), Silent(), Silent(), time.perf_counter(),  # type: ignore[arg-type]
+        loop = TrialLoop(study, config, SleepTrainer(0.0), NullRecorder(), NullListener(),  # type: ignore[arg-type]
+                         time.perf_counter(),
                          StopSignal(), gate, workdirs)
         loop.run()
     finally:

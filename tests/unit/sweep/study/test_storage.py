@@ -122,20 +122,21 @@ def test_a_database_refusing_connections_for_too_many_clients_says_so_and_what_t
     assert "sweep storage-proxy" in message and "exceeding max length" not in message
 
 
-def test_optunas_failed_commit_gives_way_to_what_the_database_said():
-    from sweep.study.storage import opening_failure
-
+def failed_commit(said: str) -> optuna.exceptions.StorageInternalError:
+    """Optuna's error for a commit the database refused, as it raises it: from the database driver's error."""
     try:
         try:
-            raise RuntimeError('FATAL:  sorry, too many clients already')
+            raise RuntimeError(said)
         except RuntimeError as cause:
             raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from cause
     except optuna.exceptions.StorageInternalError as error:
-        assert opening_failure(error).startswith("the database refused a connection: sorry, too many clients already;")
-    try:
-        try:
-            raise ValueError("value too long for type character varying(512)")
-        except ValueError as cause:
-            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from cause
-    except optuna.exceptions.StorageInternalError as error:
-        assert opening_failure(error) == "value too long for type character varying(512)"
+        return error
+
+
+def test_optunas_failed_commit_gives_way_to_what_the_database_said():
+    from sweep.study.storage import opening_failure
+
+    assert opening_failure(failed_commit("FATAL:  sorry, too many clients already")).startswith(
+        "the database refused a connection: sorry, too many clients already;")
+    assert opening_failure(failed_commit("value too long for type character varying(512)")) == \
+        "value too long for type character varying(512)"
