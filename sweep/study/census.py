@@ -92,9 +92,10 @@ class Tally:
     A finished trial never changes (Optuna refuses to update it), so after one full read a look reads
     the trials that were not finished then, and the trials numbered after the last one seen (trial
     numbers are dense: 0, 1, 2...), in one read of the storage (optuna_internals.changed_trials) however
-    large the study grows and however many trials run. Counts and the best are carried forward; a retry's failed attempt leaves the counts when the
-    retry is first seen. Nothing is kept per trial but the unfinished ones, and what a stop rule of the
-    config needs: the finished trials' numbers (stop.patience), the union of their spans (budget.seconds).
+    large the study grows and however many trials run. Counts and the best are carried forward; a retry's
+    failed attempt leaves the counts when the retry is first seen. Nothing is kept per trial but the
+    unfinished ones, and what a stop rule of the config needs: the finished trials' numbers
+    (stop.patience), the union of their spans (budget.seconds).
     """
 
     def __init__(self, study: optuna.Study, config: SweepConfig) -> None:
