@@ -50,6 +50,7 @@ __all__ = [
     "FrozenStudy",
     "JournalFileNoFsync",
     "JournalRedisBatched",
+    "StudyOfTrials",
     "StudyWithPrior",
     "ask_new",
     "catch_up",
@@ -540,6 +541,26 @@ class StudyWithPrior:
     def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list[FrozenTrial]:
         own = self._study._get_trials(deepcopy=deepcopy, states=states, use_cache=use_cache)
         return [trial for trial in self._prior if states is None or trial.state in states] + own
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
+        return self._get_trials(deepcopy=deepcopy, states=states)
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self.get_trials()
+
+
+class StudyOfTrials(optuna.Study):
+    """A study whose trials, as Optuna's plots read them (its private ``_get_trials``, get_trials, trials), are
+    ``trials``: a chosen part of its own. A Study (Optuna's plots tell one study from a list of them by type) that
+    shares everything else with ``study``, whose state it takes instead of Study.__init__ opening a storage."""
+
+    def __init__(self, study: optuna.Study, trials: list[FrozenTrial]) -> None:
+        self.__dict__.update(vars(study))
+        self._chosen = trials
+
+    def _get_trials(self, deepcopy: bool = True, states: Any = None, use_cache: bool = False) -> list[FrozenTrial]:
+        return [trial for trial in self._chosen if states is None or trial.state in states]
 
     def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
         return self._get_trials(deepcopy=deepcopy, states=states)

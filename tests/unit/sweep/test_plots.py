@@ -112,3 +112,40 @@ def test_a_log_axis_labels_a_few_major_ticks_and_no_minor_ones():
         assert all(label.get_rotation() == 30 for label in axes.get_xticklabels())
     finally:
         plt.close(figure)
+
+
+def test_a_large_study_is_drawn_as_its_best_trials_and_an_even_spread_of_the_others(monkeypatch: pytest.MonkeyPatch):
+    from sweep.study import plots
+
+    monkeypatch.setattr(plots, "DRAWN_TRIALS", 20)  # the rule at a size a test draws quickly
+    values = [((7 * number) % 60) / 60 for number in range(60)]  # every value once, out of order
+    complete = make_study(values).get_trials(deepcopy=False)
+    for maximize in (True, False):
+        drawn = plots.drawn_trials(complete, maximize=maximize)
+        numbers = [trial.number for trial in drawn]
+        assert len(drawn) == 20 and numbers == sorted(numbers)
+        best = sorted(complete, key=lambda trial: trial.values[0], reverse=maximize)[:2]  # a tenth of 20
+        assert {trial.number for trial in best} <= set(numbers)
+        assert numbers[0] == 0 and numbers[-1] >= 50  # the spread reaches across the sweep
+    assert plots.drawn_trials(complete[:20], maximize=True) == complete[:20]  # few enough: all of them
+
+
+def test_the_plots_of_a_large_study_draw_a_part_and_say_which(monkeypatch: pytest.MonkeyPatch):
+    from sweep.study import plots
+
+    monkeypatch.setattr(plots, "DRAWN_TRIALS", 20)
+    drawn: dict[str, int] = {}
+    notes: list[str] = []
+    real_parallel = plots._optuna_matplotlib()[0].plot_parallel_coordinate
+
+    def parallel(study: optuna.Study, **options: object) -> object:
+        drawn["parallel_coordinate"] = len(study.get_trials(deepcopy=False))
+        return real_parallel(study, **options)
+
+    real_png = plots._png
+    monkeypatch.setattr("optuna.visualization.matplotlib.plot_parallel_coordinate", parallel)
+    monkeypatch.setattr(plots, "_png", lambda figure: notes.extend(text.get_text() for text in figure.texts
+                                                                   if "drawn" in text.get_text()) or real_png(figure))
+    made = study_plots(make_study([0.5 + 0.001 * i for i in range(60)]))
+    assert made.skipped == {} and drawn == {"parallel_coordinate": 20}
+    assert notes == ["20 of 60 completed trials drawn: the best 2 and an even spread of the others"] * 2
