@@ -167,23 +167,20 @@ def _catch_up(storage: BaseStorage, study_id: int) -> None:
 
 def _changed_trials(storage: BaseStorage, study_id: int, open_trials: Sequence[FrozenTrial], next_number: int
                     ) -> tuple[list[FrozenTrial], list[FrozenTrial]]:
+    _catch_up(storage, study_id)  # then the trials are read from this process's copy (a thread may update it meanwhile)
     if isinstance(storage, JournalStorage):
         with storage._thread_lock:
-            storage._sync_with_backend()
             replay = storage._replay_result
             ids = replay._study_id_to_trial_ids[study_id]  # in number order
             return ([replay.get_trial(trial._trial_id) for trial in open_trials],
                     [replay.get_trial(trial_id) for trial_id in ids[next_number:]])
     if isinstance(storage, GrpcStorageProxy):
-        cache = storage._cache
-        with cache.lock:
-            cache._read_trials_from_remote_storage(study_id)
-            return _cached_trials(cache.studies[study_id].trials, open_trials, next_number)
+        with storage._cache.lock:
+            return _cached_trials(storage._cache.studies[study_id].trials, open_trials, next_number)
     if isinstance(storage, _CachedStorage):
-        storage._read_trials_from_remote_storage(study_id)  # takes the cache's lock itself
         with storage._lock:
             return _cached_trials(storage._studies[study_id].trials, open_trials, next_number)
-    now = [storage.get_trial(trial._trial_id) for trial in open_trials]
+    now = [storage.get_trial(trial._trial_id) for trial in open_trials]  # no copy here: trial by trial
     new: list[FrozenTrial] = []
     while True:
         try:
