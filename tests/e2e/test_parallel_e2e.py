@@ -197,7 +197,8 @@ def _wait_for_running_trial(storage_url: str, name: str, worker: subprocess.Pope
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for trial in pg.trials(storage_url, name):
-            if trial.state.name == "RUNNING" and \
+            # params: the trial is training (a trial is marked with its worker when created, before sampling)
+            if trial.state.name == "RUNNING" and trial.params and \
                     str(trial.user_attrs.get("sweep.worker", "")).endswith(f":{worker.pid}"):
                 return trial.number
         assert worker.poll() is None, f"the worker ended before it started a trial: {worker.communicate()}"

@@ -233,7 +233,8 @@ def wait_for_worker_running_a_trial(folder: Path, name: str, timeout: float = 12
                 study = None
             for trial in study.trials if study is not None else []:
                 worker = str(trial.user_attrs.get("sweep.worker", ""))
-                if trial.state.name == "RUNNING" and worker.rpartition(":")[2].isdigit():
+                # params: the trial is training (a trial is marked with its worker when created, before sampling)
+                if trial.state.name == "RUNNING" and trial.params and worker.rpartition(":")[2].isdigit():
                     pid = int(worker.rpartition(":")[2])
                     if b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
                         return pid

@@ -82,7 +82,9 @@ def test_two_worker_hosts_finish_a_sweep_when_one_is_cut_off_mid_trial(tmp_path)
             on_second = f":{workers[1].pid}"
 
             def second_mid_trial() -> bool:
-                return any(t.state.name == "RUNNING" and (TrialAttrs.read(t).worker or "").endswith(on_second)
+                # params: the trial is training (a trial is marked with its worker when created, before sampling)
+                return any(t.state.name == "RUNNING" and t.params
+                           and (TrialAttrs.read(t).worker or "").endswith(on_second)
                            for t in pg.trials(storage, "hosts"))
 
             # the cut must land mid-trial: the second host is held still while the study is read, so its trial
