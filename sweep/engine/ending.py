@@ -6,11 +6,11 @@ import threading
 
 from sweep.config import SweepConfig
 from sweep.engine.progress import SweepListener
-from sweep.engine.stopping import has_rules
 from sweep.records import BestTrial, ModelPublishing, TrackingReport
 from sweep.states import StopRule, SweepEnd
 from sweep.study.census import Census
 from sweep.study.plots import PLOT_MIN_TRIALS, StudyPlots
+from sweep.study.stopping import has_rules
 from sweep.study.sweep_study import SweepStudy
 from sweep.tracking import Recorder
 from sweep.tracking.operations import PublishFront, PublishModel, PublishPlots, RecordBest

@@ -9,10 +9,10 @@ from sweep.config import SweepConfig
 from sweep.engine.ending import PlotsPreload
 from sweep.engine.loop import WAIT_SECONDS, StopSignal, most_frequent
 from sweep.engine.progress import SweepListener, TrialUpdate
-from sweep.engine.stopping import rule_that_holds
 from sweep.executors import Executor, Pool
 from sweep.locations import StorageLocation, TrackingLocation
 from sweep.states import LoopEnd
+from sweep.study.stopping import rule_that_holds
 from sweep.study.sweep_study import SweepStudy, TrialSpan
 from sweep.tracking import Recorder
 from sweep.tracking.hub import HubAddress

@@ -16,13 +16,13 @@ from typing import Any
 
 from sweep.config import SweepConfig
 from sweep.engine.progress import SweepListener, TrialUpdate
-from sweep.engine.stopping import rule_that_holds
 from sweep.engine.tracking_start import TrackingStart
 from sweep.errors import StorageUnavailableError, TrackingError
 from sweep.records import BestTrial, Counts, MlflowTime, TrialRecord, now_ms
 from sweep.states import LoopEnd, TrialState
 from sweep.study.repeats import FinishedSettings
 from sweep.study.sharing import TrialGate, heartbeat, worker_id
+from sweep.study.stopping import may_start, trial_target
 from sweep.study.sweep_study import OPTUNA_PRUNED, SweepStudy
 from sweep.tracking import Recorder
 from sweep.tracking.operations import FinishTrial, Reconcile, RecordBest, RecordCounts, StartTrial
@@ -117,6 +117,7 @@ class TrialLoop:
         self.trainer_seconds = 0.0
         self.trials_run = 0
         self.dead_check_due = 0.0  # time.monotonic() of the next look for dead workers' trials: the first at once
+        self.served = study.starts_can_be_served  # a storage proxy decides the starts, until it says it does not
         self.errors: dict[str, int] = {}
         self.unusable = False  # a trial found the trainer's code at odds with the sweep (UnusableTrainer)
         self.worker = worker_id()
@@ -130,11 +131,7 @@ class TrialLoop:
     @property
     def target(self) -> int:
         """The trials the study should hold: the stored target as of the last look, else the config's."""
-        stored = self.census.target
-        if self.own_target or stored is None:
-            return self.config.trials
-        # the grid's target was capped at its size (run._capped_at_grid): past it the grid would only repeat
-        return min(stored, self.config.trials) if self.config.sampler == "grid" else stored
+        return trial_target(self.census, self.config, own_target=self.own_target)
 
     @property
     def counts(self) -> Counts:
@@ -153,12 +150,14 @@ class TrialLoop:
                 return LoopEnd.INTERRUPTED
             if deadline is not None and time.perf_counter() >= deadline:
                 return LoopEnd.TIMEOUT
-            if time.monotonic() >= self.dead_check_due:
+            look_for_dead = time.monotonic() >= self.dead_check_due
+            if look_for_dead:
                 self.dead_check_due = time.monotonic() + DEAD_CHECK_SECONDS
-                for record in self.study.fail_dead_trials(self.tally):
-                    self.mlflow_ready()
-                    self.recorder.call(Reconcile([record]))  # its run ends FAILED, like the trial
-            trial = self._next_trial()
+            trial = self._served_trial(look_for_dead) if self.served else None
+            if not self.served:  # the gate's way: no proxy decides this sweep's starts
+                if look_for_dead:
+                    self._reconcile(self.study.fail_dead_trials(self.tally))
+                trial = self._next_trial()
             if trial is not None:
                 self.one_trial(trial)
                 if self.unusable or self.failing():
@@ -174,14 +173,29 @@ class TrialLoop:
         if self.tracking_start is not None:
             self.tracking_start.ready()
 
+    def _reconcile(self, dead: list[TrialRecord]) -> None:
+        for record in dead:
+            self.mlflow_ready()
+            self.recorder.call(Reconcile([record]))  # its run ends FAILED, like the trial
+
+    def _served_trial(self, look_for_dead: bool) -> OptunaTrial | None:
+        """The next trial as the storage proxy decides it (served.py); None, and ``served`` off, where it does not
+        decide starts."""
+        start = self.study.start_served(self.gate, worker=self.worker, own_target=self.own_target,
+                                        look_for_dead=look_for_dead)
+        if start is None:
+            self.served = False
+            return None
+        self.census = start.census
+        self._reconcile(start.dead)
+        return start.trial
+
     def _next_trial(self) -> OptunaTrial | None:
         with self.gate.held(while_waiting=self.tally.catch_up):  # read others' writes while another holds it
             self.census = self.tally.look()
             self._note_finished()
-            if not self.census.waiting and rule_that_holds(self.census, self.config) is not None:
-                return None  # no new trial starts; the running ones end as usual, and a waiting one (a retry) runs
-            if not (self.census.waiting or self.census.counted < self.target):
-                return None
+            if not may_start(self.census, self.config, own_target=self.own_target):
+                return None  # the running ones end as usual
             # a WAITING trial (a retry) first, else a new one; marked as this worker's
             return self.study.ask(waiting=bool(self.census.waiting), worker=self.worker)
 

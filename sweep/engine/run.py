@@ -12,7 +12,6 @@ from sweep.engine.jobs import error_summary, start_held, supervise
 from sweep.engine.loop import StopSignal, TrialLoop
 from sweep.engine.parts import Parts
 from sweep.engine.progress import SweepInterrupted, SweepListener, SweepStart, SweepSummary, WorkersFailed
-from sweep.engine.stopping import Stopped, rule_that_holds
 from sweep.engine.tracking_start import TrackingStart
 from sweep.errors import AllTrialsFailedError, NotFoundError, StorageUnavailableError
 from sweep.executors import check_executor
@@ -23,6 +22,7 @@ from sweep.study.census import Census
 from sweep.study.opening import ExistingSweep, open_started_sweep, open_sweep
 from sweep.study.sharing import TrialGate
 from sweep.study.starting import claim_name, parent_params, resumed_config
+from sweep.study.stopping import Stopped, rule_that_holds
 from sweep.study.storage import grid_size, open_storage, remove_new_journal
 from sweep.study.sweep_study import SweepStudy
 from sweep.study.warm_start import PriorTrials, read_prior

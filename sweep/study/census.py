@@ -124,6 +124,11 @@ class Tally:
         return [trial for trial in self._open.values() if trial.state == TrialState.RUNNING]
 
     @property
+    def waiting(self) -> list[optuna.trial.FrozenTrial]:
+        """The counted trials waiting (retries) at the last look, in number order."""
+        return [trial for _number, trial in sorted(self._open.items()) if trial.state == TrialState.WAITING]
+
+    @property
     def retried(self) -> frozenset[int]:
         """The failed attempts a retry has replaced, as of the last look: each counts through its retry."""
         return frozenset(self._retried)

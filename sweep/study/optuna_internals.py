@@ -7,6 +7,7 @@ attribute that went missing. pyproject pins Optuna to the minor version CI tests
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import json
 import os
@@ -56,16 +57,22 @@ __all__ = [
     "catch_up",
     "changed_trials",
     "contains",
+    "create_trial",
     "database_url_of",
+    "fail_stale_trial_ids",
     "fail_stale_trials_quietly",
+    "heartbeat_grace",
     "heartbeat_thread",
+    "is_stale",
     "proxy_server",
     "quiet_experimental_warnings",
     "quiet_heartbeat_warnings",
     "storage_of",
     "storage_uses_heartbeat",
     "study_id_of",
+    "take_waiting",
     "trial_id_of",
+    "trial_of",
 ]
 
 # what a storage is asked by Optuna: its public interface, the heartbeat's write, and the heartbeat's query for
@@ -116,13 +123,66 @@ def ask_new(study: optuna.Study, user_attrs: dict[str, Any] | None = None) -> op
 
     ``user_attrs`` are part of the trial from its creation: one storage write (the storage's template trial), not
     one more per attribute, which every other worker of a journal would replay too."""
-    study._thread_local.cached_all_trials = None
+    return trial_of(study, create_trial(study._storage, study._study_id, user_attrs))
+
+
+def create_trial(storage: BaseStorage, study_id: int, user_attrs: dict[str, Any] | None = None) -> int:
+    """A new running trial's id; ``user_attrs`` are part of it from its creation (one write: the storage's template
+    trial)."""
     template = None
     if user_attrs:
         template = FrozenTrial(number=-1, state=TrialState.RUNNING, value=None, datetime_start=datetime.now(),
                                datetime_complete=None, params={}, distributions={}, user_attrs=dict(user_attrs),
                                system_attrs={}, intermediate_values={}, trial_id=-1)
-    return optuna.Trial(study, study._storage.create_new_trial(study._study_id, template))
+    return storage.create_new_trial(study_id, template)
+
+
+def take_waiting(storage: BaseStorage, waiting: Sequence[FrozenTrial]) -> int | None:
+    """The id of the first of the ``waiting`` trials this caller set running, as Optuna's ask takes one from the
+    queue; None when others took every one first."""
+    for trial in waiting:
+        try:
+            if storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
+                return trial._trial_id
+        except UpdateFinishedTrialError:
+            continue
+    return None
+
+
+def trial_of(study: optuna.Study, trial_id: int) -> optuna.Trial:
+    """The running trial ``trial_id`` to run in this process, as study.ask() hands it over (clearing the sampler's
+    per-ask cache of the study's trials, Study._thread_local)."""
+    study._thread_local.cached_all_trials = None
+    return optuna.Trial(study, trial_id)
+
+
+def heartbeat_grace(storage: BaseStorage) -> float | None:
+    """How long an attribute heartbeat (AttributeHeartbeat) may stay silent before its trial is stale; None for a
+    storage without one."""
+    return storage._grace if isinstance(storage, AttributeHeartbeat) and is_heartbeat_enabled(storage) else None
+
+
+def is_stale(trial: FrozenTrial, grace: float, now: float) -> bool:
+    """Whether a running trial's attribute heartbeat (else its start) is older than ``grace`` seconds at ``now``."""
+    beat = trial.system_attrs.get(BEAT_ATTR)
+    if beat is None and trial.datetime_start is not None:
+        beat = trial.datetime_start.timestamp()
+    return beat is not None and now - float(beat) > grace
+
+
+def fail_stale_trial_ids(study: optuna.Study, trial_ids: Sequence[int]) -> None:
+    """Optuna's fail_stale_trials for trials found stale elsewhere (the storage proxy's census): each becomes FAIL,
+    and the storage's stale-trial callback (the retry) runs for the ones this caller failed."""
+    storage = study._storage
+    failed = []
+    for trial_id in trial_ids:
+        with contextlib.suppress(UpdateFinishedTrialError):  # another worker failed it first
+            if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                failed.append(trial_id)
+    callback = storage.get_heartbeat_stale_trial_callback() if isinstance(storage, BaseHeartbeat) else None
+    if callback is not None:
+        for trial_id in failed:
+            callback(study, copy.deepcopy(storage.get_trial(trial_id)))
 
 
 def changed_trials(storage: BaseStorage, study_id: int, open_trials: Sequence[FrozenTrial], next_number: int
@@ -443,15 +503,9 @@ class AttributeHeartbeat(BaseHeartbeat):
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         now = time.time()
-        stale = []
-        for trial in self.get_all_trials(study_id, deepcopy=False,  # type: ignore[attr-defined]
-                                         states=(TrialState.RUNNING,)):
-            beat = trial.system_attrs.get(BEAT_ATTR)
-            if beat is None and trial.datetime_start is not None:
-                beat = trial.datetime_start.timestamp()
-            if beat is not None and now - float(beat) > self._grace:
-                stale.append(trial._trial_id)
-        return stale
+        return [trial._trial_id for trial in self.get_all_trials(study_id, deepcopy=False,  # type: ignore[attr-defined]
+                                                                  states=(TrialState.RUNNING,))
+                if is_stale(trial, self._grace, now)]
 
     def get_heartbeat_interval(self) -> int | None:
         return self._interval

@@ -5,7 +5,8 @@ holding connections to the database. Workers count the trials and ask for one un
 exactly the target starts (sharing.TrialGate); the proxy process is the one place every such worker
 reaches, so it serves that lock too, as a second gRPC service on the same port: a lease per sweep,
 given to one worker at a time. A lease runs out on its own (LEASE_SECONDS) so a worker killed while
-holding it delays the others, never blocks them for good.
+holding it delays the others, never blocks them for good. The same service decides trial starts for
+its workers in one call each, without the lease (served.py).
 """
 
 from __future__ import annotations
@@ -15,11 +16,23 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweep.errors import StorageError
 from sweep.locations import StorageLocation
 from sweep.study.optuna_internals import proxy_server, quiet_experimental_warnings
+from sweep.study.served import (
+    StartReply,
+    StartRequest,
+    StartService,
+    decode_reply,
+    decode_request,
+    encode_reply,
+    encode_request,
+)
+
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
 
 SERVICE = "sweep.TrialGate"  # beside Optuna's optuna.StorageService on the proxy's port
 LEASE_SECONDS = 30.0  # a gate holder's lease: the count and one ask take far less; a dead holder's runs out
@@ -70,8 +83,9 @@ def _decode(data: bytes) -> dict[str, Any]:
     return json.loads(data.decode())
 
 
-def gate_handler(leases: Leases) -> Any:
-    """The gate as a gRPC service (JSON messages: no generated code to keep in step with grpcio)."""
+def gate_handler(leases: Leases, starts: StartService) -> Any:
+    """The gate as a gRPC service (JSON messages: no generated code to keep in step with grpcio), and the starts
+    the proxy decides for its workers (served.py)."""
     import grpc
 
     def acquire(request: dict[str, Any], _context: Any) -> dict[str, Any]:
@@ -84,6 +98,9 @@ def gate_handler(leases: Leases) -> Any:
     methods = {name: grpc.unary_unary_rpc_method_handler(function, request_deserializer=_decode,
                                                          response_serializer=_encode)
                for name, function in (("Acquire", acquire), ("Release", release))}
+    methods["Start"] = grpc.unary_unary_rpc_method_handler(lambda request, _context: starts.start(request),
+                                                           request_deserializer=decode_request,
+                                                           response_serializer=encode_reply)
     return grpc.method_handlers_generic_handler(SERVICE, methods)
 
 
@@ -100,7 +117,10 @@ class ProxyGate:
                                                   response_deserializer=_decode)
         self._release = self._channel.unary_unary(f"/{SERVICE}/Release", request_serializer=_encode,
                                                   response_deserializer=_decode)
+        self._start = self._channel.unary_unary(f"/{SERVICE}/Start", request_serializer=encode_request,
+                                                response_deserializer=decode_reply)
         self._key, self._owner = key, f"{owner}:{uuid.uuid4().hex[:8]}"
+        self.serves_starts = True  # until the proxy says it does not (an older `sweep storage-proxy`)
 
     def acquire(self, while_waiting: Callable[[], None] | None = None) -> None:
         """Hold the lease; when another worker holds it, ``while_waiting`` is called once before waiting for it."""
@@ -119,6 +139,23 @@ class ProxyGate:
                 raise StorageError(f"the storage proxy at {self._location} serves no trial gate (started with "
                                    f"Optuna's own run_grpc_proxy_server?): serve the storage with "
                                    f"`sweep storage-proxy`, so parallel workers start exactly the target") from None
+            raise StorageError(f"the storage proxy at {self._location} stopped answering: {error.code().name}; "
+                               f"restart it, then `sweep run --resume`") from None
+
+    def start(self, request: StartRequest) -> StartReply | None:
+        """A trial started by the proxy for this worker (served.py); None when the proxy decides no starts (the
+        caller then takes the gate)."""
+        import grpc
+
+        try:
+            return self._start(request, timeout=LEASE_SECONDS)
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.UNIMPLEMENTED:
+                self.serves_starts = False
+                return None
+            if error.code() == grpc.StatusCode.UNKNOWN:  # the proxy's own failure: its details say what
+                raise StorageError(f"the storage proxy at {self._location} could not start a trial: "
+                                   f"{error.details()}") from None
             raise StorageError(f"the storage proxy at {self._location} stopped answering: {error.code().name}; "
                                f"restart it, then `sweep run --resume`") from None
 
@@ -145,17 +182,24 @@ def serve_storage(location: StorageLocation, *, host: str, port: int, on_ready: 
     check_bindable(host, port)  # before grpcio tries: its own failure is a log line on stderr and a vague error
     storage = get_storage(open_storage(location))  # an RDB storage gets Optuna's in-process cache, as Optuna advises
     try:
-        with quiet_experimental_warnings():
-            server = proxy_server(storage, host, port, threads)
+        server = storage_server(storage, host, port, threads)
     except RuntimeError:  # taken between the check and now
         raise StorageError(f"cannot listen on {host}:{port}: choose another port with --port") from None
-    server.add_generic_rpc_handlers((gate_handler(Leases()),))
     server.start()
     try:
         on_ready(f"grpc://{_reachable_host(host)}:{port}")
         server.wait_for_termination()
     finally:
         server.stop(STOP_GRACE_SECONDS).wait()
+
+
+def storage_server(storage: BaseStorage, host: str, port: int, threads: int) -> Any:
+    """Optuna's proxy server for ``storage`` on host:port, with the trial gate and the served starts beside it; not
+    started yet. RuntimeError when the port cannot be bound."""
+    with quiet_experimental_warnings():
+        server = proxy_server(storage, host, port, threads)
+    server.add_generic_rpc_handlers((gate_handler(Leases(), StartService(storage)),))
+    return server
 
 
 def check_bindable(host: str, port: int) -> None:

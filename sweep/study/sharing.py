@@ -8,7 +8,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import Any
@@ -25,6 +25,7 @@ from sweep.records import TrialRecord
 from sweep.study.attrs import TrialAttrs
 from sweep.study.census import record_of
 from sweep.study.optuna_internals import (
+    fail_stale_trial_ids,
     fail_stale_trials_quietly,
     heartbeat_thread,
     storage_of,
@@ -35,6 +36,7 @@ from sweep.study.patience import Patience, lost_connection
 from sweep.study.proxy import LEASE_SECONDS as GATE_LEASE_SECONDS
 from sweep.study.proxy import ProxyGate
 from sweep.study.remote import redis_url
+from sweep.study.served import StartReply, StartRequest
 from sweep.study.storage import STALE_TRIALS
 
 DEAD_WORKER = "its worker process died"
@@ -146,6 +148,13 @@ class TrialGate:
             finally:
                 connection.close()
 
+    def start(self, request: StartRequest) -> StartReply | None:
+        """A trial start the storage proxy decides for this worker (served.py), without this gate; None where no
+        proxy decides starts (any other storage, or a proxy that does not): take the gate instead."""
+        if self._proxy is None or not self._proxy.serves_starts:
+            return None
+        return self._patience.call(self._proxy.start, request)
+
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
@@ -180,22 +189,42 @@ def fail_dead_trials(study: optuna.Study, running: list[optuna.trial.FrozenTrial
     RDB storages: Optuna's heartbeat. Any storage: a trial whose worker ran on this machine and is
     no longer alive (the journal file has no heartbeat; this covers --jobs on one machine).
     """
-    storage = storage_of(study)
-    if storage_uses_heartbeat(storage):
+    if storage_uses_heartbeat(storage_of(study)):
         fail_stale_trials_quietly(study)
-    host = socket.gethostname()
     if running is None:
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    for trial in running:
-        owner_host, _, pid = str(TrialAttrs.read(trial).worker or "").rpartition(":")
+    fail_trials_of_gone_workers(study, [(trial_id_of(trial), str(TrialAttrs.read(trial).worker or ""))
+                                        for trial in running])
+    return failed_records()
+
+
+def fail_found_dead(study: optuna.Study, stale: Sequence[int], on_host: Sequence[tuple[int, str]]
+                    ) -> list[TrialRecord]:
+    """Fail (and retry once) the trials the storage proxy's census found (served.py): those whose heartbeat went
+    silent, and those of this host whose worker process is gone; returns them, for their runs."""
+    fail_stale_trial_ids(study, stale)
+    fail_trials_of_gone_workers(study, on_host)
+    return failed_records()
+
+
+def fail_trials_of_gone_workers(study: optuna.Study, running: Sequence[tuple[int, str]]) -> None:
+    """Of the running trials (trial id, worker), fail those whose worker ran on this host and is no longer alive."""
+    storage = storage_of(study)
+    host = socket.gethostname()
+    for trial_id, worker in running:
+        owner_host, _, pid = worker.rpartition(":")
         if owner_host != host or not pid.isdigit() or int(pid) == os.getpid() or process_alive(int(pid)):
             continue
         try:
-            TrialAttrs(error=DEAD_WORKER).write_to_storage(storage, trial_id_of(trial))
-            if storage.set_trial_state_values(trial_id_of(trial), TrialState.FAIL):
-                STALE_TRIALS(study, storage.get_trial(trial_id_of(trial)))
+            TrialAttrs(error=DEAD_WORKER).write_to_storage(storage, trial_id)
+            if storage.set_trial_state_values(trial_id, TrialState.FAIL):
+                STALE_TRIALS(study, storage.get_trial(trial_id))
         except UpdateFinishedTrialError:
             continue  # another worker failed it first
+
+
+def failed_records() -> list[TrialRecord]:
+    """The trials this process failed as dead since the last call (STALE_TRIALS), as records for their runs."""
     return [replace(record_of(trial), state=states.TrialState.FAIL, error=TrialAttrs.read(trial).error or NO_HEARTBEAT)
             for trial in STALE_TRIALS.take_failed()]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import math
+import socket
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -33,11 +34,20 @@ from sweep.study.attrs import SweepAttrs, TrialAttrs, relink_runs
 from sweep.study.census import Census, Tally, is_feasible, optuna_state, record_of, take_census
 from sweep.study.full_trial import FullTrial
 from sweep.study.opening import ExistingSweep
-from sweep.study.optuna_internals import ask_new, database_url_of, quiet_heartbeat_warnings, storage_of, trial_id_of
+from sweep.study.optuna_internals import (
+    ask_new,
+    database_url_of,
+    heartbeat_grace,
+    quiet_heartbeat_warnings,
+    storage_of,
+    trial_id_of,
+    trial_of,
+)
 from sweep.study.plots import StudyPlots, preload_plotting, study_plots
 from sweep.study.queue import QueuedTrial, queue_start_with, queue_trial
 from sweep.study.seeding import SamplerStreams
-from sweep.study.sharing import fail_dead_trials, fail_orphaned_trials
+from sweep.study.served import StartRequest
+from sweep.study.sharing import TrialGate, fail_dead_trials, fail_found_dead, fail_orphaned_trials
 from sweep.study.starting import create_study, discard_new_study, link_parent, record_sweep
 from sweep.study.warm_start import PriorTrials
 from sweep.trial import MAX_STEP, OptunaTrial, Trial, TrialRun
@@ -45,6 +55,16 @@ from sweep.trial import MAX_STEP, OptunaTrial, Trial, TrialRun
 OPTUNA_PRUNED = optuna.TrialPruned  # what an unchanged Optuna objective raises to prune: as sweep.TrialPruned
 DATABASE_STEP_LIMIT = 2**31 - 1  # Optuna's RDB schema keeps an intermediate value's step as INTEGER
 UNKNOWN_ERROR = "unknown error"  # a failed trial that kept no error (killed before it could write one)
+
+
+@dataclass(frozen=True)
+class ServedStart:
+    """A start the storage proxy decided: the census it decided from, the trial to run (None: none starts), and the
+    dead workers' trials its look found, failed here (records for their runs)."""
+
+    census: Census
+    trial: OptunaTrial | None
+    dead: list[TrialRecord]
 
 
 @dataclass(frozen=True)
@@ -63,6 +83,7 @@ class SweepStudy:
         self._study = study
         self.config = config
         self.streams = SamplerStreams(config)  # no two processes (or starts) replay one sampler sequence
+        self._config_text: str | None = None  # the config as YAML, sent with each start a storage proxy decides
 
     @classmethod
     def create(cls, storage: BaseStorage, config: SweepConfig, name: str,
@@ -111,6 +132,33 @@ class SweepStudy:
         if self.streams.samples_at_ask:
             trial.relative_params  # noqa: B018 - sampled now, under the gate (see SamplerStreams)
         return trial
+
+    @property
+    def starts_can_be_served(self) -> bool:
+        """Whether a storage proxy may decide this sweep's trial starts (served.py): not when a trial must sample
+        under the gate (QMC), nor with ``repeats: reuse`` (a loop notes the trials its own looks saw finish)."""
+        return not self.streams.samples_at_ask and self.config.repeats != "reuse"
+
+    def start_served(self, gate: TrialGate, *, worker: str, own_target: bool, look_for_dead: bool
+                     ) -> ServedStart | None:
+        """The next trial as the storage proxy decides it (served.py), with the census it decided from, instead of
+        a look and an ask under the gate; None where the gate's storage decides no starts (take the gate then).
+        ``look_for_dead``: the proxy also names dead workers' trials, failed (and retried once) here."""
+        if self._config_text is None:
+            self._config_text = self.config.to_yaml()
+        storage = storage_of(self._study)
+        grace = heartbeat_grace(storage) if look_for_dead else None
+        reply = gate.start(StartRequest(self.name, worker, self._config_text, own_target, grace,
+                                        socket.gethostname() if look_for_dead else None))
+        if reply is None:
+            return None
+        dead = fail_found_dead(self._study, reply.stale, reply.on_host) if look_for_dead else []
+        trial = None
+        if reply.trial_id is not None:
+            with quiet_heartbeat_warnings():
+                trial = trial_of(self._study, reply.trial_id)
+            self.streams.before_sampling(self._study, trial.number)
+        return ServedStart(reply.census, trial, dead)
 
     @property
     def step_limit(self) -> int:

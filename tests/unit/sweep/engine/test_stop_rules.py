@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from sweep.config import SweepConfig
-from sweep.engine.stopping import rule_that_holds
 from sweep.records import BestTrial, Counts
 from sweep.space import FloatRange
 from sweep.states import StopRule
 from sweep.study.census import Census, SpanUnion
+from sweep.study.stopping import rule_that_holds
 from tests.support import e2e, inprocess
 
 # the objective of trial N is VALUES[N]: trial 1 is the best, none after it does better

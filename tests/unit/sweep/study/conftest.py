@@ -13,8 +13,7 @@ from sweep.config import SweepConfig
 from sweep.locations import StorageLocation
 from sweep.space import FloatRange
 from sweep.study.attrs import SweepAttrs, TrialAttrs
-from sweep.study.optuna_internals import proxy_server
-from sweep.study.proxy import Leases, gate_handler
+from sweep.study.proxy import storage_server
 from sweep.study.storage import open_storage
 from tests.support.e2e import free_port
 
@@ -49,8 +48,7 @@ def add_trial(study: optuna.Study, state: TrialState, value: float | None = None
 def served_journal(path: Path) -> Iterator[StorageLocation]:
     """A storage proxy with its trial gate in this process, serving a journal file at ``path``: its grpc:// location."""
     port = free_port()
-    server = proxy_server(open_storage(StorageLocation.parse(str(path))), "127.0.0.1", port, 8)
-    server.add_generic_rpc_handlers((gate_handler(Leases()),))
+    server = storage_server(open_storage(StorageLocation.parse(str(path))), "127.0.0.1", port, 8)
     server.start()
     try:
         yield StorageLocation.parse(f"grpc://127.0.0.1:{port}")

@@ -1,4 +1,5 @@
-"""The config's rules that end a sweep before its trial target (stop:, budget:), decided from the study's census.
+"""Whether a sweep starts another trial: its trial target, and the config's rules that end it before the target
+(stop:, budget:), decided from the study's census.
 
 Every loop (`--jobs` processes, `sweep worker`s, Ray tasks) and the end of the sweep decide from the census,
 never from what one process saw: they all reach the same decision, and a resumed sweep re-evaluates it (a rule
@@ -57,3 +58,23 @@ def has_rules(config: SweepConfig) -> bool:
     """Whether the config has any rule that can end the sweep early."""
     return any(value is not None for value in (config.stop_patience, config.stop_target, config.budget_seconds,
                                                config.budget_trial_seconds))
+
+
+def trial_target(census: Census, config: SweepConfig, *, own_target: bool) -> int:
+    """The trials the study should hold: the target the study stored at the census's look (`sweep set NAME
+    --trials M` changes it), else the config's; ``own_target`` (a `sweep worker --trials N`) keeps the config's."""
+    stored = census.target
+    if own_target or stored is None:
+        return config.trials
+    # the grid's target was capped at its size (run._capped_at_grid): past it the grid would only repeat
+    return min(stored, config.trials) if config.sampler == "grid" else stored
+
+
+def may_start(census: Census, config: SweepConfig, *, own_target: bool) -> bool:
+    """Whether one more trial starts after ``census``: a waiting one (a retry) always runs; a new one while no stop
+    rule holds and the target is not met. Every loop decides by this, and so does the storage proxy that decides
+    for its workers (served.py)."""
+    if census.waiting:
+        return True
+    return rule_that_holds(census, config) is None and census.counted < trial_target(census, config,
+                                                                                      own_target=own_target)
