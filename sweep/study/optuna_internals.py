@@ -25,12 +25,15 @@ from optuna.distributions import BaseDistribution
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage, GrpcStorageProxy, JournalStorage, RDBStorage, fail_stale_trials
 from optuna.storages._cached_storage import _CachedStorage
+from optuna.storages._grpc.auto_generated import api_pb2
 from optuna.storages._grpc.server import make_server
+from optuna.storages._grpc.servicer import _from_proto_trial, _to_proto_trial
 from optuna.storages._heartbeat import BaseHeartbeat, get_heartbeat_thread, is_heartbeat_enabled
 from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 from optuna.storages.journal._file import get_lock_file
 from optuna.storages.journal._storage import JournalOperation
 from optuna.study._frozen import FrozenStudy  # what storage.get_all_studies() returns
+from optuna.study._tell import _tell_with_warning
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.errors import StorageError
@@ -71,8 +74,11 @@ __all__ = [
     "storage_uses_heartbeat",
     "study_id_of",
     "take_waiting",
+    "tell_without_reading_back",
+    "trial_from_bytes",
     "trial_id_of",
     "trial_of",
+    "trial_to_bytes",
 ]
 
 # what a storage is asked by Optuna: its public interface, the heartbeat's write, and the heartbeat's query for
@@ -149,11 +155,33 @@ def take_waiting(storage: BaseStorage, waiting: Sequence[FrozenTrial]) -> int | 
     return None
 
 
-def trial_of(study: optuna.Study, trial_id: int) -> optuna.Trial:
+def trial_of(study: optuna.Study, trial_id: int, as_started: FrozenTrial | None = None) -> optuna.Trial:
     """The running trial ``trial_id`` to run in this process, as study.ask() hands it over (clearing the sampler's
-    per-ask cache of the study's trials, Study._thread_local)."""
+    per-ask cache of the study's trials, Study._thread_local). ``as_started``: the trial as whoever started it read
+    it (the storage proxy), which optuna.Trial then reads instead of asking the storage (a client of the proxy)."""
     study._thread_local.cached_all_trials = None
+    storage = study._storage
+    if as_started is not None and isinstance(storage, BeatingProxyStorage):
+        storage.hand_over(as_started)
     return optuna.Trial(study, trial_id)
+
+
+def tell_without_reading_back(study: optuna.Study, trial: optuna.Trial, values: float | Sequence[float] | None,
+                              state: TrialState) -> None:
+    """Study.tell without what it does after the tell: read the finished trial back from the storage for its return
+    value (a round trip to a server, a journal's sync), which the caller does not use."""
+    _tell_with_warning(study=study, trial=trial, value_or_values=values, state=state)
+
+
+def trial_to_bytes(trial: FrozenTrial) -> bytes:
+    """A trial as the storage proxy sends one (Optuna's own message)."""
+    return _to_proto_trial(trial).SerializeToString()
+
+
+def trial_from_bytes(data: bytes) -> FrozenTrial:
+    message = api_pb2.Trial()
+    message.ParseFromString(data)
+    return _from_proto_trial(message)
 
 
 def heartbeat_grace(storage: BaseStorage) -> float | None:
@@ -530,6 +558,18 @@ class BeatingProxyStorage(GrpcStorageProxy, AttributeHeartbeat):
                  callback: Callable[[optuna.Study, FrozenTrial], None] | None) -> None:
         super().__init__(host=host, port=port)
         self._set_heartbeat(heartbeat, callback)
+        self._handed: FrozenTrial | None = None
+
+    def hand_over(self, trial: FrozenTrial) -> None:
+        """The trial the proxy has just started for this worker, as it sent it: the next read of it (optuna.Trial
+        reads its trial once when made) takes this instead of a round trip."""
+        self._handed = trial
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        handed, self._handed = self._handed, None
+        if handed is not None and handed._trial_id == trial_id:
+            return handed
+        return super().get_trial(trial_id)
 
 
 class JournalRedisBatched(JournalRedisBackend):

@@ -18,6 +18,7 @@ looks saw finish) keep the gate (SweepStudy.starts_can_be_served).
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -27,12 +28,20 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial
 
 from sweep.config import SweepConfig, config_from_yaml
 from sweep.records import BestTrial, Counts
 from sweep.study.attrs import TrialAttrs
 from sweep.study.census import Census, Tally
-from sweep.study.optuna_internals import create_trial, is_stale, quiet_experimental_warnings, take_waiting
+from sweep.study.optuna_internals import (
+    create_trial,
+    is_stale,
+    quiet_experimental_warnings,
+    take_waiting,
+    trial_from_bytes,
+    trial_to_bytes,
+)
 from sweep.study.stopping import may_start
 
 CONFIGS_KEPT = 64  # parsed configs the proxy keeps (one per sweep and config text its workers run with)
@@ -55,7 +64,7 @@ class StartReply:
     """The census after the look, the trial to run (None: none starts), and what the dead-worker look found."""
 
     census: Census
-    trial_id: int | None = None
+    trial: FrozenTrial | None = None  # as the proxy read it once started: the worker need not read it again
     stale: tuple[int, ...] = ()  # running trials whose heartbeat went silent past the grace period
     on_host: tuple[tuple[int, str], ...] = ()  # (trial id, worker) of running trials of the asking worker's host
 
@@ -74,9 +83,10 @@ class StartDesk:
     def start(self, request: StartRequest) -> StartReply:
         with self.lock:
             census = self.tally.look()
-            trial_id = None
+            trial = None
             if may_start(census, self.config, own_target=request.own_target):
                 trial_id = self._take(census, request.worker)
+                trial = self.storage.get_trial(trial_id) if trial_id is not None else None
             stale: tuple[int, ...] = ()
             on_host: tuple[tuple[int, str], ...] = ()
             if request.grace is not None:
@@ -86,7 +96,7 @@ class StartDesk:
                 on_host = tuple((trial._trial_id, worker) for trial in running
                                 if (worker := str(TrialAttrs.read(trial).worker or "")).rpartition(":")[0]
                                 == request.host)
-            return StartReply(census, trial_id, stale, on_host)
+            return StartReply(census, trial, stale, on_host)
 
     def _take(self, census: Census, worker: str) -> int | None:
         marked = TrialAttrs(worker=worker)
@@ -132,7 +142,9 @@ def decode_request(data: bytes) -> StartRequest:
 
 
 def encode_reply(reply: StartReply) -> bytes:
-    return json.dumps(asdict(reply)).encode()
+    trial = base64.b64encode(trial_to_bytes(reply.trial)).decode() if reply.trial is not None else None
+    return json.dumps({"census": asdict(reply.census), "trial": trial, "stale": reply.stale,
+                       "on_host": reply.on_host}).encode()
 
 
 def decode_reply(data: bytes) -> StartReply:
@@ -141,5 +153,6 @@ def decode_reply(data: bytes) -> StartReply:
     best = census["best"]
     census.update(finished=Counts(**census["finished"]), best=BestTrial(**best) if best is not None else None,
                   running_since=tuple(census["running_since"]))
-    return StartReply(Census(**census), message["trial_id"], tuple(message["stale"]),
+    trial = trial_from_bytes(base64.b64decode(message["trial"])) if message["trial"] is not None else None
+    return StartReply(Census(**census), trial, tuple(message["stale"]),
                       tuple((trial_id, worker) for trial_id, worker in message["on_host"]))

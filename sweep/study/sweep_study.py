@@ -40,6 +40,7 @@ from sweep.study.optuna_internals import (
     heartbeat_grace,
     quiet_heartbeat_warnings,
     storage_of,
+    tell_without_reading_back,
     trial_id_of,
     trial_of,
 )
@@ -154,9 +155,9 @@ class SweepStudy:
             return None
         dead = fail_found_dead(self._study, reply.stale, reply.on_host) if look_for_dead else []
         trial = None
-        if reply.trial_id is not None:
+        if reply.trial is not None:
             with quiet_heartbeat_warnings():
-                trial = trial_of(self._study, reply.trial_id)
+                trial = trial_of(self._study, trial_id_of(reply.trial), reply.trial)
             self.streams.before_sampling(self._study, trial.number)
         return ServedStart(reply.census, trial, dead)
 
@@ -201,7 +202,7 @@ class SweepStudy:
             trial.set_constraint(key, value)  # type: ignore[attr-defined]
         complete = record.state is states.TrialState.COMPLETE
         told = (list(record.values) if record.values is not None else record.value) if complete else None
-        self._study.tell(trial, told, state=optuna_state(record.state))  # type: ignore[arg-type]
+        tell_without_reading_back(self._study, trial, told, optuna_state(record.state))  # type: ignore[arg-type]
 
     # -- the sweep ------------------------------------------------------------------------------------------
 

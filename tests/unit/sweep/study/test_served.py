@@ -154,7 +154,12 @@ def test_a_reply_reads_back_as_it_was_sent():
                                                                   {"val_accuracy": 0.75}, None),
                     after_best=1, trial_seconds=2.5, wall_seconds=1.5, target=9, running_since=(1.0, 2.0),
                     covered_since=0.5)
-    reply = StartReply(census, 12, (4,), ((7, "host:99"),))
+    study = optuna.create_study()
+    study.enqueue_trial({"lr": 0.3})
+    trial = study.ask()
+    trial.suggest_float("lr", 0.1, 1.0)
+    trial.set_user_attr("sweep.worker", "host:1")
+    reply = StartReply(census, study.trials[0], (4,), ((7, "host:99"),))
     assert decode_reply(encode_reply(reply)) == reply
     assert decode_reply(encode_reply(StartReply(Census(0, 0, 0, Counts(), None)))) == StartReply(
         Census(0, 0, 0, Counts(), None))
