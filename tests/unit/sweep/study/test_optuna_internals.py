@@ -24,12 +24,16 @@ from sweep.study.storage import open_storage
 from tests.unit.sweep.study.conftest import served_journal
 
 PRIVATE_MODULE_NAMES = [
+    ("optuna.storages._grpc.auto_generated.api_pb2", "Trial"),
     ("optuna.storages._grpc.server", "make_server"),
+    ("optuna.storages._grpc.servicer", "_from_proto_trial"),
+    ("optuna.storages._grpc.servicer", "_to_proto_trial"),
     ("optuna.storages._heartbeat", "get_heartbeat_thread"),
     ("optuna.storages._heartbeat", "is_heartbeat_enabled"),
     ("optuna.storages.journal._file", "get_lock_file"),
     ("optuna.storages.journal._storage", "JournalOperation"),
     ("optuna.study._frozen", "FrozenStudy"),
+    ("optuna.study._tell", "_tell_with_warning"),
 ]
 
 
@@ -364,3 +368,51 @@ def test_changed_trials_reads_the_open_and_the_new_trials_as_a_trial_by_trial_re
         assert now == [truth[0], truth[1], truth[2]] and now[1].state == TrialState.COMPLETE
         assert new == [truth[4], truth[5]] and [trial.state for trial in new] == [TrialState.COMPLETE,
                                                                                   TrialState.RUNNING]
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite", "proxy"])
+def test_a_tell_without_reading_back_ends_the_trial_as_optunas_tell_does(tmp_path: Path, kind: str):
+    with sweep_storage(kind, tmp_path) as location:
+        study = optuna.create_study(study_name="s", storage=open_storage(location))
+        complete, pruned, failed = study.ask(), study.ask(), study.ask()
+        pruned.report(0.25, step=3)
+        internals.tell_without_reading_back(study, complete, 0.5, TrialState.COMPLETE)
+        internals.tell_without_reading_back(study, pruned, None, TrialState.PRUNED)
+        internals.tell_without_reading_back(study, failed, None, TrialState.FAIL)
+        seen = optuna.load_study(study_name="s", storage=open_storage(location)).get_trials()
+        assert [(t.state, t.values) for t in seen] == [(TrialState.COMPLETE, [0.5]), (TrialState.PRUNED, [0.25]),
+                                                       (TrialState.FAIL, None)]  # pruned: its last report, as Optuna
+        with pytest.raises(ValueError, match="Cannot tell a COMPLETE trial"):
+            internals.tell_without_reading_back(study, complete, 0.7, TrialState.COMPLETE)
+
+
+def test_a_trial_handed_over_by_the_proxy_is_made_without_reading_it_again(tmp_path: Path, monkeypatch):
+    with sweep_storage("proxy", tmp_path) as location:
+        study = optuna.create_study(study_name="s", storage=open_storage(location))
+        storage = internals.storage_of(study)
+        assert isinstance(storage, internals.BeatingProxyStorage)
+        started = internals.create_trial(storage, internals.study_id_of(study), {"sweep.worker": "host:1"})
+        as_started = internals.trial_from_bytes(internals.trial_to_bytes(storage.get_trial(started)))
+        reads: list[int] = []
+        remote = optuna.storages.GrpcStorageProxy.get_trial
+        monkeypatch.setattr(optuna.storages.GrpcStorageProxy, "get_trial",
+                            lambda self, trial_id: reads.append(trial_id) or remote(self, trial_id))
+
+        trial = internals.trial_of(study, started, as_started)
+
+        assert reads == [] and trial.number == 0 and trial.user_attrs == {"sweep.worker": "host:1"}
+        assert storage.get_trial(started).user_attrs == {"sweep.worker": "host:1"} and reads == [started]  # once only
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_a_waiting_trial_is_taken_once_and_a_taken_one_is_passed_over(tmp_path: Path, kind: str):
+    with sweep_storage(kind, tmp_path) as location:
+        study = optuna.create_study(study_name="s", storage=open_storage(location))
+        study.enqueue_trial({"x": 0.1})
+        study.enqueue_trial({"x": 0.2})
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        storage = internals.storage_of(study)
+        assert internals.take_waiting(storage, waiting) == waiting[0]._trial_id
+        assert internals.take_waiting(storage, waiting) == waiting[1]._trial_id  # the first is running now
+        assert internals.take_waiting(storage, waiting) is None
+        assert [t.state for t in study.get_trials()] == [TrialState.RUNNING, TrialState.RUNNING]
