@@ -15,7 +15,8 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from sweep.errors import StorageError
@@ -63,6 +64,18 @@ class Leases:
                 if now >= deadline:
                     return False
                 self._changed.wait(min(deadline, holder[1]) - now)
+
+    @contextmanager
+    def held(self, key: str) -> Iterator[None]:
+        """``key``'s lease for the caller's block, waited for as long as another owner holds it (the proxy's own
+        starts, served.py)."""
+        owner = f"proxy:{uuid.uuid4().hex}"
+        while not self.acquire(key, owner):
+            continue
+        try:
+            yield
+        finally:
+            self.release(key, owner)
 
     def release(self, key: str, owner: str) -> bool:
         """Give the lease back; False when ``owner`` no longer held it (it ran out, and another took it)."""
@@ -198,7 +211,8 @@ def storage_server(storage: BaseStorage, host: str, port: int, threads: int) -> 
     started yet. RuntimeError when the port cannot be bound."""
     with quiet_experimental_warnings():
         server = proxy_server(storage, host, port, threads)
-    server.add_generic_rpc_handlers((gate_handler(Leases(), StartService(storage)),))
+    leases = Leases()
+    server.add_generic_rpc_handlers((gate_handler(leases, StartService(storage, leases.held)),))
     return server
 
 

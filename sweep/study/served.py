@@ -22,6 +22,8 @@ import base64
 import json
 import threading
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
@@ -45,6 +47,7 @@ from sweep.study.optuna_internals import (
 from sweep.study.stopping import may_start
 
 CONFIGS_KEPT = 64  # parsed configs the proxy keeps (one per sweep and config text its workers run with)
+Hold = Callable[[str], AbstractContextManager[None]]  # holds a sweep's lease (proxy.Leases.held) for a block
 
 
 @dataclass(frozen=True)
@@ -72,16 +75,18 @@ class StartReply:
 class StartDesk:
     """One sweep's census and the lock its starts take, in the proxy."""
 
-    def __init__(self, storage: BaseStorage, study_name: str, config: SweepConfig) -> None:
+    def __init__(self, storage: BaseStorage, study_name: str, config: SweepConfig, hold: Hold) -> None:
         with quiet_experimental_warnings():
             study = optuna.load_study(study_name=study_name, storage=storage,
                                       sampler=optuna.samplers.RandomSampler())  # samples nothing here
         self.storage, self.study_id, self.config = storage, study._study_id, config
         self.lock = threading.Lock()
+        self.hold, self.study_name = hold, study_name
         self.tally = Tally(study, config)  # reads every trial once; each start after, what changed
 
     def start(self, request: StartRequest) -> StartReply:
-        with self.lock:
+        # the sweep's lease too: a worker that counts under it (an older sweep's, a QMC sweep's) is kept out
+        with self.lock, self.hold(self.study_name):
             census = self.tally.look()
             trial = None
             if may_start(census, self.config, own_target=request.own_target):
@@ -111,8 +116,8 @@ class StartDesk:
 class StartService:
     """The proxy's side: a desk per sweep and config, made at the first start that names them."""
 
-    def __init__(self, storage: BaseStorage) -> None:
-        self._storage = storage
+    def __init__(self, storage: BaseStorage, hold: Hold) -> None:
+        self._storage, self._hold = storage, hold
         self._desks: dict[tuple[str, str], StartDesk] = {}
         self._lock = threading.Lock()
 
@@ -121,7 +126,8 @@ class StartService:
         with self._lock:
             desk = self._desks.get(key)
             if desk is None:
-                desk = self._desks[key] = StartDesk(self._storage, request.study, parsed_config(request.config))
+                desk = self._desks[key] = StartDesk(self._storage, request.study, parsed_config(request.config),
+                                                       self._hold)
         return desk.start(request)
 
 

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import optuna
 import pytest
@@ -63,6 +64,23 @@ def test_workers_started_by_the_proxy_at_once_get_distinct_trials_up_to_the_targ
     trials = optuna.load_study(study_name="demo", storage=open_storage(proxy)).trials
     assert {t.number: TrialAttrs.read(t).worker for t in trials} == dict(started)  # marked with who started it
     assert all(t.state == TrialState.RUNNING for t in trials)
+
+
+def test_a_start_waits_while_a_worker_counting_under_the_sweeps_lease_holds_it(proxy):
+    config = sweep_config(trials=4)
+    new_sweep(proxy, config=config)
+    study, gate = worker_of(proxy, config)
+    holder = TrialGate(proxy, open_storage(proxy), "demo")  # a worker that takes the lease (QMC, an older sweep)
+    started: list[Any] = []
+    with holder:
+        waiting = threading.Thread(target=lambda: started.append(
+            study.start_served(gate, worker="host:1", own_target=False, look_for_dead=False)))
+        waiting.start()
+        waiting.join(timeout=0.5)
+        assert waiting.is_alive() and not started  # held back while the lease is held
+    waiting.join()
+    holder.close()
+    assert started and started[0].trial is not None  # started once the lease was released
 
 
 def test_the_proxy_decides_with_the_workers_stop_rules_and_hands_back_the_census(proxy):
