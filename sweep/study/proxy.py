@@ -6,7 +6,7 @@ exactly the target starts (sharing.TrialGate); the proxy process is the one plac
 reaches, so it serves that lock too, as a second gRPC service on the same port: a lease per sweep,
 given to one worker at a time. A lease runs out on its own (LEASE_SECONDS) so a worker killed while
 holding it delays the others, never blocks them for good. The same service decides trial starts for
-its workers in one call each, without the lease (served.py).
+its workers in one call each (served.py), taking the sweep's lease itself while it does.
 """
 
 from __future__ import annotations

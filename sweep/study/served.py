@@ -6,7 +6,7 @@ every trial that started or ended meanwhile, so the proxy's work per start grew 
 The proxy holds the study itself: here it keeps one census of each sweep (census.Tally over its own storage,
 one read of the changes per start whoever asks), decides as every loop does (stopping.may_start) and creates
 the trial marked with the asking worker's name, under one lock of its own, in one call. The worker receives
-the census and the trial's id; it samples and trains as before.
+the census and the trial as the proxy read it; it samples and trains as before.
 
 The dead-worker look comes with the same call when the worker's is due: the proxy names the running trials
 whose attribute heartbeat is older than the worker's grace period, and those whose worker runs on the asking
@@ -40,8 +40,10 @@ from sweep.study.optuna_internals import (
     create_trial,
     is_stale,
     quiet_experimental_warnings,
+    study_id_of,
     take_waiting,
     trial_from_bytes,
+    trial_id_of,
     trial_to_bytes,
 )
 from sweep.study.stopping import may_start
@@ -79,7 +81,7 @@ class StartDesk:
         with quiet_experimental_warnings():
             study = optuna.load_study(study_name=study_name, storage=storage,
                                       sampler=optuna.samplers.RandomSampler())  # samples nothing here
-        self.storage, self.study_id, self.config = storage, study._study_id, config
+        self.storage, self.study_id, self.config = storage, study_id_of(study), config
         self.lock = threading.Lock()
         self.hold, self.study_name = hold, study_name
         self.tally = Tally(study, config)  # reads every trial once; each start after, what changed
@@ -97,9 +99,9 @@ class StartDesk:
             if request.grace is not None:
                 now = time.time()
                 running = self.tally.running
-                stale = tuple(trial._trial_id for trial in running if is_stale(trial, request.grace, now))
-                on_host = tuple((trial._trial_id, worker) for trial in running
-                                if (worker := str(TrialAttrs.read(trial).worker or "")).rpartition(":")[0]
+                stale = tuple(trial_id_of(other) for other in running if is_stale(other, request.grace, now))
+                on_host = tuple((trial_id_of(other), worker) for other in running
+                                if (worker := str(TrialAttrs.read(other).worker or "")).rpartition(":")[0]
                                 == request.host)
             return StartReply(census, trial, stale, on_host)
 
