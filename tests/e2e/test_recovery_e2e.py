@@ -10,19 +10,21 @@ databases without a kill: tests/unit/sweep/engine/test_recovery_runs.py and test
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from sweep.errors import SweepError
 from tests.support import e2e, inprocess, pg
+from tests.support.storage_proxy import storage_proxy
 from tests.support.stores import copy_mlflow_db
 
 pytestmark = pytest.mark.slow
@@ -171,14 +173,27 @@ def running_trials(folder: Path, name: str) -> int:
         return 0
 
 
+@contextlib.contextmanager
+def storage_flags(kind: str, folder: Path) -> Iterator[list[str]]:
+    """The --storage flags of a sweep on the folder's journal: none (the file itself), or `sweep storage-proxy`
+    serving it (the proxy starts the trials, and names a dead worker's to the workers of its host)."""
+    if kind == "journal":
+        yield []
+    else:
+        with storage_proxy(folder, str(folder / "sweep.journal")) as (url, _process):
+            yield ["--storage", url]
+
+
+@pytest.mark.parametrize("kind", ["journal", "proxy"])
 @pytest.mark.usefixtures("mlflow_db")
-def test_a_killed_jobs_worker_is_counted_once_everywhere(tmp_path: Path):
+def test_a_killed_jobs_worker_is_counted_once_everywhere(tmp_path: Path, kind: str):
     go = write_barrier_sweep(tmp_path, 6)
-    process = start_group(tmp_path, "run", "--config", "sweep.yaml", "--name", "one-down", "--jobs", "2")
-    victim = wait_for_worker_running_a_trial(tmp_path, "one-down")
-    os.kill(victim, signal.SIGKILL)  # mid-trial: its trial cannot end before the file exists
-    go.touch()
-    out, err = process.communicate(timeout=300)
+    with storage_flags(kind, tmp_path) as flags:
+        process = start_group(tmp_path, "run", "--config", "sweep.yaml", "--name", "one-down", "--jobs", "2", *flags)
+        victim = wait_for_worker_running_a_trial(tmp_path, "one-down")
+        os.kill(victim, signal.SIGKILL)  # mid-trial: its trial cannot end before the file exists
+        go.touch()
+        out, err = process.communicate(timeout=300)
     assert process.returncode == 0, err
     assert "leaked semaphore" not in err, err
     summary = re.search(r"(\d+) trials \((\d+) complete, (\d+) pruned, (\d+) failed", out)
