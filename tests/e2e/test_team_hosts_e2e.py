@@ -22,13 +22,15 @@ from tests.support.pg import database, require_postgres
 
 pytestmark = pytest.mark.slow
 
+# trials of a few seconds each: the second host, slow to start on a busy machine, must join before the first host
+# has run all four (it did not, once, with trials of about one second)
 CONFIG = """
 trials: 4
 heartbeat: 1
 pruner: {name: none}
 space:
   lr: {type: float, low: 0.2, high: 2.0, log: true}
-  epochs: {type: int, low: 9000, high: 10000}
+  epochs: {type: int, low: 30000, high: 32000}
   vocab_size: {type: int, low: 500, high: 1500}
 """
 
