@@ -20,6 +20,7 @@ from sweep.engine.tracking_start import TrackingStart
 from sweep.errors import StorageUnavailableError, TrackingError
 from sweep.records import BestTrial, Counts, MlflowTime, TrialRecord, now_ms
 from sweep.states import LoopEnd, TrialState
+from sweep.study.census import Census, Tally
 from sweep.study.repeats import FinishedSettings
 from sweep.study.sharing import TrialGate, heartbeat, worker_id
 from sweep.study.stopping import may_start, trial_target
@@ -40,6 +41,7 @@ LAST_TRIALS_SECONDS = 0.1
 # a loop of short trials then does not read the storage once more per trial for it
 DEAD_CHECK_SECONDS = 1.0
 INTERRUPTED = "interrupted (Ctrl-C or SIGTERM)"
+NO_TRIALS = Census(0, 0, 0, Counts(), None)  # a loop's census before its first look
 
 
 class StopSignal:
@@ -112,12 +114,14 @@ class TrialLoop:
         self.tracking_start = tracking_start  # a new sweep's trials start before MLflow has answered
         self.listener, self.workdirs, self.own_target = listener, workdirs, own_target
         self.started, self.stop, self.gate = started, stop, gate
-        self.tally = study.tally()  # reads every trial once; each look after, only what changed
-        self.census = self.tally.census()
+        # a storage proxy decides the starts, until it says it does not; the loop then keeps no tally of its own (it
+        # would read every trial of the study through the proxy at start-up, for a census the proxy's replies bring)
+        self.served = study.starts_can_be_served and gate.reaches_proxy
+        self._tally = None if self.served else study.tally()  # reads every trial once; each look after, what changed
+        self.census = self._tally.census() if self._tally is not None else NO_TRIALS  # until the first start
         self.trainer_seconds = 0.0
         self.trials_run = 0
         self.dead_check_due = 0.0  # time.monotonic() of the next look for dead workers' trials: the first at once
-        self.served = study.starts_can_be_served  # a storage proxy decides the starts, until it says it does not
         self.errors: dict[str, int] = {}
         self.unusable = False  # a trial found the trainer's code at odds with the sweep (UnusableTrainer)
         self.worker = worker_id()
@@ -127,6 +131,13 @@ class TrialLoop:
         reference = config.constraints.function
         self.constraints_function = load_constraints_function(reference) if reference is not None else None
         self._note_finished()
+
+    @property
+    def tally(self) -> Tally:
+        """The loop's census of the study for the gate's way, read in full at its first use."""
+        if self._tally is None:
+            self._tally = self.study.tally()
+        return self._tally
 
     @property
     def target(self) -> int:

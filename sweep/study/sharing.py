@@ -148,6 +148,11 @@ class TrialGate:
             finally:
                 connection.close()
 
+    @property
+    def reaches_proxy(self) -> bool:
+        """Whether the gate is served by a storage proxy that may decide trial starts itself (start)."""
+        return self._proxy is not None and self._proxy.serves_starts
+
     def start(self, request: StartRequest) -> StartReply | None:
         """A trial start the storage proxy decides for this worker (served.py), without this gate; None where no
         proxy decides starts (any other storage, or a proxy that does not): take the gate instead."""

@@ -54,6 +54,9 @@ def test_loops_behind_the_proxy_run_exactly_the_target_through_the_proxys_starts
     real = TrialGate._acquire
     monkeypatch.setattr(TrialGate, "_acquire", lambda self, waiting: acquired.append(time.monotonic())
                         or real(self, waiting))
+    full_reads: list[float] = []  # a loop's own tally reads every trial of the study
+    tally = SweepStudy.tally
+    monkeypatch.setattr(SweepStudy, "tally", lambda self: full_reads.append(time.monotonic()) or tally(self))
     config = sweep_config(trials=TRIALS, pruner="none", **changes)
     assert journal.journal_path is not None
     with served_journal(journal.journal_path) as proxy:
@@ -64,4 +67,5 @@ def test_loops_behind_the_proxy_run_exactly_the_target_through_the_proxys_starts
     assert [t.state.name for t in trials] == ["COMPLETE"] * TRIALS
     assert all(loop.served is served for loop in loops)
     assert bool(acquired) is not served  # served: the gate was never taken
+    assert len(full_reads) == (0 if served else LOOPS)  # served: no loop read the whole study at its start
     assert all(loop.census.counted == TRIALS and loop.census.running == 0 for loop in loops)
