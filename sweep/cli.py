@@ -119,7 +119,11 @@ def run(
     heartbeat: Annotated[int | None, typer.Option(help="Seconds between a trial's heartbeats (database storages).")
                          ] = None,
     register: Annotated[str | None, typer.Option(help="Register the best model as a new version of this "
-                                                      "MLflow registered model.")] = None,
+                                                      "MLflow registered model (waits for it, as --wait).")] = None,
+    wait: Annotated[bool, typer.Option("--wait", is_flag=True,
+                                       help="Return once the plots, the best model and the parent run's end are "
+                                            "in MLflow, for a script that reads them next (without it a background "
+                                            "process writes them after the sweep returns).")] = False,
 ) -> None:
     """Run a sweep: each trial runs the config's trainer in its own MLflow child run.
 
@@ -149,7 +153,7 @@ def run(
                 summary = run_sweep(sweep_config, resume=resume, listener=listener, command_line=_command_line(),
                                     environment=provenance.collect(),
                                     flags=frozenset(key for key, value in overrides.items() if value is not None),
-                                    register=register)
+                                    register=register, publish_later=not wait)
             except (SweepInterrupted, WorkersFailed) as stop:
                 listener.close()
                 OUTPUT.echo(render_summary(stop.summary))
@@ -304,10 +308,11 @@ def sync(
 ) -> None:
     """Rebuild what MLflow is missing from the study (child runs, statuses, the parent's best)."""
     from sweep.engine import sync_sweep
-    from sweep.views import render_sync
+    from sweep.views import render_sync, waiting_for_publisher
 
     with study_command():
-        typer.echo(render_sync(sync_sweep(name, storage_url=storage, tracking_uri=tracking_uri)))
+        typer.echo(render_sync(sync_sweep(name, storage_url=storage, tracking_uri=tracking_uri,
+                                          on_wait=lambda pid: typer.echo(waiting_for_publisher(pid)))))
 
 
 @app.command(cls=PlainUsage)
@@ -469,6 +474,11 @@ class PlainProgress:
 
         self.publishing = True
         OUTPUT.echo(FINISHING)
+
+    def waiting_for_publisher(self, pid: int) -> None:
+        from sweep.views import waiting_for_publisher
+
+        OUTPUT.echo(waiting_for_publisher(pid))
 
     def stopping(self) -> None:
         from sweep.views import STOPPING, STOPPING_WHILE_PUBLISHING

@@ -185,6 +185,15 @@ class TrackingReport:
 
 
 @dataclass(frozen=True)
+class SweepEnding:
+    """How the end of a sweep went to MLflow: written before the answer (``report`` says what failed), or left to a
+    background publisher (``publisher``: its pid), whose failures `sweep sync` repairs."""
+
+    report: TrackingReport = field(default_factory=TrackingReport)
+    publisher: int | None = None
+
+
+@dataclass(frozen=True)
 class Reconciled:
     """What a reconcile did: the trials whose child run it created or corrected, and every trial's run now."""
 

@@ -69,6 +69,11 @@ STOPPING_WHILE_PUBLISHING = ("stopping: every trial has ended; the sweep ends on
                              "written to the parent run")
 
 
+def waiting_for_publisher(pid: int) -> str:
+    process = f" (pid {pid})" if pid else ""
+    return f"waiting for the sweep's last end to be written to MLflow by its background publisher{process}..."
+
+
 def _interrupted(counts: Counts) -> str:
     return f", {counts.interrupted} interrupted" if counts.interrupted else ""
 
@@ -118,6 +123,9 @@ def mlflow_time_line(time: MlflowTime, *, models_autologged: bool) -> str:
 def _published_lines(summary: SweepSummary) -> list[str]:
     """What the end of the sweep left on the parent run: plots, the pyfunc model, its registered version."""
     tracking, lines = summary.tracking, []
+    if summary.publisher is not None:
+        return [f"plots, model:   being written to the parent run in the background (pid {summary.publisher}); "
+                f"`sweep run --wait` waits for them, `sweep sync {summary.name}` completes them if cut short"]
     if tracking.plots:
         skipped = f"; skipped {', '.join(tracking.plots_skipped)}" if tracking.plots_skipped else ""
         lines.append(f"plots:          {len(tracking.plots)} under plots/ on the parent run{skipped}")

@@ -47,6 +47,10 @@ class SweepListener(Protocol):
     def finishing(self) -> None:
         """The last trial has ended; the plots and the best model are being written to the parent run."""
 
+    def waiting_for_publisher(self, pid: int) -> None:
+        """The sweep's last end is still being written to MLflow by its background publisher (``pid``; 0 when not
+        yet known), which this invocation waits for before it opens the parent run."""
+
     def stopping(self) -> None:
         """The first Ctrl-C or SIGTERM arrived; the running trial stops at its next report. Called from the
         signal handler: it must not use buffered output, which the interrupted code may be writing."""
@@ -73,6 +77,7 @@ class SweepSummary:
     # autolog), and whether autologging logged a model in each (the costly part: log_models: false skips it)
     mlflow_time: MlflowTime | None = None
     models_autologged: bool = False
+    publisher: int | None = None  # the pid of the background publisher writing the end to MLflow (publish_later)
 
 
 class SweepInterrupted(Interrupted):

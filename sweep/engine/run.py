@@ -16,6 +16,7 @@ from sweep.engine.tracking_start import TrackingStart
 from sweep.errors import AllTrialsFailedError, NotFoundError, StorageUnavailableError
 from sweep.executors import check_executor
 from sweep.locations import StorageLocation, TrackingLocation, sweep_folder
+from sweep.publisher_lock import lock_path, wait_until_free
 from sweep.records import SweepIdentity, TrackingReport
 from sweep.states import LoopEnd, SweepStatus, sweep_end
 from sweep.study.census import Census
@@ -35,7 +36,7 @@ from sweep.urls import redact_text
 
 def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, command_line: str = "",
               environment: dict[str, str] | None = None, flags: frozenset[str] = frozenset(),
-              register: str | None = None, parts: Parts | None = None) -> SweepSummary:
+              register: str | None = None, parts: Parts | None = None, publish_later: bool = False) -> SweepSummary:
     """Create (or resume) the sweep's study and parent run, then run trials until the target is met.
 
     On resume the stored config wins; of ``flags`` (the settings the user gave explicitly), only
@@ -48,6 +49,8 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
     sweep on a SQLite file of this host, whose first trials run while MLflow starts: a start MLflow refuses
     then removes the study (tracking_start.py).
     ``parts``: the tracking transport, trainer and executor (default_parts(): what `sweep` uses).
+    ``publish_later``: return once the study is final, leaving the plots, the best model and the parent run's end
+    to a background publisher (ending.py); not with ``register``, whose version the summary names.
     """
     parts = parts or composition.default_parts()
     started = time.perf_counter()
@@ -65,7 +68,7 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
             with ExitStack() as cleanup:  # the executor (a Ray connection) is let go of however the sweep ends
                 return _run(config, location, recorder, started, cleanup, parts, stop, resume=resume,
                             listener=listener, command_line=command_line, environment=environment, flags=flags,
-                            register=register)
+                            register=register, publish_later=publish_later and register is None)
         except BaseException:
             recorder.terminate()
             raise
@@ -79,13 +82,16 @@ def run_sweep(config: SweepConfig, *, resume: bool, listener: SweepListener, com
 
 def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, started: float, cleanup: ExitStack,
          parts: Parts, stop: StopSignal, *, resume: bool, listener: SweepListener, command_line: str,
-         environment: dict[str, str] | None, flags: frozenset[str], register: str | None) -> SweepSummary:
+         environment: dict[str, str] | None, flags: frozenset[str], register: str | None,
+         publish_later: bool) -> SweepSummary:
     # -- where the sweep is: an existing one (resume) or a new name in the storage --
     prior: PriorTrials | None = None  # a new sweep's warm_start trials (a resumed sweep's sampler reads its own)
     if resume:
         # without --name: the latest unfinished sweep, or with --trials the latest one, finished or not
         existing = open_sweep(location, config.name, unfinished=config.name is None and "trials" not in flags,
                               heartbeat=config.heartbeat)
+        if wait_until_free(lock_path(str(location), existing.name), listener.waiting_for_publisher):
+            existing = open_sweep(location, existing.name, heartbeat=config.heartbeat)  # as the publisher left it
         storage, stored_tracking = existing.storage, existing.attrs.stored_tracking
         config = resumed_config(existing, config, flags)
         check_sampler_packages(config.sampler)
@@ -113,7 +119,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
     name = config.name
     assert name is not None
     listener.sweep_opening(name, config.trials, existing is not None)
-    plotting = PlotsPreload()
+    plotting = PlotsPreload(wanted=not publish_later)  # a background publisher draws them, in a process of its own
     cleanup.callback(plotting.join)
     held = None
     if executor is not None:  # started now, they import what they need while the study and parent run are created
@@ -194,8 +200,9 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
         # -- the end: the final best, the study's state, plots and model, the parent run's status --
         final = study.census()
         stopped = stopped_early(final, config, status)
-        report = end_sweep(study, config, recorder, final, sweep_end(status, final.finished),
-                           trainer.model_publishing(), register, listener, stopped.rule if stopped else None)
+        ending = end_sweep(study, config, recorder, final, sweep_end(status, final.finished),
+                           trainer.model_publishing(), register, listener, stopped.rule if stopped else None,
+                           publish_later=location if publish_later else None)
         _tidy_workdirs(study, config, final)
         front_size = len(study.front()) if config.multi_objective else None
         mlflow_time = study.mlflow_time(ran_before) if ran_before is not None else None
@@ -206,10 +213,11 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
         stop.restore()
     note = (stopped.reason if stopped else None) or grid_note or jobs_note
     summary = SweepSummary(name, config.experiment, parent_run_id, status, final.finished, final.best,
-                           time.perf_counter() - started, trainer_seconds, trials_run, report, str(location),
+                           time.perf_counter() - started, trainer_seconds, trials_run, ending.report, str(location),
                            str(tracking), note if status is LoopEnd.FINISHED else None,
                            front_size=front_size, stopped_by=stopped.rule if stopped else None,
-                           mlflow_time=mlflow_time, models_autologged=config.trainer.logs_models)
+                           mlflow_time=mlflow_time, models_autologged=config.trainer.logs_models,
+                           publisher=ending.publisher)
     if status is LoopEnd.INTERRUPTED:
         raise SweepInterrupted(summary, location.flag)
     if status is LoopEnd.FAILING:
@@ -352,7 +360,7 @@ def run_worker(name: str, *, storage_url: str | None, tracking_uri: str | None, 
         stopped = stopped_early(final, config, status)
         if finalize and status is LoopEnd.FINISHED:
             report = end_sweep(study, config, recorder, final, sweep_end(status, final.finished),
-                               trainer.model_publishing(), None, listener, stopped.rule if stopped else None)
+                               trainer.model_publishing(), None, listener, stopped.rule if stopped else None).report
             _tidy_workdirs(study, config, final)
         else:
             report = recorder.close(None, final.finished)

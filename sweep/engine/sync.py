@@ -11,12 +11,14 @@ as the sweep's state says. A second sync changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sweep.engine import composition
 from sweep.engine.ending import publish_results
 from sweep.engine.parts import Parts
 from sweep.locations import StorageLocation, TrackingLocation
+from sweep.publisher_lock import lock_path, wait_until_free
 from sweep.records import BestAgreement, BestTrial, ModelPublishing, SweepIdentity
 from sweep.states import SweepStatus, end_of, sweep_end
 from sweep.study.opening import open_sweep
@@ -53,12 +55,16 @@ class SyncResult:
 
 
 def sync_sweep(name: str | None, *, storage_url: str | None, tracking_uri: str | None,
-               parts: Parts | None = None) -> SyncResult:
+               parts: Parts | None = None, on_wait: Callable[[int], None] | None = None) -> SyncResult:
     """Rebuild what MLflow lacks of sweep ``name`` (the latest by default) from its study. Of ``parts`` (the
     defaults: default_parts()), sync uses the tracking transport only: it runs no trial, and publishes the
-    model as the config's trainer says (composition.model_publishing) without making that trainer."""
+    model as the config's trainer says (composition.model_publishing) without making that trainer.
+    The sweep's background publisher (sweep/publisher_lock.py), if one still writes its end, is waited for first
+    (``on_wait`` is told its pid)."""
     location = StorageLocation.parse(storage_url)
     sweep = open_sweep(location, name, heartbeat=HEARTBEAT_SECONDS)
+    if wait_until_free(lock_path(str(location), sweep.name), on_wait):
+        sweep = open_sweep(location, sweep.name, heartbeat=HEARTBEAT_SECONDS)  # as the publisher left it
     attrs, config = sweep.attrs, sweep.config
     study = SweepStudy.read(sweep)
     tracking = TrackingLocation.resolve(tracking_uri, stored=attrs.stored_tracking)

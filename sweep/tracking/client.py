@@ -7,9 +7,9 @@ import time
 from typing import Any
 
 from sweep.errors import TrackingError
-from sweep.records import Counts, SweepIdentity, TrackingReport
+from sweep.records import Counts, SweepEnding, SweepIdentity, TrackingReport
 from sweep.states import RunStatus
-from sweep.tracking.operations import Close, Connect, FinishTrial, Quit
+from sweep.tracking.operations import Close, Connect, FinishTrial, PublishAndClose, Quit
 from sweep.tracking.protocol import (
     PARENT_CHECK_SECONDS,
     REPLY_SECONDS,
@@ -105,6 +105,18 @@ class Recorder:
                 report: TrackingReport = self._wait(operation(Close), timeout=None)
                 self._transport.closed()  # a process is not waited for; a thread is (see TrackingTransport)
                 return report
+            except KeyboardInterrupt:
+                continue  # already closing: a second Ctrl-C must not cut the final writes short
+
+    def close_publishing_later(self, request: PublishAndClose) -> SweepEnding:
+        """As close(), once every queued record is written, but the plots, the model and the parent's end are left
+        to a background publisher when the server can fork one (the answer names it): the sweep need not wait."""
+        self.send(request)
+        while True:
+            try:
+                ending: SweepEnding = self._wait(operation(PublishAndClose), timeout=None)
+                self._transport.closed()
+                return ending
             except KeyboardInterrupt:
                 continue  # already closing: a second Ctrl-C must not cut the final writes short
 

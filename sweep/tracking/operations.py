@@ -10,21 +10,26 @@ All fields are plain records (sweep/records.py): picklable, no MLflow types.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from sweep.errors import first_line
 from sweep.records import (
     BestAgreement,
     BestTrial,
     Counts,
     FrontMember,
     ModelPublishing,
+    PublishedModel,
     Reconciled,
+    SweepEnding,
     SweepIdentity,
     TrialRecord,
 )
 from sweep.states import RunStatus
 from sweep.tracking.hub import HubAddress
 from sweep.tracking.protocol import REPLY_SECONDS, STARTUP_SECONDS, Answer, Delivery, Request, Started, operation
+from sweep.urls import redact_text
 
 if TYPE_CHECKING:
     from sweep.tracking.server import TrackingServer
@@ -263,6 +268,11 @@ class Close(Request[None]):
     tags: dict[str, str] = field(default_factory=dict)
 
     def serve(self, server: TrackingServer) -> None:
+        self.end_runs(server)
+        server.replies.put(Answer(operation(Close), server.report))
+
+    def end_runs(self, server: TrackingServer) -> None:
+        """The child runs left open, then the parent."""
         server.take_in_sessions()  # the workers' records it served: what failed there is this sweep's to report
         tracker = server.tracker
         if tracker is not None:
@@ -271,7 +281,60 @@ class Close(Request[None]):
                              RunStatus.KILLED)
             if self.status is not None:
                 server.guard(None, tracker.parent.close, self.status, self.counts, self.tags)
-        server.replies.put(Answer(operation(Close), server.report))
+
+
+class PlotImages(Protocol):
+    images: dict[str, bytes]  # file name -> PNG
+    skipped: dict[str, str]  # plot -> why it was not made
+
+
+class EndedSweep(Protocol):
+    """The finished sweep as its background publisher reaches it: its study's plots, and where the published
+    model is remembered (sweep/study/stored_end.py; picklable, and no Optuna call here)."""
+
+    def plots(self) -> PlotImages: ...
+
+    def remember_model(self, model: PublishedModel) -> None: ...
+
+
+@dataclass(frozen=True)
+class PublishAndClose(Request[SweepEnding]):
+    """The end of a sweep whose process returns before its publishing: the best model, the Pareto front, the
+    plots (drawn from ``sweep``), the parent's end as ``close`` says, then the model remembered in the study.
+
+    Served by a copy of this process that outlives the sweep's (TrackingServer.fork_publisher), holding the
+    publisher lock at ``lock`` from before the answer until it exits; the answer names its pid. A server that
+    cannot fork (one on a thread) serves it all before answering, with its report.
+    """
+
+    delivery: ClassVar[Delivery] = Delivery.END
+    model: PublishModel
+    front: PublishFront | None
+    sweep: EndedSweep
+    close: Close
+    lock: Path
+
+    def serve(self, server: TrackingServer) -> None:
+        server.take_in_sessions()
+        publisher = server.fork_publisher(self.lock)
+        if publisher:  # this process answers; its copy publishes
+            # what failed so far (the trials' records) is the sweep's to report; the copy's own failures, sync's
+            server.replies.put(Answer(operation(PublishAndClose), SweepEnding(server.report, publisher)))
+            return
+        self.model.serve(server)
+        if self.front is not None:
+            self.front.serve(server)
+        try:
+            drawn = self.sweep.plots()
+            plots = PublishPlots(drawn.images, drawn.skipped)
+        except Exception as error:  # pictures are never worth a sweep's result: note it, carry on
+            plots = PublishPlots({}, {"plots": redact_text(first_line(error))})
+        plots.serve(server)
+        self.close.end_runs(server)
+        server.guard(None, self.sweep.remember_model, server.report.model)
+        if publisher == 0:
+            server.end_publisher()  # does not return
+        server.replies.put(Answer(operation(PublishAndClose), SweepEnding(server.report)))
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,11 @@ class Publisher:
             self.warming = threading.Thread(target=load, name="sweep-pyfunc-warm-up", daemon=True)
             self.warming.start()
 
+    def settle(self) -> None:
+        """Wait for warm_up's thread, if it runs: nothing is left half-loaded (before this process forks)."""
+        if self.warming is not None:
+            self.warming.join()
+
     def record_plots(self, images: Mapping[str, bytes], skipped: Mapping[str, str]) -> list[str]:
         """PNGs under plots/ on the parent, overwriting older ones of the same name, and NOTES.txt.
 
@@ -193,8 +198,7 @@ class Publisher:
         """
         import warnings
 
-        if self.warming is not None:
-            self.warming.join()
+        self.settle()
         import mlflow.pyfunc
         import pandas as pd
 

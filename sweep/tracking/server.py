@@ -23,8 +23,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from sweep import publisher_lock
 from sweep.records import Counts, SweepIdentity, TrackingReport
 from sweep.states import RunStatus
 from sweep.tracking.hub import Hub, HubAddress
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from sweep.tracking.tracker import SweepTracker
 
 COUNTS_SECONDS = 1.0  # the parent's trial counts are rewritten at most this often (and at the end)
+PUBLISHER_SECONDS = 3600  # a background publisher still at work after this has hung: it ends, sync repairs
 MAX_ERRORS = 20  # errors kept for the close report: the first ones say what went wrong
 
 T = TypeVar("T")
@@ -65,7 +68,7 @@ class TrackingServer:
 
     def __init__(self, open_tracker: Callable[[SweepIdentity], SweepTracker], replies: ReplySink, *,
                  retry: RetryPolicy, clock: Callable[[], float] = time.monotonic,
-                 poll_seconds: float = PARENT_CHECK_SECONDS) -> None:
+                 poll_seconds: float = PARENT_CHECK_SECONDS, forks: bool = False) -> None:
         self.open_tracker = open_tracker
         self.tracker: SweepTracker | None = None  # made by Connect: the process starts before the sweep has a name
         self.replies = replies
@@ -77,6 +80,9 @@ class TrackingServer:
         self.pending_counts: Counts | None = None
         self.next_counts = 0.0
         self.hub: Hub | None = None  # the sessions of this machine's workers, once OpenHub asked for them
+        self.forks = forks  # a process of its own, which may leave a sweep's end to a copy of itself
+        self.handed_over = False  # this process's copy publishes the sweep's end: its MLflow state is the copy's
+        self.publisher_lock: tuple[int, Path] | None = None  # in that copy: the lock it holds, and its file
 
     def open_hub(self, address: HubAddress) -> None:
         if self.hub is None:
@@ -91,7 +97,7 @@ class TrackingServer:
         finally:
             if self.hub is not None:
                 self.hub.close()
-            if self.tracker is not None:
+            if self.tracker is not None and not self.handed_over:
                 self.tracker.store.cleanup()  # its scratch folder: a tracking process ends without the interpreter's
 
     def serve_requests(self, requests: RequestSource, parent_alive: Callable[[], bool]) -> None:
@@ -179,6 +185,55 @@ class TrackingServer:
             self.guard(None, lambda: self.connected().parent.record_counts(counts))
             self.next_counts = self.clock() + COUNTS_SECONDS
 
+    def fork_publisher(self, lock: Path) -> int | None:
+        """Leave the rest of the sweep's end to a copy of this process that outlives the sweep: returns the copy's pid
+        here, 0 in the copy, None where this server does not fork (a thread's). The copy holds the publisher lock
+        (sweep/publisher_lock.py) from before the sweep is answered; it runs in a session of its own (a Ctrl-C at the
+        sweep's terminal is not for it), writes to no terminal or pipe of the sweep's, takes SIGTERM, and is ended by
+        SIGALRM after PUBLISHER_SECONDS if it hangs (its lock then freed for `sweep sync`).
+
+        Forked, not spawned: MLflow is imported and its stores are open here. What forking a process with threads
+        needs: every thread of this process that may hold a lock the copy takes has ended (the hub's, MLflow's pyfunc
+        warm-up); the one left, reading the sweep's requests, holds only the queue's lock, which the copy never
+        takes. The copy opens its own database connections; this process then ends without closing its own (closing
+        SQLite's last connection of a process folds and removes the write-ahead log the copy is using)."""
+        if not self.forks:
+            return None
+        if self.tracker is not None:
+            self.tracker.publisher.settle()
+        descriptor = publisher_lock.hold(lock)
+        pid = os.fork()
+        if pid:
+            os.close(descriptor)  # the copy's descriptor holds the lock
+            self.handed_over = True
+            return pid
+        os.setsid()
+        quiet = os.open(os.devnull, os.O_RDWR)
+        for standard in (0, 1, 2):
+            os.dup2(quiet, standard)
+        os.close(quiet)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.alarm(PUBLISHER_SECONDS)
+        publisher_lock.name_holder(descriptor, os.getpid())
+        self.publisher_lock = (descriptor, lock)
+        if "sweep.tracking.store" in sys.modules:
+            from sweep.tracking.store import reconnect_after_fork
+
+            reconnect_after_fork()
+        return 0
+
+    def end_publisher(self) -> None:
+        """The copy made by fork_publisher has published: its lock is let go of, and it ends."""
+        if self.tracker is not None:
+            self.tracker.store.cleanup()
+        if "sweep.tracking.store" in sys.modules:
+            from sweep.tracking.store import close_databases
+
+            close_databases()  # before the lock goes: a waiter may read or remove the database next
+        if self.publisher_lock is not None:
+            publisher_lock.release(*self.publisher_lock)
+        exit_at_once(databases=False)
+
     def abandon(self) -> None:
         """End every run the loop had open: it died, or quit on an error."""
         if self.tracker is None:
@@ -222,9 +277,9 @@ def serve(requests: RequestSource, replies: Any, parent_pid: int) -> None:
     except Exception as error:  # a broken installation: tell the loop, in one line
         replies.put(Failure(f"cannot start MLflow tracking: {error}"))
         return
-    server = TrackingServer(open_tracker, replies, retry=RetryPolicy.from_environment())
+    server = TrackingServer(open_tracker, replies, retry=RetryPolicy.from_environment(), forks=True)
     server.loop(requests, lambda: os.getppid() == parent_pid)
-    end_now(replies)
+    end_now(replies, databases=not server.handed_over)
 
 
 class PumpedRequests:
@@ -284,18 +339,18 @@ def prepare_tracking_process() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def end_now(replies: Any) -> None:
+def end_now(replies: Any, *, databases: bool = True) -> None:
     """End the process once the last reply is through: every write is committed, and the interpreter's teardown of
     mlflow's modules writes nothing but takes seconds, which the sweep waits for (multiprocessing joins its children
-    at exit)."""
+    at exit). ``databases``: close this process's MLflow databases first (not when a copy of it uses them)."""
     replies.close()
     replies.join_thread()  # the queue's feeder thread has written every reply to the pipe
-    exit_at_once()
+    exit_at_once(databases=databases)
 
 
-def exit_at_once() -> None:
+def exit_at_once(*, databases: bool = True) -> None:
     """End a tracking process without the interpreter's teardown, once it has let go of its MLflow databases."""
-    if "sweep.tracking.store" in sys.modules:  # else it never opened one (MLflow's import failed, say)
+    if databases and "sweep.tracking.store" in sys.modules:  # else it never opened one (MLflow's import failed)
         from sweep.tracking.store import close_databases
 
         close_databases()

@@ -219,3 +219,12 @@ def close_databases() -> None:
     # MLflow keeps one engine per database URI for the whole process, on the class
     for engine in list(getattr(SqlAlchemyStore, "_engine_map", {}).values()):
         engine.dispose()
+
+
+def reconnect_after_fork() -> None:
+    """In a forked copy of a tracking process: new connections for MLflow's SQL stores, leaving those the copy
+    shares with the original alone (SQLAlchemy's way for a fork: the original's are not closed from here)."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    for engine in list(getattr(SqlAlchemyStore, "_engine_map", {}).values()):
+        engine.dispose(close=False)

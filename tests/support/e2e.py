@@ -52,7 +52,22 @@ def write_config(folder: Path, body: str, name: str = "sweep.yaml") -> Path:
 
 
 def run(args: list[str], folder: Path, *, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=folder, env=env(), capture_output=True, text=True, timeout=timeout)
+    """A command to its end; after `sweep run`, its background publisher's end too (what the test reads next)."""
+    done = subprocess.run(args, cwd=folder, env=env(), capture_output=True, text=True, timeout=timeout)
+    if args[:len(SWEEP) + 1] == [*SWEEP, "run"]:
+        wait_for_publishers()
+    return done
+
+
+def wait_for_publishers() -> None:
+    """Until no background publisher of this machine writes a sweep's end (sweep/publisher_lock.py): the plots,
+    the model and the parent run's status a test reads after `sweep run` returns."""
+    import tempfile
+
+    from sweep.publisher_lock import wait_until_free
+
+    for lock in Path(tempfile.gettempdir()).glob("sweep-publishing-*.lock"):
+        wait_until_free(lock)
 
 
 def sweep(folder: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:

@@ -122,6 +122,7 @@ class RecordingListener:
         self.updates: list[Any] = []
         self.finishing_calls = 0
         self.stopping_calls = 0
+        self.publishers_waited_for: list[int] = []
 
     def sweep_opening(self, name: str, target: int, resumed: bool) -> None:
         self.opening.append((name, target, resumed))
@@ -134,6 +135,9 @@ class RecordingListener:
 
     def finishing(self) -> None:
         self.finishing_calls += 1
+
+    def waiting_for_publisher(self, pid: int) -> None:
+        self.publishers_waited_for.append(pid)
 
     def stopping(self) -> None:
         self.stopping_calls += 1

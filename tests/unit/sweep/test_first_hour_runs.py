@@ -30,7 +30,7 @@ def test_an_exhausted_grid_ends_the_sweep_cleanly_and_a_resume_says_it_is_comple
     assert "the grid has 4 points: all tried" in result.stdout
     counters = [int(found) for found in re.findall(r"\[\s*(\d+)/4\]", result.stdout)]
     assert counters == [1, 2, 3, 4]  # one line per trial, the counter never goes back
-    assert result.stdout.index("writing plots and the best model") > result.stdout.index("[4/4]")
+    assert result.stdout.index("plots:") > result.stdout.index("[4/4]")
     listed = inprocess.sweep(tmp_path, "ls").stdout.splitlines()[1].split()
     assert listed[:4] == ["grid", "finished", "4/4", "0"]
     again = inprocess.sweep(tmp_path, "run", "--resume", "--name", "grid", "--trials", "10")

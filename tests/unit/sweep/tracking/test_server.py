@@ -24,7 +24,7 @@ from tests.unit.sweep.tracking.fakes import Harness, best, record
 def test_every_request_type_says_how_it_is_served():
     request_types = {value for value in vars(operations).values()
                      if isinstance(value, type) and issubclass(value, Request) and value is not Request}
-    assert len(request_types) == 17
+    assert len(request_types) == 18
     assert all("serve" in vars(kind) for kind in request_types)
 
 

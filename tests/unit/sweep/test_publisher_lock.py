@@ -1,0 +1,90 @@
+"""The background publisher's lock, held by a real process: named while it is held, waited for, freed however
+the holder ends (its end, a kill)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from sweep.publisher_lock import hold, holder, lock_path, name_holder, release, wait_until_free
+
+HOLDER = """
+import sys
+from pathlib import Path
+from sweep.publisher_lock import hold, name_holder, release
+path = Path(sys.argv[1])
+descriptor = hold(path)
+name_holder(descriptor, 4242)
+print("held", flush=True)
+sys.stdin.readline()
+release(descriptor, path)
+"""
+
+
+@pytest.fixture
+def held(tmp_path: Path):
+    """A process holding the lock at tmp_path/held.lock until its stdin is closed."""
+    path = tmp_path / "held.lock"
+    process = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline() == "held\n"
+    yield path, process
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+
+
+def test_the_lock_is_named_after_the_storage_and_the_sweep_in_the_temporary_folder():
+    first = lock_path("/data/sweep.journal", "a")
+    assert first == lock_path("/data/sweep.journal", "a")
+    assert len({first, lock_path("/data/sweep.journal", "b"), lock_path("/other/sweep.journal", "a")}) == 3
+    assert first.name.startswith("sweep-publishing-") and first.suffix == ".lock"
+
+
+def test_a_free_lock_has_no_holder_and_is_not_waited_for(tmp_path: Path):
+    path = tmp_path / "free.lock"
+    assert holder(path) is None and wait_until_free(path) is False
+    descriptor = hold(path)
+    name_holder(descriptor, 99)
+    release(descriptor, path)
+    assert not path.exists() and holder(path) is None and wait_until_free(path) is False
+
+
+def test_a_held_lock_names_its_holder_and_cannot_be_taken_twice(held):
+    path, _ = held
+    assert holder(path) == 4242
+    with pytest.raises(BlockingIOError):
+        hold(path)
+
+
+def test_a_waiter_is_told_the_holder_and_returns_when_it_lets_go(held):
+    path, process = held
+    told: list[int] = []
+    waiting = threading.Event()
+    waited: list[bool] = []
+
+    def on_wait(pid: int) -> None:
+        told.append(pid)
+        waiting.set()
+
+    waiter = threading.Thread(target=lambda: waited.append(wait_until_free(path, on_wait)))
+    waiter.start()
+    assert waiting.wait(timeout=60)
+    assert process.stdin is not None
+    process.stdin.close()  # the holder releases and ends
+    waiter.join(timeout=60)
+    assert not waiter.is_alive() and waited == [True] and told == [4242]
+    assert process.wait(timeout=60) == 0 and holder(path) is None
+
+
+def test_a_killed_holder_frees_the_lock(held):
+    path, process = held
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert path.exists() and holder(path) is None  # its file stays; nobody holds it
+    assert wait_until_free(path) is False
