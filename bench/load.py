@@ -95,7 +95,7 @@ PARTS = {  # the other timed parts of a trial's overhead: label -> (module:funct
                     "waiting for the trial's child run id from the tracking process"),
     "journal writes": ("sweep.study.optuna_internals:JournalFileNoFsync.append_logs", "appends to the journal file"),
 }
-PLOTS = "sweep.study.sweep_study:study_plots"  # the end-of-sweep plots, drawn in the main process (SweepStudy.plots)
+PLOTS = "sweep.study.sweep_study:study_plots"  # end-of-sweep plots drawn in this process (none: a publisher draws them)
 
 TARGET_RATIO = 1.3  # overhead per trial at the end / at the start (issue 14; with TPE: without the sampler's time)
 TARGET_RSS_RATIO = 1.2  # the main process's RSS after the last trial / after the first window: flat memory
@@ -324,6 +324,15 @@ class Window:
         return text + f" = {', '.join(shares)}"
 
 
+def publisher_end(storage: str, name: str) -> float:
+    """Seconds from now until the sweep's background publisher has written its end (0 when none runs)."""
+    from sweep.publisher_lock import lock_path, wait_until_free
+
+    started = time.perf_counter()
+    wait_until_free(lock_path(storage, name))
+    return time.perf_counter() - started
+
+
 def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first: bool) -> Path:
     from sweep.config import load_config
     from sweep.engine import run_sweep
@@ -342,8 +351,9 @@ def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first
             part_calls() as parts, timed_calls(PLOTS) as plotted:
         listener.bins = list(parts.values())
         called = time.perf_counter()
-        summary = run_sweep(config, resume=False, listener=listener)
+        summary = run_sweep(config, resume=False, listener=listener, publish_later=True)  # as `sweep run` does
         returned = time.perf_counter()
+    publisher_seconds = publisher_end(summary.storage, summary.name)
     main_hwm = proc_status("self", "VmHWM") if reset else None
     tracking = listener.tracking
     # it ends as soon as its last reply is through: when run_sweep returns it is usually gone already, so its
@@ -371,7 +381,8 @@ def one_sweep(trials: int, sampler: str, root: Path, *, profile_last: int, first
     drain = returned - ends[-1]
     line = (f"{tag} {trials:,} trials: total wall {wall:.1f} s, trainer {trainer_total:.1f} s, overhead "
             f"{ms((wall - trainer_total) / trials)}/trial incl. start-up ({start_up:.2f} s until sweep_started) "
-            f"and end ({drain:.2f} s after the last trial, of which plots {plots_seconds:.2f} s)")
+            f"and end ({drain:.2f} s after the last trial, of which plots here {plots_seconds:.2f} s; then the "
+            f"background publisher's plots, model and parent end: {publisher_seconds:.2f} s more)")
     print(line)
     SUMMARY.append(line)
     sampler_total = parts["sampler"].total
