@@ -120,10 +120,12 @@ def run(
                          ] = None,
     register: Annotated[str | None, typer.Option(help="Register the best model as a new version of this "
                                                       "MLflow registered model (waits for it, as --wait).")] = None,
-    wait: Annotated[bool, typer.Option("--wait", is_flag=True,
-                                       help="Return once the plots, the best model and the parent run's end are "
-                                            "in MLflow, for a script that reads them next (without it a background "
-                                            "process writes them after the sweep returns).")] = False,
+    wait: Annotated[bool | None, typer.Option("--wait/--no-wait",
+                                              help="--wait: return once the plots, the best model and the parent "
+                                                   "run's end are in MLflow, for a script that reads them next. "
+                                                   "--no-wait: a background process writes them after the sweep "
+                                                   "returns. [default: --no-wait; --wait in a batch or CI job or "
+                                                   "as a container's main process, and with --register]")] = None,
 ) -> None:
     """Run a sweep: each trial runs the config's trainer in its own MLflow child run.
 
@@ -146,6 +148,7 @@ def run(
         registered_model_name(register)
         from sweep import provenance
         from sweep.engine import SweepInterrupted, WorkersFailed, run_sweep
+        from sweep.processes import ends_with_its_job
 
         with sigterm_as_interrupt():  # only once the input is valid: nothing to interrupt before
             listener = RichProgress() if sys.stdout.isatty() else PlainProgress()
@@ -153,7 +156,8 @@ def run(
                 summary = run_sweep(sweep_config, resume=resume, listener=listener, command_line=_command_line(),
                                     environment=provenance.collect(),
                                     flags=frozenset(key for key, value in overrides.items() if value is not None),
-                                    register=register, publish_later=not wait)
+                                    register=register,
+                                    publish_later=not (wait if wait is not None else ends_with_its_job()))
             except (SweepInterrupted, WorkersFailed) as stop:
                 listener.close()
                 OUTPUT.echo(render_summary(stop.summary))

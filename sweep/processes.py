@@ -31,3 +31,17 @@ def worker_alive(worker: str | None) -> bool | None:
     if owner_host != socket.gethostname() or not pid.isdigit():
         return None
     return process_alive(int(pid))
+
+
+# set by the batch schedulers and CI services whose job's end ends every process the job started
+JOB_ENVIRONMENT = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "CI")
+
+
+def ends_with_its_job(environment: dict[str, str] | None = None) -> bool:
+    """Whether this process runs where its end ends everything it leaves behind: a batch job (Slurm, PBS, LSF), a
+    CI job, or a container whose main process it is (or whose init started it). `sweep run` then waits for its
+    background publisher's work instead of leaving it to a process that would be killed with the job."""
+    environment = dict(os.environ) if environment is None else environment
+    if any(environment.get(name, "").strip().lower() not in ("", "0", "false") for name in JOB_ENVIRONMENT):
+        return True
+    return os.getpid() == 1 or os.getppid() == 1

@@ -40,8 +40,11 @@ space:
 
 def env() -> dict[str, str]:
     """The test's environment, with stores left to their defaults: the subprocess's working folder."""
+    from sweep.processes import JOB_ENVIRONMENT
+
     values = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
-    values.pop("MLFLOW_TRACKING_URI", None)
+    for name in ("MLFLOW_TRACKING_URI", *JOB_ENVIRONMENT):  # a CI job's variables: `sweep run` as in a terminal
+        values.pop(name, None)
     return values
 
 

@@ -25,9 +25,11 @@ from sweep.engine import composition
 from sweep.engine.composition import make_trainer
 from sweep.engine.parts import Parts
 from sweep.executors import open_executor
+from sweep.processes import JOB_ENVIRONMENT
 from sweep.tracking.transport import ThreadTransport
 
-_DROPPED_ENVIRONMENT = ("MLFLOW_TRACKING_URI",)  # as e2e.env(): the stores are the folder's defaults
+# as e2e.env(): the stores are the folder's defaults, and `sweep run` behaves as in a terminal, not a CI job
+_DROPPED_ENVIRONMENT = ("MLFLOW_TRACKING_URI", *JOB_ENVIRONMENT)
 
 
 def in_process_parts() -> Parts:

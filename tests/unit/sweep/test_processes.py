@@ -1,4 +1,5 @@
-"""Whether a process of this machine is alive: a zombie (killed, not yet reaped) has finished."""
+"""Whether a process of this machine is alive (a zombie, killed, not yet reaped, has finished), and whether a process
+runs where its end ends what it leaves behind."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import subprocess
 import sys
 import time
 
-from sweep.processes import process_alive
+import pytest
+
+from sweep.processes import ends_with_its_job, process_alive
 
 
 def test_a_running_process_is_alive_and_a_reaped_one_is_not():
@@ -37,3 +40,14 @@ def test_a_killed_process_its_parent_has_not_reaped_yet_counts_as_dead():
         assert not process_alive(child.pid)
     finally:
         child.wait()
+
+
+@pytest.mark.parametrize("variable", ["SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "CI"])
+def test_a_batch_or_ci_job_ends_what_it_leaves_behind(variable: str):
+    assert ends_with_its_job({variable: "1" if variable != "CI" else "true"})
+
+
+@pytest.mark.skipif(os.getppid() == 1 or os.getpid() == 1, reason="this test process is a container's main one")
+@pytest.mark.parametrize("environment", [{}, {"CI": "false"}, {"CI": "0"}, {"SLURM_JOB_ID": ""}])
+def test_a_terminal_or_a_service_outlives_its_commands(environment: dict[str, str]):
+    assert not ends_with_its_job(environment)

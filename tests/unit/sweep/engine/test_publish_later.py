@@ -169,6 +169,7 @@ def test_a_resume_and_a_sync_wait_for_the_sweeps_publisher(tmp_path: Path, held_
 
 
 def test_sweep_run_wait_returns_with_the_end_written_and_without_it_names_its_publisher(tmp_path: Path):
+    # e2e.env(): no CI variable, so `sweep run` publishes later by default, as in a terminal
     write_sweep(tmp_path, 2)
     waited = subprocess.run([*e2e.SWEEP, "run", "--config", "sweep.yaml", "--name", "bg", "--wait"], cwd=tmp_path,
                             env=e2e.env(), capture_output=True, text=True, timeout=300)
@@ -186,3 +187,14 @@ def test_sweep_run_wait_returns_with_the_end_written_and_without_it_names_its_pu
     wait_until_free(lock_of(tmp_path))
     parent, children = e2e.runs(tmp_path)
     assert parent.info.status == "FINISHED" and len(children) == 3
+
+
+def test_a_sweep_run_in_a_batch_or_ci_job_waits_for_its_end(tmp_path: Path):
+    # the job's end would kill a background publisher: the default there is --wait
+    write_sweep(tmp_path, 2)
+    in_ci = subprocess.run([*e2e.SWEEP, "run", "--config", "sweep.yaml", "--name", "bg"], cwd=tmp_path,
+                           env={**e2e.env(), "SLURM_JOB_ID": "1234"}, capture_output=True, text=True, timeout=300)
+    assert in_ci.returncode == 0, in_ci.stderr
+    assert "in the background" not in in_ci.stdout and "plots:          4 under plots/" in in_ci.stdout
+    parent, _ = e2e.runs(tmp_path)
+    assert parent.info.status == "FINISHED"
