@@ -176,18 +176,23 @@ def _tracking_uri_restored() -> Iterator[None]:
 
 
 def start_resource_tracker_quietly() -> None:
-    """multiprocessing's resource tracker, started with its stderr on /dev/null. It outlives a sweep killed with
-    kill -9 and then warns of "leaked semaphore objects" (the tracking queues' locks, which it cleans up itself)
-    on the terminal the sweep ran in, after the shell prompt: noise about a cleanup that worked."""
+    """multiprocessing's resource tracker, started with its stdout and stderr on /dev/null. It outlives a sweep
+    killed with kill -9 and then warns of "leaked semaphore objects" (the tracking queues' locks, which it cleans up
+    itself) on the terminal the sweep ran in, after the shell prompt: noise about a cleanup that worked. And it
+    lives as long as the sweep's background publisher (which inherits its pipe): holding the sweep's stdout, it
+    would make a pipe reading `sweep run` (`| tee`, a test's capture) wait for the publisher."""
+    sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(2)
+    saved = {standard: os.dup(standard) for standard in (1, 2)}
     try:
         with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
+            for standard in saved:
+                os.dup2(devnull.fileno(), standard)
             multiprocessing.resource_tracker.ensure_running()
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        for standard, copy in saved.items():
+            os.dup2(copy, standard)
+            os.close(copy)
 
 
 @contextmanager

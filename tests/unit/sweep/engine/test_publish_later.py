@@ -198,3 +198,33 @@ def test_a_sweep_run_in_a_batch_or_ci_job_waits_for_its_end(tmp_path: Path):
     assert "in the background" not in in_ci.stdout and "plots:          4 under plots/" in in_ci.stdout
     parent, _ = e2e.runs(tmp_path)
     assert parent.info.status == "FINISHED"
+
+
+def test_a_pipe_reading_sweep_run_ends_with_it_not_with_its_publisher(tmp_path: Path):
+    # `sweep run | tee log`: nothing the sweep leaves running (its publisher, multiprocessing's resource tracker,
+    # which lives as long as the publisher) may hold the pipe
+    write_sweep(tmp_path, 2)
+    process = subprocess.Popen([*e2e.SWEEP, "run", "--config", "sweep.yaml", "--name", "bg"], cwd=tmp_path,
+                               env=e2e.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith("plots, model:"):
+            break
+    else:
+        pytest.fail(f"no publisher line: {''.join(lines)}{process.communicate()[1]}")
+    publisher = int(line.split("(pid ")[1].split(")")[0])
+    try:
+        os.kill(publisher, signal.SIGSTOP)  # held still until the pipe has ended
+    except ProcessLookupError:
+        pytest.skip("the publisher had already ended: nothing could hold the pipe")
+    try:
+        _, errors = process.communicate(timeout=120)  # end of file, though the publisher has not ended
+        assert process.returncode == 0, errors
+        assert holder(lock_of(tmp_path)) == publisher
+    finally:
+        os.kill(publisher, signal.SIGCONT)
+    wait_until_free(lock_of(tmp_path))
+    parent, _ = e2e.runs(tmp_path)
+    assert parent.info.status == "FINISHED" and plots_of(tmp_path, parent.info.run_id) >= PLOTS
