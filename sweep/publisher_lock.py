@@ -27,11 +27,12 @@ def lock_path(storage: str, name: str) -> Path:
 
 
 def hold(path: Path) -> int:
-    """Take the lock (it must be free: one sweep has one end at a time); returns the open file that holds it.
-    Whoever has a copy of that file (a forked process) holds the lock with it until every copy is closed."""
+    """Take the lock, once whoever holds it lets go (a look by holder() holds it for an instant; a sweep's earlier
+    publisher, for its whole end); returns the open file that holds it. Whoever has a copy of that file (a forked
+    process) holds the lock with it until every copy is closed."""
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
     except BaseException:
         os.close(descriptor)
         raise
@@ -52,18 +53,13 @@ def release(descriptor: int, path: Path) -> None:
 
 
 def holder(path: Path) -> int | None:
-    """The pid of the publisher holding the lock, or None when nobody does."""
+    """The pid of the publisher holding the lock (0: not yet written), or None when nobody does."""
     try:
         descriptor = os.open(path, os.O_RDONLY)
     except OSError:
         return None
     try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            text = os.pread(descriptor, 32, 0).decode(errors="replace").strip()
-            return int(text) if text.isdigit() else 0
-        return None
+        return held_by(descriptor)
     finally:
         os.close(descriptor)
 
@@ -77,15 +73,23 @@ def wait_until_free(path: Path, on_wait: Callable[[int], None] | None = None) ->
     except OSError:
         return False
     try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        pid = held_by(descriptor)
+        if pid is None:
             return False
-        except BlockingIOError:
-            pass
         if on_wait is not None:
-            text = os.pread(descriptor, 32, 0).decode(errors="replace").strip()
-            on_wait(int(text) if text.isdigit() else 0)
+            on_wait(pid)
         fcntl.flock(descriptor, fcntl.LOCK_SH)  # until the publisher's last copy of the lock is closed
         return True
     finally:
         os.close(descriptor)
+
+
+def held_by(descriptor: int) -> int | None:
+    """Of the lock file open as ``descriptor``: the pid written by its holder (0: not yet), None when it is free."""
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        text = os.pread(descriptor, 32, 0).decode(errors="replace").strip()
+        return int(text) if text.isdigit() else 0
+    fcntl.flock(descriptor, fcntl.LOCK_UN)
+    return None

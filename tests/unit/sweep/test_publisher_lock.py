@@ -55,11 +55,19 @@ def test_a_free_lock_has_no_holder_and_is_not_waited_for(tmp_path: Path):
     assert not path.exists() and holder(path) is None and wait_until_free(path) is False
 
 
-def test_a_held_lock_names_its_holder_and_cannot_be_taken_twice(held):
-    path, _ = held
+def test_a_held_lock_names_its_holder_and_a_second_holder_waits_for_the_first(held):
+    path, process = held
     assert holder(path) == 4242
-    with pytest.raises(BlockingIOError):
-        hold(path)
+    taken: list[int] = []
+    second = threading.Thread(target=lambda: taken.append(hold(path)))
+    second.start()
+    second.join(timeout=0.5)
+    assert second.is_alive() and not taken and holder(path) == 4242  # still the first's
+    assert process.stdin is not None
+    process.stdin.close()
+    second.join(timeout=60)
+    assert not second.is_alive() and taken
+    release(taken[0], path)
 
 
 def test_a_waiter_is_told_the_holder_and_returns_when_it_lets_go(held):
