@@ -84,7 +84,7 @@ def test_the_mlflow_password_and_s3_secret_reach_no_output_process_list_run_or_a
     e2e.write_config(tmp_path, "trials: 3\n" + e2e.FAST_SPACE)
     with database() as storage:
         env = _member_env(team_stack, storage, team.MEMBER_PASSWORD)
-        process = subprocess.Popen([*e2e.SWEEP, "run", "--config", "sweep.yaml", "--name", "signed-in"], cwd=tmp_path,
+        process = e2e.SweepProcess([*e2e.SWEEP, "run", "--config", "sweep.yaml", "--name", "signed-in"], cwd=tmp_path,
                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         command_lines: list[str] = []
         while process.poll() is None:  # every process's command line, sampled while the sweep runs

@@ -43,7 +43,7 @@ def wait_for_file(process: subprocess.Popen[str], path: Path, timeout: float = 3
 def test_kill_9_mid_trial_then_resume_fails_that_trial_and_finishes_the_rest(tmp_path: Path):
     config(tmp_path, OBJECTIVE, "trainer: {function: train.py:fit}\nobjective: {metric: score, direction: maximize}\n"
                                 "pruner: {name: none}\n")
-    process = subprocess.Popen([*e2e.SWEEP, "run", "--config", "sweep.yaml", "--name", "killed", "--trials", "4"],
+    process = e2e.SweepProcess([*e2e.SWEEP, "run", "--config", "sweep.yaml", "--name", "killed", "--trials", "4"],
                                cwd=tmp_path, env=e2e.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, start_new_session=True)
     try:

@@ -218,6 +218,7 @@ def test_a_finished_jobs_sweep_leaves_its_database_closed_and_no_scratch_folder(
                           cwd=tmp_path, env={**e2e.env(), "TMPDIR": str(scratch)}, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
+    e2e.wait_for_publishers(scratch)  # its lock is a file of its TMPDIR: gone with the publisher
     assert not list(tmp_path.glob("mlflow.db-*")), "a write-ahead log left: deleting mlflow.db would not start over"
     assert not list(scratch.iterdir()), "the tracking processes' scratch folders are removed"
     assert_consistent(e2e.mlflow_client(tmp_path), journal_study(tmp_path, "tidy"), 4)

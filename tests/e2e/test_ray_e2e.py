@@ -56,7 +56,7 @@ def write_sweep(folder: Path, body: str) -> None:
 
 
 def start_sweep(folder: Path, cluster: RayCluster, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([*e2e.SWEEP, "run", "--on", "ray", "--address", cluster.address, "--workers", "2", *args],
+    return e2e.SweepProcess([*e2e.SWEEP, "run", "--on", "ray", "--address", cluster.address, "--workers", "2", *args],
                             cwd=folder, env=cluster_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

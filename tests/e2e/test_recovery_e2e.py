@@ -57,7 +57,7 @@ def write_barrier_sweep(folder: Path, trials: int) -> Path:
 
 def start_group(folder: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """`sweep ARGS` as the leader of a new process group: a group kill reaches every process it started."""
-    return subprocess.Popen([*e2e.SWEEP, *args], cwd=folder, env=env or e2e.env(), stdout=subprocess.PIPE,
+    return e2e.SweepProcess([*e2e.SWEEP, *args], cwd=folder, env=env or e2e.env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 

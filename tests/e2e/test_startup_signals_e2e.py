@@ -41,7 +41,7 @@ def tracking_process_started(pid: int) -> bool:
 def test_ctrl_c_during_start_up_exits_130_without_a_traceback(tmp_path: Path, delay: float):
     e2e.write_config(tmp_path, "trials: 2\npruner: {name: none}\n" + e2e.FAST_SPACE)
     # a terminal's Ctrl-C reaches the whole foreground process group: the sweep and its tracking process
-    process = subprocess.Popen([*e2e.SWEEP, "run", "--config", "sweep.yaml", "--name", "early"], cwd=tmp_path,
+    process = e2e.SweepProcess([*e2e.SWEEP, "run", "--config", "sweep.yaml", "--name", "early"], cwd=tmp_path,
                                env=e2e.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                start_new_session=True)
     deadline = time.monotonic() + 120

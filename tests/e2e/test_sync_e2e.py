@@ -30,7 +30,7 @@ def test_tracking_server_outage_loses_no_result_and_sync_repairs(tmp_path: Path,
     sweep: subprocess.Popen[str] | None = None
     try:
         with pg.mlflow_server(backend, artifacts, port) as url:
-            sweep = subprocess.Popen([*e2e.SWEEP, "run", "--config", "sweep.yaml", "--name", "outage",
+            sweep = e2e.SweepProcess([*e2e.SWEEP, "run", "--config", "sweep.yaml", "--name", "outage",
                                       "--tracking-uri", url], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, start_new_session=True)
             e2e.wait_for_trials(sweep, 2, timeout=300)  # a loaded machine: importing mlflow alone takes a while

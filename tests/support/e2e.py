@@ -62,14 +62,15 @@ def run(args: list[str], folder: Path, *, timeout: float = 180) -> subprocess.Co
     return done
 
 
-def wait_for_publishers() -> None:
+def wait_for_publishers(temporary: Path | None = None) -> None:
     """Until no background publisher of this machine writes a sweep's end (sweep/publisher_lock.py): the plots,
-    the model and the parent run's status a test reads after `sweep run` returns."""
+    the model and the parent run's status a test reads after `sweep run` returns. ``temporary``: the TMPDIR the
+    sweep ran with, where its publisher keeps its lock (default: this process's)."""
     import tempfile
 
     from sweep.publisher_lock import wait_until_free
 
-    for lock in Path(tempfile.gettempdir()).glob("sweep-publishing-*.lock"):
+    for lock in (temporary or Path(tempfile.gettempdir())).glob("sweep-publishing-*.lock"):
         wait_until_free(lock)
 
 
@@ -77,8 +78,20 @@ def sweep(folder: Path, *args: str, timeout: float = 180) -> subprocess.Complete
     return run([*SWEEP, *args], folder, timeout=timeout)
 
 
+class SweepProcess(subprocess.Popen):  # type: ignore[type-arg]
+    """A `sweep` process; waited for (wait(), communicate()), a `sweep run` is waited for with its background
+    publisher's end: what a test reads next is the end written, as a script would have it with --wait."""
+
+    def wait(self, timeout: float | None = None) -> int:
+        code = super().wait(timeout)
+        arguments = list(self.args) if isinstance(self.args, list) else []
+        if arguments[:len(SWEEP) + 1] == [*SWEEP, "run"]:
+            wait_for_publishers()
+        return code
+
+
 def start_sweep(folder: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([*SWEEP, *args], cwd=folder, env=env(), stdout=subprocess.PIPE,
+    return SweepProcess([*SWEEP, *args], cwd=folder, env=env(), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
 
