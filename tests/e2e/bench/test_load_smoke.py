@@ -13,7 +13,9 @@ BENCH = Path(__file__).resolve().parents[3] / "bench" / "load.py"
 MS = r"\d+\.\d ms"
 SUMMARY_LINES = [
     r"^machine: \d+ CPUs; at the start: load average",
-    rf"^\[tpe\] 200 trials: total wall \d+\.\d s, trainer \d+\.\d s, overhead {MS}/trial incl\. start-up",
+    rf"^\[tpe\] 200 trials: total wall \d+\.\d s, trainer \d+\.\d s, overhead {MS}/trial incl\. start-up "
+    r"\(\d+\.\d\d s until sweep_started\) and end \(\d+\.\d\d s after the last trial, of which plots here "
+    r"\d+\.\d\d s; then the background publisher's plots, model and parent end: \d+\.\d\d s more\)$",
     # every part of the overhead timed (a wrapper whose target left sweep/ makes the bench exit with its name)
     rf"^\[tpe\] trials 1-10: wall {MS}/trial, trainer {MS}/trial -> overhead -?{MS}/trial = sampler {MS}, "
     rf"census {MS}, dead workers {MS}, run-id wait {MS}, journal writes {MS}, other -?{MS}$",
