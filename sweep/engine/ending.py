@@ -36,8 +36,7 @@ def end_sweep(study: SweepStudy, config: SweepConfig, recorder: Recorder, final:
     ``publish_later`` (the sweep's storage): the plots, the model and the parent's end are left to a background
     publisher that outlives this process (PublishAndClose), and the study is marked once that publisher is
     started, so the caller returns once the study is final; `sweep sync` repairs what a publisher cut short leaves
-    undone. The model is then
-    registered by nobody: ``register`` needs the wait.
+    undone. It registers no model: a ``register`` is for a sweep that waits (run_sweep asks for one or the other).
     """
     if final.best is not None:
         recorder.send(RecordBest(final.best, config.metric, ensure=True))

@@ -166,8 +166,9 @@ class TrackingServer:
         joins this report."""
         if self.hub is None:
             return
-        self.hub.close()
-        for report in self.hub.session_reports():
+        hub, self.hub = self.hub, None  # taken in once: the end of a sweep may come here twice (PublishAndClose)
+        hub.close()
+        for report in hub.session_reports():
             for number in report.failed_trials:
                 if number not in self.report.failed_trials:
                     self.report.failed_trials.append(number)
