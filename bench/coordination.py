@@ -69,11 +69,13 @@ PARTS = {
     "gate": ("sweep.study.sharing:TrialGate._acquire", "waiting for the gate (reading others' writes meanwhile)"),
     "census": ("sweep.study.census:Tally.look", "census (inside the gate)"),
     "ask": ("sweep.study.sweep_study:ask_new", "a new trial (inside the gate; a waiting retry takes Optuna's ask)"),
+    # behind `sweep storage-proxy` the tell's writes go with the next start (in "start" below)
     "tell": ("sweep.study.sweep_study:tell_without_reading_back", "Optuna's tell"),
     "dead": ("sweep.study.sweep_study:fail_dead_trials", "dead-worker check"),
     "next": ("sweep.engine.loop:TrialLoop._next_trial", "gate wait + hold (count, ask, mark worker)"),
     # behind `sweep storage-proxy` the proxy decides starts (sweep/study/served.py) and the gate is not taken
-    "start": ("sweep.study.sweep_study:SweepStudy.start_served", "a start the proxy decides (census, decision, ask)"),
+    "start": ("sweep.study.sweep_study:SweepStudy.start_served",
+              "a start the proxy decides (the last tell's writes, census, decision, ask)"),
 }
 
 

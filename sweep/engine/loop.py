@@ -155,6 +155,12 @@ class TrialLoop:
     def run(self) -> LoopEnd:
         """Trials until the target is met (FINISHED), a stop (INTERRUPTED), the timeout (TIMEOUT), or every
         trial failing with the same error (FAILING: a missing package, unreadable data)."""
+        try:
+            return self._run()
+        finally:  # the last trial's tell, held back for a start that does not come (SweepStudy.tell)
+            self.study.write_held_tell()
+
+    def _run(self) -> LoopEnd:
         deadline = None if self.config.timeout is None else time.perf_counter() + self.config.timeout
         while True:
             if self.stop.requested:
@@ -290,7 +296,8 @@ class TrialLoop:
         # the record goes to MLflow before the study: killed in between, the trial stays RUNNING and a
         # resume fails it and its run; the other order could leave a told trial with an unlogged run
         self.recorder.send(FinishTrial(record))
-        self.study.tell(trial, record)
+        # behind a proxy that takes it, the tell's writes go with the next start: one call to the proxy for both
+        self.study.tell(trial, record, with_next_start=self.served and self.gate.takes_finish)
         self.trials_run += 1
         if self.tracking_start is not None:
             self.tracking_start.told(trial.number, run_id)

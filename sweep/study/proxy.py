@@ -6,7 +6,8 @@ exactly the target starts (sharing.TrialGate); the proxy process is the one plac
 reaches, so it serves that lock too, as a second gRPC service on the same port: a lease per sweep,
 given to one worker at a time. A lease runs out on its own (LEASE_SECONDS) so a worker killed while
 holding it delays the others, never blocks them for good. The same service decides trial starts for
-its workers in one call each (served.py), taking the sweep's lease itself while it does.
+its workers in one call each (served.py), taking the sweep's lease itself while it does, and takes a worker's
+finished trial with its next start (FinishAndStart): the tell's writes and the start in one call.
 """
 
 from __future__ import annotations
@@ -19,15 +20,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from optuna.exceptions import UpdateFinishedTrialError
+
 from sweep.errors import StorageError
 from sweep.locations import StorageLocation
 from sweep.study.optuna_internals import proxy_server, quiet_experimental_warnings
 from sweep.study.served import (
+    FinishRequest,
     StartReply,
     StartRequest,
     StartService,
+    decode_finish_request,
     decode_reply,
     decode_request,
+    encode_finish_request,
     encode_reply,
     encode_request,
 )
@@ -108,12 +114,22 @@ def gate_handler(leases: Leases, starts: StartService) -> Any:
     def release(request: dict[str, Any], _context: Any) -> dict[str, Any]:
         return {"released": leases.release(request["key"], request["owner"])}
 
+    def finish_and_start(request: FinishRequest, context: Any) -> StartReply:
+        try:
+            return starts.finish_and_start(request)
+        except UpdateFinishedTrialError as error:  # as Optuna's proxy answers a write to a finished trial
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+            raise  # abort raises; this line is never reached
+
     methods = {name: grpc.unary_unary_rpc_method_handler(function, request_deserializer=_decode,
                                                          response_serializer=_encode)
                for name, function in (("Acquire", acquire), ("Release", release))}
     methods["Start"] = grpc.unary_unary_rpc_method_handler(lambda request, _context: starts.start(request),
                                                            request_deserializer=decode_request,
                                                            response_serializer=encode_reply)
+    methods["FinishAndStart"] = grpc.unary_unary_rpc_method_handler(finish_and_start,
+                                                                    request_deserializer=decode_finish_request,
+                                                                    response_serializer=encode_reply)
     return grpc.method_handlers_generic_handler(SERVICE, methods)
 
 
@@ -132,8 +148,12 @@ class ProxyGate:
                                                   response_deserializer=_decode)
         self._start = self._channel.unary_unary(f"/{SERVICE}/Start", request_serializer=encode_request,
                                                 response_deserializer=decode_reply)
+        self._finish_and_start = self._channel.unary_unary(f"/{SERVICE}/FinishAndStart",
+                                                           request_serializer=encode_finish_request,
+                                                           response_deserializer=decode_reply)
         self._key, self._owner = key, f"{owner}:{uuid.uuid4().hex[:8]}"
         self.serves_starts = True  # until the proxy says it does not (an older `sweep storage-proxy`)
+        self.serves_finish = True  # ... and the same for FinishAndStart
 
     def acquire(self, while_waiting: Callable[[], None] | None = None) -> None:
         """Hold the lease; when another worker holds it, ``while_waiting`` is called once before waiting for it."""
@@ -166,11 +186,31 @@ class ProxyGate:
             if error.code() == grpc.StatusCode.UNIMPLEMENTED:
                 self.serves_starts = False
                 return None
-            if error.code() == grpc.StatusCode.UNKNOWN:  # the proxy's own failure: its details say what
-                raise StorageError(f"the storage proxy at {self._location} could not start a trial: "
-                                   f"{error.details()}") from None
-            raise StorageError(f"the storage proxy at {self._location} stopped answering: {error.code().name}; "
-                               f"restart it, then `sweep run --resume`") from None
+            raise self._failure(error) from None
+
+    def finish_and_start(self, request: FinishRequest) -> StartReply | None:
+        """A finished trial written and the next start decided by the proxy (served.py); None when the proxy has no
+        such call (an older `sweep storage-proxy`: the caller writes the finish itself, then asks with start).
+        UpdateFinishedTrialError when the trial had ended already (failed as stale by another worker)."""
+        import grpc
+
+        try:
+            return self._finish_and_start(request, timeout=LEASE_SECONDS)
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.UNIMPLEMENTED:
+                self.serves_finish = False
+                return None
+            if error.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                raise UpdateFinishedTrialError(error.details()) from None
+            raise self._failure(error) from None
+
+    def _failure(self, error: Any) -> StorageError:
+        import grpc
+
+        if error.code() == grpc.StatusCode.UNKNOWN:  # the proxy's own failure: its details say what
+            return StorageError(f"the storage proxy at {self._location} could not start a trial: {error.details()}")
+        return StorageError(f"the storage proxy at {self._location} stopped answering: {error.code().name}; "
+                            f"restart it, then `sweep run --resume`")
 
     def release(self) -> None:
         self._release({"key": self._key, "owner": self._owner}, timeout=WAIT_SECONDS + LEASE_SECONDS)

@@ -12,6 +12,13 @@ The dead-worker look comes with the same call when the worker's is due: the prox
 whose attribute heartbeat is older than the worker's grace period, and those whose worker runs on the asking
 worker's host (only that host can tell whether the process is alive); the worker fails them as before.
 
+A worker's tell goes with its next start: the storage writes of the tell (the trial's attributes, its state and
+values) in the same call (FinishRequest), which the proxy writes in order before it decides the start. Optuna's
+tell itself (its checks, the sampler's after_trial) runs in the worker as before; only its writes travel later, by
+as long as the loop takes to ask for the next start (a worker killed meanwhile leaves the trial running, as one
+killed just before its tell does: it is found dead and retried). A loop that asks for no further start writes them
+on its own (SweepStudy.write_held_tell), as does a worker whose proxy is older than the call.
+
 A sampler that must sample under the gate (QMC) and `repeats: reuse` (each worker notes the trials its own
 looks saw finish) keep the gate (SweepStudy.starts_can_be_served).
 """
@@ -30,13 +37,14 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from sweep.config import SweepConfig, config_from_yaml
 from sweep.records import BestTrial, Counts
 from sweep.study.attrs import TrialAttrs
 from sweep.study.census import Census, Tally
 from sweep.study.optuna_internals import (
+    HeldWrites,
     create_trial,
     is_stale,
     quiet_experimental_warnings,
@@ -45,6 +53,7 @@ from sweep.study.optuna_internals import (
     trial_from_bytes,
     trial_id_of,
     trial_to_bytes,
+    write_held,
 )
 from sweep.study.stopping import may_start
 
@@ -62,6 +71,14 @@ class StartRequest:
     own_target: bool = False  # a `sweep worker --trials N`: its N, not the study's stored target
     grace: float | None = None  # look for dead workers' trials: a heartbeat silent this long is stale
     host: str | None = None  # ... and list the running trials of workers on this host
+
+
+@dataclass(frozen=True)
+class FinishRequest:
+    """A worker's finished trial (what its tell writes) and its next start, in one call."""
+
+    finish: HeldWrites
+    start: StartRequest
 
 
 @dataclass(frozen=True)
@@ -132,6 +149,12 @@ class StartService:
                                                        self._hold)
         return desk.start(request)
 
+    def finish_and_start(self, request: FinishRequest) -> StartReply:
+        """The finished trial written (before the sweep's lock: the writes need no census), then the start decided
+        from a census that counts it finished."""
+        write_held(self._storage, request.finish)
+        return self.start(request.start)
+
 
 @lru_cache(maxsize=CONFIGS_KEPT)
 def parsed_config(text: str) -> SweepConfig:
@@ -147,6 +170,21 @@ def encode_request(request: StartRequest) -> bytes:
 
 def decode_request(data: bytes) -> StartRequest:
     return StartRequest(**json.loads(data.decode()))
+
+
+def encode_finish_request(request: FinishRequest) -> bytes:
+    finish = request.finish
+    return json.dumps({"start": asdict(request.start), "trial_id": finish.trial_id, "user_attrs": finish.user_attrs,
+                       "system_attrs": finish.system_attrs, "values": finish.values,
+                       "state": finish.state.name if finish.state is not None else None}).encode()
+
+
+def decode_finish_request(data: bytes) -> FinishRequest:
+    message = json.loads(data.decode())
+    state = message["state"]
+    finish = HeldWrites(message["trial_id"], message["user_attrs"], message["system_attrs"],
+                        TrialState[state] if state is not None else None, message["values"])
+    return FinishRequest(finish, StartRequest(**message["start"]))
 
 
 def encode_reply(reply: StartReply) -> bytes:

@@ -36,7 +36,7 @@ from sweep.study.patience import Patience, lost_connection
 from sweep.study.proxy import LEASE_SECONDS as GATE_LEASE_SECONDS
 from sweep.study.proxy import ProxyGate
 from sweep.study.remote import redis_url
-from sweep.study.served import StartReply, StartRequest
+from sweep.study.served import FinishRequest, StartReply, StartRequest
 from sweep.study.storage import STALE_TRIALS
 
 DEAD_WORKER = "its worker process died"
@@ -159,6 +159,19 @@ class TrialGate:
         if self._proxy is None or not self._proxy.serves_starts:
             return None
         return self._patience.call(self._proxy.start, request)
+
+    @property
+    def takes_finish(self) -> bool:
+        """Whether the storage proxy decides starts and takes a finished trial's writes with the next one
+        (finish_and_start), as far as this gate knows."""
+        return self.reaches_proxy and self._proxy is not None and self._proxy.serves_finish
+
+    def finish_and_start(self, request: FinishRequest) -> StartReply | None:
+        """A finished trial's writes and the next start in one call to the storage proxy (served.py); None where the
+        proxy has no such call: write the finish, then start()."""
+        if self._proxy is None or not self._proxy.serves_finish:
+            return None
+        return self._patience.call(self._proxy.finish_and_start, request)
 
     def close(self) -> None:
         if self._file is not None:

@@ -35,19 +35,22 @@ from sweep.study.census import Census, Tally, is_feasible, optuna_state, record_
 from sweep.study.full_trial import FullTrial
 from sweep.study.opening import ExistingSweep
 from sweep.study.optuna_internals import (
+    HeldWrites,
     ask_new,
     database_url_of,
     heartbeat_grace,
+    holding_back,
     quiet_heartbeat_warnings,
     storage_of,
     tell_without_reading_back,
     trial_id_of,
     trial_of,
+    write_held,
 )
 from sweep.study.plots import StudyPlots, preload_plotting, study_plots
 from sweep.study.queue import QueuedTrial, queue_start_with, queue_trial
 from sweep.study.seeding import SamplerStreams
-from sweep.study.served import StartRequest
+from sweep.study.served import FinishRequest, StartReply, StartRequest
 from sweep.study.sharing import TrialGate, fail_dead_trials, fail_found_dead, fail_orphaned_trials
 from sweep.study.starting import create_study, discard_new_study, link_parent, record_sweep
 from sweep.study.warm_start import PriorTrials
@@ -85,6 +88,7 @@ class SweepStudy:
         self.config = config
         self.streams = SamplerStreams(config)  # no two processes (or starts) replay one sampler sequence
         self._config_text: str | None = None  # the config as YAML, sent with each start a storage proxy decides
+        self._held: HeldWrites | None = None  # the last tell's writes, to go with the next start (tell)
 
     @classmethod
     def create(cls, storage: BaseStorage, config: SweepConfig, name: str,
@@ -149,8 +153,8 @@ class SweepStudy:
             self._config_text = self.config.to_yaml()
         storage = storage_of(self._study)
         grace = heartbeat_grace(storage) if look_for_dead else None
-        reply = gate.start(StartRequest(self.name, worker, self._config_text, own_target, grace,
-                                        socket.gethostname() if look_for_dead else None))
+        reply = self._start_after_tell(gate, StartRequest(self.name, worker, self._config_text, own_target, grace,
+                                                          socket.gethostname() if look_for_dead else None))
         if reply is None:
             return None
         dead = fail_found_dead(self._study, reply.stale, reply.on_host) if look_for_dead else []
@@ -160,6 +164,23 @@ class SweepStudy:
                 trial = trial_of(self._study, trial_id_of(reply.trial), reply.trial)
             self.streams.before_sampling(self._study, trial.number)
         return ServedStart(reply.census, trial, dead)
+
+    def _start_after_tell(self, gate: TrialGate, request: StartRequest) -> StartReply | None:
+        """The start, with the last tell's held writes when there are some (one call); a proxy without that call
+        gets the writes one by one first."""
+        held, self._held = self._held, None  # a call that fails is not made again by write_held_tell
+        if held is not None:
+            reply = gate.finish_and_start(FinishRequest(held, request))
+            if reply is not None:
+                return reply
+            write_held(storage_of(self._study), held)
+        return gate.start(request)
+
+    def write_held_tell(self) -> None:
+        """The last tell's writes held back for a next start that did not come (tell): written now, one by one."""
+        held, self._held = self._held, None
+        if held is not None:
+            write_held(storage_of(self._study), held)
 
     @property
     def step_limit(self) -> int:
@@ -193,9 +214,23 @@ class SweepStudy:
             raise ValueError(f"the constraints function {constraints.function} returned NaN; return numbers")
         return {f"c{position}": value for position, value in enumerate(given)}
 
-    def tell(self, trial: OptunaTrial, record: TrialRecord) -> None:
+    def tell(self, trial: OptunaTrial, record: TrialRecord, *, with_next_start: bool = False) -> None:
         """The trial's end in the study: its attributes and constraints (they can only be written while it
-        runs), then its state and, when COMPLETE, its value (or every objective's)."""
+        runs), then its state and, when COMPLETE, its value (or every objective's).
+
+        ``with_next_start`` (a loop whose starts the storage proxy decides): Optuna's tell runs now, but what it
+        writes is held back to go with the next start_served in one call to the proxy; write_held_tell writes it
+        when the loop starts no further trial."""
+        if not with_next_start:
+            self._tell(trial, record)
+            return
+        with holding_back(self._study, trial) as held:  # type: ignore[arg-type]
+            try:
+                self._tell(trial, record)
+            finally:  # what a tell that failed had written still goes (as it would have, one write at a time)
+                self._held = held
+
+    def _tell(self, trial: OptunaTrial, record: TrialRecord) -> None:
         TrialAttrs(record.run_id, record.metrics, record.error, record.interrupted,
                    same_as=record.same_as, mlflow_time=record.mlflow_time).write(trial)  # type: ignore[arg-type]
         for key, value in record.constraints.items():

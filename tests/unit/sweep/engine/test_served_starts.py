@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -14,6 +15,8 @@ from bench.coordination import NullListener, NullRecorder, SleepTrainer  # the b
 from sweep.config import SweepConfig
 from sweep.engine.loop import StopSignal, TrialLoop
 from sweep.locations import StorageLocation
+from sweep.states import LoopEnd
+from sweep.study.proxy import ProxyGate
 from sweep.study.sharing import TrialGate
 from sweep.study.starting import create_study
 from sweep.study.storage import configure_optuna, make_pruner, make_sampler, open_storage
@@ -69,3 +72,57 @@ def test_loops_behind_the_proxy_run_exactly_the_target_through_the_proxys_starts
     assert bool(acquired) is not served  # served: the gate was never taken
     assert len(full_reads) == (0 if served else LOOPS)  # served: no loop read the whole study at its start
     assert all(loop.census.counted == TRIALS and loop.census.running == 0 for loop in loops)
+
+
+def test_behind_the_proxy_every_tell_goes_with_the_loops_next_start(journal: StorageLocation, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch):
+    finishes: list[int] = []
+    real = ProxyGate.finish_and_start
+    monkeypatch.setattr(ProxyGate, "finish_and_start", lambda self, request: finishes.append(
+        request.finish.trial_id) or real(self, request))
+    alone: list[int] = []  # a tell's state written on its own, by Optuna's client
+    remote = optuna.storages.GrpcStorageProxy.set_trial_state_values
+    monkeypatch.setattr(optuna.storages.GrpcStorageProxy, "set_trial_state_values",
+                        lambda self, trial_id, *args: alone.append(trial_id) or remote(self, trial_id, *args))
+    config = sweep_config(trials=TRIALS, pruner="none", sampler="random")
+    assert journal.journal_path is not None
+    with served_journal(journal.journal_path) as proxy:
+        run_loops(proxy, config, tmp_path / "workdirs")
+        trials = optuna.load_study(study_name="demo", storage=open_storage(proxy)).trials
+
+    assert [t.state.name for t in trials] == ["COMPLETE"] * TRIALS
+    assert all(t.values == [t.user_attrs["sweep.metrics"]["val_accuracy"]] for t in trials)
+    # each loop asks once more after its last trial (and is told none starts): every tell went with a start
+    assert sorted(finishes) == sorted(t._trial_id for t in trials) and alone == []
+
+
+class StoppingTrainer(SleepTrainer):
+    """A trainer whose trial asks the loop to stop (as a Ctrl-C during it would), then ends as usual."""
+
+    def __init__(self, stop: StopSignal) -> None:
+        super().__init__(0.0)
+        self.stop = stop
+
+    def run(self, trial: Any) -> Any:
+        self.stop.requested = True
+        return super().run(trial)
+
+
+def test_a_loop_that_stops_after_a_trial_writes_its_held_tell_before_it_returns(journal: StorageLocation,
+                                                                                tmp_path: Path):
+    configure_optuna()
+    config = sweep_config(trials=TRIALS, pruner="none", sampler="random")
+    assert journal.journal_path is not None
+    with served_journal(journal.journal_path) as proxy:
+        create_study(open_storage(proxy), config, "demo")
+        storage = open_storage(proxy)
+        study = SweepStudy(optuna.load_study(study_name="demo", storage=storage, sampler=make_sampler(config)), config)
+        gate = TrialGate(proxy, storage, "demo")
+        stop = StopSignal()
+        loop = TrialLoop(study, config, StoppingTrainer(stop), NullRecorder(), NullListener(),  # type: ignore[arg-type]
+                         time.perf_counter(), stop, gate, tmp_path / "workdirs")
+        assert loop.run() is LoopEnd.INTERRUPTED
+        gate.close()
+        (trial,) = optuna.load_study(study_name="demo", storage=open_storage(proxy)).trials
+
+    assert loop.trials_run == 1 and trial.state.name == "COMPLETE" and trial.user_attrs["sweep.metrics"]

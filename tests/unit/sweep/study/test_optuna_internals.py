@@ -416,3 +416,47 @@ def test_a_waiting_trial_is_taken_once_and_a_taken_one_is_passed_over(tmp_path: 
         assert internals.take_waiting(storage, waiting) == waiting[1]._trial_id  # the first is running now
         assert internals.take_waiting(storage, waiting) is None
         assert [t.state for t in study.get_trials()] == [TrialState.RUNNING, TrialState.RUNNING]
+
+
+def test_a_tell_held_back_sends_nothing_reads_nothing_and_writes_in_the_tells_order_later(tmp_path: Path,
+                                                                                         monkeypatch):
+    with sweep_storage("proxy", tmp_path) as location:
+        study = optuna.create_study(study_name="s", storage=open_storage(location))
+        trial = study.ask()
+        trial.suggest_float("x", 0.0, 1.0)
+        trial.report(0.25, step=3)
+        require(trial, "_cached_frozen_trial")
+        sent: list[str] = []
+        for name in ("get_trial", "set_trial_user_attr", "set_trial_system_attr", "set_trial_state_values"):
+            remote = getattr(optuna.storages.GrpcStorageProxy, name)
+            monkeypatch.setattr(optuna.storages.GrpcStorageProxy, name, lambda self, *args, _name=name, _remote=remote:
+                                sent.append(_name) or _remote(self, *args))
+
+        with internals.holding_back(study, trial) as held:
+            trial.set_user_attr("sweep.metrics", {"acc": 0.5})
+            trial.storage.set_trial_system_attr(trial._trial_id, "constraints", [0.0])
+            internals.tell_without_reading_back(study, trial, None, TrialState.PRUNED)
+
+        assert sent == []  # nothing sent, and the tell read the trial as this process holds it
+        assert held == internals.HeldWrites(trial._trial_id, {"sweep.metrics": {"acc": 0.5}}, {"constraints": [0.0]},
+                                            TrialState.PRUNED, [0.25])  # pruned: its last report, as Optuna's tell
+        other = optuna.load_study(study_name="s", storage=open_storage(location))
+        assert other.get_trials()[0].state == TrialState.RUNNING
+        internals.write_held(internals.storage_of(study), held)
+        internals.write_held(internals.storage_of(study), held)  # sent again (an answer lost): left as it is
+        (seen,) = other.get_trials()
+        assert (seen.state, seen.values, seen.user_attrs, seen.system_attrs["constraints"]) == (
+            TrialState.PRUNED, [0.25], {"sweep.metrics": {"acc": 0.5}}, [0.0])
+        with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):  # ended otherwise: not this tell's
+            internals.write_held(internals.storage_of(study), internals.HeldWrites(
+                trial._trial_id, {}, {}, TrialState.COMPLETE, [1.0]))
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_nothing_is_held_back_on_a_storage_other_than_the_proxy(tmp_path: Path, kind: str):
+    with sweep_storage(kind, tmp_path) as location:
+        study = optuna.create_study(study_name="s", storage=open_storage(location))
+        trial = study.ask()
+        with internals.holding_back(study, trial) as held:
+            internals.tell_without_reading_back(study, trial, 1.0, TrialState.COMPLETE)
+        assert held is None and study.get_trials()[0].values == [1.0]

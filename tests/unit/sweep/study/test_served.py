@@ -8,17 +8,28 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import grpc
 import optuna
 import pytest
 from optuna.trial import TrialState
 
 from sweep.config import SweepConfig
 from sweep.locations import StorageLocation
-from sweep.records import BestTrial, Counts
+from sweep.records import BestTrial, Counts, TrialRecord
 from sweep.study.attrs import TrialAttrs
 from sweep.study.census import Census
-from sweep.study.optuna_internals import BEAT_ATTR, proxy_server, storage_of, trial_id_of
-from sweep.study.served import StartReply, StartRequest, decode_reply, encode_reply
+from sweep.study.optuna_internals import BEAT_ATTR, HeldWrites, proxy_server, storage_of, trial_id_of
+from sweep.study.proxy import SERVICE, Leases, gate_handler
+from sweep.study.served import (
+    FinishRequest,
+    StartReply,
+    StartRequest,
+    StartService,
+    decode_finish_request,
+    decode_reply,
+    encode_finish_request,
+    encode_reply,
+)
 from sweep.study.sharing import TrialGate
 from sweep.study.storage import open_storage
 from sweep.study.sweep_study import SweepStudy
@@ -184,3 +195,112 @@ def test_a_reply_reads_back_as_it_was_sent():
     assert decode_reply(encode_reply(reply)) == reply
     assert decode_reply(encode_reply(StartReply(Census(0, 0, 0, Counts(), None)))) == StartReply(
         Census(0, 0, 0, Counts(), None))
+
+
+def finished(trial: Any, value: float = 0.8) -> TrialRecord:
+    """The record the loop tells for ``trial`` when it completes with ``value``."""
+    return TrialRecord(trial.number, "COMPLETE", dict(trial.params), value, metrics={"val_accuracy": value},
+                       run_id=f"run-{trial.number}")
+
+
+def test_a_tell_goes_to_the_proxy_with_the_next_start_in_one_call_and_others_read_it_then(proxy, monkeypatch):
+    config = sweep_config(trials=3)
+    new_sweep(proxy, config=config)
+    worker, gate = worker_of(proxy, config)
+    calls: list[str] = []
+    for name in ("set_trial_user_attr", "set_trial_state_values", "get_trial"):  # Optuna's own calls to the proxy
+        remote = getattr(optuna.storages.GrpcStorageProxy, name)
+        monkeypatch.setattr(optuna.storages.GrpcStorageProxy, name,
+                            lambda self, *args, _name=name, _remote=remote: calls.append(_name) or _remote(self, *args))
+    first = worker.start_served(gate, worker="host:1", own_target=False, look_for_dead=False).trial
+    first.suggest_float("lr", 0.1, 1.0)
+
+    worker.tell(first, finished(first), with_next_start=True)
+    other = optuna.load_study(study_name="demo", storage=open_storage(proxy))  # another client of the proxy
+    assert [t.state for t in other.get_trials()] == [TrialState.RUNNING]  # held back until the next start
+    start = worker.start_served(gate, worker="host:1", own_target=False, look_for_dead=False)
+
+    assert calls == []  # neither the tell's writes nor its read of the trial went on their own
+    assert start.trial is not None and start.trial.number == 1
+    assert start.census.finished.complete == 1 and start.census.running == 0  # decided with the trial finished
+    told, running = other.get_trials()
+    assert (told.state, told.values, TrialAttrs.read(told).run_id, TrialAttrs.read(told).metrics) == (
+        TrialState.COMPLETE, [0.8], "run-0", {"val_accuracy": 0.8})
+    assert running.state == TrialState.RUNNING and TrialAttrs.read(running).worker == "host:1"
+    gate.close()
+
+
+def test_a_tell_held_back_for_a_start_that_does_not_come_is_written_on_its_own(proxy):
+    config = sweep_config(trials=1)
+    new_sweep(proxy, config=config)
+    worker, gate = worker_of(proxy, config)
+    trial = worker.start_served(gate, worker="host:1", own_target=False, look_for_dead=False).trial
+    worker.tell(trial, TrialRecord(trial.number, "FAIL", {}, error="boom"), with_next_start=True)
+
+    worker.write_held_tell()
+    worker.write_held_tell()  # nothing left to write
+
+    (seen,) = optuna.load_study(study_name="demo", storage=open_storage(proxy)).get_trials()
+    assert seen.state == TrialState.FAIL and TrialAttrs.read(seen).error == "boom"
+    gate.close()
+
+
+def test_a_trial_that_ended_meanwhile_is_not_told_again_and_no_trial_starts(proxy):
+    config = sweep_config(trials=4)
+    new_sweep(proxy, config=config)
+    worker, gate = worker_of(proxy, config)
+    trial = worker.start_served(gate, worker="host:1", own_target=False, look_for_dead=False).trial
+    worker.tell(trial, finished(trial), with_next_start=True)
+    storage_of(worker._study).set_trial_state_values(trial_id_of(trial), TrialState.FAIL)  # failed as stale
+
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):  # as the tell's own write would have raised
+        worker.start_served(gate, worker="host:1", own_target=False, look_for_dead=False)
+    assert [t.state for t in optuna.load_study(study_name="demo", storage=open_storage(proxy)).get_trials()] == [
+        TrialState.FAIL]
+    gate.close()
+
+
+class WithoutFinish(grpc.GenericRpcHandler):
+    """The sweep service of a `sweep storage-proxy` older than FinishAndStart."""
+
+    def __init__(self, handler: grpc.GenericRpcHandler) -> None:
+        self.handler = handler
+
+    def service(self, details: Any) -> Any:
+        return None if details.method == f"/{SERVICE}/FinishAndStart" else self.handler.service(details)
+
+
+def test_a_proxy_without_the_finishing_call_gets_the_tells_writes_one_by_one_and_still_starts(journal):
+    config = sweep_config(trials=3)
+    new_sweep(journal, config=config)
+    port = free_port()
+    storage = open_storage(journal)
+    server = proxy_server(storage, "127.0.0.1", port, 8)
+    leases = Leases()
+    server.add_generic_rpc_handlers((WithoutFinish(gate_handler(leases, StartService(storage, leases.held))),))
+    server.start()
+    try:
+        location = StorageLocation.parse(f"grpc://127.0.0.1:{port}")
+        worker, gate = worker_of(location, config)
+        first = worker.start_served(gate, worker="host:1", own_target=False, look_for_dead=False).trial
+        assert gate.takes_finish  # until the proxy says otherwise
+        worker.tell(first, finished(first, 0.6), with_next_start=True)
+
+        start = worker.start_served(gate, worker="host:1", own_target=False, look_for_dead=False)
+
+        assert start is not None and start.trial is not None and start.trial.number == 1
+        assert start.census.finished.complete == 1 and not gate.takes_finish and gate.reaches_proxy
+        told = optuna.load_study(study_name="demo", storage=open_storage(location)).get_trials()[0]
+        assert told.state == TrialState.COMPLETE and told.values == [0.6]
+        gate.close()
+    finally:
+        server.stop(None).wait()
+
+
+def test_a_finish_request_reads_back_as_it_was_sent():
+    request = FinishRequest(HeldWrites(7, {"sweep.metrics": {"acc": 0.5}, "sweep.run_id": "r"}, {"constraints": [0.1]},
+                                       TrialState.PRUNED, [0.25]),
+                            StartRequest("demo", "host:1", "trials: 3\n", True, 30.0, "host"))
+    assert decode_finish_request(encode_finish_request(request)) == request
+    unfinished = FinishRequest(HeldWrites(3), StartRequest("demo", "host:1", ""))
+    assert decode_finish_request(encode_finish_request(unfinished)) == unfinished
