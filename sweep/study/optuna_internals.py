@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import optuna
-from optuna.distributions import BaseDistribution
+from optuna.distributions import BaseDistribution, distribution_to_json, json_to_distribution
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage, GrpcStorageProxy, JournalStorage, RDBStorage, fail_stale_trials
 from optuna.storages._cached_storage import _CachedStorage
@@ -48,11 +48,13 @@ BEAT_ATTR = "sweep:heartbeat"  # a running trial's last heartbeat (epoch seconds
 
 __all__ = [
     "BEAT_ATTR",
+    "PARAMS_CALL",
     "STORAGE_CALLS",
     "BeatingJournalStorage",
     "BeatingProxyStorage",
     "CompactJournalStorage",
     "FrozenStudy",
+    "HeldParam",
     "HeldWrites",
     "JournalFileNoFsync",
     "JournalRedisBatched",
@@ -64,12 +66,15 @@ __all__ = [
     "contains",
     "create_trial",
     "database_url_of",
+    "decode_params",
+    "encode_params",
     "fail_stale_trial_ids",
     "fail_stale_trials_quietly",
     "heartbeat_grace",
     "heartbeat_thread",
     "holding_back",
     "is_stale",
+    "params_together",
     "proxy_server",
     "quiet_experimental_warnings",
     "quiet_heartbeat_warnings",
@@ -83,12 +88,16 @@ __all__ = [
     "trial_of",
     "trial_to_bytes",
     "write_held",
+    "write_params",
 ]
 
 # what a storage is asked by Optuna: its public interface, the heartbeat's write, and the heartbeat's query for
-# stale trials (private, called by fail_stale_trials)
+# stale trials (private, called by fail_stale_trials); and the storage proxy client's params sent together
 STORAGE_CALLS = frozenset(name for name in vars(BaseStorage) if not name.startswith("_")) | {
-    "record_heartbeat", "_get_stale_trial_ids"}
+    "record_heartbeat", "_get_stale_trial_ids", "set_trial_params"}
+# `sweep storage-proxy`'s call (proxy.py) for several params of a trial at once, beside Optuna's one per param
+PARAMS_CALL = "/sweep.TrialGate/SetTrialParameters"
+PARAMS_CALL_SECONDS = 30.0  # as long as the proxy's other calls may take (proxy.LEASE_SECONDS)
 
 T = TypeVar("T")
 
@@ -218,6 +227,39 @@ def write_held(storage: BaseStorage, held: HeldWrites) -> None:
         stored = storage.get_trial(held.trial_id)
         if held.state is None or (stored.state, stored.values) != (held.state, held.values):
             raise
+
+
+HeldParam = tuple[str, float, BaseDistribution]  # a param as Optuna's storage takes it: name, internal value, range
+
+
+@contextmanager
+def params_together(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
+    """The params ``trial`` is given inside the block (a search space suggested one after the other) go to the storage
+    proxy in one call at its end, instead of one call each; on any other storage, one write each as usual. Optuna
+    reads none of them back from the storage before the block ends (its Trial keeps its own copy)."""
+    storage = study._storage
+    if not isinstance(storage, BeatingProxyStorage):
+        yield
+        return
+    with storage.params_together(trial._trial_id):
+        yield
+
+
+def encode_params(trial_id: int, params: Sequence[HeldParam]) -> bytes:
+    return json.dumps({"trial_id": trial_id, "params": [[name, value, distribution_to_json(distribution)]
+                                                       for name, value, distribution in params]}).encode()
+
+
+def decode_params(data: bytes) -> tuple[int, list[HeldParam]]:
+    message = json.loads(data.decode())
+    return message["trial_id"], [(name, value, json_to_distribution(distribution))
+                                 for name, value, distribution in message["params"]]
+
+
+def write_params(storage: BaseStorage, trial_id: int, params: Sequence[HeldParam]) -> None:
+    """``params`` written one by one, in their order (the proxy's side of params_together)."""
+    for name, value, distribution in params:
+        storage.set_trial_param(trial_id, name, value, distribution)
 
 
 def trial_to_bytes(trial: FrozenTrial) -> bytes:
@@ -607,6 +649,8 @@ class BeatingProxyStorage(GrpcStorageProxy, AttributeHeartbeat):
         self._set_heartbeat(heartbeat, callback)
         self._handed: FrozenTrial | None = None
         self._held: HeldWrites | None = None
+        self._held_params: tuple[int, list[HeldParam]] | None = None  # (trial id, params): params_together
+        self._serves_params = True  # until the proxy says it has no PARAMS_CALL (an older `sweep storage-proxy`)
 
     def hand_over(self, trial: FrozenTrial) -> None:
         """The trial the proxy has just started for this worker, as it sent it: the next read of it (optuna.Trial
@@ -628,6 +672,47 @@ class BeatingProxyStorage(GrpcStorageProxy, AttributeHeartbeat):
             yield
         finally:
             self._held, self._handed = None, None
+
+    @contextmanager
+    def params_together(self, trial_id: int) -> Iterator[None]:
+        """The params set on ``trial_id`` inside the block, sent in one call at its end (set_trial_params); those
+        set before a failure inside it too, as they would have been one by one."""
+        held: list[HeldParam] = []
+        self._held_params = (trial_id, held)
+        try:
+            yield
+        finally:
+            self._held_params = None
+            if held:
+                self.set_trial_params(trial_id, held)
+
+    def set_trial_param(self, trial_id: int, param_name: str, param_value_internal: float,
+                        distribution: BaseDistribution) -> None:
+        if self._held_params is not None and self._held_params[0] == trial_id:
+            self._held_params[1].append((param_name, param_value_internal, distribution))
+        else:
+            super().set_trial_param(trial_id, param_name, param_value_internal, distribution)
+
+    def set_trial_params(self, trial_id: int, params: Sequence[HeldParam]) -> None:
+        """Several params of a trial in one call to the proxy; one call each to a proxy without that call. Raises
+        as Optuna's set_trial_param does (KeyError, UpdateFinishedTrialError, ValueError)."""
+        import grpc
+
+        if self._serves_params:
+            call = self._channel.unary_unary(PARAMS_CALL)
+            try:
+                call(encode_params(trial_id, params), timeout=PARAMS_CALL_SECONDS)
+                return
+            except grpc.RpcError as error:
+                refused = {grpc.StatusCode.NOT_FOUND: KeyError, grpc.StatusCode.FAILED_PRECONDITION:
+                           UpdateFinishedTrialError, grpc.StatusCode.INVALID_ARGUMENT: ValueError}.get(error.code())
+                if refused is not None:
+                    raise refused(error.details()) from error
+                if error.code() != grpc.StatusCode.UNIMPLEMENTED:
+                    raise
+                self._serves_params = False
+        for name, value, distribution in params:
+            super().set_trial_param(trial_id, name, value, distribution)
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         if self._held is not None and self._held.trial_id == trial_id:

@@ -7,7 +7,8 @@ reaches, so it serves that lock too, as a second gRPC service on the same port: 
 given to one worker at a time. A lease runs out on its own (LEASE_SECONDS) so a worker killed while
 holding it delays the others, never blocks them for good. The same service decides trial starts for
 its workers in one call each (served.py), taking the sweep's lease itself while it does, and takes a worker's
-finished trial with its next start (FinishAndStart): the tell's writes and the start in one call.
+finished trial with its next start (FinishAndStart): the tell's writes and the start in one call; and the params
+of a trial's search space in one call (SetTrialParameters, optuna_internals.params_together).
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ from optuna.exceptions import UpdateFinishedTrialError
 
 from sweep.errors import StorageError
 from sweep.locations import StorageLocation
-from sweep.study.optuna_internals import proxy_server, quiet_experimental_warnings
+from sweep.study.optuna_internals import (
+    PARAMS_CALL,
+    decode_params,
+    proxy_server,
+    quiet_experimental_warnings,
+    write_params,
+)
 from sweep.study.served import (
     FinishRequest,
     StartReply,
@@ -42,6 +49,7 @@ if TYPE_CHECKING:
     from optuna.storages import BaseStorage
 
 SERVICE = "sweep.TrialGate"  # beside Optuna's optuna.StorageService on the proxy's port
+assert PARAMS_CALL.startswith(f"/{SERVICE}/")  # the storage client (optuna_internals) calls it by its full name
 LEASE_SECONDS = 30.0  # a gate holder's lease: the count and one ask take far less; a dead holder's runs out
 WAIT_SECONDS = 1.0  # one Acquire call waits at most this long (a server thread is busy meanwhile), then asks again
 # the proxy's server threads: a worker waiting at the gate holds one for up to WAIT_SECONDS, and the holder's
@@ -114,6 +122,18 @@ def gate_handler(leases: Leases, starts: StartService) -> Any:
     def release(request: dict[str, Any], _context: Any) -> dict[str, Any]:
         return {"released": leases.release(request["key"], request["owner"])}
 
+    def set_params(data: bytes, context: Any) -> bytes:
+        trial_id, params = decode_params(data)
+        try:
+            write_params(starts.storage, trial_id, params)
+        except KeyError as error:  # each refusal answered as Optuna's proxy answers SetTrialParameter
+            context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+        except UpdateFinishedTrialError as error:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
+        except ValueError as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        return b""
+
     def finish_and_start(request: FinishRequest, context: Any) -> StartReply:
         try:
             return starts.finish_and_start(request)
@@ -130,6 +150,7 @@ def gate_handler(leases: Leases, starts: StartService) -> Any:
     methods["FinishAndStart"] = grpc.unary_unary_rpc_method_handler(finish_and_start,
                                                                     request_deserializer=decode_finish_request,
                                                                     response_serializer=encode_reply)
+    methods[PARAMS_CALL.rpartition("/")[2]] = grpc.unary_unary_rpc_method_handler(set_params)  # bytes in and out
     return grpc.method_handlers_generic_handler(SERVICE, methods)
 
 

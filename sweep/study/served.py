@@ -136,7 +136,7 @@ class StartService:
     """The proxy's side: a desk per sweep and config, made at the first start that names them."""
 
     def __init__(self, storage: BaseStorage, hold: Hold) -> None:
-        self._storage, self._hold = storage, hold
+        self.storage, self._hold = storage, hold
         self._desks: dict[tuple[str, str], StartDesk] = {}
         self._lock = threading.Lock()
 
@@ -145,14 +145,14 @@ class StartService:
         with self._lock:
             desk = self._desks.get(key)
             if desk is None:
-                desk = self._desks[key] = StartDesk(self._storage, request.study, parsed_config(request.config),
+                desk = self._desks[key] = StartDesk(self.storage, request.study, parsed_config(request.config),
                                                        self._hold)
         return desk.start(request)
 
     def finish_and_start(self, request: FinishRequest) -> StartReply:
         """The finished trial written (before the sweep's lock: the writes need no census), then the start decided
         from a census that counts it finished."""
-        write_held(self._storage, request.finish)
+        write_held(self.storage, request.finish)
         return self.start(request.start)
 
 

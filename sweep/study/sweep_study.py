@@ -40,6 +40,7 @@ from sweep.study.optuna_internals import (
     database_url_of,
     heartbeat_grace,
     holding_back,
+    params_together,
     quiet_heartbeat_warnings,
     storage_of,
     tell_without_reading_back,
@@ -191,8 +192,10 @@ class SweepStudy:
 
     def facing_trial(self, trial: OptunaTrial, run: TrialRun, **sweep_settings: Any) -> Trial:
         """What the trainer's fit receives for ``trial`` (as ``ask`` gave it): a sweep.Trial that is also the
-        optuna.trial.Trial, every Optuna member working (full_trial.py)."""
-        return FullTrial(trial, run, **sweep_settings)  # type: ignore[arg-type]
+        optuna.trial.Trial, every Optuna member working (full_trial.py). Made, it has suggested the space's params:
+        written to a storage proxy in one call (one per param otherwise), before the trainer starts."""
+        with params_together(self._study, trial):  # type: ignore[arg-type]
+            return FullTrial(trial, run, **sweep_settings)  # type: ignore[arg-type]
 
     def judge(self, trial: OptunaTrial, values: Sequence[float], metrics: Mapping[str, float],
               function: Callable[[optuna.trial.FrozenTrial], Any] | None) -> dict[str, float]:

@@ -460,3 +460,22 @@ def test_nothing_is_held_back_on_a_storage_other_than_the_proxy(tmp_path: Path, 
         with internals.holding_back(study, trial) as held:
             internals.tell_without_reading_back(study, trial, 1.0, TrialState.COMPLETE)
         assert held is None and study.get_trials()[0].values == [1.0]
+
+
+def test_params_together_reach_the_proxy_in_one_call_on_its_client_channel(tmp_path: Path, monkeypatch):
+    with sweep_storage("proxy", tmp_path) as location:
+        study = optuna.create_study(study_name="s", storage=open_storage(location))
+        storage = internals.storage_of(study)
+        require(storage, "_channel")  # the client's channel to the proxy carries the call
+        trial = study.ask()
+        one_by_one: list[str] = []
+        remote = optuna.storages.GrpcStorageProxy.set_trial_param
+        monkeypatch.setattr(optuna.storages.GrpcStorageProxy, "set_trial_param", lambda self, trial_id, name, *args:
+                            one_by_one.append(name) or remote(self, trial_id, name, *args))
+
+        with internals.params_together(study, trial):
+            x, y = trial.suggest_float("x", 0.0, 1.0), trial.suggest_int("y", 1, 3)
+
+        assert one_by_one == []
+        (seen,) = optuna.load_study(study_name="s", storage=open_storage(location)).get_trials()
+        assert seen.params == {"x": x, "y": y} and seen.distributions == trial.distributions

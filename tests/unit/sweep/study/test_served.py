@@ -6,19 +6,30 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import grpc
 import optuna
 import pytest
+from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 
 from sweep.config import SweepConfig
 from sweep.locations import StorageLocation
 from sweep.records import BestTrial, Counts, TrialRecord
+from sweep.space import FloatRange, IntRange
 from sweep.study.attrs import TrialAttrs
 from sweep.study.census import Census
-from sweep.study.optuna_internals import BEAT_ATTR, HeldWrites, proxy_server, storage_of, trial_id_of
+from sweep.study.optuna_internals import (
+    BEAT_ATTR,
+    PARAMS_CALL,
+    HeldWrites,
+    params_together,
+    proxy_server,
+    storage_of,
+    trial_id_of,
+)
 from sweep.study.proxy import SERVICE, Leases, gate_handler
 from sweep.study.served import (
     FinishRequest,
@@ -33,6 +44,7 @@ from sweep.study.served import (
 from sweep.study.sharing import TrialGate
 from sweep.study.storage import open_storage
 from sweep.study.sweep_study import SweepStudy
+from sweep.trial import TrialRun
 from tests.support.e2e import free_port
 from tests.unit.sweep.study.conftest import add_trial, new_sweep, served_journal, sweep_config
 from tests.unit.sweep.study.test_sharing import dead_pid
@@ -260,27 +272,35 @@ def test_a_trial_that_ended_meanwhile_is_not_told_again_and_no_trial_starts(prox
     gate.close()
 
 
-class WithoutFinish(grpc.GenericRpcHandler):
-    """The sweep service of a `sweep storage-proxy` older than FinishAndStart."""
+class Without(grpc.GenericRpcHandler):
+    """The sweep service of a `sweep storage-proxy` older than one of its calls."""
 
-    def __init__(self, handler: grpc.GenericRpcHandler) -> None:
-        self.handler = handler
+    def __init__(self, handler: grpc.GenericRpcHandler, method: str) -> None:
+        self.handler, self.method = handler, method
 
     def service(self, details: Any) -> Any:
-        return None if details.method == f"/{SERVICE}/FinishAndStart" else self.handler.service(details)
+        return None if details.method == self.method else self.handler.service(details)
+
+
+@contextmanager
+def older_proxy(journal: StorageLocation, method: str) -> Iterator[StorageLocation]:
+    """A storage proxy serving ``journal`` without the sweep service's ``method``: its grpc:// location."""
+    port = free_port()
+    storage = open_storage(journal)
+    server = proxy_server(storage, "127.0.0.1", port, 8)
+    leases = Leases()
+    server.add_generic_rpc_handlers((Without(gate_handler(leases, StartService(storage, leases.held)), method),))
+    server.start()
+    try:
+        yield StorageLocation.parse(f"grpc://127.0.0.1:{port}")
+    finally:
+        server.stop(None).wait()
 
 
 def test_a_proxy_without_the_finishing_call_gets_the_tells_writes_one_by_one_and_still_starts(journal):
     config = sweep_config(trials=3)
     new_sweep(journal, config=config)
-    port = free_port()
-    storage = open_storage(journal)
-    server = proxy_server(storage, "127.0.0.1", port, 8)
-    leases = Leases()
-    server.add_generic_rpc_handlers((WithoutFinish(gate_handler(leases, StartService(storage, leases.held))),))
-    server.start()
-    try:
-        location = StorageLocation.parse(f"grpc://127.0.0.1:{port}")
+    with older_proxy(journal, f"/{SERVICE}/FinishAndStart") as location:
         worker, gate = worker_of(location, config)
         first = worker.start_served(gate, worker="host:1", own_target=False, look_for_dead=False).trial
         assert gate.takes_finish  # until the proxy says otherwise
@@ -293,8 +313,56 @@ def test_a_proxy_without_the_finishing_call_gets_the_tells_writes_one_by_one_and
         told = optuna.load_study(study_name="demo", storage=open_storage(location)).get_trials()[0]
         assert told.state == TrialState.COMPLETE and told.values == [0.6]
         gate.close()
-    finally:
-        server.stop(None).wait()
+
+
+def space_config(**changes: object) -> SweepConfig:
+    return sweep_config(space={"lr": FloatRange(0.1, 1.0), "epochs": IntRange(1, 4)}, **changes)
+
+
+def test_a_trials_search_space_reaches_the_proxy_in_one_call_before_the_trainer_starts(proxy, monkeypatch, tmp_path):
+    config = space_config(trials=2)
+    new_sweep(proxy, config=config)
+    worker, gate = worker_of(proxy, config)
+    one_by_one: list[str] = []
+    remote = optuna.storages.GrpcStorageProxy.set_trial_param
+    monkeypatch.setattr(optuna.storages.GrpcStorageProxy, "set_trial_param", lambda self, trial_id, name, *args:
+                        one_by_one.append(name) or remote(self, trial_id, name, *args))
+    trial = worker.start_served(gate, worker="host:1", own_target=False, look_for_dead=False).trial
+
+    facing = worker.facing_trial(trial, TrialRun(), sweep="demo", metric="val_accuracy", space=config.space,
+                                 fixed={}, run_id=lambda: None, workdirs=tmp_path)
+
+    (seen,) = optuna.load_study(study_name="demo", storage=open_storage(proxy)).get_trials()  # another client
+    assert one_by_one == [] and seen.state == TrialState.RUNNING
+    assert seen.params == facing.params == trial.params
+    assert facing.suggest_float("later", 0.0, 1.0) == storage_of(worker._study).get_trial(seen._trial_id).params[
+        "later"] and one_by_one == ["later"]  # a define-by-run param, suggested inside fit: written when suggested
+    gate.close()
+
+
+def test_params_together_are_refused_as_optunas_own_call_refuses_them(proxy):
+    study = new_sweep(proxy, config=space_config(trials=2))
+    add_trial(study, TrialState.COMPLETE, 0.5)  # its "lr" is a float in [0.1, 1.0]
+    trial = study.ask()
+    with pytest.raises(ValueError), params_together(study, trial):
+        trial.suggest_categorical("lr", ["a", "b"])  # another kind of range under the same name
+    study.tell(trial, 1.0)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        storage_of(study).set_trial_params(trial_id_of(trial), [("x", 0.5, FloatDistribution(0.0, 1.0))])
+
+
+def test_a_proxy_without_the_params_call_gets_them_one_by_one(journal, tmp_path):
+    config = space_config(trials=2)
+    new_sweep(journal, config=config)
+    with older_proxy(journal, PARAMS_CALL) as location:
+        worker, gate = worker_of(location, config)
+        for _ in range(2):  # the second time without asking first
+            trial = worker.start_served(gate, worker="host:1", own_target=False, look_for_dead=False).trial
+            facing = worker.facing_trial(trial, TrialRun(), sweep="demo", metric="val_accuracy", space=config.space,
+                                         fixed={}, run_id=lambda: None, workdirs=tmp_path)
+            seen = optuna.load_study(study_name="demo", storage=open_storage(location)).get_trials()[-1]
+            assert seen.params == facing.params
+        gate.close()
 
 
 def test_a_finish_request_reads_back_as_it_was_sent():
