@@ -246,7 +246,8 @@ def params_together(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
 
 
 def encode_params(trial_id: int, params: Sequence[HeldParam]) -> bytes:
-    return json.dumps({"trial_id": trial_id, "params": [[name, value, distribution_to_json(distribution)]
+    # a float as Optuna's own call sends it (a double): a categorical's internal value is the index, an int
+    return json.dumps({"trial_id": trial_id, "params": [[name, float(value), distribution_to_json(distribution)]
                                                        for name, value, distribution in params]}).encode()
 
 

@@ -475,7 +475,8 @@ def test_params_together_reach_the_proxy_in_one_call_on_its_client_channel(tmp_p
 
         with internals.params_together(study, trial):
             x, y = trial.suggest_float("x", 0.0, 1.0), trial.suggest_int("y", 1, 3)
+            z = trial.suggest_categorical("z", ["a", "b", None])  # its internal value is an index
 
         assert one_by_one == []
         (seen,) = optuna.load_study(study_name="s", storage=open_storage(location)).get_trials()
-        assert seen.params == {"x": x, "y": y} and seen.distributions == trial.distributions
+        assert seen.params == {"x": x, "y": y, "z": z} and seen.distributions == trial.distributions
