@@ -3,6 +3,7 @@ as every other error of theirs; help and the version stay as they were. Each run
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -73,6 +74,8 @@ def outcome(coerce: Any, value: Any, param: Any, context: Any) -> tuple[Any, ...
         result = coerce(value, param=param, ctx=context)
     except typer.BadParameter as error:
         return "refused", error.format_message()
+    if isinstance(result, float) and math.isnan(result):  # "nan" is a float both take, and NaN equals nothing
+        return "taken", float, "nan"
     return "taken", type(result), result
 
 
