@@ -278,7 +278,9 @@ def serve(requests: RequestSource, replies: Any, parent_pid: int) -> None:
     except Exception as error:  # a broken installation: tell the loop, in one line
         replies.put(Failure(f"cannot start MLflow tracking: {error}"))
         return
-    server = TrackingServer(open_tracker, replies, retry=RetryPolicy.from_environment(), forks=True)
+    # forking a process that has used macOS's system frameworks (a proxy lookup by `requests` does) can crash the copy
+    server = TrackingServer(open_tracker, replies, retry=RetryPolicy.from_environment(),
+                            forks=sys.platform.startswith("linux"))
     server.loop(requests, lambda: os.getppid() == parent_pid)
     end_now(replies, databases=not server.handed_over)
 
