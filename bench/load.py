@@ -326,10 +326,11 @@ class Window:
 
 def publisher_end(storage: str, name: str) -> float:
     """Seconds from now until the sweep's background publisher has written its end (0 when none runs)."""
+    from sweep.locations import StorageLocation
     from sweep.publisher_lock import lock_path, wait_until_free
 
     started = time.perf_counter()
-    wait_until_free(lock_path(storage, name))
+    wait_until_free(lock_path(StorageLocation.parse(storage), name))
     return time.perf_counter() - started
 
 

@@ -19,10 +19,15 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from sweep.locations import StorageLocation
 
-def lock_path(storage: str, name: str) -> Path:
-    """The lock file of sweep ``name`` in ``storage`` (its location as sweep shows it, password hidden)."""
-    digest = hashlib.sha256(f"{storage}\n{name}".encode()).hexdigest()[:20]
+
+def lock_path(storage: StorageLocation, name: str) -> Path:
+    """The lock file of sweep ``name`` in ``storage``: a file of this machine by its absolute path (`--storage
+    sweep.journal` given in two folders is two sweeps), else the location as sweep shows it (password hidden)."""
+    local = storage.local_file
+    where = str(local.resolve()) if local is not None else str(storage)
+    digest = hashlib.sha256(f"{where}\n{name}".encode()).hexdigest()[:20]
     return Path(tempfile.gettempdir()) / f"sweep-publishing-{digest}.lock"
 
 

@@ -50,7 +50,7 @@ def end_sweep(study: SweepStudy, config: SweepConfig, recorder: Recorder, final:
         front = PublishFront(study.front()) if config.multi_objective else None
         ending = recorder.close_publishing_later(PublishAndClose(
             PublishModel(final.best, None, publishing), front, StoredSweep(publish_later, study.name), close,
-            lock_path(str(publish_later), study.name)))
+            lock_path(publish_later, study.name)))
         study.set_status(end.status, rule)  # last here too: killed before, the resume runs the end again
         return ending
     listener.finishing()

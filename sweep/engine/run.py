@@ -90,7 +90,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
         # without --name: the latest unfinished sweep, or with --trials the latest one, finished or not
         existing = open_sweep(location, config.name, unfinished=config.name is None and "trials" not in flags,
                               heartbeat=config.heartbeat)
-        if wait_until_free(lock_path(str(location), existing.name), listener.waiting_for_publisher):
+        if wait_until_free(lock_path(location, existing.name), listener.waiting_for_publisher):
             existing = open_sweep(location, existing.name, heartbeat=config.heartbeat)  # as the publisher left it
         storage, stored_tracking = existing.storage, existing.attrs.stored_tracking
         config = resumed_config(existing, config, flags)

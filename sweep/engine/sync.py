@@ -63,7 +63,7 @@ def sync_sweep(name: str | None, *, storage_url: str | None, tracking_uri: str |
     (``on_wait`` is told its pid)."""
     location = StorageLocation.parse(storage_url)
     sweep = open_sweep(location, name, heartbeat=HEARTBEAT_SECONDS)
-    if wait_until_free(lock_path(str(location), sweep.name), on_wait):
+    if wait_until_free(lock_path(location, sweep.name), on_wait):
         sweep = open_sweep(location, sweep.name, heartbeat=HEARTBEAT_SECONDS)  # as the publisher left it
     attrs, config = sweep.attrs, sweep.config
     study = SweepStudy.read(sweep)

@@ -316,6 +316,9 @@ class PublishAndClose(Request[SweepEnding]):
 
     def serve(self, server: TrackingServer) -> None:
         server.take_in_sessions()
+        if not server.sweep_alive():  # killed since it asked: its resume runs the end again, not beside a publisher
+            server.abandon()
+            return
         publisher = server.fork_publisher(self.lock)
         if publisher:  # this process answers; its copy publishes
             # what failed so far (the trials' records) is the sweep's to report; the copy's own failures, sync's

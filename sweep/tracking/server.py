@@ -83,6 +83,7 @@ class TrackingServer:
         self.forks = forks  # a process of its own, which may leave a sweep's end to a copy of itself
         self.handed_over = False  # this process's copy publishes the sweep's end: its MLflow state is the copy's
         self.publisher_lock: tuple[int, Path] | None = None  # in that copy: the lock it holds, and its file
+        self.sweep_alive: Callable[[], bool] = lambda: True  # the process it serves, as loop() is told to watch it
 
     def open_hub(self, address: HubAddress) -> None:
         if self.hub is None:
@@ -92,6 +93,7 @@ class TrackingServer:
         """Serve until Close or Quit; when the loop's process dies without closing, end its runs and return.
         Workers served through the hub end before their sweep closes (or die with it): their sessions are
         waited for on the way out."""
+        self.sweep_alive = parent_alive
         try:
             self.serve_requests(requests, parent_alive)
         finally:
@@ -203,11 +205,16 @@ class TrackingServer:
         if self.tracker is not None:
             self.tracker.publisher.settle()
         descriptor = publisher_lock.hold(lock)
+        ready, detached = os.pipe()
         pid = os.fork()
         if pid:
             os.close(descriptor)  # the copy's descriptor holds the lock
+            os.close(detached)
+            os.read(ready, 1)  # the copy has let go of the sweep's terminal and pipes, and named itself (or died)
+            os.close(ready)
             self.handed_over = True
             return pid
+        os.close(ready)
         os.setsid()
         quiet = os.open(os.devnull, os.O_RDWR)
         for standard in (0, 1, 2):
@@ -216,6 +223,8 @@ class TrackingServer:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.alarm(PUBLISHER_SECONDS)
         publisher_lock.name_holder(descriptor, os.getpid())
+        os.write(detached, b"1")
+        os.close(detached)
         self.publisher_lock = (descriptor, lock)
         if "sweep.tracking.store" in sys.modules:
             from sweep.tracking.store import reconnect_after_fork

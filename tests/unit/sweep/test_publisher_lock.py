@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from sweep.locations import StorageLocation
 from sweep.publisher_lock import hold, holder, lock_path, name_holder, release, wait_until_free
 
 HOLDER = """
 import sys
 from pathlib import Path
+from sweep.locations import StorageLocation
 from sweep.publisher_lock import hold, name_holder, release
 path = Path(sys.argv[1])
 descriptor = hold(path)
@@ -39,11 +41,22 @@ def held(tmp_path: Path):
     process.wait()
 
 
-def test_the_lock_is_named_after_the_storage_and_the_sweep_in_the_temporary_folder():
-    first = lock_path("/data/sweep.journal", "a")
-    assert first == lock_path("/data/sweep.journal", "a")
-    assert len({first, lock_path("/data/sweep.journal", "b"), lock_path("/other/sweep.journal", "a")}) == 3
+def test_the_lock_is_named_after_the_storage_and_the_sweep_in_the_temporary_folder(tmp_path: Path, monkeypatch):
+    first = lock_path(StorageLocation.parse("/data/sweep.journal"), "a")
+    assert first == lock_path(StorageLocation.parse("/data/sweep.journal"), "a")
+    others = {lock_path(StorageLocation.parse("/data/sweep.journal"), "b"),
+              lock_path(StorageLocation.parse("/other/sweep.journal"), "a"),
+              lock_path(StorageLocation.parse("postgresql://u:secret@db/sweeps"), "a")}
+    assert len({first, *others}) == 4
     assert first.name.startswith("sweep-publishing-") and first.suffix == ".lock"
+    # a relative journal is the file it names from here: one in another folder is another sweep's
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    monkeypatch.chdir(tmp_path / "one")
+    in_one = lock_path(StorageLocation.parse("sweep.journal"), "a")
+    assert in_one == lock_path(StorageLocation.parse(str(tmp_path / "one" / "sweep.journal")), "a")
+    monkeypatch.chdir(tmp_path / "two")
+    assert lock_path(StorageLocation.parse("sweep.journal"), "a") != in_one
 
 
 def test_a_free_lock_has_no_holder_and_is_not_waited_for(tmp_path: Path):

@@ -52,7 +52,7 @@ def run(folder: Path, *, parts=None, resume: bool = False, listener=None, **over
 
 
 def lock_of(folder: Path) -> Path:
-    return lock_path(str(StorageLocation.parse(str(folder / "sweep.journal"))), "bg")
+    return lock_path(StorageLocation.parse(str(folder / "sweep.journal")), "bg")
 
 
 def plots_of(folder: Path, run_id: str) -> set[str]:

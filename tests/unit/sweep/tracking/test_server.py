@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sweep.records import TRIAL_LOGGED_MODEL, BestAgreement, Counts, PublishedModel, SweepIdentity
+from sweep.states import RunStatus
 from sweep.tracking import operations
 from sweep.tracking.operations import (
     AgreeBest,
@@ -10,6 +13,7 @@ from sweep.tracking.operations import (
     Connect,
     FinishTrial,
     OpenParent,
+    PublishAndClose,
     PublishModel,
     PublishPlots,
     Quit,
@@ -171,3 +175,23 @@ def test_a_new_best_is_always_written_and_the_final_best_only_unless_the_parent_
     harness = Harness()
     harness.run(RecordBest(best(1), "acc"), RecordBest(best(2), "acc", ensure=True), Close(None, Counts(2)))
     assert harness.tracker.calls == ["best 1", "ensure 2"]
+
+
+class NeverDrawn:
+    """A finished sweep whose plots must not be drawn (picklable, as PublishAndClose's sweep is)."""
+
+    def plots(self) -> Any:
+        raise AssertionError("a dead sweep's end must not be published")
+
+    def remember_model(self, model: PublishedModel) -> None:
+        raise AssertionError("a dead sweep's end must not be published")
+
+
+def test_an_end_asked_for_by_a_sweep_that_died_since_is_abandoned_not_published(tmp_path):
+    # its resume runs the end again: a publisher beside it would write the same parent at the same time
+    harness = Harness()
+    end = PublishAndClose(PublishModel(best(0), None, TRIAL_LOGGED_MODEL), None, NeverDrawn(),
+                          Close(RunStatus.FINISHED, Counts(1)), tmp_path / "end.lock")
+    harness.run(StartTrial(0, 0), FinishTrial(record(0)), end, parent_alive=False)
+    assert harness.tracker.calls == ["start 0", "finish 0 run-0", "abandon"]
+    assert not [reply for reply in harness.replies if isinstance(reply, Answer)]  # nobody is left to answer
