@@ -99,24 +99,23 @@ class Recorder:
     def close(self, status: RunStatus | None, counts: Counts, tags: dict[str, str] | None = None) -> TrackingReport:
         """End the parent run with ``status`` once every queued record is written; None leaves the
         parent as it is (a worker that does not own it). ``tags`` go on the parent as it ends ("" removes one)."""
-        self.send(Close(status, counts, dict(tags or {})))
-        while True:
-            try:
-                report: TrackingReport = self._wait(operation(Close), timeout=None)
-                self._transport.closed()  # a process is not waited for; a thread is (see TrackingTransport)
-                return report
-            except KeyboardInterrupt:
-                continue  # already closing: a second Ctrl-C must not cut the final writes short
+        report: TrackingReport = self._last_answer(Close(status, counts, dict(tags or {})))
+        return report
 
     def close_publishing_later(self, request: PublishAndClose) -> SweepEnding:
         """As close(), once every queued record is written, but the plots, the model and the parent's end are left
         to a background publisher when the server can fork one (the answer names it): the sweep need not wait."""
+        ending: SweepEnding = self._last_answer(request)
+        return ending
+
+    def _last_answer(self, request: Request[Any]) -> Any:
+        """Send the server's last request (an END) and wait as long as it takes for its answer."""
         self.send(request)
         while True:
             try:
-                ending: SweepEnding = self._wait(operation(PublishAndClose), timeout=None)
-                self._transport.closed()
-                return ending
+                answer = self._wait(operation(request), timeout=None)
+                self._transport.closed()  # a process is not waited for; a thread is (see TrackingTransport)
+                return answer
             except KeyboardInterrupt:
                 continue  # already closing: a second Ctrl-C must not cut the final writes short
 

@@ -226,7 +226,7 @@ class TrackingServer:
         os.write(detached, b"1")
         os.close(detached)
         self.publisher_lock = (descriptor, lock)
-        if "sweep.tracking.store" in sys.modules:
+        if "sweep.tracking.store" in sys.modules:  # else it has opened no database
             from sweep.tracking.store import reconnect_after_fork
 
             reconnect_after_fork()
@@ -236,10 +236,7 @@ class TrackingServer:
         """The copy made by fork_publisher has published: its lock is let go of, and it ends."""
         if self.tracker is not None:
             self.tracker.store.cleanup()
-        if "sweep.tracking.store" in sys.modules:
-            from sweep.tracking.store import close_databases
-
-            close_databases()  # before the lock goes: a waiter may read or remove the database next
+        close_opened_databases()  # before the lock goes: a waiter may read or remove the database next
         if self.publisher_lock is not None:
             publisher_lock.release(*self.publisher_lock)
         exit_at_once(databases=False)
@@ -362,13 +359,19 @@ def end_now(replies: Any, *, databases: bool = True) -> None:
 
 def exit_at_once(*, databases: bool = True) -> None:
     """End a tracking process without the interpreter's teardown, once it has let go of its MLflow databases."""
-    if databases and "sweep.tracking.store" in sys.modules:  # else it never opened one (MLflow's import failed)
-        from sweep.tracking.store import close_databases
-
-        close_databases()
+    if databases:
+        close_opened_databases()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def close_opened_databases() -> None:
+    """This process's MLflow databases closed, if it opened any (it never did when MLflow's import failed)."""
+    if "sweep.tracking.store" in sys.modules:
+        from sweep.tracking.store import close_databases
+
+        close_databases()
 
 
 def starts_before_a_call(pending: Iterable[Request[Any]]) -> Iterator[Request[Any]]:

@@ -214,17 +214,19 @@ def close_databases() -> None:
     """Close this process's connections to MLflow's SQL stores, as the interpreter's exit would: SQLite then folds
     its write-ahead log into the database and removes the -wal and -shm files. Left behind, a user who deletes
     mlflow.db to start over gets them replayed into the next sweep's new database ("malformed")."""
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-    # MLflow keeps one engine per database URI for the whole process, on the class
-    for engine in list(getattr(SqlAlchemyStore, "_engine_map", {}).values()):
+    for engine in sql_engines():
         engine.dispose()
 
 
 def reconnect_after_fork() -> None:
     """In a forked copy of a tracking process: new connections for MLflow's SQL stores, leaving those the copy
     shares with the original alone (SQLAlchemy's way for a fork: the original's are not closed from here)."""
+    for engine in sql_engines():
+        engine.dispose(close=False)
+
+
+def sql_engines() -> list[Any]:
+    """MLflow's SQLAlchemy engines of this process: one per database URI, kept on the store class."""
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
-    for engine in list(getattr(SqlAlchemyStore, "_engine_map", {}).values()):
-        engine.dispose(close=False)
+    return list(getattr(SqlAlchemyStore, "_engine_map", {}).values())
