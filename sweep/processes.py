@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 
 
@@ -37,11 +38,11 @@ def worker_alive(worker: str | None) -> bool | None:
 JOB_ENVIRONMENT = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "CI")
 
 
-def ends_with_its_job(environment: dict[str, str] | None = None) -> bool:
+def ends_with_its_job(environment: Mapping[str, str] | None = None) -> bool:
     """Whether this process runs where its end ends everything it leaves behind: a batch job (Slurm, PBS, LSF), a
     CI job, or a container whose main process it is (or whose init started it). `sweep run` then waits for its
     background publisher's work instead of leaving it to a process that would be killed with the job."""
-    environment = dict(os.environ) if environment is None else environment
+    environment = os.environ if environment is None else environment
     if any(environment.get(name, "").strip().lower() not in ("", "0", "false") for name in JOB_ENVIRONMENT):
         return True
     return os.getpid() == 1 or os.getppid() == 1

@@ -11,7 +11,7 @@ from sweep.publisher_lock import lock_path
 from sweep.records import BestTrial, ModelPublishing, SweepEnding
 from sweep.states import StopRule, SweepEnd
 from sweep.study.census import Census
-from sweep.study.plots import PLOT_MIN_TRIALS, StudyPlots
+from sweep.study.plots import plots_or_why_not
 from sweep.study.stopping import has_rules
 from sweep.study.stored_end import StoredSweep
 from sweep.study.sweep_study import SweepStudy
@@ -71,11 +71,7 @@ def publish_results(study: SweepStudy, recorder: Recorder, best: BestTrial | Non
     recorder.send(PublishModel(best, register, publishing))
     if study.config.multi_objective:
         recorder.send(PublishFront(study.front()))
-    try:
-        made = study.plots()
-    except Exception as error:  # pictures are never worth a sweep's result: note it, carry on
-        reason = f"{type(error).__name__}: {error}".splitlines()[0]
-        made = StudyPlots({}, dict.fromkeys(PLOT_MIN_TRIALS, reason), 0.0)
+    made = plots_or_why_not(study.plots)
     recorder.send(PublishPlots(made.images, made.skipped))
 
 

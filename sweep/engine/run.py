@@ -16,11 +16,10 @@ from sweep.engine.tracking_start import TrackingStart
 from sweep.errors import AllTrialsFailedError, NotFoundError, StorageUnavailableError
 from sweep.executors import check_executor
 from sweep.locations import StorageLocation, TrackingLocation, sweep_folder
-from sweep.publisher_lock import lock_path, wait_until_free
 from sweep.records import SweepIdentity, TrackingReport
 from sweep.states import LoopEnd, SweepStatus, sweep_end
 from sweep.study.census import Census
-from sweep.study.opening import ExistingSweep, open_started_sweep, open_sweep
+from sweep.study.opening import ExistingSweep, after_its_publisher, open_started_sweep, open_sweep
 from sweep.study.sharing import TrialGate
 from sweep.study.starting import claim_name, parent_params, resumed_config
 from sweep.study.stopping import Stopped, rule_that_holds
@@ -90,8 +89,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
         # without --name: the latest unfinished sweep, or with --trials the latest one, finished or not
         existing = open_sweep(location, config.name, unfinished=config.name is None and "trials" not in flags,
                               heartbeat=config.heartbeat)
-        if wait_until_free(lock_path(location, existing.name), listener.waiting_for_publisher):
-            existing = open_sweep(location, existing.name, heartbeat=config.heartbeat)  # as the publisher left it
+        existing = after_its_publisher(existing, listener.waiting_for_publisher, heartbeat=config.heartbeat)
         storage, stored_tracking = existing.storage, existing.attrs.stored_tracking
         config = resumed_config(existing, config, flags)
         check_sampler_packages(config.sampler)

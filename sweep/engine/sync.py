@@ -18,10 +18,9 @@ from sweep.engine import composition
 from sweep.engine.ending import publish_results
 from sweep.engine.parts import Parts
 from sweep.locations import StorageLocation, TrackingLocation
-from sweep.publisher_lock import lock_path, wait_until_free
 from sweep.records import BestAgreement, BestTrial, ModelPublishing, SweepIdentity
 from sweep.states import SweepStatus, end_of, sweep_end
-from sweep.study.opening import open_sweep
+from sweep.study.opening import after_its_publisher, open_sweep
 from sweep.study.starting import parent_params
 from sweep.study.storage import HEARTBEAT_SECONDS
 from sweep.study.sweep_study import SweepStudy
@@ -62,9 +61,8 @@ def sync_sweep(name: str | None, *, storage_url: str | None, tracking_uri: str |
     The sweep's background publisher (sweep/publisher_lock.py), if one still writes its end, is waited for first
     (``on_wait`` is told its pid)."""
     location = StorageLocation.parse(storage_url)
-    sweep = open_sweep(location, name, heartbeat=HEARTBEAT_SECONDS)
-    if wait_until_free(lock_path(location, sweep.name), on_wait):
-        sweep = open_sweep(location, sweep.name, heartbeat=HEARTBEAT_SECONDS)  # as the publisher left it
+    sweep = after_its_publisher(open_sweep(location, name, heartbeat=HEARTBEAT_SECONDS), on_wait,
+                                heartbeat=HEARTBEAT_SECONDS)
     attrs, config = sweep.attrs, sweep.config
     study = SweepStudy.read(sweep)
     tracking = TrackingLocation.resolve(tracking_uri, stored=attrs.stored_tracking)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import optuna
@@ -11,6 +12,7 @@ from optuna.storages import BaseStorage
 
 from sweep.config import SweepConfig
 from sweep.locations import StorageLocation
+from sweep.publisher_lock import lock_path, wait_until_free
 from sweep.states import SweepStatus
 from sweep.study.attrs import SweepAttrs
 from sweep.study.optuna_internals import FrozenStudy
@@ -60,6 +62,15 @@ def open_sweep(location: StorageLocation, name: str | None, *, unfinished: bool 
     if heartbeat is None and config.heartbeat != HEARTBEAT_SECONDS and not location.is_journal:
         storage = open_storage(location, create=False, heartbeat=config.heartbeat, read_only=read_only)
     return ExistingSweep(location, storage, row.study_name, attrs, config)
+
+
+def after_its_publisher(sweep: ExistingSweep, on_wait: Callable[[int], None] | None, *,
+                        heartbeat: int | None) -> ExistingSweep:
+    """``sweep`` once no background publisher writes its end (sweep/publisher_lock.py; ``on_wait`` is told its pid),
+    read again (with ``heartbeat``) if one did: it remembers the model it published in the study."""
+    if not wait_until_free(lock_path(sweep.location, sweep.name), on_wait):
+        return sweep
+    return open_sweep(sweep.location, sweep.name, heartbeat=heartbeat)
 
 
 def open_started_sweep(location: StorageLocation, name: str) -> ExistingSweep:

@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 from sweep.study.attrs import SweepAttrs
 from sweep.study.census import is_feasible
 from sweep.study.optuna_internals import StudyOfTrials
+from sweep.urls import redact_text
 
 PLOT_DPI = 80  # with PLOT_INCHES: 1000x600 px, the width of MLflow's artifact viewer; small PNGs, quick to encode
 PLOT_INCHES = (12.5, 7.5)
@@ -36,6 +37,16 @@ class StudyPlots:
     images: dict[str, bytes]  # file name (optimization_history.png, ...) -> PNG
     skipped: dict[str, str]  # plot name -> why it was not made
     seconds: float  # what making them cost, matplotlib's import included
+
+
+def plots_or_why_not(draw: Callable[[], StudyPlots]) -> StudyPlots:
+    """``draw()``'s plots; if it fails as a whole (the storage could not be read, say), none, each skipped with its
+    error's first line (password hidden): pictures are never worth a sweep's result."""
+    try:
+        return draw()
+    except Exception as error:
+        reason = redact_text(f"{type(error).__name__}: {error}".splitlines()[0])
+        return StudyPlots({}, dict.fromkeys(PLOT_MIN_TRIALS, reason), 0.0)
 
 
 def study_plots(study: optuna.Study) -> StudyPlots:

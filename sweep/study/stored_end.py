@@ -37,8 +37,10 @@ class StoredSweep:
         self._study = None
 
     def plots(self) -> StudyPlots:
-        """Optuna's plots of the sweep's study, as its end draws them (sweep/study/plots.py)."""
-        return self.study().plots()
+        """Optuna's plots of the sweep's study, as its end draws them (sweep/study/plots.py); never raises."""
+        from sweep.study.plots import plots_or_why_not
+
+        return plots_or_why_not(lambda: self.study().plots())
 
     def remember_model(self, model: PublishedModel) -> None:
         """The published model's URI, trial and registered version in the study, for `sweep best`."""

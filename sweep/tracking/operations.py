@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from sweep.errors import first_line
 from sweep.records import (
     BestAgreement,
     BestTrial,
@@ -29,7 +28,6 @@ from sweep.records import (
 from sweep.states import RunStatus
 from sweep.tracking.hub import HubAddress
 from sweep.tracking.protocol import REPLY_SECONDS, STARTUP_SECONDS, Answer, Delivery, Request, Started, operation
-from sweep.urls import redact_text
 
 if TYPE_CHECKING:
     from sweep.tracking.server import TrackingServer
@@ -292,7 +290,8 @@ class EndedSweep(Protocol):
     """The finished sweep as its background publisher reaches it: its study's plots, and where the published
     model is remembered (sweep/study/stored_end.py; picklable, and no Optuna call here)."""
 
-    def plots(self) -> PlotImages: ...
+    def plots(self) -> PlotImages:
+        """The plots, or why each was not made: never raises."""
 
     def remember_model(self, model: PublishedModel) -> None: ...
 
@@ -327,12 +326,8 @@ class PublishAndClose(Request[SweepEnding]):
         self.model.serve(server)
         if self.front is not None:
             self.front.serve(server)
-        try:
-            drawn = self.sweep.plots()
-            plots = PublishPlots(drawn.images, drawn.skipped)
-        except Exception as error:  # pictures are never worth a sweep's result: note it, carry on
-            plots = PublishPlots({}, {"plots": redact_text(first_line(error))})
-        plots.serve(server)
+        drawn = self.sweep.plots()
+        PublishPlots(drawn.images, drawn.skipped).serve(server)
         self.close.end_runs(server)
         server.guard(None, self.sweep.remember_model, server.report.model)
         if publisher == 0:

@@ -57,9 +57,14 @@ def write_config(folder: Path, body: str, name: str = "sweep.yaml") -> Path:
 def run(args: list[str], folder: Path, *, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     """A command to its end; after `sweep run`, its background publisher's end too (what the test reads next)."""
     done = subprocess.run(args, cwd=folder, env=env(), capture_output=True, text=True, timeout=timeout)
-    if args[:len(SWEEP) + 1] == [*SWEEP, "run"]:
+    if is_sweep_run(args):
         wait_for_publishers()
     return done
+
+
+def is_sweep_run(args: object) -> bool:
+    """Whether a command's arguments are `sweep run ...` (the one command that leaves a background publisher)."""
+    return isinstance(args, list) and args[:len(SWEEP) + 1] == [*SWEEP, "run"]
 
 
 def wait_for_publishers(temporary: Path | None = None) -> None:
@@ -84,8 +89,7 @@ class SweepProcess(subprocess.Popen):  # type: ignore[type-arg]
 
     def wait(self, timeout: float | None = None) -> int:
         code = super().wait(timeout)
-        arguments = list(self.args) if isinstance(self.args, list) else []
-        if arguments[:len(SWEEP) + 1] == [*SWEEP, "run"]:
+        if is_sweep_run(self.args):
             wait_for_publishers()
         return code
 
