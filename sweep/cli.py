@@ -620,7 +620,7 @@ def main() -> None:
     try:
         run_app(app, "sweep")
     except SystemExit as ended:
-        # a sweep or a worker ran here: Optuna, matplotlib, the trainer's libraries
+        # a sweep or a worker ran here: Optuna, MLflow, the trainer's libraries
         if "sweep.engine.run" in sys.modules:
             exit_without_teardown(ended.code if isinstance(ended.code, int) else 0 if ended.code is None else 1)
         raise

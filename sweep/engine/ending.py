@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 from sweep.config import SweepConfig
 from sweep.engine.progress import SweepListener
 from sweep.locations import StorageLocation
@@ -73,21 +71,3 @@ def publish_results(study: SweepStudy, recorder: Recorder, best: BestTrial | Non
         recorder.send(PublishFront(study.front()))
     made = plots_or_why_not(study.plots)
     recorder.send(PublishPlots(made.images, made.skipped))
-
-
-class PlotsPreload:
-    """matplotlib and Optuna's plots imported on a thread while this process would only wait (for its tracking
-    process's start, or for its workers), so that the sweep's end draws the plots without importing them."""
-
-    def __init__(self, *, wanted: bool = True) -> None:
-        self._thread = threading.Thread(target=SweepStudy.preload_plots, name="sweep-plots-preload", daemon=True)
-        self._wanted = wanted
-
-    def start(self) -> None:
-        if self._wanted and self._thread.ident is None:
-            self._thread.start()
-
-    def join(self) -> None:
-        """Before the process may end: an import cut off by the interpreter's exit can crash it."""
-        if self._thread.ident is not None:
-            self._thread.join()

@@ -6,7 +6,6 @@ import time
 from dataclasses import dataclass
 
 from sweep.config import SweepConfig
-from sweep.engine.ending import PlotsPreload
 from sweep.engine.loop import WAIT_SECONDS, StopSignal, most_frequent
 from sweep.engine.progress import SweepListener, TrialUpdate
 from sweep.executors import Executor, Pool
@@ -39,10 +38,9 @@ def start_held(executor: Executor, name: str, storage: StorageLocation, tracking
 
 
 def supervise(study: SweepStudy, config: SweepConfig, held: HeldWorkers, listener: SweepListener, stop: StopSignal,
-              started: float, recorder: Recorder, plotting: PlotsPreload
+              started: float, recorder: Recorder
               ) -> tuple[LoopEnd, int, list[str], str | None]:
-    """Release the held workers (processes here, or Ray tasks) onto the study and run the trials until they end,
-    preloading the plots meanwhile.
+    """Release the held workers (processes here, or Ray tasks) onto the study and run the trials until they end.
 
     Returns the status, the trials they ran, the workers' own one-line errors, and a note when the sweep
     was too short to gain from its workers. The status is
@@ -57,7 +55,6 @@ def supervise(study: SweepStudy, config: SweepConfig, held: HeldWorkers, listene
             recorder.call(OpenHub(held.hub))
         spawned = time.time()
         pool.release()
-        plotting.start()  # this process only watches the workers from here
         reported = _watch(pool, study, config, listener, stop, started, before)
         pool.wait()
         failures = pool.failures()

@@ -7,7 +7,7 @@ from contextlib import ExitStack
 
 from sweep.config import SweepConfig, check_sampler_packages
 from sweep.engine import composition
-from sweep.engine.ending import PlotsPreload, end_sweep
+from sweep.engine.ending import end_sweep
 from sweep.engine.jobs import error_summary, start_held, supervise
 from sweep.engine.loop import StopSignal, TrialLoop
 from sweep.engine.parts import Parts
@@ -117,16 +117,12 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
     name = config.name
     assert name is not None
     listener.sweep_opening(name, config.trials, existing is not None)
-    plotting = PlotsPreload(wanted=not publish_later)  # a background publisher draws them, in a process of its own
-    cleanup.callback(plotting.join)
     held = None
     if executor is not None:  # started now, they import what they need while the study and parent run are created
         held = start_held(executor, name, location, tracking, config.trials)
         cleanup.callback(held.pool.close)  # however the start ends: unreleased, they end without a trial
 
     try:
-        if held is None:  # the trials run here: matplotlib loads on a thread while MLflow starts and trials run
-            plotting.start()
         identity = SweepIdentity(name, config.experiment, tracking.explicit, config.run_name, dict(config.fixed))
         # a new sweep whose trials run here, on a SQLite file of this host, starts them while the tracking process
         # starts: a thread links the parent run once MLflow answers (tracking_start.py). A tracking server or a
@@ -193,7 +189,7 @@ def _run(config: SweepConfig, location: StorageLocation, recorder: Recorder, sta
             failures, jobs_note = [], None
         else:
             status, trials_run, failures, jobs_note = supervise(study, config, held, listener, stop, started,
-                                                                recorder, plotting)
+                                                                recorder)
             trainer_seconds, errors = None, error_summary(study)
         # -- the end: the final best, the study's state, plots and model, the parent run's status --
         final = study.census()

@@ -48,7 +48,7 @@ from sweep.study.optuna_internals import (
     trial_of,
     write_held,
 )
-from sweep.study.plots import StudyPlots, preload_plotting, study_plots
+from sweep.study.plots import StudyPlots, study_plots
 from sweep.study.queue import QueuedTrial, queue_start_with, queue_trial
 from sweep.study.seeding import SamplerStreams
 from sweep.study.served import FinishRequest, StartReply, StartRequest
@@ -348,13 +348,8 @@ class SweepStudy:
                             {o.metric: value for o, value in zip(objectives, t.values)}) for t in members]
 
     def plots(self) -> StudyPlots:
-        """Optuna's plots of the study, as PNGs (matplotlib is imported here, unless preload_plots() did)."""
+        """The study's plots, as SVG documents."""
         return study_plots(self._study)
-
-    @staticmethod
-    def preload_plots() -> None:
-        """Import matplotlib and Optuna's plots now (on a thread of the caller's), for plots() at the end."""
-        preload_plotting()
 
     def _update(self, **changes: Any) -> None:
         replace(SweepAttrs.read(self._study), **changes).write(self._study)

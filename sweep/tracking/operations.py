@@ -216,7 +216,7 @@ class PreparePublishing(Request[None]):
 
 @dataclass(frozen=True)
 class PublishPlots(Request[None]):
-    """PNG plots (file name -> bytes) for the parent's plots/ folder, replacing older ones, and why others
+    """SVG plots (file name -> bytes) for the parent's plots/ folder, replacing older ones, and why others
     were skipped."""
 
     images: dict[str, bytes]
@@ -282,7 +282,7 @@ class Close(Request[None]):
 
 
 class PlotImages(Protocol):
-    images: dict[str, bytes]  # file name -> PNG
+    images: dict[str, bytes]  # file name -> SVG document
     skipped: dict[str, str]  # plot -> why it was not made
 
 

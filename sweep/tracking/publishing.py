@@ -71,7 +71,7 @@ class Publisher:
             self.warming.join()
 
     def record_plots(self, images: Mapping[str, bytes], skipped: Mapping[str, str]) -> list[str]:
-        """PNGs under plots/ on the parent, overwriting older ones of the same name, and NOTES.txt.
+        """SVGs under plots/ on the parent, overwriting older ones of the same name, and NOTES.txt.
 
         One log_artifacts call for the folder: the local and the proxied (mlflow-artifacts) stores
         both overwrite a file logged again under the same path. Returns the plot files logged.
@@ -79,8 +79,9 @@ class Publisher:
         parent = self.parent.id()
         folder = self.store.scratch / "plots"
         folder.mkdir(exist_ok=True)
-        for name, png in images.items():
-            (folder / name).write_bytes(png)
+        for name, document in images.items():
+            (folder / name).write_bytes(document)
+        self.remove_older_pngs(parent, images)
         lines = [f"made: {name}" for name in images]
         lines += [f"skipped: {name}: {why}" for name, why in skipped.items()]
         (folder / "NOTES.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -89,6 +90,18 @@ class Publisher:
                                   "; ".join(f"{name}: {why}" for name, why in skipped.items())[:MAX_TAG_CHARS]
                                   or "none")
         return list(images)
+
+    def remove_older_pngs(self, parent: str, images: Mapping[str, bytes]) -> None:
+        """A sweep started by a version of sweep that drew PNGs and resumed by this one: its old plots/*.png would
+        show the study as it was then, beside the new SVGs. Removed where the artifact store allows it; a store
+        that refuses keeps them (pictures are never worth failing the end over)."""
+        stems = {Path(name).stem for name in images}
+        with contextlib.suppress(Exception):
+            repository = self.store.repository(parent)
+            for entry in repository.list_artifacts("plots"):
+                path = Path(entry.path)
+                if not entry.is_dir and path.suffix == ".png" and path.stem in stems:
+                    repository.delete_artifacts(entry.path)
 
     def record_front(self, members: list[FrontMember]) -> None:
         """The Pareto front on the parent: tag front.trials (its trial numbers, best first on the first objective)

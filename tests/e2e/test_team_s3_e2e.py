@@ -72,7 +72,7 @@ def test_every_artifact_of_a_sweep_is_a_bucket_object_and_another_folder_predict
             assert f"{root}/{child.info.run_id}/artifacts/model.json" in keys
         parent_files = {key.removeprefix(f"{root}/{parent.info.run_id}/artifacts/") for key in keys
                         if key.startswith(f"{root}/{parent.info.run_id}/")}
-        assert {"best/model.json", "sweep.yaml", "plots/optimization_history.png"} <= parent_files
+        assert {"best/model.json", "sweep.yaml", "plots/optimization_history.svg"} <= parent_files
         model_id = parent.data.tags["best.model_id"]
         assert f"{root}/models/{model_id}/artifacts/MLmodel" in keys  # the pyfunc model
         best_trial = parent.data.tags["best.trial"]

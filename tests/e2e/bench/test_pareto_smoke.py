@@ -17,7 +17,7 @@ FIGURES = [
     rf"+{NUMBER} s / +{NUMBER} s$",
     rf"^median epochs saved: -?{NUMBER}%; median hypervolume ratio \(pruned / none\): ({NUMBER}|nan)",
     rf"^the front at 200 trials: \d+ members in {NUMBER} ms \(SweepStudy.front\); all plots {NUMBER} s, "
-    r"pareto_front.png made: True$",
+    r"pareto_front.svg made: True$",
 ]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ from tests.support.shipped import TEXTS, best_model
 
 pytestmark = pytest.mark.slow  # whole sweeps, in-process, on real stores
 
-PLOTS = ["NOTES.txt", "optimization_history.png", "parallel_coordinate.png", "param_importances.png", "slice.png"]
+PLOTS = ["NOTES.txt", "optimization_history.svg", "parallel_coordinate.svg", "param_importances.svg", "slice.svg"]
 
 
 @contextmanager
@@ -34,13 +35,13 @@ def tracking_uri(uri: str) -> Iterator[None]:
         mlflow.set_tracking_uri(previous)
 
 
-def test_plots_are_valid_pngs_on_the_parent_run(shipped: tuple[Path, str]):
+def test_plots_are_svg_documents_on_the_parent_run(shipped: tuple[Path, str]):
     folder, output = shipped
     parent, _ = e2e.runs(folder)
     assert e2e.artifact_names(folder, parent.info.run_id, "plots") == PLOTS
     for name in PLOTS[1:]:
-        width, height = e2e.png_size(e2e.artifact_bytes(folder, parent.info.run_id, f"plots/{name}"))
-        assert width > 700 and height > 500, name
+        root = ElementTree.fromstring(e2e.artifact_bytes(folder, parent.info.run_id, f"plots/{name}"))
+        assert root.tag == "{http://www.w3.org/2000/svg}svg" and root.get("width") == "1000", name
     assert parent.data.tags["sweep.plots_skipped"] == "none"
     assert "plots:          4 under plots/ on the parent run" in output
 
@@ -99,7 +100,7 @@ def test_a_one_trial_sweep_skips_the_comparison_plots_with_a_note(tmp_path: Path
     result = inprocess.sweep(tmp_path, "run", "--config", "sweep.yaml", "--name", "single")
     assert result.returncode == 0, result.stderr
     parent, _ = e2e.runs(tmp_path)
-    assert e2e.artifact_names(tmp_path, parent.info.run_id, "plots") == ["NOTES.txt", "optimization_history.png"]
+    assert e2e.artifact_names(tmp_path, parent.info.run_id, "plots") == ["NOTES.txt", "optimization_history.svg"]
     notes = e2e.artifact_bytes(tmp_path, parent.info.run_id, "plots/NOTES.txt").decode()
     assert "skipped: slice: needs 2 completed trials, the sweep has 1" in notes
     assert "param_importances" in parent.data.tags["sweep.plots_skipped"]
@@ -113,13 +114,16 @@ def test_extending_a_sweep_replaces_its_plots_and_model(tmp_path: Path, monkeypa
     assert first.returncode == 0, first.stderr
     parent, _ = e2e.runs(tmp_path)
     run_id = parent.info.run_id
-    history = e2e.artifact_bytes(tmp_path, run_id, "plots/optimization_history.png")
+    history = e2e.artifact_bytes(tmp_path, run_id, "plots/optimization_history.svg")
+    for name in ("optimization_history.png", "mine.png"):  # as an older sweep drew them, and a user's own picture
+        (tmp_path / name).write_bytes(b"\x89PNG")
+        e2e.mlflow_client(tmp_path).log_artifact(run_id, str(tmp_path / name), "plots")
 
     extended = inprocess.sweep(tmp_path, "run", "--resume", "--name", "grown", "--trials", "8")
     assert extended.returncode == 0, extended.stderr
     parent, _ = e2e.runs(tmp_path)
-    assert e2e.artifact_names(tmp_path, run_id, "plots") == PLOTS
-    assert e2e.artifact_bytes(tmp_path, run_id, "plots/optimization_history.png") != history
+    assert e2e.artifact_names(tmp_path, run_id, "plots") == sorted([*PLOTS, "mine.png"])  # the old history is gone
+    assert e2e.artifact_bytes(tmp_path, run_id, "plots/optimization_history.svg") != history
     assert parent.data.tags["best.model_trial"] == parent.data.tags["best.trial"]
     # runs:/<parent>/grown-best is the newest model of that name: the one that holds today's best trial
     import mlflow

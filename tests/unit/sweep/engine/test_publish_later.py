@@ -24,8 +24,8 @@ from tests.support import e2e, inprocess
 
 pytestmark = pytest.mark.slow  # whole sweeps with a tracking process of their own
 
-PLOTS = {"plots/optimization_history.png", "plots/param_importances.png", "plots/parallel_coordinate.png",
-         "plots/slice.png", "plots/NOTES.txt"}
+PLOTS = {"plots/optimization_history.svg", "plots/param_importances.svg", "plots/parallel_coordinate.svg",
+         "plots/slice.svg", "plots/NOTES.txt"}
 HOLDER = """
 import sys
 from pathlib import Path

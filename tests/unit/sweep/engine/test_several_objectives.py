@@ -74,7 +74,7 @@ def test_an_unchanged_optuna_objective_of_two_values_and_its_constraints_give_th
             assert by_trial[number]["run_id"] == child.info.run_id
             assert by_trial[number]["values"] == {"values_0": child.data.metrics["values_0"],
                                                    "values_1": child.data.metrics["values_1"]}
-    assert "pareto_front.png" in e2e.artifact_names(tmp_path, parent.info.run_id, "plots")
+    assert "pareto_front.svg" in e2e.artifact_names(tmp_path, parent.info.run_id, "plots")
 
     # --pick: a bound on the second objective, then the best first objective among the front's trials that meet it
     limit = sorted(member["values"]["values_1"] for member in shown["front"])[len(front) // 2]
