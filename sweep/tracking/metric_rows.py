@@ -43,12 +43,20 @@ def stored_value(value: float) -> tuple[float, bool]:
     return float(value), False
 
 
-def plain(metric: Metric) -> bool:
+def plain_name(key: object) -> bool:
+    """A metric name MLflow takes without a second look."""
+    return isinstance(key, str) and PLAIN_NAME.fullmatch(key) is not None and posixpath.normpath(key) == key
+
+
+def plain(metric: Metric, names: dict[str, bool] | None = None) -> bool:
     """A point MLflow takes without a second look: a plain name, a number, integer step and timestamp, no model
-    or dataset."""
-    value, step, timestamp = metric.value, metric.step, metric.timestamp
-    return (isinstance(metric.key, str) and PLAIN_NAME.fullmatch(metric.key) is not None
-            and posixpath.normpath(metric.key) == metric.key
+    or dataset. ``names``: the names judged so far (a curve repeats a few names hundreds of times)."""
+    value, step, timestamp, key = metric.value, metric.step, metric.timestamp, metric.key
+    known = names.get(key) if names is not None and isinstance(key, str) else None
+    named = plain_name(key) if known is None else known
+    if known is None and names is not None and isinstance(key, str):
+        names[key] = named
+    return (named
             and isinstance(value, numbers.Real) and not isinstance(value, bool)
             and isinstance(step, int) and not isinstance(step, bool)
             and isinstance(timestamp, int) and not isinstance(timestamp, bool) and timestamp >= 0
@@ -63,8 +71,9 @@ def rows_of(run_id: str, metrics: Sequence[Metric]) -> tuple[list[Row], list[Row
     stored value), the first of equals."""
     points: dict[tuple[Any, ...], Metric] = {}
     latest: dict[str, Row] = {}
+    names: dict[str, bool] = {}
     for metric in metrics:
-        if not plain(metric):
+        if not plain(metric, names):
             return None
         value, is_nan = stored_value(metric.value)
         identity = (metric.key, metric.timestamp, metric.step, value, is_nan)
