@@ -141,6 +141,24 @@ def test_browser_shows_the_sweeps_runs_best_first_with_params_and_objective(ui: 
     print(f"screenshot: {SCREENSHOT}")
 
 
+def test_browser_shows_a_plot_of_the_parent_run_as_an_image(ui: Ui):
+    if CHROMIUM is None:
+        if os.environ.get("SWEEP_REQUIRE_BROWSER"):
+            pytest.fail("Chromium is missing but SWEEP_REQUIRE_BROWSER is set; install it: apt-get install chromium")
+        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run installs it)")
+    study = e2e.study(ui.folder, NAME)
+    experiment_id, parent = study.user_attrs["sweep.experiment_id"], study.user_attrs["sweep.parent_run_id"]
+    page = (f"http://127.0.0.1:{ui.port}/#/experiments/{experiment_id}/runs/{parent}/artifacts/plots/"
+            "optimization_history.svg")
+    with tempfile.TemporaryDirectory(prefix="sweep-chromium-") as profile:
+        dom = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1400,900",
+                              "--dump-dom", page], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    # MLflow's artifact viewer fetches the file and shows it in an <img> (an SVG it would not show as an image
+    # would be a text view or a download link)
+    assert re.search(r'<img alt="plots/optimization_history\.svg" src="blob:', dom.stdout), dom.stdout[-3000:]
+
+
 TGKILL = {"x86_64": 234, "aarch64": 131}  # the syscall's number: Python has no tgkill of its own
 
 
