@@ -32,6 +32,10 @@ DRAWN_TRIALS = 2000
 DRAWN_PLOTS = ("parallel_coordinate", "slice")
 DRAWN_BEST_SHARE = 0.1  # of DRAWN_TRIALS, the best trials (always drawn); the rest spread evenly over the others
 
+# tuned settings a parallel-coordinate or slice plot draws at most (an axis or a panel each): past a dozen they are
+# too narrow to read; the most important are drawn
+DRAWN_SETTINGS = 12
+
 # completed trials a plot needs to show anything: a comparison needs two; a history starts with one
 PLOT_MIN_TRIALS = {"optimization_history": 1, "param_importances": 2, "parallel_coordinate": 2, "slice": 2}
 
@@ -86,15 +90,38 @@ def study_plots(study: optuna.Study) -> StudyPlots:
     points = [point_of(trial) for trial in complete]
     drawn = drawn_trials(complete, maximize=maximize)
     drawn_points = [point_of(trial) for trial in drawn] if len(drawn) < len(complete) else points
-    note = (f"{len(drawn):,} of {len(complete):,} completed trials drawn: the best "
-            f"{int(DRAWN_TRIALS * DRAWN_BEST_SHARE):,} and an even spread of the others"
-            if len(drawn) < len(complete) else None)
+    trials_note = (f"{len(drawn):,} of {len(complete):,} completed trials drawn: the best "
+                   f"{int(DRAWN_TRIALS * DRAWN_BEST_SHARE):,} and an even spread of the others"
+                   if len(drawn) < len(complete) else None)
+    importances: dict[str, float] = {}  # most important first, once the importance plot has computed them
+
+    def importance_plot() -> str | None:
+        importances.update(param_importances(study))
+        if not any(value > 0 for value in importances.values()):
+            return None
+        return charts.importance_chart(importances, metric=metric)
+
+    def shown() -> tuple[list[Setting], str | None]:
+        """The settings a parallel-coordinate or slice plot draws, and the note under it."""
+        drawn_settings = most_important(settings, importances)
+        settings_note = (f"{len(drawn_settings)} of {len(settings)} settings drawn: the "
+                         f"{'most important' if importances else 'first suggested'}"
+                         if len(drawn_settings) < len(settings) else None)
+        return drawn_settings, "; ".join(note for note in (trials_note, settings_note) if note) or None
+
+    def parallel_plot() -> str:
+        drawn_settings, note = shown()
+        return charts.parallel_chart(drawn_settings, drawn_points, metric=metric, maximize=maximize, note=note)
+
+    def slice_plot() -> str:
+        drawn_settings, note = shown()
+        return charts.slice_chart(drawn_settings, drawn_points, metric=metric, note=note)
+
     makers: dict[str, Callable[[], str | None]] = {
         "optimization_history": lambda: charts.history_chart(points, metric=metric, maximize=maximize),
-        "param_importances": lambda: importances_plot(study, metric),
-        "parallel_coordinate": lambda: charts.parallel_chart(settings, drawn_points, metric=metric, maximize=maximize,
-                                                      note=note),
-        "slice": lambda: charts.slice_chart(settings, drawn_points, metric=metric, note=note),
+        "param_importances": importance_plot,  # before the two below: they draw the most important settings
+        "parallel_coordinate": parallel_plot,
+        "slice": slice_plot,
     }
     if several:
         names = [name for name, _ in attrs.objectives] if attrs.is_sweep else None
@@ -139,16 +166,24 @@ def settings_of(trials: Sequence[FrozenTrial]) -> list[Setting]:
                     choices=tuple(choices[name]) if name in choices else None) for name, is_log in log.items()]
 
 
-def importances_plot(study: optuna.Study, metric: str) -> str | None:
-    """The settings' importances by PED-ANOVA for the first objective; None when every importance is zero."""
+def param_importances(study: optuna.Study) -> dict[str, float]:
+    """The settings' importances by PED-ANOVA for the first objective, most important first."""
     evaluator = ped_anova()  # first: it loads optuna.importance without scikit-learn
     from optuna.importance import get_param_importances
 
     first = (lambda trial: trial.values[0]) if len(study.directions) > 1 else None
-    importances = get_param_importances(study, evaluator=evaluator, target=first)
-    if not importances or not any(value > 0 for value in importances.values()):
-        return None
-    return charts.importance_chart(importances, metric=metric)
+    return dict(get_param_importances(study, evaluator=evaluator, target=first))
+
+
+def most_important(settings: list[Setting], importances: dict[str, float]) -> list[Setting]:
+    """At most DRAWN_SETTINGS of ``settings``, in their order: the most important when ``importances`` (most
+    important first) are known, else the first."""
+    if len(settings) <= DRAWN_SETTINGS:
+        return settings
+    rank = {name: place for place, name in enumerate(importances)}
+    chosen = {setting.name for setting in sorted(settings, key=lambda setting: rank.get(setting.name, len(rank)))
+              [:DRAWN_SETTINGS]}
+    return [setting for setting in settings if setting.name in chosen]
 
 
 def pareto_plot(study: optuna.Study, complete: Sequence[FrozenTrial], names: list[str] | None) -> str:

@@ -137,3 +137,22 @@ def test_the_plots_of_a_large_study_draw_a_part_and_say_which(monkeypatch: pytes
             assert 20 <= len(lines) < 60  # one line per drawn trial (and perhaps an axis or two)
     history = " ".join(ElementTree.fromstring(made.images["optimization_history.svg"]).itertext())
     assert "drawn" not in history  # the history shows every trial
+
+
+def test_a_study_of_many_settings_draws_the_most_important_and_says_so(monkeypatch: pytest.MonkeyPatch):
+    from sweep.study import plots
+
+    monkeypatch.setattr(plots, "DRAWN_SETTINGS", 2)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    SweepAttrs(config="trials: 30\n", metric="score").write(study)
+    for _ in range(30):
+        trial = study.ask()
+        noise = [trial.suggest_float(f"noise_{index}", 0.0, 1.0) for index in range(3)]
+        signal = trial.suggest_float("signal", 0.0, 1.0)  # suggested last: drawn only for its importance
+        study.tell(trial, signal + 0.01 * sum(noise))
+    made = study_plots(study)
+    assert made.skipped == {}
+    for name in ("parallel_coordinate.svg", "slice.svg"):
+        text = " ".join(ElementTree.fromstring(made.images[name]).itertext())
+        assert "signal" in text and "2 of 4 settings drawn: the most important" in text, name
+        assert sum(f"noise_{index}" in text for index in range(3)) == 1, name
