@@ -552,10 +552,15 @@ class CompactJournalStorage(JournalStorage):
 
 
 class SharedTrialParts:
-    """What finished trials have in common, kept once: distributions, sets of them, parameter names, and text
-    attribute values that repeat from one trial to the next (the worker that ran it)."""
+    """What finished trials have in common, kept once: distributions, sets of them, parameter names, text
+    attribute values that repeat from one trial to the next (the worker that ran it), the empty dict of a trial
+    without system attributes or reports, and a trial's number where it equals its id."""
 
     def __init__(self) -> None:
+        # one empty dict for every finished trial's empty system attributes and reports: Optuna updates no finished
+        # trial (it refuses, and copies a trial's dicts on every update of a running one) and nothing writes into a
+        # trial it read from the storage, so it stays empty
+        self._empty: dict[Any, Any] = {}
         # by type and attributes' repr, which tells 1 from 1.0 and True from 1 (equality does not): of two
         # distributions with the same key, either can stand for the other
         self._distributions: dict[tuple[type, str], BaseDistribution] = {}
@@ -572,13 +577,15 @@ class SharedTrialParts:
         found = self._sets.get(key)
         if found is None and len(self._sets) < SHARED_LIMIT:
             found = self._sets[key] = distributions
-        return FrozenTrial(number=trial.number, state=trial.state, value=None, values=trial.values,
+        # the id's int object for the number too where they are equal (a journal of one study): one int less a trial
+        number = trial._trial_id if trial.number == trial._trial_id else trial.number
+        return FrozenTrial(number=number, state=trial.state, value=None, values=trial.values,
                            datetime_start=trial.datetime_start, datetime_complete=trial.datetime_complete,
                            params={sys.intern(name): value for name, value in trial.params.items()},
                            distributions=distributions if found is None else found,
                            user_attrs=self._user_attrs(trial.user_attrs),
-                           system_attrs=trial.system_attrs, intermediate_values=trial.intermediate_values,
-                           trial_id=trial._trial_id)
+                           system_attrs=trial.system_attrs or self._empty,
+                           intermediate_values=trial.intermediate_values or self._empty, trial_id=trial._trial_id)
 
     def _user_attrs(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """``attrs``, or a copy of them in the same order whose text values equal to the last finished trial's

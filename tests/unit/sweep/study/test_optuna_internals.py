@@ -260,6 +260,24 @@ def test_the_compact_journal_shares_distributions_and_repeated_text_among_finish
     assert len({id(trial.distributions["x"]) for trial in plain}) == len(plain)  # what Optuna keeps
 
 
+def test_the_compact_journal_keeps_one_empty_dict_and_the_id_as_number_for_finished_trials(tmp_path: Path):
+    storage = compact_storage(tmp_path / "sweep.journal")
+    study = optuna.create_study(study_name="s", storage=storage)
+    study.optimize(lambda trial: trial.suggest_float("x", 0.0, 1.0), n_trials=3)
+    trials = storage.get_all_trials(0, deepcopy=False)
+    assert len({id(dicts) for trial in trials for dicts in (trial.system_attrs, trial.intermediate_values)}) == 1
+    running = study.ask()  # a running trial keeps dicts of its own, which Optuna's Trial writes into
+    running.report(0.5, 0)
+    again = storage.get_all_trials(0, deepcopy=False)
+    assert again[-1].intermediate_values == {0: 0.5} and trials[0].intermediate_values == {}
+    number, trial_id = int("1000"), int("1000")  # two int objects, as the replay makes them
+    done = optuna.trial.FrozenTrial(number=number, state=TrialState.COMPLETE, value=1.0, datetime_start=None,
+                                    datetime_complete=None, params={}, distributions={}, user_attrs={},
+                                    system_attrs={}, intermediate_values={}, trial_id=trial_id)
+    compacted = internals.SharedTrialParts().compact(done)
+    assert compacted == done and compacted.number is internals.trial_id_of(compacted)
+
+
 def test_tpe_proposes_the_same_trials_on_the_compact_journal_as_on_optunas(tmp_path: Path):
     ours = run_mixed(compact_storage(tmp_path / "ours.journal"), 40)
     theirs = run_mixed(JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "optuna.journal"))),
