@@ -26,6 +26,7 @@ both is sweep/engine/: it imports nothing from Optuna, and reaches a sweep's stu
     health.py           `sweep doctor`'s look at a storage
     journal_repair.py   a journal file's torn last line set aside, a broken inner line named
     optuna_internals.py every touch of Optuna's private API
+    key_sharing.py      dicts of the same few keys with one table of keys among them (finished trials' dicts)
 
 The names below are imported on first use: `sweep best/ls/show` read through reading.py without importing
 Optuna, which the other modules need.

@@ -38,6 +38,7 @@ from optuna.study._tell import _tell_with_warning
 from optuna.trial import FrozenTrial, TrialState
 
 from sweep.errors import StorageError
+from sweep.study.key_sharing import KeySharingDicts
 
 if TYPE_CHECKING:
     from sweep.study.patience import Patience
@@ -554,7 +555,8 @@ class CompactJournalStorage(JournalStorage):
 class SharedTrialParts:
     """What finished trials have in common, kept once: distributions, sets of them, parameter names, text
     attribute values that repeat from one trial to the next (the worker that ran it), the empty dict of a trial
-    without system attributes or reports, and a trial's number where it equals its id."""
+    without system attributes or reports, a trial's number where it equals its id, and the table of keys of their
+    params, attributes and dict attribute values (the metrics), whose names repeat in every trial."""
 
     def __init__(self) -> None:
         # one empty dict for every finished trial's empty system attributes and reports: Optuna updates no finished
@@ -566,6 +568,8 @@ class SharedTrialParts:
         self._distributions: dict[tuple[type, str], BaseDistribution] = {}
         self._sets: dict[tuple[tuple[str, int], ...], dict[str, BaseDistribution]] = {}  # by (name, id) pairs
         self._last_text: dict[str, str] = {}  # user attribute name -> its text value in the last finished trial
+        self._params = KeySharingDicts()
+        self._attrs = KeySharingDicts()  # user and system attributes, and the dicts among their values
 
     def compact(self, trial: FrozenTrial) -> FrozenTrial:
         """``trial`` made anew with the shared parts in place of its own. Made by FrozenTrial's constructor: a
@@ -581,23 +585,28 @@ class SharedTrialParts:
         number = trial._trial_id if trial.number == trial._trial_id else trial.number
         return FrozenTrial(number=number, state=trial.state, value=None, values=trial.values,
                            datetime_start=trial.datetime_start, datetime_complete=trial.datetime_complete,
-                           params={sys.intern(name): value for name, value in trial.params.items()},
+                           params=self._params.like({sys.intern(name): value for name, value in trial.params.items()}),
                            distributions=distributions if found is None else found,
                            user_attrs=self._user_attrs(trial.user_attrs),
-                           system_attrs=trial.system_attrs or self._empty,
+                           system_attrs=self._attrs.like(trial.system_attrs) if trial.system_attrs else self._empty,
                            intermediate_values=trial.intermediate_values or self._empty, trial_id=trial._trial_id)
 
     def _user_attrs(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """``attrs``, or a copy of them in the same order whose text values equal to the last finished trial's
-        under the same name are that trial's string: a new dict only when one is shared, never ``attrs`` changed
-        (older copies of the trial hold it)."""
+        """A copy of ``attrs`` in the same order, with shared keys (its dict values too), whose text values equal to
+        the last finished trial's under the same name are that trial's string; never ``attrs`` changed (older copies
+        of the trial hold it)."""
         last = self._last_text
-        shared = {name: last[name] for name, value in attrs.items()
-                  if isinstance(value, str) and last.get(name) == value and last[name] is not value}
+        kept: dict[str, Any] = {}
         for name, value in attrs.items():
-            if isinstance(value, str) and (name in last or len(last) < SHARED_LIMIT):
-                last[name] = shared.get(name, value)
-        return {**attrs, **shared} if shared else attrs
+            if isinstance(value, str):
+                if last.get(name) == value:
+                    value = last[name]
+                elif name in last or len(last) < SHARED_LIMIT:
+                    last[name] = value
+            elif type(value) is dict:  # a JSON object (the metrics): its names repeat from trial to trial
+                value = self._attrs.like(value)
+            kept[name] = value
+        return self._attrs.like(kept)
 
     def _distribution(self, distribution: BaseDistribution) -> BaseDistribution:
         key = (type(distribution), repr(vars(distribution)))

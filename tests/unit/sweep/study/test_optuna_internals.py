@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -276,6 +277,16 @@ def test_the_compact_journal_keeps_one_empty_dict_and_the_id_as_number_for_finis
                                     system_attrs={}, intermediate_values={}, trial_id=trial_id)
     compacted = internals.SharedTrialParts().compact(done)
     assert compacted == done and compacted.number is internals.trial_id_of(compacted)
+
+
+@pytest.mark.skipif(sys.implementation.name != "cpython" or sys.version_info < (3, 11),
+                    reason="key-sharing dicts sized as CPython >= 3.11 sizes them")
+def test_the_compact_journal_keeps_finished_trials_params_and_attributes_in_dicts_of_shared_keys(tmp_path: Path):
+    storage = compact_storage(tmp_path / "sweep.journal")
+    run_mixed(storage, 30)
+    last = [t for t in storage.get_all_trials(0, deepcopy=False) if "sweep.metrics" in t.user_attrs][-1]
+    for found in (last.params, last.user_attrs, last.user_attrs["sweep.metrics"]):
+        assert sys.getsizeof(found) < sys.getsizeof(dict(found))  # the keys' table is not its own
 
 
 def test_tpe_proposes_the_same_trials_on_the_compact_journal_as_on_optunas(tmp_path: Path):
