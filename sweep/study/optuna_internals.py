@@ -10,6 +10,7 @@ import contextlib
 import copy
 import errno
 import json
+import math
 import os
 import sys
 import threading
@@ -583,11 +584,11 @@ class SharedTrialParts:
             found = self._sets[key] = distributions
         # the id's int object for the number too where they are equal (a journal of one study): one int less a trial
         number = trial._trial_id if trial.number == trial._trial_id else trial.number
-        return FrozenTrial(number=number, state=trial.state, value=None, values=trial.values,
+        user_attrs = self._user_attrs(trial.user_attrs)
+        return FrozenTrial(number=number, state=trial.state, value=None, values=values_as_in(trial.values, user_attrs),
                            datetime_start=trial.datetime_start, datetime_complete=trial.datetime_complete,
                            params=self._params.like({sys.intern(name): value for name, value in trial.params.items()}),
-                           distributions=distributions if found is None else found,
-                           user_attrs=self._user_attrs(trial.user_attrs),
+                           distributions=distributions if found is None else found, user_attrs=user_attrs,
                            system_attrs=self._attrs.like(trial.system_attrs) if trial.system_attrs else self._empty,
                            intermediate_values=trial.intermediate_values or self._empty, trial_id=trial._trial_id)
 
@@ -616,6 +617,17 @@ class SharedTrialParts:
                 return distribution
             found = self._distributions[key] = distribution
         return found
+
+
+def values_as_in(values: list[float] | None, attrs: dict[str, Any]) -> list[float] | None:
+    """``values`` with each one equal, bit for bit, to a number of a dict among ``attrs`` (the trial's metrics, the
+    objective's among them) that number's object: one float object less per objective a finished trial keeps."""
+    if not values:
+        return values
+    numbers = {(number, math.copysign(1.0, number)): number for found in attrs.values() if type(found) is dict
+               for number in found.values() if type(number) is float}  # the sign tells 0.0 from -0.0; NaN never found
+    return [numbers.get((value, math.copysign(1.0, value)), value) if type(value) is float else value
+            for value in values]
 
 
 class AttributeHeartbeat(BaseHeartbeat):

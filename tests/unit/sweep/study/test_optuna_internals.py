@@ -289,6 +289,20 @@ def test_the_compact_journal_keeps_finished_trials_params_and_attributes_in_dict
         assert sys.getsizeof(found) < sys.getsizeof(dict(found))  # the keys' table is not its own
 
 
+def test_the_compact_journal_keeps_an_objective_value_equal_to_a_metric_as_the_metrics_object():
+    values = [float("0.75"), 0.0, float("nan")]  # objects of their own, as the replay reads them
+    metrics = {"accuracy": float("0.75"), "zero": -0.0, "nan": float("nan")}
+    done = optuna.trial.FrozenTrial(number=1, state=TrialState.COMPLETE, value=None, values=values,
+                                    datetime_start=None, datetime_complete=None, params={}, distributions={},
+                                    user_attrs={"sweep.metrics": metrics}, system_attrs={}, intermediate_values={},
+                                    trial_id=1)
+    compacted = internals.SharedTrialParts().compact(done)
+    kept = compacted.user_attrs["sweep.metrics"]
+    assert compacted.values[0] is kept["accuracy"]
+    assert compacted.values[1] is values[1] and str(compacted.values[1]) == "0.0"  # -0.0 == 0.0, yet not the same
+    assert compacted.values[2] is values[2]
+
+
 def test_tpe_proposes_the_same_trials_on_the_compact_journal_as_on_optunas(tmp_path: Path):
     ours = run_mixed(compact_storage(tmp_path / "ours.journal"), 40)
     theirs = run_mixed(JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "optuna.journal"))),
