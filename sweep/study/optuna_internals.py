@@ -44,6 +44,7 @@ from sweep.study.key_sharing import KeySharingDicts
 if TYPE_CHECKING:
     from sweep.study.patience import Patience
 
+REPEATS_LIMIT = 1024  # distinct values of a metric kept once each; a metric with more (a loss) is no longer looked up
 SHARED_LIMIT = 4096  # distinct distributions (and sets of them) shared; a space that changes per trial stops there
 REDIS_READ_BATCH = 1000  # journal entries read from Redis in one round trip
 BEAT_ATTR = "sweep:heartbeat"  # a running trial's last heartbeat (epoch seconds), on storages without one of their own
@@ -556,8 +557,9 @@ class CompactJournalStorage(JournalStorage):
 class SharedTrialParts:
     """What finished trials have in common, kept once: distributions, sets of them, parameter names, text
     attribute values that repeat from one trial to the next (the worker that ran it), the empty dict of a trial
-    without system attributes or reports, a trial's number where it equals its id, and the table of keys of their
-    params, attributes and dict attribute values (the metrics), whose names repeat in every trial."""
+    without system attributes or reports, a trial's number where it equals its id, the table of keys of their
+    params, attributes and dict attribute values (the metrics), whose names repeat in every trial, and the values of
+    a metric that repeat (RepeatedNumbers)."""
 
     def __init__(self) -> None:
         # one empty dict for every finished trial's empty system attributes and reports: Optuna updates no finished
@@ -571,6 +573,7 @@ class SharedTrialParts:
         self._last_text: dict[str, str] = {}  # user attribute name -> its text value in the last finished trial
         self._params = KeySharingDicts()
         self._attrs = KeySharingDicts()  # user and system attributes, and the dicts among their values
+        self._repeats = RepeatedNumbers()
 
     def compact(self, trial: FrozenTrial) -> FrozenTrial:
         """``trial`` made anew with the shared parts in place of its own. Made by FrozenTrial's constructor: a
@@ -605,7 +608,7 @@ class SharedTrialParts:
                 elif name in last or len(last) < SHARED_LIMIT:
                     last[name] = value
             elif type(value) is dict:  # a JSON object (the metrics): its names repeat from trial to trial
-                value = self._attrs.like(value)
+                value = self._attrs.like({key: self._repeats.shared(key, number) for key, number in value.items()})
             kept[name] = value
         return self._attrs.like(kept)
 
@@ -616,6 +619,30 @@ class SharedTrialParts:
             if len(self._distributions) >= SHARED_LIMIT:
                 return distribution
             found = self._distributions[key] = distribution
+        return found
+
+
+class RepeatedNumbers:
+    """One float object per distinct value of a metric whose values repeat from trial to trial: an accuracy over a
+    fixed set, a size, a count. A metric that shows more than REPEATS_LIMIT distinct values (a loss, a duration) is
+    given up: its table is dropped, and its values are kept as they come."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, dict[float, float] | None] = {}  # metric name -> its values by value; None: given up
+
+    def shared(self, name: str, number: Any) -> Any:
+        """``number``, or the float object equal to it that an earlier trial's ``name`` holds. Zero and NaN are
+        kept as they come: equality does not tell 0.0 from -0.0, and no NaN equals another."""
+        if type(number) is not float or number == 0.0 or number != number:
+            return number
+        seen = self._seen.get(name)
+        if seen is None:
+            if name in self._seen or len(self._seen) >= SHARED_LIMIT:
+                return number
+            seen = self._seen[name] = {}
+        found = seen.setdefault(number, number)
+        if len(seen) > REPEATS_LIMIT:
+            self._seen[name] = None  # its values do not repeat: looking them up would only cost memory
         return found
 
 

@@ -303,6 +303,20 @@ def test_the_compact_journal_keeps_an_objective_value_equal_to_a_metric_as_the_m
     assert compacted.values[2] is values[2]
 
 
+def test_a_metric_whose_values_repeat_keeps_one_float_per_value_and_one_that_does_not_is_given_up(
+        monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(internals, "REPEATS_LIMIT", 3)
+    repeats = internals.RepeatedNumbers()
+    first = [repeats.shared("accuracy", float(text)) for text in ("0.5", "0.25", "0.5", "0.0", "nan")]
+    again = [repeats.shared("accuracy", float(text)) for text in ("0.5", "0.25", "-0.0", "nan")]
+    assert first[2] is first[0] and again[0] is first[0] and again[1] is first[1]
+    assert str(again[2]) == "-0.0" and again[2] is not first[3] and again[3] is not first[4]
+    assert repeats.shared("accuracy", 7) == 7 and type(repeats.shared("accuracy", 7)) is int
+    losses = [repeats.shared("loss", float(number)) for number in (1, 2, 3, 4, 1)]  # four values: given up
+    assert losses[4] is not losses[0] and losses == [1.0, 2.0, 3.0, 4.0, 1.0]
+    assert repeats.shared("accuracy", float("0.5")) is first[0]  # the other metric keeps its table
+
+
 def test_tpe_proposes_the_same_trials_on_the_compact_journal_as_on_optunas(tmp_path: Path):
     ours = run_mixed(compact_storage(tmp_path / "ours.journal"), 40)
     theirs = run_mixed(JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "optuna.journal"))),
