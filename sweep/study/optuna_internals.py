@@ -10,7 +10,6 @@ import contextlib
 import copy
 import errno
 import json
-import math
 import os
 import sys
 import threading
@@ -647,14 +646,14 @@ class RepeatedNumbers:
 
 
 def values_as_in(values: list[float] | None, attrs: dict[str, Any]) -> list[float] | None:
-    """``values`` with each one equal, bit for bit, to a number of a dict among ``attrs`` (the trial's metrics, the
-    objective's among them) that number's object: one float object less per objective a finished trial keeps."""
+    """``values`` with each one equal to a number of a dict among ``attrs`` (the trial's metrics, the objective's
+    among them) that number's object: one float object less per objective a finished trial keeps. Zero and NaN are
+    kept as they come, as RepeatedNumbers keeps them."""
     if not values:
         return values
-    numbers = {(number, math.copysign(1.0, number)): number for found in attrs.values() if type(found) is dict
-               for number in found.values() if type(number) is float}  # the sign tells 0.0 from -0.0; NaN never found
-    return [numbers.get((value, math.copysign(1.0, value)), value) if type(value) is float else value
-            for value in values]
+    numbers = {number: number for found in attrs.values() if type(found) is dict for number in found.values()
+               if type(number) is float and number != 0.0}  # a NaN key is never found: no NaN equals another
+    return [numbers.get(value, value) if type(value) is float else value for value in values]
 
 
 class AttributeHeartbeat(BaseHeartbeat):
