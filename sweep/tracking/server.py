@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import select
 import signal
 import sys
 import threading
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 
 COUNTS_SECONDS = 1.0  # the parent's trial counts are rewritten at most this often (and at the end)
 PUBLISHER_SECONDS = 3600  # a background publisher still at work after this has hung: it ends, sync repairs
+ORIGINAL_EXIT_SECONDS = 60  # how long a publisher waits for the tracking process it was copied from to exit
 MAX_ERRORS = 20  # errors kept for the close report: the first ones say what went wrong
 
 T = TypeVar("T")
@@ -83,6 +85,7 @@ class TrackingServer:
         self.forks = forks  # a process of its own, which may leave a sweep's end to a copy of itself
         self.handed_over = False  # this process's copy publishes the sweep's end: its MLflow state is the copy's
         self.publisher_lock: tuple[int, Path] | None = None  # in that copy: the lock it holds, and its file
+        self.original_gone: int | None = None  # in that copy: a pipe's end that reads EOF once this process is gone
         self.sweep_alive: Callable[[], bool] = lambda: True  # the process it serves, as loop() is told to watch it
 
     def open_hub(self, address: HubAddress) -> None:
@@ -206,15 +209,19 @@ class TrackingServer:
             self.tracker.publisher.settle()
         descriptor = publisher_lock.hold(lock)
         ready, detached = os.pipe()
+        gone, alive = os.pipe()  # this process keeps ``alive`` open until it exits: the copy then reads EOF
         pid = os.fork()
         if pid:
             os.close(descriptor)  # the copy's descriptor holds the lock
             os.close(detached)
+            os.close(gone)
             os.read(ready, 1)  # the copy has let go of the sweep's terminal and pipes, and named itself (or died)
             os.close(ready)
             self.handed_over = True
             return pid
         os.close(ready)
+        os.close(alive)
+        self.original_gone = gone
         os.setsid()
         quiet = os.open(os.devnull, os.O_RDWR)
         for standard in (0, 1, 2):
@@ -234,9 +241,19 @@ class TrackingServer:
 
     def end_publisher(self) -> None:
         """The copy made by fork_publisher has published: its lock is let go of, and it ends."""
+        if self.original_gone is not None:
+            # SQLite folds and removes a database's write-ahead log when its last connection closes, and the
+            # original process exits without closing its own: this copy closes after that exit, then connects and
+            # closes once more (its own closes may have come while the original still had the database open), or
+            # the log stays beside the database until it is next opened
+            select.select([self.original_gone], [], [], ORIGINAL_EXIT_SECONDS)
         if self.tracker is not None:
             self.tracker.store.cleanup()
         close_opened_databases()  # before the lock goes: a waiter may read or remove the database next
+        if self.tracker is not None and self.original_gone is not None:
+            from sweep.tracking.store import fold_write_ahead_log
+
+            fold_write_ahead_log(self.tracker.store.uri)
         if self.publisher_lock is not None:
             publisher_lock.release(*self.publisher_lock)
         exit_at_once(databases=False)

@@ -5,7 +5,10 @@ Imports mlflow: only the tracking process and the CLI's one-off MLflow commands 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,10 +23,11 @@ from sweep.locations import TrackingLocation
 from sweep.records import SweepIdentity
 from sweep.tracking.artifact_probe import is_local, probe_artifact_store
 from sweep.tracking.metric_rows import MetricRows
-from sweep.tracking.sqlite_file import half_created_error, prepare_sqlite
+from sweep.tracking.sqlite_file import half_created_error, prepare_sqlite, sqlite_path
 from sweep.urls import redact_url
 
 MAX_TAG_CHARS = 5000  # MLflow caps tag values at 8,000 characters; an error message needs far fewer
+FOLD_SECONDS = 60  # a fold of a large write-ahead log into a database on a slow disk
 
 
 def resolved_tracking_uri(tracking_uri: str | None) -> str:
@@ -216,6 +220,21 @@ def close_databases() -> None:
     mlflow.db to start over gets them replayed into the next sweep's new database ("malformed")."""
     for engine in sql_engines():
         engine.dispose()
+
+
+def fold_write_ahead_log(uri: str) -> None:
+    """For a SQLite store whose write-ahead log is still there: connect and close once, from a new process, so that
+    SQLite folds the log into the database and removes the -wal and -shm files (as it does when a database's last
+    connection closes). For a background publisher once the tracking process it was copied from has exited without
+    closing its connections: the copy itself cannot (SQLite counts the connections it inherited from the original,
+    which it never closes, as open), and a process of its own sees the database as it is."""
+    path = sqlite_path(uri)
+    if path is None or not path.with_name(path.name + "-wal").exists():
+        return
+    fold = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA schema_version'); c.close()"
+    with contextlib.suppress(OSError, subprocess.SubprocessError):  # left in place, the next opening folds it
+        subprocess.run([sys.executable, "-I", "-S", "-c", fold, str(path)], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=FOLD_SECONDS, check=False)
 
 
 def reconnect_after_fork() -> None:
