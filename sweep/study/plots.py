@@ -137,6 +137,7 @@ def study_plots(study: optuna.Study) -> StudyPlots:
             equal = [str(w.message) for w in caught if "importances will be equal" in str(w.message)]
             if document is None or equal:  # too few trials for PED-ANOVA's top quantile: every bar would be alike
                 skipped[plot] = equal[0] if equal else "the trials do not tell the settings apart"
+                importances.clear()  # they rank nothing: the plots below draw the first settings suggested
                 continue
             images[f"{plot}.svg"] = document.encode("utf-8")
         except Exception as error:  # a plot is never worth failing a sweep over
