@@ -125,6 +125,12 @@ class MetricRows:
         if self._tables is not None:
             self._tables[0].dispose()
 
+    def forget_inherited_connections(self) -> None:
+        """In a forked copy of the process: new connections from here on, those shared with the original left open
+        for it (SQLAlchemy's way for a fork, as store.reconnect_after_fork does for MLflow's engines)."""
+        if self._tables is not None:
+            self._tables[0].dispose(close=False)
+
     def _open(self) -> tuple[sa.Engine, sa.Table, sa.Table] | None:
         with self._lock:
             if not self._looked:

@@ -237,15 +237,16 @@ class TrackingServer:
             from sweep.tracking.store import reconnect_after_fork
 
             reconnect_after_fork()
+        if self.tracker is not None and self.tracker.store.metric_rows is not None:
+            self.tracker.store.metric_rows.forget_inherited_connections()  # else cleanup() would close them here
         return 0
 
     def end_publisher(self) -> None:
         """The copy made by fork_publisher has published: its lock is let go of, and it ends."""
         if self.original_gone is not None:
             # SQLite folds and removes a database's write-ahead log when its last connection closes, and the
-            # original process exits without closing its own: this copy closes after that exit, then connects and
-            # closes once more (its own closes may have come while the original still had the database open), or
-            # the log stays beside the database until it is next opened
+            # original process exits without closing its own: this copy closes after that exit, then has the log
+            # folded by a new process (fold_write_ahead_log), or it stays beside the database until next opened
             select.select([self.original_gone], [], [], ORIGINAL_EXIT_SECONDS)
         if self.tracker is not None:
             self.tracker.store.cleanup()
