@@ -37,7 +37,7 @@ class StoredSweep:
         self._study = None
 
     def plots(self) -> StudyPlots:
-        """Optuna's plots of the sweep's study, as its end draws them (sweep/study/plots.py); never raises."""
+        """The plots of the sweep's study, as its end draws them (sweep/study/plots.py); never raises."""
         from sweep.study.plots import plots_or_why_not
 
         return plots_or_why_not(lambda: self.study().plots())
